@@ -1,0 +1,527 @@
+/*
+ * cache: see include/satfs/cache.h.
+ *
+ * Threading: c->lock protects the pin list and the byte counters; disk I/O
+ * happens outside it. Recency for the LRU is the file's mtime, refreshed on
+ * every open, so it survives remounts without a separate index.
+ */
+#include "satfs/cache.h"
+#include "satfs/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const kind_dirs[SAT_CACHE_NKINDS] = { "listings",
+							 "headers", "files" };
+static const char *const kind_suffix[SAT_CACHE_NKINDS] = { ".listing",
+							   ".hdr", ".tif" };
+
+struct pin {
+	struct pin *next;
+	char key[SAT_HASH_HEX];
+	unsigned count;
+};
+
+struct sat_cache {
+	char *dir;
+	uint64_t max_bytes;
+	pthread_mutex_t lock;
+	struct pin *pins;     /* protected by lock */
+	uint64_t file_bytes;  /* protected by lock */
+	uint64_t files;       /* protected by lock */
+	uint64_t evictions;   /* protected by lock */
+	atomic_uint tmp_seq;
+};
+
+void sat_hash_init(struct sat_hash *h)
+{
+	h->ctx = EVP_MD_CTX_new();
+	if (!h->ctx || !EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL))
+		abort(); /* out of memory in OpenSSL: nothing sane to do */
+}
+
+void sat_hash_add(struct sat_hash *h, const void *data, size_t len)
+{
+	EVP_DigestUpdate(h->ctx, data, len);
+}
+
+void sat_hash_add_str(struct sat_hash *h, const char *s)
+{
+	if (!s)
+		s = "";
+	EVP_DigestUpdate(h->ctx, s, strlen(s) + 1);
+}
+
+void sat_hash_add_double(struct sat_hash *h, double v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%.17g", v);
+	sat_hash_add_str(h, buf);
+}
+
+void sat_hash_final(struct sat_hash *h, char hex[SAT_HASH_HEX])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	EVP_DigestFinal_ex(h->ctx, md, &n);
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+	for (i = 0; i < 32 && i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	hex[64] = '\0';
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[4096];
+	char *p;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Removes temporaries left by a crash and counts the rendered files. */
+static void scan_kind(struct sat_cache *c, enum sat_cache_kind kind)
+{
+	char path[4096];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", c->dir, kind_dirs[kind]);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (strstr(de->d_name, ".tmp-")) {
+			if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+				sat_info("cache: removed leftover %s/%s",
+					 kind_dirs[kind], de->d_name);
+			continue;
+		}
+		if (kind == SAT_CACHE_FILE && S_ISREG(st.st_mode)) {
+			c->file_bytes += (uint64_t)st.st_size;
+			c->files++;
+		}
+	}
+	closedir(d);
+}
+
+int sat_cache_open(struct sat_cache **out, const char *dir,
+		   uint64_t max_bytes)
+{
+	struct sat_cache *c;
+	char path[4096];
+	int i, err;
+
+	*out = NULL;
+	err = mkdir_p(dir);
+	if (err) {
+		sat_error("cache: cannot create %s: %s", dir, strerror(-err));
+		return err;
+	}
+	if (chmod(dir, 0700) != 0) {
+		err = -errno;
+		sat_error("cache: cannot chmod %s: %s", dir, strerror(errno));
+		return err;
+	}
+	for (i = 0; i < SAT_CACHE_NKINDS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, kind_dirs[i]);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			err = -errno;
+			sat_error("cache: cannot create %s: %s", path,
+				  strerror(errno));
+			return err;
+		}
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->dir = strdup(dir);
+	if (!c->dir) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->max_bytes = max_bytes;
+	pthread_mutex_init(&c->lock, NULL);
+	for (i = 0; i < SAT_CACHE_NKINDS; i++)
+		scan_kind(c, (enum sat_cache_kind)i);
+	*out = c;
+	return 0;
+}
+
+void sat_cache_close(struct sat_cache *c)
+{
+	struct pin *p, *next;
+
+	if (!c)
+		return;
+	for (p = c->pins; p; p = next) {
+		next = p->next;
+		free(p);
+	}
+	pthread_mutex_destroy(&c->lock);
+	free(c->dir);
+	free(c);
+}
+
+const char *sat_cache_dir(const struct sat_cache *c)
+{
+	return c->dir;
+}
+
+void sat_cache_path(const struct sat_cache *c, enum sat_cache_kind kind,
+		    const char *key, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s/%s%s", c->dir, kind_dirs[kind], key,
+		 kind_suffix[kind]);
+}
+
+int sat_cache_read(struct sat_cache *c, enum sat_cache_kind kind,
+		   const char *key, char **data, size_t *len, time_t *mtime)
+{
+	char path[4096];
+	struct stat st;
+	char *buf;
+	ssize_t n;
+	size_t got = 0;
+	int fd, err;
+
+	*data = NULL;
+	sat_cache_path(c, kind, key, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EIO;
+			free(buf);
+			close(fd);
+			return err;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*data = buf;
+	if (len)
+		*len = got;
+	if (mtime)
+		*mtime = st.st_mtime;
+	return 0;
+}
+
+int sat_cache_create_tmp(struct sat_cache *c, enum sat_cache_kind kind,
+			 const char *key, char *tmp, size_t tmplen, int *fd)
+{
+	unsigned seq = atomic_fetch_add(&c->tmp_seq, 1);
+
+	snprintf(tmp, tmplen, "%s/%s/%s%s.tmp-%d-%u", c->dir,
+		 kind_dirs[kind], key, kind_suffix[kind], (int)getpid(), seq);
+	*fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (*fd < 0) {
+		int err = -errno;
+
+		sat_error("cache: cannot create %s: %s", tmp, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+void sat_cache_discard(const char *tmp, int fd)
+{
+	if (fd >= 0)
+		close(fd);
+	if (tmp && tmp[0])
+		unlink(tmp);
+}
+
+static bool is_pinned_locked(struct sat_cache *c, const char *key)
+{
+	struct pin *p;
+
+	for (p = c->pins; p; p = p->next)
+		if (strcmp(p->key, key) == 0)
+			return true;
+	return false;
+}
+
+struct lru_entry {
+	char name[SAT_HASH_HEX + 8];
+	struct timespec used;
+	uint64_t size;
+};
+
+static int lru_cmp(const void *a, const void *b)
+{
+	const struct lru_entry *x = a, *y = b;
+
+	if (x->used.tv_sec != y->used.tv_sec)
+		return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+	if (x->used.tv_nsec != y->used.tv_nsec)
+		return x->used.tv_nsec < y->used.tv_nsec ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Deletes least recently used rendered files that nobody has open until
+ * the total is under the cap. Runs after each publication. */
+static void enforce_cap(struct sat_cache *c)
+{
+	struct lru_entry *v = NULL, *nv;
+	size_t n = 0, cap = 0, i;
+	char path[4096], key[SAT_HASH_HEX];
+	struct dirent *de;
+	struct stat st;
+	uint64_t total = 0;
+	DIR *d;
+
+	if (c->max_bytes == 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	total = c->file_bytes;
+	pthread_mutex_unlock(&c->lock);
+	if (total <= c->max_bytes)
+		return;
+
+	snprintf(path, sizeof(path), "%s/files", c->dir);
+	d = opendir(path);
+	if (!d)
+		return;
+	total = 0;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || strstr(de->d_name, ".tmp-") ||
+		    len >= sizeof(v->name))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		memcpy(v[n].name, de->d_name, len + 1);
+		v[n].used = st.st_mtim;
+		v[n].size = (uint64_t)st.st_size;
+		total += v[n].size;
+		n++;
+	}
+	qsort(v, n, sizeof(*v), lru_cmp);
+	for (i = 0; i < n && total > c->max_bytes; i++) {
+		bool pinned;
+
+		snprintf(key, sizeof(key), "%.*s",
+			 (int)strcspn(v[i].name, "."), v[i].name);
+		pthread_mutex_lock(&c->lock);
+		pinned = is_pinned_locked(c, key);
+		/* unlink under the lock so that no open can pin it between
+		 * the check and the removal */
+		if (!pinned && unlinkat(dirfd(d), v[i].name, 0) == 0) {
+			total -= v[i].size;
+			c->evictions++;
+			sat_debug("cache: evicted %s (%llu bytes)", v[i].name,
+				  (unsigned long long)v[i].size);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	closedir(d);
+	pthread_mutex_lock(&c->lock);
+	c->file_bytes = total;
+	c->files = n; /* approximate until the next scan; for status only */
+	pthread_mutex_unlock(&c->lock);
+	free(v);
+}
+
+int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
+		      const char *key, const char *tmp, int fd)
+{
+	char path[4096], dir[4096];
+	struct stat st;
+	int err = 0, dfd;
+
+	if (fsync(fd) != 0 || fstat(fd, &st) != 0) {
+		err = -errno;
+		sat_error("cache: cannot sync %s: %s", tmp, strerror(errno));
+		sat_cache_discard(tmp, fd);
+		return err;
+	}
+	close(fd);
+	sat_cache_path(c, kind, key, path, sizeof(path));
+	if (rename(tmp, path) != 0) {
+		err = -errno;
+		sat_error("cache: cannot rename %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		return err;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", c->dir, kind_dirs[kind]);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	if (kind == SAT_CACHE_FILE) {
+		pthread_mutex_lock(&c->lock);
+		c->file_bytes += (uint64_t)st.st_size;
+		c->files++;
+		pthread_mutex_unlock(&c->lock);
+		enforce_cap(c);
+	}
+	return 0;
+}
+
+int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,
+		    const char *key, const void *data, size_t len)
+{
+	char tmp[4096];
+	const char *p = data;
+	ssize_t n;
+	int fd, err;
+
+	err = sat_cache_create_tmp(c, kind, key, tmp, sizeof(tmp), &fd);
+	if (err)
+		return err;
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			sat_error("cache: cannot write %s: %s", tmp,
+				  strerror(errno));
+			sat_cache_discard(tmp, fd);
+			return err;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return sat_cache_publish(c, kind, key, tmp, fd);
+}
+
+int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
+			uint64_t *size)
+{
+	char path[4096];
+	struct stat st;
+	struct pin *p;
+	int err;
+
+	sat_cache_path(c, SAT_CACHE_FILE, key, path, sizeof(path));
+	pthread_mutex_lock(&c->lock);
+	*fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (*fd < 0) {
+		err = -errno;
+		pthread_mutex_unlock(&c->lock);
+		return err;
+	}
+	for (p = c->pins; p; p = p->next)
+		if (strcmp(p->key, key) == 0)
+			break;
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p) {
+			pthread_mutex_unlock(&c->lock);
+			close(*fd);
+			*fd = -1;
+			return -ENOMEM;
+		}
+		snprintf(p->key, sizeof(p->key), "%s", key);
+		p->next = c->pins;
+		c->pins = p;
+	}
+	p->count++;
+	pthread_mutex_unlock(&c->lock);
+	if (fstat(*fd, &st) == 0 && size)
+		*size = (uint64_t)st.st_size;
+	/* mark as recently used (the LRU clock); the cache dir is ours */
+	futimens(*fd, NULL);
+	return 0;
+}
+
+void sat_cache_unpin(struct sat_cache *c, const char *key)
+{
+	struct pin **pp, *p;
+
+	pthread_mutex_lock(&c->lock);
+	for (pp = &c->pins; (p = *pp); pp = &p->next) {
+		if (strcmp(p->key, key) != 0)
+			continue;
+		if (--p->count == 0) {
+			*pp = p->next;
+			free(p);
+		}
+		break;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+bool sat_cache_has_file(struct sat_cache *c, const char *key)
+{
+	char path[4096];
+
+	sat_cache_path(c, SAT_CACHE_FILE, key, path, sizeof(path));
+	return access(path, F_OK) == 0;
+}
+
+int sat_cache_remove(struct sat_cache *c, enum sat_cache_kind kind,
+		     const char *key)
+{
+	char path[4096];
+
+	sat_cache_path(c, kind, key, path, sizeof(path));
+	if (unlink(path) != 0)
+		return -errno;
+	return 0;
+}
+
+void sat_cache_get_stats(struct sat_cache *c, struct sat_cache_stats *st)
+{
+	pthread_mutex_lock(&c->lock);
+	st->file_bytes = c->file_bytes;
+	st->files = c->files;
+	st->evictions = c->evictions;
+	pthread_mutex_unlock(&c->lock);
+}

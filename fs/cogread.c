@@ -1,0 +1,468 @@
+/*
+ * cogread: windows of pixels from remote COGs, on an output grid.
+ *
+ * A window is read in two round trips at most, whatever the number of
+ * bands: (1) the headers of every band not yet known, fetched at once
+ * (plus one more round when an IFD runs past the first 16 KiB), and (2)
+ * every tile byte range of every band, adjacent ranges merged, fetched at
+ * once. Decoding and sampling then run on the calling thread.
+ *
+ * Threading model: any thread may call sat_cogread_window(); it blocks on
+ * the fetch engine's I/O thread. The only shared state is the header
+ * memory cache (cr->hdrs), protected by cr->lock. Entries are refcounted:
+ * a window holds a reference to each header it uses, so an eviction by
+ * another thread never frees a header under it. The lock is never held
+ * across network or disk I/O. Two threads missing the same header both
+ * fetch it; the second insert finds the first and drops its own copy
+ * (cheap, rare, and simpler than a fill-once protocol for 16 KiB).
+ *
+ * Staleness: a header remembers the ETag it was fetched with. When a tile
+ * answer carries a different ETag, the object changed under us: the header
+ * is dropped from both caches and the window is read once more.
+ */
+#include "satfs/cogread.h"
+
+#include "cogread_private.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "satfs/cache.h"
+#include "satfs/cog.h"
+#include "satfs/log.h"
+
+#define CR_PREFIX_BYTES 16384
+#define CR_MAX_HEADER_BYTES (16u << 20)
+#define CR_HEADER_ROUNDS 4
+#define CR_DISK_MAGIC "satfs-cog-header-1"
+/* A URL for a log line (query strings may carry tokens); needs ubuf. */
+#define CR_URL(u) sat_log_url((u), ubuf, sizeof(ubuf))
+
+int sat_cogread_new(struct sat_cogread **out, struct sat_fetch *fetch,
+		    struct sat_cache *cache)
+{
+	struct sat_cogread *cr;
+
+	*out = NULL;
+	if (!fetch)
+		return -EINVAL;
+	cr = calloc(1, sizeof(*cr));
+	if (!cr)
+		return -ENOMEM;
+	cr->fetch = fetch;
+	cr->cache = cache;
+	if (pthread_mutex_init(&cr->lock, NULL) != 0) {
+		free(cr);
+		return -ENOMEM;
+	}
+	*out = cr;
+	return 0;
+}
+
+static void cr_header_destroy(struct sat_cogread_header *h)
+{
+	if (!h)
+		return;
+	sat_cog_free(h->cog);
+	free(h->url);
+	free(h->etag);
+	free(h);
+}
+
+void sat_cogread_header_unref(struct sat_cogread *cr,
+			      struct sat_cogread_header *h)
+{
+	bool last;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&cr->lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&cr->lock);
+	if (last)
+		cr_header_destroy(h);
+}
+
+void sat_cogread_free(struct sat_cogread *cr)
+{
+	if (!cr)
+		return;
+	for (size_t i = 0; i < cr->nhdrs; i++)
+		sat_cogread_header_unref(cr, cr->hdrs[i]);
+	pthread_mutex_destroy(&cr->lock);
+	free(cr);
+}
+
+/* A new reference to the cached header of url, or NULL. */
+static struct sat_cogread_header *cr_mem_get(struct sat_cogread *cr,
+					     const char *url)
+{
+	struct sat_cogread_header *h = NULL;
+
+	pthread_mutex_lock(&cr->lock);
+	for (size_t i = 0; i < cr->nhdrs; i++) {
+		if (strcmp(cr->hdrs[i]->url, url) == 0) {
+			h = cr->hdrs[i];
+			h->refs++;
+			h->used = ++cr->tick;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cr->lock);
+	return h;
+}
+
+/* Caches h (which holds the caller's reference) and returns the entry the
+ * caller should use, with a reference: h itself, or the one another
+ * thread put there first (then h is released). */
+static struct sat_cogread_header *cr_mem_put(struct sat_cogread *cr,
+				    struct sat_cogread_header *h)
+{
+	struct sat_cogread_header *victim = NULL, *found = NULL;
+	size_t lru = 0;
+
+	pthread_mutex_lock(&cr->lock);
+	for (size_t i = 0; i < cr->nhdrs; i++) {
+		if (strcmp(cr->hdrs[i]->url, h->url) == 0) {
+			found = cr->hdrs[i];
+			found->refs++;
+			found->used = ++cr->tick;
+			break;
+		}
+		if (cr->hdrs[i]->used < cr->hdrs[lru]->used)
+			lru = i;
+	}
+	if (!found) {
+		if (cr->nhdrs == CR_MAX_HEADERS) {
+			victim = cr->hdrs[lru];
+			cr->hdrs[lru] = cr->hdrs[--cr->nhdrs];
+			if (--victim->refs != 0)
+				victim = NULL; /* its last user frees it */
+		}
+		h->refs++; /* the cache's reference */
+		h->used = ++cr->tick;
+		cr->hdrs[cr->nhdrs++] = h;
+	}
+	pthread_mutex_unlock(&cr->lock);
+	cr_header_destroy(victim);
+	if (found) {
+		sat_cogread_header_unref(cr, h);
+		return found;
+	}
+	return h;
+}
+
+static void cr_disk_key(const char *url, char key[SAT_HASH_HEX])
+{
+	struct sat_hash hs;
+
+	sat_hash_init(&hs);
+	sat_hash_add_str(&hs, url);
+	sat_hash_final(&hs, key);
+}
+
+/* Drops h from the memory cache (if still there) and the disk cache. */
+void sat_cogread_forget(struct sat_cogread *cr, struct sat_cogread_header *h)
+{
+	struct sat_cogread_header *drop = NULL;
+	char key[SAT_HASH_HEX];
+
+	cr_disk_key(h->url, key); /* before h may go away */
+	pthread_mutex_lock(&cr->lock);
+	for (size_t i = 0; i < cr->nhdrs; i++) {
+		if (cr->hdrs[i] == h) {
+			cr->hdrs[i] = cr->hdrs[--cr->nhdrs];
+			if (--h->refs == 0)
+				drop = h;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cr->lock);
+	cr_header_destroy(drop);
+	if (cr->cache)
+		sat_cache_remove(cr->cache, SAT_CACHE_HEADER, key);
+}
+
+/* A header from the disk cache: "<magic> <len> <etag|->\n" then the
+ * prefix bytes. NULL when absent or unusable (an unusable entry is
+ * removed, so it is refetched). */
+static struct sat_cogread_header *cr_disk_get(struct sat_cogread *cr,
+					      const char *url)
+{
+	char key[SAT_HASH_HEX], etag[512];
+	struct sat_cogread_header *h = NULL;
+	struct sat_cog *cog = NULL;
+	unsigned long long plen;
+	uint64_t need;
+	char *data, *nl;
+	size_t len;
+	int n = 0;
+
+	if (!cr->cache)
+		return NULL;
+	cr_disk_key(url, key);
+	if (sat_cache_read(cr->cache, SAT_CACHE_HEADER, key, &data, &len,
+			   NULL) != 0)
+		return NULL;
+	nl = memchr(data, '\n', len < 700 ? len : 700);
+	if (!nl || sscanf(data, CR_DISK_MAGIC " %llu %511s%n", &plen, etag,
+			  &n) != 2 || data + n != nl ||
+	    plen != len - (size_t)(nl + 1 - data))
+		goto bad;
+	if (sat_cog_open(&cog, (const uint8_t *)nl + 1, plen, &need) != 0)
+		goto bad;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		goto out;
+	h->url = strdup(url);
+	h->etag = strcmp(etag, "-") == 0 ? NULL : strdup(etag);
+	h->cog = cog;
+	h->refs = 1;
+	cog = NULL;
+	if (!h->url || (strcmp(etag, "-") != 0 && !h->etag)) {
+		cr_header_destroy(h);
+		h = NULL;
+	}
+	goto out;
+bad:
+	sat_warn("cogread: dropping unusable cached header %s", key);
+	sat_cache_remove(cr->cache, SAT_CACHE_HEADER, key);
+out:
+	sat_cog_free(cog);
+	free(data);
+	return h;
+}
+
+/* ETags go on one line of the disk entry: refuse anything odd. */
+static bool cr_etag_ok(const char *e)
+{
+	size_t n = e ? strlen(e) : 0;
+
+	if (n == 0 || n > 500 || strcmp(e, "-") == 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)e[i] <= ' ' || e[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static void cr_disk_put(struct sat_cogread *cr,
+			const struct sat_cogread_header *h)
+{
+	char key[SAT_HASH_HEX], line[600];
+	const uint8_t *prefix;
+	size_t plen, llen;
+	char *buf;
+
+	if (!cr->cache)
+		return;
+	prefix = sat_cog_header(h->cog, &plen);
+	llen = (size_t)snprintf(line, sizeof(line), CR_DISK_MAGIC " %zu %s\n",
+				plen, h->etag ? h->etag : "-");
+	buf = malloc(llen + plen);
+	if (!buf)
+		return;
+	memcpy(buf, line, llen);
+	memcpy(buf + llen, prefix, plen);
+	cr_disk_key(h->url, key);
+	if (sat_cache_write(cr->cache, SAT_CACHE_HEADER, key, buf,
+			    llen + plen) != 0)
+		sat_warn("cogread: could not cache header %s", key);
+	free(buf);
+}
+
+/* One header being fetched from the network. */
+struct cr_pending {
+	const char *url;
+	size_t slot;      /* index into the caller's hdrs[] */
+	uint8_t *buf;
+	size_t len;
+	uint64_t need;
+	char *etag;
+	bool eof;         /* the object ends at len */
+	struct sat_cog *cog; /* parsed, once complete */
+	int err;
+};
+
+static int cr_append(struct cr_pending *p, struct sat_fetch_result *res)
+{
+	uint8_t *nb = realloc(p->buf, p->len + res->len + 1);
+
+	if (!nb)
+		return -ENOMEM;
+	memcpy(nb + p->len, res->data, res->len);
+	p->buf = nb;
+	p->len += res->len;
+	return 0;
+}
+
+/* Fetches and parses the headers of the urls in p[0..n): all at once,
+ * then one more round for those whose IFDs run past what we have. */
+static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
+			    size_t n, enum sat_fetch_priority prio)
+{
+	struct sat_fetch_req *reqs = calloc(n, sizeof(*reqs));
+	struct sat_fetch_result *res = calloc(n, sizeof(*res));
+	size_t *idx = calloc(n, sizeof(*idx));
+	char ubuf[512];
+	int ret = 0;
+
+	if (!reqs || !res || !idx) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		p[i].need = CR_PREFIX_BYTES;
+	for (int round = 0; round < CR_HEADER_ROUNDS; round++) {
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (p[i].err || p[i].need <= p[i].len)
+				continue;
+			memset(&reqs[m], 0, sizeof(reqs[m]));
+			reqs[m].url = p[i].url;
+			reqs[m].range_offset = p[i].len;
+			reqs[m].range_length = p[i].need - p[i].len;
+			reqs[m].priority = prio;
+			idx[m++] = i;
+		}
+		if (m == 0)
+			break;
+		sat_fetch_all(cr->fetch, reqs, res, m);
+		for (size_t k = 0; k < m; k++) {
+			struct cr_pending *q = &p[idx[k]];
+			struct sat_cog *cog = NULL;
+			uint64_t need = 0;
+			int rc = res[k].err;
+
+			if (rc) {
+				sat_warn("cogread: header of %s: %s (HTTP %ld)",
+					 CR_URL(q->url),
+					 strerror(-rc), res[k].status);
+			} else if (round > 0 && q->etag && res[k].etag &&
+				   strcmp(q->etag, res[k].etag) != 0) {
+				sat_warn("cogread: %s changed while its header "
+					 "was read",
+					 CR_URL(q->url));
+				rc = -EIO;
+			} else {
+				rc = cr_append(q, &res[k]);
+			}
+			if (!rc && round == 0 && res[k].etag &&
+			    cr_etag_ok(res[k].etag)) {
+				q->etag = res[k].etag;
+				res[k].etag = NULL;
+			}
+			/* A short answer is the end of the object. */
+			if (!rc && res[k].len < reqs[k].range_length)
+				q->eof = true;
+			sat_fetch_result_clear(&res[k]);
+			if (rc) {
+				q->err = rc;
+				continue;
+			}
+			rc = sat_cog_open(&cog, q->buf, q->len, &need);
+			if (rc == -EAGAIN && need > q->len &&
+			    need <= CR_MAX_HEADER_BYTES && !q->eof) {
+				q->need = need;
+				continue;
+			}
+			if (rc == -EAGAIN)
+				rc = -EINVAL;
+			if (rc)
+				sat_warn("cogread: %s: not a COG we can read "
+					 "(%s)",
+					 CR_URL(q->url),
+					 strerror(-rc));
+			q->err = rc;
+			q->cog = cog;
+			q->need = 0; /* done */
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!p[i].err && p[i].need > p[i].len)
+			p[i].err = -EINVAL; /* ran out of rounds */
+out:
+	free(reqs);
+	free(res);
+	free(idx);
+	return ret;
+}
+
+/* References to the headers of urls[0..n) into hdrs[0..n). */
+int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
+			  size_t n, struct sat_cogread_header **hdrs,
+			  enum sat_fetch_priority prio)
+{
+	struct cr_pending *p = calloc(n, sizeof(*p));
+	size_t np = 0;
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		hdrs[i] = cr_mem_get(cr, urls[i]);
+		if (!hdrs[i]) {
+			hdrs[i] = cr_disk_get(cr, urls[i]);
+			if (hdrs[i])
+				hdrs[i] = cr_mem_put(cr, hdrs[i]);
+		}
+		if (hdrs[i])
+			continue;
+		/* The same URL twice in one window is fetched once. */
+		bool dup = false;
+		for (size_t k = 0; k < np; k++)
+			dup = dup || strcmp(p[k].url, urls[i]) == 0;
+		if (!dup) {
+			p[np].url = urls[i];
+			p[np++].slot = i;
+		}
+	}
+	if (np)
+		ret = cr_fetch_headers(cr, p, np, prio);
+	for (size_t k = 0; k < np && !ret; k++) {
+		struct sat_cogread_header *h;
+
+		if (p[k].err || !p[k].cog) {
+			ret = p[k].err && p[k].err != -EINVAL ? p[k].err : -EIO;
+			break;
+		}
+		h = calloc(1, sizeof(*h));
+		if (!h || !(h->url = strdup(p[k].url))) {
+			free(h);
+			ret = -ENOMEM;
+			break;
+		}
+		h->etag = p[k].etag;
+		p[k].etag = NULL;
+		h->refs = 1;
+		h->cog = p[k].cog;
+		p[k].cog = NULL;
+		cr_disk_put(cr, h);
+		hdrs[p[k].slot] = cr_mem_put(cr, h);
+	}
+	/* Fill in the duplicates. */
+	for (size_t i = 0; i < n && !ret; i++)
+		if (!hdrs[i])
+			hdrs[i] = cr_mem_get(cr, urls[i]);
+	for (size_t i = 0; i < n && !ret; i++)
+		if (!hdrs[i])
+			ret = -EIO; /* evicted in between: rare; retry later */
+	for (size_t k = 0; k < np; k++) {
+		free(p[k].buf);
+		free(p[k].etag);
+		sat_cog_free(p[k].cog);
+	}
+	free(p);
+	if (ret) {
+		for (size_t i = 0; i < n; i++) {
+			sat_cogread_header_unref(cr, hdrs[i]);
+			hdrs[i] = NULL;
+		}
+	}
+	return ret;
+}
+

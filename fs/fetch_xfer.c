@@ -1,0 +1,280 @@
+/*
+ * fetch_xfer: one try of one request on a curl easy handle: how it is set
+ * up, how its body is received (capped; a whole object answering a range
+ * request is cut to the range while it arrives), and what its answer means
+ * (done, failed, or worth another try). See fs/fetch_job.h.
+ *
+ * Runs on the fetch I/O thread only (curl callbacks included); no locks.
+ */
+#include "fetch_job.h"
+
+#include "fetch_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#ifndef SATFS_VERSION
+#define SATFS_VERSION "0"
+#endif
+
+#define FETCH_ERR_BODY_MAX 4096 /* bytes of an error page kept */
+
+static int buf_append(struct fetch_job *j, const char *p, size_t n)
+{
+	size_t want = j->len + n + 1, cap = j->cap ? j->cap : 4096;
+	char *nb;
+
+	if (want > j->cap) {
+		while (cap < want)
+			cap *= 2;
+		nb = realloc(j->buf, cap);
+		if (!nb)
+			return -ENOMEM;
+		j->buf = nb;
+		j->cap = cap;
+	}
+	memcpy(j->buf + j->len, p, n);
+	j->len += n;
+	j->buf[j->len] = '\0';
+	return 0;
+}
+
+static void body_mode_decide(struct fetch_job *j)
+{
+	long status = 0;
+
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status >= 300) {
+		j->mode = BODY_ERROR;
+	} else if (j->range_length && status == 200) {
+		/* The server ignored Range: keep only the bytes asked for. */
+		j->mode = BODY_SLICE;
+		j->skip = j->range_offset;
+	} else {
+		j->mode = BODY_KEEP;
+	}
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct fetch_job *j = arg;
+	size_t total = size * nmemb, n = total, room;
+
+	j->try_bytes += total;
+	if (j->mode == BODY_UNDECIDED)
+		body_mode_decide(j);
+	if (j->mode == BODY_ERROR) {
+		/* An error page is only kept for the caller's diagnostics. */
+		room = FETCH_ERR_BODY_MAX - j->len;
+		if (buf_append(j, ptr, n < room ? n : room))
+			return 0;
+		return total;
+	}
+	if (j->mode == BODY_SLICE) {
+		if (j->skip >= n) {
+			j->skip -= n;
+			return total;
+		}
+		ptr += j->skip;
+		n -= j->skip;
+		j->skip = 0;
+		room = j->range_length - j->len;
+		if (n >= room) {
+			n = room;
+			j->slice_done = true;
+		}
+	}
+	if (j->len + n > j->max_body) {
+		j->overflow = true;
+		return 0; /* aborts the transfer */
+	}
+	if (buf_append(j, ptr, n))
+		return 0;
+	/* Stop reading a whole object once the range is complete. */
+	return j->slice_done ? 0 : total;
+}
+
+
+
+
+
+static const char *header_get(struct fetch_job *j, const char *name)
+{
+	struct curl_header *h;
+
+	if (curl_easy_header(j->easy, name, 0, CURLH_HEADER, -1, &h) !=
+	    CURLHE_OK)
+		return NULL;
+	return h->value;
+}
+
+/* Size of the whole object from a 2xx answer that was not a 206. */
+static uint64_t whole_size(struct fetch_job *j)
+{
+	curl_off_t cl = -1;
+
+	curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+	/* Content-Length counts coded bytes when gzip was applied. */
+	if (cl >= 0 && !header_get(j, "Content-Encoding"))
+		return (uint64_t)cl;
+	if (!j->slice_done && strcmp(j->method, "HEAD") != 0)
+		return j->try_bytes;
+	return 0;
+}
+
+/* Judges a 2xx body. Returns true when another try may help. */
+static bool judge_body(struct fetch_job *j)
+{
+	uint64_t first, last, total, expect = j->range_length;
+	const char *cr;
+
+	if (!j->range_length) {
+		j->object_size = whole_size(j);
+		return false;
+	}
+	if (j->status == 206) {
+		cr = header_get(j, "Content-Range");
+		if (sat_fetch_parse_content_range(cr, &first, &last, &total) ||
+		    first != j->range_offset) {
+			j->err = -EPROTO;
+			snprintf(j->why, sizeof(j->why),
+				 "Content-Range does not match the request");
+			return true;
+		}
+		j->object_size = total;
+	} else {
+		j->object_size = whole_size(j);
+		if (j->object_size && j->range_offset >= j->object_size) {
+			j->err = -EINVAL;
+			snprintf(j->why, sizeof(j->why), "range beyond end");
+			return false;
+		}
+	}
+	/* A range may run past the end of the object: that is no error. */
+	if (j->object_size && j->object_size - j->range_offset < expect)
+		expect = j->object_size - j->range_offset;
+	if (j->len < expect) {
+		j->err = -EIO;
+		snprintf(j->why, sizeof(j->why),
+			 "short body: %zu of %" PRIu64 " bytes", j->len,
+			 expect);
+		return true;
+	}
+	if (j->len > j->range_length) { /* more than asked: cut it */
+		j->len = j->range_length;
+		j->buf[j->len] = '\0';
+	}
+	return false;
+}
+
+bool sat_fetch_xfer_judge(struct fetch_job *j, CURLcode rc,
+			  int retry_after_max_ms)
+{
+	const char *etag;
+
+	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->status);
+	if (rc == CURLE_WRITE_ERROR && j->slice_done && !j->overflow)
+		rc = CURLE_OK; /* we stopped it ourselves, range complete */
+	if (j->overflow) {
+		j->err = -EFBIG;
+		snprintf(j->why, sizeof(j->why), "body over %zu bytes",
+			 j->max_body);
+		return false;
+	}
+	if (rc != CURLE_OK) {
+		j->err = sat_fetch_curl_errno(rc);
+		snprintf(j->why, sizeof(j->why), "%s",
+			 j->errbuf[0] ? j->errbuf : curl_easy_strerror(rc));
+		return sat_fetch_curl_retryable(rc);
+	}
+	if (j->status < 200 || j->status >= 300) {
+		j->http_err = true;
+		j->err = sat_fetch_status_errno(j->status);
+		snprintf(j->why, sizeof(j->why), "HTTP error");
+		if (j->status == 429 || j->status == 503)
+			j->retry_after_ms = sat_fetch_retry_after_ms(
+				header_get(j, "Retry-After"), time(NULL),
+				retry_after_max_ms);
+		return sat_fetch_status_retryable(j->status);
+	}
+	etag = header_get(j, "ETag");
+	if (etag && !(j->etag = strdup(etag))) {
+		j->err = -ENOMEM;
+		return false;
+	}
+	return judge_body(j);
+}
+
+static void try_reset(struct fetch_job *j)
+{
+	free(j->buf);
+	free(j->etag);
+	j->buf = j->etag = NULL;
+	j->len = j->cap = 0;
+	j->mode = BODY_UNDECIDED;
+	j->status = 0;
+	j->skip = j->try_bytes = j->object_size = 0;
+	j->overflow = j->slice_done = j->http_err = false;
+	j->retry_after_ms = -1;
+	j->errbuf[0] = j->why[0] = '\0';
+	j->err = 0;
+}
+
+void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
+			  const struct sat_fetch_opts *o)
+{
+	/* LOW_SPEED_TIME counts whole seconds: round the stall up. */
+	long stall_s = (o->stall_timeout_ms + 999) / 1000;
+	uint64_t last = j->range_offset + j->range_length - 1;
+	char range[64];
+
+	try_reset(j);
+	j->easy = e;
+	curl_easy_setopt(e, CURLOPT_URL, j->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* Over TLS, ALPN soon tells whether the connection multiplexes, so
+	 * waiting for it beats opening another. In clear text there is no
+	 * HTTP/2 here, and curl would wait for a whole first answer. */
+	if (strncasecmp(j->url, "https:", 6) == 0)
+		curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)o->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s ? stall_s : 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->verify_tls ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "satfs/" SATFS_VERSION);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+	if (j->range_length) {
+		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64,
+			 j->range_offset, last);
+		curl_easy_setopt(e, CURLOPT_RANGE, range);
+	} else {
+		/* Ranges address the stored bytes: no content coding there. */
+		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	}
+	if (strcmp(j->method, "HEAD") == 0) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(j->method, "POST") == 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)j->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->body ? j->body : "");
+	} else if (strcmp(j->method, "GET") != 0) {
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, j->method);
+	}
+}

@@ -1,0 +1,361 @@
+/*
+ * jobs: see include/satfs/jobs.h.
+ *
+ * Threading: j->lock protects the job list, both queues, every job's
+ * waiter list and the counters. Workers take a job under the lock, render
+ * without it, then detach the waiter list under the lock and call the
+ * waiters after unlocking. A job leaves the list when it ends, so a later
+ * request for a file whose render failed starts a new job (a later open
+ * tries again).
+ */
+#include "satfs/jobs.h"
+#include "satfs/cache.h"
+#include "satfs/log.h"
+#include "satfs/render.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct waiter {
+	struct waiter *next;
+	sat_job_done_fn done;
+	void *payload;
+};
+
+struct job {
+	struct job *next;     /* in j->jobs */
+	struct job *qnext;    /* in a queue while queued */
+	const struct sat_render_plan *plan;
+	bool foreground;
+	bool running;
+	struct waiter *waiters;
+};
+
+struct queue {
+	struct job *head, *tail;
+};
+
+struct sat_jobs {
+	struct sat_cache *cache;
+	struct sat_cogread *cr;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *jobs;          /* queued and running; protected by lock */
+	struct queue fg, pf;       /* protected by lock */
+	int prefetch_running;      /* protected by lock */
+	int prefetch_max;
+	bool stopping;             /* protected by lock */
+	pthread_t *threads;
+	int nthreads;
+	struct sat_jobs_stats stats; /* protected by lock */
+};
+
+static void queue_push(struct queue *q, struct job *job)
+{
+	job->qnext = NULL;
+	if (q->tail)
+		q->tail->qnext = job;
+	else
+		q->head = job;
+	q->tail = job;
+}
+
+static struct job *queue_pop(struct queue *q)
+{
+	struct job *job = q->head;
+
+	if (job) {
+		q->head = job->qnext;
+		if (!q->head)
+			q->tail = NULL;
+	}
+	return job;
+}
+
+static void queue_remove(struct queue *q, struct job *job)
+{
+	struct job **pp, *prev = NULL;
+
+	for (pp = &q->head; *pp; prev = *pp, pp = &(*pp)->qnext) {
+		if (*pp != job)
+			continue;
+		*pp = job->qnext;
+		if (q->tail == job)
+			q->tail = prev;
+		return;
+	}
+}
+
+static struct job *find_locked(struct sat_jobs *j, const char *key)
+{
+	struct job *job;
+
+	for (job = j->jobs; job; job = job->next)
+		if (strcmp(job->plan->key, key) == 0)
+			return job;
+	return NULL;
+}
+
+static void unlink_locked(struct sat_jobs *j, struct job *job)
+{
+	struct job **pp;
+
+	for (pp = &j->jobs; *pp; pp = &(*pp)->next)
+		if (*pp == job) {
+			*pp = job->next;
+			return;
+		}
+}
+
+static int render_to_cache(struct sat_jobs *j, const struct sat_render_plan *p,
+			   bool foreground)
+{
+	char tmp[4096];
+	int fd, err;
+
+	err = sat_cache_create_tmp(j->cache, SAT_CACHE_FILE, p->key, tmp,
+				   sizeof(tmp), &fd);
+	if (err)
+		return err;
+	err = sat_render_run(p, j->cr,
+			     foreground ? SAT_FETCH_FOREGROUND
+					: SAT_FETCH_PREFETCH,
+			     fd);
+	if (err) {
+		sat_cache_discard(tmp, fd);
+		return err;
+	}
+	return sat_cache_publish(j->cache, SAT_CACHE_FILE, p->key, tmp, fd);
+}
+
+static void *worker_main(void *arg)
+{
+	struct sat_jobs *j = arg;
+
+	pthread_mutex_lock(&j->lock);
+	for (;;) {
+		struct waiter *w, *next;
+		struct job *job;
+		bool fg;
+		int err;
+
+		job = queue_pop(&j->fg);
+		if (!job && j->prefetch_running < j->prefetch_max) {
+			job = queue_pop(&j->pf);
+			if (job)
+				j->prefetch_running++;
+		}
+		if (!job) {
+			if (j->stopping)
+				break;
+			pthread_cond_wait(&j->cond, &j->lock);
+			continue;
+		}
+		fg = job->foreground;
+		job->running = true;
+		j->stats.queued--;
+		j->stats.running++;
+		pthread_mutex_unlock(&j->lock);
+
+		if (sat_cache_has_file(j->cache, job->plan->key))
+			err = 0; /* rendered by an earlier mount */
+		else
+			err = render_to_cache(j, job->plan, fg);
+		if (err && err != -ECANCELED)
+			sat_error("render of %s.%s failed: %s",
+				  job->plan->item_id, job->plan->product.name,
+				  strerror(-err));
+
+		pthread_mutex_lock(&j->lock);
+		if (!fg)
+			j->prefetch_running--;
+		j->stats.running--;
+		if (err)
+			j->stats.failed++;
+		else
+			j->stats.rendered++;
+		unlink_locked(j, job);
+		w = job->waiters;
+		pthread_cond_broadcast(&j->cond);
+		pthread_mutex_unlock(&j->lock);
+
+		for (; w; w = next) {
+			next = w->next;
+			w->done(err, w->payload);
+			free(w);
+		}
+		free(job);
+		pthread_mutex_lock(&j->lock);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache,
+		 struct sat_cogread *cr, int workers, int prefetch_workers)
+{
+	struct sat_jobs *j = calloc(1, sizeof(*j));
+	int i, err;
+
+	*out = NULL;
+	if (!j)
+		return -ENOMEM;
+	if (workers < 1)
+		workers = 1;
+	j->cache = cache;
+	j->cr = cr;
+	j->prefetch_max = prefetch_workers < workers ? prefetch_workers
+						     : workers - 1;
+	if (j->prefetch_max < 0)
+		j->prefetch_max = 0;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	j->threads = calloc((size_t)workers, sizeof(*j->threads));
+	if (!j->threads) {
+		free(j);
+		return -ENOMEM;
+	}
+	for (i = 0; i < workers; i++) {
+		err = -pthread_create(&j->threads[i], NULL, worker_main, j);
+		if (err) {
+			j->nthreads = i;
+			sat_jobs_free(j);
+			return err;
+		}
+	}
+	j->nthreads = workers;
+	*out = j;
+	return 0;
+}
+
+void sat_jobs_free(struct sat_jobs *j)
+{
+	struct job *job, *queued = NULL;
+	struct waiter *w, *next;
+	int i;
+
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->lock);
+	j->stopping = true;
+	/* queued jobs will not run: take them out before waking workers */
+	while ((job = queue_pop(&j->fg)) || (job = queue_pop(&j->pf))) {
+		unlink_locked(j, job);
+		job->qnext = queued;
+		queued = job;
+	}
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	for (i = 0; i < j->nthreads; i++)
+		pthread_join(j->threads[i], NULL);
+	while ((job = queued)) {
+		queued = job->qnext;
+		for (w = job->waiters; w; w = next) {
+			next = w->next;
+			w->done(-ECANCELED, w->payload);
+			free(w);
+		}
+		free(job);
+	}
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	free(j->threads);
+	free(j);
+}
+
+/* Finds or creates the job for plan; with a waiter when done != NULL. */
+static int enqueue(struct sat_jobs *j, const struct sat_render_plan *plan,
+		   bool foreground, sat_job_done_fn done, void *payload)
+{
+	struct waiter *w = NULL;
+	struct job *job;
+
+	if (done) {
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		w->done = done;
+		w->payload = payload;
+	}
+	pthread_mutex_lock(&j->lock);
+	if (j->stopping) {
+		pthread_mutex_unlock(&j->lock);
+		free(w);
+		return -ECANCELED;
+	}
+	job = find_locked(j, plan->key);
+	if (!job) {
+		job = calloc(1, sizeof(*job));
+		if (!job) {
+			pthread_mutex_unlock(&j->lock);
+			free(w);
+			return -ENOMEM;
+		}
+		job->plan = plan;
+		job->foreground = foreground;
+		job->next = j->jobs;
+		j->jobs = job;
+		queue_push(foreground ? &j->fg : &j->pf, job);
+		j->stats.queued++;
+		pthread_cond_signal(&j->cond);
+	} else if (foreground && !job->foreground && !job->running) {
+		/* someone waits for a queued prefetch: promote it */
+		queue_remove(&j->pf, job);
+		job->foreground = true;
+		queue_push(&j->fg, job);
+		pthread_cond_signal(&j->cond);
+	}
+	if (w) {
+		w->next = job->waiters;
+		job->waiters = w;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return 0;
+}
+
+int sat_jobs_request(struct sat_jobs *j, const struct sat_render_plan *plan,
+		     sat_job_done_fn done, void *payload)
+{
+	int err;
+
+	if (sat_cache_has_file(j->cache, plan->key)) {
+		pthread_mutex_lock(&j->lock);
+		j->stats.cache_hits++;
+		pthread_mutex_unlock(&j->lock);
+		done(0, payload);
+		return 0;
+	}
+	err = enqueue(j, plan, true, done, payload);
+	if (err == -ECANCELED) {
+		done(err, payload);
+		return 0;
+	}
+	return err;
+}
+
+void sat_jobs_prefetch(struct sat_jobs *j, const struct sat_render_plan *plan)
+{
+	if (j->prefetch_max == 0 || sat_cache_has_file(j->cache, plan->key))
+		return;
+	enqueue(j, plan, false, NULL, NULL);
+}
+
+bool sat_jobs_in_flight(struct sat_jobs *j, const char *key)
+{
+	bool found;
+
+	pthread_mutex_lock(&j->lock);
+	found = find_locked(j, key) != NULL;
+	pthread_mutex_unlock(&j->lock);
+	return found;
+}
+
+void sat_jobs_get_stats(struct sat_jobs *j, struct sat_jobs_stats *st)
+{
+	pthread_mutex_lock(&j->lock);
+	*st = j->stats;
+	pthread_mutex_unlock(&j->lock);
+}

@@ -1,0 +1,178 @@
+/*
+ * satfs: mount satellite imagery as files. Command line, configuration,
+ * then the FUSE layer.
+ *
+ * Exit status: 0 after a clean unmount, 1 when mounting or serving fails,
+ * 2 for a bad command line or configuration (nothing is mounted).
+ */
+#define FUSE_USE_VERSION 312
+
+#include "fuse_ll.h"
+#include "satfs/config.h"
+#include "satfs/log.h"
+
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cmdline {
+	char *config_path; /* -o config=FILE */
+	char *opts;        /* satfs's own -o options, comma-separated */
+	size_t opts_len;
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "\n"
+	       "Mounts satellite imagery from a STAC catalog as GeoTIFF files:\n"
+	       "MOUNTPOINT/REGION/YYYY-MM-DD/ITEM.PRODUCT.tif\n"
+	       "\n"
+	       "General options:\n"
+	       "    -h, --help             print this help and exit\n"
+	       "    -V, --version          print the version and exit\n"
+	       "    -f                     stay in the foreground, log to stderr\n"
+	       "    -d, -o debug           foreground, debug log and FUSE tracing\n"
+	       "    -s                     single-threaded FUSE loop\n"
+	       "    -o opt[,opt...]        mount options, below and libfuse's\n"
+	       "\n"
+	       "satfs options (-o; they override the configuration file):\n"
+	       "    config=FILE            configuration file (default\n"
+	       "                           $XDG_CONFIG_HOME/satfs/satfs.conf)\n"
+	       "    cache=DIR              cache directory (default\n"
+	       "                           $XDG_CACHE_HOME/satfs)\n"
+	       "    cache_max=SIZE         cap on rendered files, e.g. 10G\n"
+	       "                           (default: no cap)\n"
+	       "    stac=URL               STAC API root (default Earth Search)\n"
+	       "    collection=NAME        collection (default sentinel-2-l2a)\n"
+	       "    max_cloud=PERCENT      keep scenes below this cloud cover\n"
+	       "                           (default 85)\n"
+	       "    prefetch=N             scenes rendered ahead (default 4)\n"
+	       "    connections=N          connections per host (default 16)\n"
+	       "    listing_ttl=SECONDS    keep listings this long (default 600)\n"
+	       "    max_items=N            items per region at most (default 2000)\n"
+	       "    offline                never use the network: cache only\n"
+	       "    log=FILE               log to FILE instead of stderr/syslog\n"
+	       "    log_level=LEVEL        error, warning, info (default), debug\n"
+	       "\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
+	       "See satfs(1) and satfs.conf(5).\n",
+	       prog);
+}
+
+/* Appends one option to the comma-separated list for the config loader,
+ * escaping ',' and '\\' again (libfuse removed the escapes already). */
+static int append_opt(struct cmdline *c, const char *arg)
+{
+	size_t len = strlen(arg), i;
+	char *n = realloc(c->opts, c->opts_len + 2 * len + 2), *p;
+
+	if (!n)
+		return -1;
+	c->opts = n;
+	if (c->opts_len)
+		c->opts[c->opts_len++] = ',';
+	p = c->opts + c->opts_len;
+	for (i = 0; i < len; i++) {
+		if (arg[i] == ',' || arg[i] == '\\')
+			*p++ = '\\';
+		*p++ = arg[i];
+	}
+	*p = '\0';
+	c->opts_len = (size_t)(p - c->opts);
+	return 0;
+}
+
+/* Takes satfs's own -o options out of the argument list; leaves the rest
+ * (libfuse's) in place. */
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct cmdline *c = data;
+	char name[64];
+	size_t n;
+
+	if (key != FUSE_OPT_KEY_OPT)
+		return 1;
+	n = strcspn(arg, "=");
+	if (n >= sizeof(name))
+		return 1;
+	memcpy(name, arg, n);
+	name[n] = '\0';
+	if (!sat_config_is_option(name))
+		return 1;
+	if (strcmp(name, "config") == 0) {
+		free(c->config_path);
+		c->config_path = strdup(arg[n] ? arg + n + 1 : "");
+		return c->config_path ? 0 : -1;
+	}
+	return append_opt(c, arg);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts fo = { 0 };
+	struct sat_config *cfg = NULL;
+	struct sat_fuse_opts so = { 0 };
+	struct cmdline c = { 0 };
+	char err[1024];
+	int ret = 2;
+
+	if (fuse_opt_parse(&args, &c, NULL, opt_proc) != 0)
+		goto out;
+	if (fuse_parse_cmdline(&args, &fo) != 0)
+		goto out;
+	if (fo.show_help) {
+		usage(argv[0]);
+		ret = 0;
+		goto out_fo;
+	}
+	if (fo.show_version) {
+		printf("satfs %s\n", SATFS_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_fo;
+	}
+	if (!fo.mountpoint) {
+		fprintf(stderr, "satfs: no mount point given\n"
+				"usage: %s [options] MOUNTPOINT "
+				"(see --help)\n",
+			argv[0]);
+		goto out_fo;
+	}
+	if (sat_config_load(&cfg, c.config_path, c.opts, err, sizeof(err))) {
+		fprintf(stderr, "satfs: %s\n", err);
+		goto out_fo;
+	}
+	if (fo.debug)
+		cfg->log_level = SAT_LOG_DEBUG;
+	if (sat_log_setup((enum sat_log_level)cfg->log_level, cfg->log_path,
+			  0) != 0) {
+		fprintf(stderr, "satfs: cannot open log file %s\n",
+			cfg->log_path);
+		goto out_fo;
+	}
+	/* a read-only filesystem; writes get EROFS from the kernel */
+	if (fuse_opt_add_arg(&args, "-oro,fsname=satfs,subtype=satfs") != 0)
+		goto out_fo;
+
+	so.mountpoint = fo.mountpoint;
+	so.foreground = fo.foreground;
+	so.debug = fo.debug;
+	so.singlethread = fo.singlethread;
+	so.max_idle_threads = fo.max_idle_threads == UINT_MAX
+				      ? 0
+				      : (int)fo.max_idle_threads;
+	ret = sat_fuse_run(&args, cfg, &so);
+out_fo:
+	free(fo.mountpoint);
+out:
+	sat_config_free(cfg);
+	fuse_opt_free_args(&args);
+	free(c.config_path);
+	free(c.opts);
+	return ret;
+}

@@ -1,0 +1,95 @@
+/*
+ * cache: the on-disk cache directory (listings, COG headers, rendered
+ * files), its keys, atomic publication and the size cap.
+ *
+ * Layout under the cache directory (mode 0700, files 0600):
+ *   listings/<key>   a region's search results
+ *   headers/<key>    COG header prefixes
+ *   files/<key>.tif  rendered snippets
+ * A file is written under "<name>.tmp-<pid>-<n>", fsync'd and renamed, so a
+ * crash never leaves a partial file under its real name; leftovers are
+ * removed by sat_cache_open().
+ *
+ * Thread-safe: any thread may call any function; the functions do disk I/O
+ * (they block on the disk, never on the network).
+ */
+#ifndef SATFS_CACHE_H
+#define SATFS_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct sat_cache;
+
+enum sat_cache_kind {
+	SAT_CACHE_LISTING = 0,
+	SAT_CACHE_HEADER,
+	SAT_CACHE_FILE,
+	SAT_CACHE_NKINDS
+};
+
+#define SAT_HASH_HEX 65 /* 64 hex digits of SHA-256 and a NUL */
+
+/* Incremental SHA-256 for cache keys. */
+struct sat_hash {
+	void *ctx; /* EVP_MD_CTX */
+};
+void sat_hash_init(struct sat_hash *h);
+void sat_hash_add(struct sat_hash *h, const void *data, size_t len);
+/* Adds a string with its terminating NUL, so "ab","c" != "a","bc". */
+void sat_hash_add_str(struct sat_hash *h, const char *s);
+void sat_hash_add_double(struct sat_hash *h, double v);
+void sat_hash_final(struct sat_hash *h, char hex[SAT_HASH_HEX]);
+
+/* Creates the directory tree (0700) if needed and removes leftover
+ * temporary files. max_bytes 0 = no cap on rendered files. */
+int sat_cache_open(struct sat_cache **out, const char *dir,
+		   uint64_t max_bytes);
+void sat_cache_close(struct sat_cache *c);
+const char *sat_cache_dir(const struct sat_cache *c);
+
+/* Path of an entry (whether or not it exists) into buf. */
+void sat_cache_path(const struct sat_cache *c, enum sat_cache_kind kind,
+		    const char *key, char *buf, size_t len);
+
+/* Reads a whole entry (listings, headers). *data is malloc'd and
+ * NUL-terminated. *mtime (may be NULL) is when it was written. Returns 0,
+ * -ENOENT, or -errno. */
+int sat_cache_read(struct sat_cache *c, enum sat_cache_kind kind,
+		   const char *key, char **data, size_t *len, time_t *mtime);
+/* Writes a whole entry atomically. */
+int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,
+		    const char *key, const void *data, size_t len);
+
+/* For large entries written in place: opens a new temporary file (O_RDWR,
+ * 0600) and puts its path in tmp. Then either sat_cache_publish() or
+ * sat_cache_discard() it. */
+int sat_cache_create_tmp(struct sat_cache *c, enum sat_cache_kind kind,
+			 const char *key, char *tmp, size_t tmplen, int *fd);
+/* fsyncs fd, renames tmp over the entry, fsyncs the directory, closes fd.
+ * Enforces the size cap afterwards. */
+int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
+		      const char *key, const char *tmp, int fd);
+void sat_cache_discard(const char *tmp, int fd);
+
+/* Opens a rendered file for reading and pins it (not evicted while
+ * pinned); -ENOENT when absent. Marks it recently used. */
+int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
+			uint64_t *size);
+void sat_cache_unpin(struct sat_cache *c, const char *key);
+bool sat_cache_has_file(struct sat_cache *c, const char *key);
+
+/* Removes an entry (e.g. a listing on refresh). */
+int sat_cache_remove(struct sat_cache *c, enum sat_cache_kind kind,
+		     const char *key);
+
+struct sat_cache_stats {
+	uint64_t file_bytes;   /* rendered files on disk */
+	uint64_t files;
+	uint64_t evictions;
+};
+void sat_cache_get_stats(struct sat_cache *c, struct sat_cache_stats *st);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * config: the mount's configuration: the embedded defaults, satfs.conf
+ * (INI, parsed with libinih) and -o mount options on top.
+ *
+ * Built once at start-up, read-only afterwards (any thread may read).
+ */
+#ifndef SATFS_CONFIG_H
+#define SATFS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct sat_region;
+
+#define SAT_PRODUCT_MAX_BANDS 3
+
+enum sat_offset_mode {
+	SAT_OFFSET_AUTO = 0, /* from the asset's raster:bands */
+	SAT_OFFSET_ZERO,     /* offset 0 */
+	SAT_OFFSET_MINUS1000 /* DN offset -1000 (baseline >= 04.00) */
+};
+
+struct sat_product {
+	char *name;
+	int nbands;                             /* 1 or 3 */
+	char *bands[SAT_PRODUCT_MAX_BANDS];     /* as written: B8, nir, ... */
+	double min[SAT_PRODUCT_MAX_BANDS];
+	double max[SAT_PRODUCT_MAX_BANDS];
+	double gamma;
+	double scale_m;        /* metres per pixel; 0 = bands' resolution */
+	bool outline;          /* paint the region outline */
+	uint8_t outline_rgb[3];
+	double outline_width_px;
+	bool clip;             /* alpha 0 outside the region */
+	bool raw;              /* type = raw: uint16 data values */
+};
+
+struct sat_config {
+	char *path;            /* the file read, or NULL for the defaults */
+	/* [source] */
+	char *source_type;     /* "stac" */
+	char *stac_url;        /* without trailing slash */
+	char *collection;
+	double max_cloud;      /* percent; items at or above are dropped */
+	time_t dates_from, dates_to; /* default range for regions */
+	enum sat_offset_mode offset_mode;
+	/* mount options */
+	char *cache_dir;
+	uint64_t cache_max_bytes; /* 0 = unlimited */
+	int prefetch;
+	int connections;       /* per host */
+	int listing_ttl_s;
+	int max_items;         /* per region listing */
+	bool offline;
+	char *log_path;        /* NULL: stderr / syslog */
+	int log_level;         /* enum sat_log_level */
+
+	struct sat_region **regions;
+	size_t nregions;
+	struct sat_product **products;
+	size_t nproducts;
+};
+
+/* Loads the configuration: the embedded defaults, then the file at path
+ * (NULL: $XDG_CONFIG_HOME/satfs/satfs.conf if it exists, else defaults
+ * only), then the mount options in `opts` (a comma-separated -o string of
+ * satfs's own keys, or NULL; a backslash escapes a comma in a value, as
+ * "\," in libfuse). On error returns -EINVAL (bad content) or -errno
+ * (unreadable file) and writes "FILE:LINE: problem" (or "-o KEY: problem")
+ * into err. */
+int sat_config_load(struct sat_config **out, const char *path,
+		    const char *opts, char *err, size_t errlen);
+void sat_config_free(struct sat_config *c);
+
+/* Is key one of satfs's own mount options (config, cache, ...)? */
+bool sat_config_is_option(const char *key);
+/* The names of satfs's own mount options, NULL-terminated. */
+extern const char *const sat_config_option_names[];
+
+const struct sat_region *sat_config_find_region(const struct sat_config *c,
+						const char *name);
+const struct sat_product *sat_config_find_product(const struct sat_config *c,
+						  const char *name);
+
+/* Parses "123", "10K", "512M", "2G", "1T" (binary units). 0 or -EINVAL. */
+int sat_config_parse_size(const char *s, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * core: the daemon's parts, wired together once the mount is up (after
+ * daemonising, since threads do not survive fork()).
+ */
+#ifndef SATFS_CORE_H
+#define SATFS_CORE_H
+
+struct sat_config;
+
+struct sat_core {
+	const struct sat_config *cfg;
+	struct sat_fetch *fetch;
+	struct sat_cache *cache;
+	struct sat_catalog *catalog;
+	struct sat_cogread *cogread;
+	struct sat_jobs *jobs;
+	struct sat_tree *tree;
+	struct sat_workq *workq;  /* blocking work submitted by FUSE threads */
+};
+
+/* Opens the cache and starts the fetch engine, the render workers and the
+ * work queue. Returns 0 or -errno (logged). */
+int sat_core_new(struct sat_core **out, const struct sat_config *cfg);
+/* Stops every thread and frees everything. Accepts NULL. */
+void sat_core_free(struct sat_core *core);
+
+#endif

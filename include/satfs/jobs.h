@@ -1,0 +1,53 @@
+/*
+ * jobs: render jobs, one per output file, shared by everyone who wants it.
+ *
+ * A request for a file that is already in the cache completes at once. One
+ * that is not starts a job, or joins the job in flight for the same key;
+ * when the job ends every waiter is told. Jobs run on a pool of worker
+ * threads: foreground jobs (someone is waiting) first, prefetch jobs only
+ * on a bounded share of the workers and never ahead of a foreground one. A
+ * prefetch job that someone starts waiting for becomes foreground.
+ *
+ * Thread-safe. Callbacks run on a worker thread (or on the caller's, when
+ * the file is cached) and must not block for long.
+ */
+#ifndef SATFS_JOBS_H
+#define SATFS_JOBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sat_cache;
+struct sat_cogread;
+struct sat_render_plan;
+struct sat_jobs;
+
+/* err is 0 when the file is in the cache, else the render's -errno. */
+typedef void (*sat_job_done_fn)(int err, void *payload);
+
+int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache,
+		 struct sat_cogread *cr, int workers, int prefetch_workers);
+/* Waits for running jobs, fails queued ones with -ECANCELED. */
+void sat_jobs_free(struct sat_jobs *j);
+
+/* Gets plan's file into the cache and calls done exactly once. plan must
+ * stay valid until then. Returns 0, or -ENOMEM (done not called). */
+int sat_jobs_request(struct sat_jobs *j, const struct sat_render_plan *plan,
+		     sat_job_done_fn done, void *payload);
+
+/* Queues a speculative render unless the file is cached or in flight. */
+void sat_jobs_prefetch(struct sat_jobs *j, const struct sat_render_plan *plan);
+
+/* Is a job for this key queued or running? */
+bool sat_jobs_in_flight(struct sat_jobs *j, const char *key);
+
+struct sat_jobs_stats {
+	uint64_t rendered;   /* jobs that succeeded */
+	uint64_t failed;
+	uint64_t cache_hits; /* requests answered from the cache */
+	uint32_t queued, running;
+};
+void sat_jobs_get_stats(struct sat_jobs *j, struct sat_jobs_stats *st);
+
+#endif

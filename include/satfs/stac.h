@@ -1,0 +1,139 @@
+/*
+ * stac: the STAC API's JSON (json-c, and only here): the landing page, the
+ * search request body, result pages with their `next` links, and items as
+ * scenes. No I/O; the catalog module drives the requests.
+ *
+ * Everything parsed is untrusted: bodies over SAT_STAC_MAX_BODY or nested
+ * deeper than json-c's default depth are refused, every field is
+ * type-checked, and a bad item is skipped with one warning, never a crash.
+ * Thread-safe: no shared state.
+ */
+#ifndef SATFS_STAC_H
+#define SATFS_STAC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define SAT_STAC_MAX_BODY (64u << 20)
+#define SAT_STAC_MAX_ID 200 /* longer ids are cut and suffixed with a hash */
+
+/* One asset (a band file) of an item. */
+struct sat_asset {
+	char *key;          /* asset key: "red", "B04", "visual" */
+	char *href;         /* http(s) URL; assets with other schemes are
+			       kept but never fetched */
+	char *type;         /* media type ("image/tiff; ..."), or NULL */
+	char *band_name;    /* eo:bands[0].name or bands[0].name ("B04"), or NULL */
+	char *common_name;  /* eo:bands[0].common_name ("red"), or NULL */
+	bool has_scale;     /* raster:bands[0] scale/offset present */
+	double scale, offset;
+	bool has_nodata;
+	double nodata;
+	double gsd;         /* metres, from asset gsd / raster:bands
+			       spatial_resolution / proj:transform; 0 unknown */
+	int epsg;           /* asset-level proj:epsg/proj:code, 0 if none */
+	bool has_transform; /* asset-level proj:transform */
+	double transform[6];/* a, b, c, d, e, f as in STAC (GDAL order differs) */
+	int shape[2];       /* proj:shape rows, cols; 0 if none */
+};
+
+/* One STAC item. */
+struct sat_scene {
+	char *id;           /* exactly as the catalog gave it */
+	char *file_id;      /* sanitised: safe as a file name component */
+	char *collection;
+	time_t datetime;    /* acquisition time (UTC) */
+	char date[11];      /* YYYY-MM-DD of datetime */
+	bool has_cloud;
+	double cloud_cover; /* eo:cloud_cover percent */
+	int epsg;           /* item proj:epsg or proj:code; 0 unknown */
+	double bbox[4];     /* item bbox, lon/lat */
+	char *processing_baseline; /* s2:processing_baseline or NULL */
+	struct sat_asset *assets;
+	size_t nassets;
+	char *json;         /* the item object as returned (serialised) */
+	size_t json_len;
+};
+
+void sat_scene_free(struct sat_scene *s);
+
+/* The asset for a band named as a user writes it: "B8", "B08", "nir",
+ * "B8A", "nir08", "red" ... Matches asset keys, eo:bands names and common
+ * names through the Sentinel-2 alias table (B1 coastal, B2 blue, B3 green,
+ * B4 red, B5 rededge1, B6 rededge2, B7 rededge3, B8 nir, B8A nir08,
+ * B9 nir09, B10 cirrus, B11 swir16, B12 swir22). Borrowed, or NULL. */
+const struct sat_asset *sat_scene_find_band(const struct sat_scene *s,
+					    const char *band);
+
+/* What the landing page offers. */
+struct sat_stac_caps {
+	bool search_post;   /* a "search" link with method POST (or none said) */
+	bool search_get;
+	bool cql2_filter;   /* conformsTo has a filter / cql2 class */
+	char *search_href;  /* absolute URL of /search, malloc'd */
+};
+/* Parses the landing page. base_url is the API root, used when the page
+ * has no search link. Returns 0 or -EINVAL. */
+int sat_stac_parse_landing(const char *body, size_t len, const char *base_url,
+			   struct sat_stac_caps *caps);
+void sat_stac_caps_clear(struct sat_stac_caps *caps);
+
+/* A search request, as it goes on the wire. */
+struct sat_stac_request {
+	char *method;       /* "POST" or "GET" */
+	char *url;          /* for GET, with the query string */
+	char *body;         /* JSON for POST, or NULL */
+	char **headers;     /* "Name: value", NULL-terminated, or NULL */
+};
+void sat_stac_request_clear(struct sat_stac_request *r);
+
+struct sat_stac_query {
+	const char *collection;
+	const double *ring;  /* lon,lat pairs; bbox used if is_bbox */
+	size_t nring;
+	bool is_bbox;
+	const double *bbox;  /* W,S,E,N */
+	time_t from, to;     /* inclusive */
+	double max_cloud;    /* < 0: no cloud filter */
+	int limit;           /* page size */
+};
+/* Builds the first search request for caps (POST with collections, bbox
+ * or intersects, datetime, limit, query eo:cloud_cover lt; plus a CQL2
+ * filter when caps->cql2_filter; GET with the same as query parameters
+ * when only GET is offered). 0 or -ENOMEM. */
+int sat_stac_build_search(const struct sat_stac_caps *caps,
+			  const struct sat_stac_query *q,
+			  struct sat_stac_request *out);
+
+/* Parses one page of results. Every valid item is appended to
+ * *items and *nitems (the array is grown with realloc; items are owned by the
+ * caller). Items that fail validation (no id, no datetime, no assets,
+ * wrong types) are skipped with a warning and counted in *skipped.
+ * When the page has a `next` link, *next is filled from it exactly as
+ * given (method, href, body merged into prev's body when `merge` is true,
+ * headers) and *has_next set; prev is the request that produced this page.
+ * Returns 0 or -EINVAL (the page itself is not a FeatureCollection). */
+int sat_stac_parse_page(const char *body, size_t len,
+			const struct sat_stac_request *prev,
+			struct sat_scene ***items, size_t *nitems,
+			size_t *skipped, struct sat_stac_request *next,
+			bool *has_next);
+
+/* A token identifying a `next` request (its href and body), so a caller
+ * can stop on one seen before. malloc'd string. */
+char *sat_stac_request_fingerprint(const struct sat_stac_request *r);
+
+/* Reads a GeoJSON Polygon (or Feature / FeatureCollection whose first
+ * geometry is a Polygon or MultiPolygon: its first outer ring) into lon,lat
+ * pairs (malloc'd, not closed). 0 or -EINVAL. */
+int sat_stac_parse_geojson_ring(const char *body, size_t len,
+				double **lonlat, size_t *n);
+
+/* Turns an item id into a safe file name component: no '/', no NUL or
+ * control characters, not "." or "..", at most SAT_STAC_MAX_ID bytes (a
+ * longer one is cut and suffixed with a hash of the whole). malloc'd. */
+char *sat_stac_sanitize_id(const char *id);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * tiffout: the GeoTIFF writer (libtiff), and the size of what it writes.
+ *
+ * Output is tiled (SAT_TIFFOUT_TILE square), uncompressed, chunky, with
+ * GeoKeys for the EPSG code, a pixel-is-area geotransform, GDAL_METADATA and
+ * optional GDAL_NODATA. Because nothing is compressed, the layout depends
+ * only on the spec, and sat_tiffout_size() returns exactly the number of
+ * bytes sat_tiffout_write() writes: it runs the same writer into a sink that
+ * only counts. That is how sizes are exact at listing time.
+ *
+ * Thread-safe: no shared state.
+ */
+#ifndef SATFS_TIFFOUT_H
+#define SATFS_TIFFOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sat_grid;
+
+#define SAT_TIFFOUT_TILE 256
+
+struct sat_tiffout_spec {
+	const struct sat_grid *grid; /* size, CRS and geotransform */
+	uint16_t samples;            /* 4 (RGBA) or 1..3 (raw) */
+	uint16_t bits;               /* 8 or 16 */
+	bool alpha;                  /* last sample is unassociated alpha */
+	const char *gdal_metadata;   /* GDAL_METADATA XML, or NULL */
+	const char *nodata;          /* GDAL_NODATA text, or NULL */
+};
+
+/* Fills one tile: SAT_TIFFOUT_TILE^2 pixels, chunky, samples * bits/8
+ * bytes each, rows of the tile past the image edge may hold anything.
+ * Returns 0 or -errno (aborts the write). */
+typedef int (*sat_tiffout_tile_fn)(uint32_t tile_x, uint32_t tile_y,
+				   uint8_t *buf, void *payload);
+
+/* Exact size in bytes of the file sat_tiffout_write() makes for spec. */
+int sat_tiffout_size(const struct sat_tiffout_spec *spec,
+		     uint64_t *size_bytes);
+
+/* Writes the GeoTIFF to fd (at offset 0; fd must be readable, writable and
+ * seekable), calling fill for every tile. Does not fsync or close fd.
+ * Returns 0, -ENOSPC/-EIO (disk), -EINVAL (spec) or fill's error. */
+int sat_tiffout_write(int fd, const struct sat_tiffout_spec *spec,
+		      sat_tiffout_tile_fn fill, void *payload);
+
+#endif

@@ -1,0 +1,134 @@
+/* satest: registry, runner and helpers; see satest.h. */
+#include "satest.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SATEST_MAX 512
+
+static struct {
+	const char *name;
+	satest_fn fn;
+} cases[SATEST_MAX];
+static int ncases;
+static const char *current;
+
+void satest_register(const char *name, satest_fn fn)
+{
+	if (ncases == SATEST_MAX) {
+		fprintf(stderr, "satest: too many cases\n");
+		exit(1);
+	}
+	cases[ncases].name = name;
+	cases[ncases].fn = fn;
+	ncases++;
+}
+
+void satest_fail(const char *file, int line, const char *expr,
+		 const char *detail)
+{
+	fprintf(stderr, "FAIL %s: %s:%d: %s%s%s\n", current ? current : "?",
+		file, line, expr, detail ? ": " : "", detail ? detail : "");
+	exit(1);
+}
+
+void satest_skip(const char *why)
+{
+	fprintf(stderr, "SKIP %s: %s\n", current ? current : "?", why);
+	exit(77);
+}
+
+const char *satest_src(const char *relpath)
+{
+	static char buf[4096];
+	const char *top = getenv("SATFS_SOURCE_DIR");
+
+	snprintf(buf, sizeof(buf), "%s/%s", top ? top : ".", relpath);
+	return buf;
+}
+
+const char *satest_realdata(const char *relpath)
+{
+	static char buf[4096];
+	const char *top = getenv("SATFS_SOURCE_DIR");
+	const char *ci = getenv("CI");
+	struct stat st;
+
+	snprintf(buf, sizeof(buf), "%s/../shared/realdata", top ? top : ".");
+	if (stat(buf, &st) != 0) {
+		if (ci && strcmp(ci, "true") == 0)
+			satest_fail(__FILE__, __LINE__, "realdata present",
+				    "../shared/realdata is missing under CI");
+		satest_skip("../shared/realdata is absent");
+	}
+	snprintf(buf, sizeof(buf), "%s/../shared/realdata/%s",
+		 top ? top : ".", relpath);
+	return buf;
+}
+
+const char *satest_tmpdir(void)
+{
+	static char buf[256];
+
+	if (buf[0])
+		return buf;
+	snprintf(buf, sizeof(buf), "/tmp/satest-%s-XXXXXX",
+		 current ? current : "x");
+	if (!mkdtemp(buf)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	return buf;
+}
+
+char *satest_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f) {
+		fprintf(stderr, "satest: cannot open %s: %s\n", path,
+			strerror(errno));
+		exit(1);
+	}
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		fprintf(stderr, "satest: cannot read %s\n", path);
+		exit(1);
+	}
+	buf[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+int main(int argc, char **argv)
+{
+	int i, ran = 0;
+
+	if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+		for (i = 0; i < ncases; i++)
+			printf("%s\n", cases[i].name);
+		return 0;
+	}
+	for (i = 0; i < ncases; i++) {
+		if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
+			continue;
+		current = cases[i].name;
+		cases[i].fn();
+		fprintf(stderr, "ok %s\n", current);
+		ran++;
+	}
+	if (ran == 0) {
+		fprintf(stderr, "satest: no case named %s\n",
+			argc > 1 ? argv[1] : "(any)");
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,771 @@
+/*
+ * Unit tests for fs/cog.c, against the real Sentinel-2 scene in
+ * ../shared/realdata and against variants of it made with gdal_translate
+ * at test time (GDAL is the independent reader the decoded pixels are
+ * compared with).
+ *
+ * Every buffer handed to the module is a malloc'd copy of exactly the
+ * length passed, so that AddressSanitizer catches a read past it.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "satest.h"
+#include "satfs/cog.h"
+
+#define SCENE "cog/S2A_29RKH_20200219_0_L2A/"
+
+struct file {
+	uint8_t *bytes;
+	size_t len;
+};
+
+static struct file load(const char *path)
+{
+	struct file f;
+
+	f.bytes = (uint8_t *)satest_read_file(path, &f.len);
+	return f;
+}
+
+static uint8_t *copy_of(const uint8_t *p, size_t n)
+{
+	uint8_t *c = malloc(n ? n : 1);
+
+	CHECK(c != NULL);
+	memcpy(c, p, n);
+	return c;
+}
+
+/* Opens as the fetch module does: the first `first` bytes, then whatever
+ * the module asks for. Returns the number of sat_cog_open() calls. */
+static int open_err(struct sat_cog **cog, const struct file *f, size_t first,
+		    int *calls)
+{
+	size_t len = first < f->len ? first : f->len;
+	uint64_t need = 0;
+	uint8_t *buf;
+	int err;
+
+	for (*calls = 1;; (*calls)++) {
+		buf = copy_of(f->bytes, len);
+		err = sat_cog_open(cog, buf, len, &need);
+		free(buf);
+		if (err != -EAGAIN || *calls == 8 || len == f->len)
+			return err;
+		CHECK(need > len);
+		len = need < f->len ? (size_t)need : f->len;
+	}
+}
+
+static struct sat_cog *open_file(const struct file *f, size_t first,
+				 int max_calls)
+{
+	struct sat_cog *cog = NULL;
+	int calls;
+
+	CHECK_INT(open_err(&cog, f, first, &calls), 0);
+	CHECK(calls <= max_calls);
+	CHECK(cog != NULL);
+	return cog;
+}
+
+static size_t tile_bytes(const struct sat_cog_level *l)
+{
+	return (size_t)l->tile_width * l->tile_height * l->samples *
+	       (l->bits / 8);
+}
+
+/* Decodes tile (tx, ty) of a level with the bytes sat_cog_tile_range()
+ * names in f; returns a malloc'd buffer. */
+static void *decode(const struct sat_cog *cog, const struct file *f,
+		    size_t level, uint32_t tx, uint32_t ty)
+{
+	const struct sat_cog_level *l = sat_cog_level(cog, level);
+	uint64_t off, n;
+	uint8_t *raw;
+	void *out;
+
+	CHECK(l != NULL);
+	CHECK_INT(sat_cog_tile_range(cog, level, tx, ty, &off, &n), 0);
+	CHECK(n > 0 && off + n <= f->len);
+	raw = copy_of(f->bytes + off, n);
+	out = malloc(tile_bytes(l));
+	CHECK_INT(sat_cog_decode_tile(cog, level, tx, ty, raw, n, out,
+				      tile_bytes(l)), 0);
+	free(raw);
+	return out;
+}
+
+static double sample_at(const struct sat_cog_level *l, const void *tile,
+			uint32_t x, uint32_t y, unsigned band)
+{
+	size_t i = ((size_t)(y % l->tile_height) * l->tile_width +
+		    x % l->tile_width) * l->samples + band;
+
+	if (l->bits == 8)
+		return ((const uint8_t *)tile)[i];
+	if (l->bits == 16)
+		return ((const uint16_t *)tile)[i];
+	if (l->sample_format == 3)
+		return ((const float *)tile)[i];
+	return ((const uint32_t *)tile)[i];
+}
+
+static double pixel(const struct sat_cog *cog, const struct file *f,
+		    size_t level, uint32_t x, uint32_t y, unsigned band)
+{
+	const struct sat_cog_level *l = sat_cog_level(cog, level);
+	void *tile = decode(cog, f, level, x / l->tile_width,
+			    y / l->tile_height);
+	double v = sample_at(l, tile, x, y, band);
+
+	free(tile);
+	return v;
+}
+
+static void run(const char *cmd)
+{
+	int rc = system(cmd);
+
+	if (rc != 0)
+		satest_fail(__FILE__, __LINE__, cmd, "command failed");
+}
+
+/* A variant of a scene file, made with gdal_translate into the tmpdir. */
+static struct file variant(const char *scene_file, const char *opts,
+			   const char *name)
+{
+	char cmd[2048], out[512];
+
+	snprintf(out, sizeof(out), "%s/%s", satest_tmpdir(), name);
+	/* scene_file is relative to the scene folder */
+	snprintf(cmd, sizeof(cmd), "cd '%s' && gdal_translate -q %s %s '%s'",
+		 satest_realdata(SCENE), opts, scene_file, out);
+	run(cmd);
+	return load(out);
+}
+
+/* The values GDAL reads at (x, y), one per band; opts may select an
+ * overview or georeferenced coordinates. */
+static int gdal_values(const char *path, const char *opts, double x,
+		       double y, double *v, int max)
+{
+	char cmd[1024], line[128];
+	FILE *p;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd),
+		 "gdallocationinfo -valonly %s '%s' %.10g %.10g", opts, path,
+		 x, y);
+	p = popen(cmd, "r");
+	CHECK(p != NULL);
+	while (n < max && fgets(line, sizeof(line), p))
+		v[n++] = strtod(line, NULL);
+	CHECK_INT(pclose(p), 0);
+	return n;
+}
+
+/* GDAL's reading of a window, band-interleaved by pixel, host order. */
+static uint8_t *gdal_window(const char *path, uint32_t x, uint32_t y,
+			    uint32_t w, uint32_t h, size_t *len)
+{
+	char cmd[2048], out[512];
+
+	snprintf(out, sizeof(out), "%s/win.raw", satest_tmpdir());
+	snprintf(cmd, sizeof(cmd),
+		 "gdal_translate -q -of ENVI -co INTERLEAVE=BIP -srcwin "
+		 "%u %u %u %u '%s' '%s'", x, y, w, h, path, out);
+	run(cmd);
+	return (uint8_t *)satest_read_file(out, len);
+}
+
+/* Compares tile (tx, ty) of level 0 of the file at path with GDAL's
+ * reading, over the part of the tile inside the image. */
+static void check_tile_vs_gdal(const struct sat_cog *cog,
+			       const struct file *f, const char *path,
+			       uint32_t tx, uint32_t ty, double tolerance)
+{
+	const struct sat_cog_level *l = sat_cog_level(cog, 0);
+	uint32_t x0 = tx * l->tile_width, y0 = ty * l->tile_height;
+	uint32_t w = l->width - x0 < l->tile_width ? l->width - x0
+						   : l->tile_width;
+	uint32_t h = l->height - y0 < l->tile_height ? l->height - y0
+						     : l->tile_height;
+	size_t px = (size_t)l->samples * (l->bits / 8), len, row, worst = 0;
+	uint8_t *ref = gdal_window(path, x0, y0, w, h, &len);
+	uint8_t *tile = decode(cog, f, 0, tx, ty);
+	uint32_t x, y, s;
+	double a, b;
+
+	CHECK_INT(len, (size_t)w * h * px);
+	if (tolerance == 0) {
+		for (row = 0; row < h; row++)
+			CHECK(memcmp(tile + row * l->tile_width * px,
+				     ref + row * w * px, w * px) == 0);
+	} else {
+		for (y = 0; y < h; y++)
+			for (x = 0; x < w; x++)
+				for (s = 0; s < l->samples; s++) {
+					a = sample_at(l, tile, x, y, s);
+					b = ref[((size_t)y * w + x) * l->samples
+						+ s];
+					if (fabs(a - b) > worst)
+						worst = (size_t)fabs(a - b);
+				}
+		CHECK(worst <= tolerance);
+	}
+	free(ref);
+	free(tile);
+}
+
+static const uint32_t probe_xy[5][2] = {
+	{ 0, 0 }, { 511, 511 }, { 512, 512 }, { 1097, 1097 }, { 700, 300 }
+};
+
+static void check_scene_values(const char *name, const double want[5])
+{
+	struct file f = load(satest_realdata(name));
+	struct sat_cog *cog = open_file(&f, 16384, 1);
+	double nodata = -1;
+	int i;
+
+	for (i = 0; i < 5; i++)
+		CHECK_INT(pixel(cog, &f, 0, probe_xy[i][0], probe_xy[i][1], 0),
+			  want[i]);
+	CHECK(sat_cog_nodata(cog, &nodata));
+	CHECK_INT(nodata, 0);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+SAT_TEST(open_b04_prefix_16k)
+{
+	struct file f = load(satest_realdata(SCENE "B04.tif"));
+	struct sat_cog *cog = open_file(&f, 16384, 1);
+	const struct sat_cog_level *l;
+	static const uint32_t sizes[3] = { 1098, 549, 275 };
+	size_t i, hlen;
+
+	CHECK_INT(sat_cog_level_count(cog), 3);
+	for (i = 0; i < 3; i++) {
+		l = sat_cog_level(cog, i);
+		CHECK_INT(l->width, sizes[i]);
+		CHECK_INT(l->height, sizes[i]);
+		CHECK_INT(l->samples, 1);
+		CHECK_INT(l->bits, 16);
+		CHECK_INT(l->sample_format, 1);
+		CHECK_NEAR(l->origin_x, 199980, 1e-9);
+		CHECK_NEAR(l->origin_y, 2800020, 1e-9);
+		CHECK_NEAR(l->pixel_x, 100.0 * 1098 / sizes[i], 1e-9);
+		CHECK_NEAR(l->pixel_y, 100.0 * 1098 / sizes[i], 1e-9);
+	}
+	l = sat_cog_level(cog, 0);
+	CHECK_INT(l->tile_width, 512);
+	CHECK_INT(l->tile_height, 512);
+	CHECK_INT(l->tiles_across, 3);
+	CHECK_INT(l->tiles_down, 3);
+	CHECK_INT(sat_cog_level(cog, 1)->tile_width, 128);
+	CHECK_INT(sat_cog_level(cog, 1)->tiles_across, 5);
+	CHECK_INT(sat_cog_level(cog, 2)->tiles_across, 3);
+	CHECK(sat_cog_level(cog, 3) == NULL);
+	CHECK_INT(sat_cog_epsg(cog), 32629);
+	/* Only the bytes the parse used are kept (IFDs end near 1.2 KB). */
+	CHECK(sat_cog_header(cog, &hlen) != NULL);
+	CHECK(hlen > 1000 && hlen < 2048);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+SAT_TEST(open_whole_file_and_reopen_header)
+{
+	struct file f = load(satest_realdata(SCENE "B04.tif"));
+	struct sat_cog *cog = open_file(&f, f.len, 1), *again = NULL;
+	const uint8_t *h;
+	uint64_t need = 0, off, n, off2, n2;
+	uint8_t *copy;
+	size_t hlen, lv;
+	uint32_t t;
+
+	h = sat_cog_header(cog, &hlen);
+	copy = copy_of(h, hlen);
+	CHECK_INT(sat_cog_open(&again, copy, hlen, &need), 0);
+	free(copy);
+	CHECK_INT(sat_cog_level_count(again), 3);
+	for (lv = 0; lv < 3; lv++) {
+		const struct sat_cog_level *l = sat_cog_level(again, lv);
+
+		for (t = 0; t < l->tiles_across * l->tiles_down; t++) {
+			uint32_t tx = t % l->tiles_across;
+			uint32_t ty = t / l->tiles_across;
+
+			CHECK_INT(sat_cog_tile_range(cog, lv, tx, ty, &off, &n),
+				  0);
+			CHECK_INT(sat_cog_tile_range(again, lv, tx, ty, &off2,
+						     &n2), 0);
+			CHECK_INT(off, off2);
+			CHECK_INT(n, n2);
+			CHECK(n > 0 && off + n <= f.len);
+		}
+	}
+	CHECK_INT(pixel(again, &f, 0, 700, 300, 0), 3053);
+	/* An overview pixel agrees with GDAL's overview reading. */
+	CHECK_INT(pixel(again, &f, 1, 350, 150, 0),
+		  pixel(cog, &f, 1, 350, 150, 0));
+	sat_cog_free(again);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+SAT_TEST(values_b04)
+{
+	static const double want[5] = { 3248, 3679, 3763, 3664, 3053 };
+
+	check_scene_values(SCENE "B04.tif", want);
+}
+
+SAT_TEST(values_b08)
+{
+	static const double want[5] = { 3786, 4202, 4283, 4143, 3548 };
+
+	check_scene_values(SCENE "B08.tif", want);
+}
+
+SAT_TEST(short_prefix_needs_one_retry)
+{
+	static const char *const names[] = { "B04.tif", "B08.tif", "TCI.tif",
+					     "SCL.tif" };
+	static const size_t firsts[] = { 0, 8, 20, 200, 242, 600, 1000 };
+	struct sat_cog *cog = NULL;
+	char path[256];
+	uint64_t need = 0;
+	uint8_t *buf;
+	size_t i, j;
+	int calls;
+
+	for (i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), SCENE "%s", names[i]);
+		struct file f = load(satest_realdata(path));
+
+		buf = copy_of(f.bytes, 200);
+		CHECK_INT(sat_cog_open(&cog, buf, 200, &need), -EAGAIN);
+		CHECK(cog == NULL);
+		CHECK(need > 200 && need <= 1u << 20);
+		free(buf);
+		for (j = 0; j < sizeof(firsts) / sizeof(firsts[0]); j++) {
+			CHECK_INT(open_err(&cog, &f, firsts[j], &calls), 0);
+			CHECK(calls <= 2);
+			sat_cog_free(cog);
+		}
+		free(f.bytes);
+	}
+}
+
+SAT_TEST(truncated_and_corrupt_tiles)
+{
+	struct file f = load(satest_realdata(SCENE "B04.tif"));
+	struct sat_cog *cog = open_file(&f, 16384, 1);
+	size_t size = tile_bytes(sat_cog_level(cog, 0));
+	uint8_t *out = malloc(size), *raw;
+	uint64_t off, n, i;
+
+	CHECK_INT(sat_cog_tile_range(cog, 0, 1, 1, &off, &n), 0);
+	raw = copy_of(f.bytes + off, n / 2);
+	CHECK_INT(sat_cog_decode_tile(cog, 0, 1, 1, raw, n / 2, out, size),
+		  -EINVAL);
+	free(raw);
+	raw = copy_of(f.bytes + off, 10);
+	CHECK_INT(sat_cog_decode_tile(cog, 0, 1, 1, raw, 10, out, size),
+		  -EINVAL);
+	free(raw);
+	raw = copy_of(f.bytes + off, n);
+	for (i = 0; i < n; i++)
+		raw[i] = (uint8_t)(i * 2654435761u >> 13);
+	CHECK_INT(sat_cog_decode_tile(cog, 0, 1, 1, raw, n, out, size),
+		  -EINVAL);
+	/* Wrong indices and a short output buffer are refused. */
+	CHECK_INT(sat_cog_decode_tile(cog, 0, 3, 0, raw, n, out, size),
+		  -EINVAL);
+	CHECK_INT(sat_cog_decode_tile(cog, 3, 0, 0, raw, n, out, size),
+		  -EINVAL);
+	CHECK_INT(sat_cog_decode_tile(cog, 0, 1, 1, raw, n, out, size - 1),
+		  -EINVAL);
+	CHECK_INT(sat_cog_tile_range(cog, 0, 0, 3, &off, &n), -EINVAL);
+	CHECK_INT(sat_cog_tile_range(cog, 2, 3, 0, &off, &n), -EINVAL);
+	/* Zero bytes (a sparse tile) are the caller's to fill. */
+	CHECK_INT(sat_cog_decode_tile(cog, 0, 1, 1, raw, 0, out, size),
+		  -EINVAL);
+	free(raw);
+	free(out);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+static uint32_t xorshift(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Flips bytes of the header region; whatever sat_cog_open() makes of it,
+ * it must return an error code or a cog whose tiles decode or fail
+ * cleanly. */
+static void fuzz_file(const struct file *orig, uint32_t seed, int rounds,
+		      size_t span)
+{
+	struct file f = { malloc(orig->len), orig->len };
+	struct sat_cog *cog;
+	int r, k, calls, err, opened = 0;
+	uint32_t s = seed, tx, ty;
+	uint64_t off, n;
+	uint8_t *raw, *out;
+
+	for (r = 0; r < rounds; r++) {
+		memcpy(f.bytes, orig->bytes, f.len);
+		for (k = 1 + xorshift(&s) % 6; k > 0; k--) {
+			size_t at = xorshift(&s) % span;
+			uint32_t v = xorshift(&s);
+
+			if (v % 3 == 0) /* one bit flipped, or a random byte */
+				f.bytes[at] ^= (uint8_t)(1u << (v >> 8) % 8);
+			else
+				f.bytes[at] = (uint8_t)(v >> 8);
+		}
+		cog = NULL;
+		err = open_err(&cog, &f, 1 + xorshift(&s) % 16384, &calls);
+		if (err != 0) {
+			CHECK(err == -EINVAL || err == -ENOTSUP ||
+			      err == -EAGAIN);
+			CHECK(cog == NULL);
+			continue;
+		}
+		opened++;
+		const struct sat_cog_level *l = sat_cog_level(cog, 0);
+
+		CHECK(l != NULL && sat_cog_level_count(cog) >= 1);
+		tx = xorshift(&s) % l->tiles_across;
+		ty = xorshift(&s) % l->tiles_down;
+		if (sat_cog_tile_range(cog, 0, tx, ty, &off, &n) == 0 &&
+		    n > 0 && off < f.len && n <= f.len - off) {
+			raw = copy_of(f.bytes + off, n);
+			out = malloc(tile_bytes(l));
+			sat_cog_decode_tile(cog, 0, tx, ty, raw, n, out,
+					    tile_bytes(l));
+			free(out);
+			free(raw);
+		}
+		sat_cog_free(cog);
+	}
+	CHECK(opened > 0); /* some mutations hit bytes that do not matter */
+	free(f.bytes);
+}
+
+SAT_TEST(fuzz_header_classic)
+{
+	struct file f = load(satest_realdata(SCENE "B04.tif"));
+
+	fuzz_file(&f, 0x5eed1234u, 500, 1300);
+	free(f.bytes);
+}
+
+SAT_TEST(fuzz_header_bigtiff_big_endian)
+{
+	struct file f = variant("B04.tif", "-co TILED=YES -co BIGTIFF=YES "
+				"-co ENDIANNESS=BIG -co COMPRESS=DEFLATE",
+				"bbe.tif");
+
+	fuzz_file(&f, 0xc0ffee11u, 300, 1024);
+	free(f.bytes);
+}
+
+/* The first half of a tile's bytes fails to decode, whatever the codec. */
+static void check_truncated_tile(const struct sat_cog *cog,
+				 const struct file *f, uint32_t tx, uint32_t ty)
+{
+	const struct sat_cog_level *l = sat_cog_level(cog, 0);
+	uint64_t off, n;
+	uint8_t *raw;
+	void *out = malloc(tile_bytes(l));
+
+	CHECK_INT(sat_cog_tile_range(cog, 0, tx, ty, &off, &n), 0);
+	raw = copy_of(f->bytes + off, n / 2);
+	CHECK_INT(sat_cog_decode_tile(cog, 0, tx, ty, raw, n / 2, out,
+				      tile_bytes(l)), -EINVAL);
+	free(raw);
+	free(out);
+}
+
+/* Opens a variant, checks its layout, and compares some tiles with GDAL's
+ * reading of the same file. */
+static void check_variant(const char *scene_file, const char *opts,
+			  const char *name, uint32_t tile, double tolerance)
+{
+	struct file f = variant(scene_file, opts, name);
+	struct sat_cog *cog = open_file(&f, 16384, 2);
+	const struct sat_cog_level *l = sat_cog_level(cog, 0);
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", satest_tmpdir(), name);
+	CHECK_INT(l->width, 1098);
+	CHECK_INT(l->tile_width, tile);
+	CHECK_INT(sat_cog_epsg(cog), 32629);
+	CHECK_NEAR(l->origin_x, 199980, 1e-9);
+	CHECK_NEAR(l->pixel_y, 100, 1e-9);
+	check_tile_vs_gdal(cog, &f, path, 0, 0, tolerance);
+	check_tile_vs_gdal(cog, &f, path, 1, 2, tolerance);
+	check_tile_vs_gdal(cog, &f, path, l->tiles_across - 1,
+			   l->tiles_down - 1, tolerance);
+	check_truncated_tile(cog, &f, 1, 1);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+#define TILED256 "-co TILED=YES -co BLOCKXSIZE=256 -co BLOCKYSIZE=256 "
+
+SAT_TEST(variant_bigtiff)
+{
+	check_variant("B04.tif",
+		      TILED256 "-co BIGTIFF=YES -co COMPRESS=DEFLATE",
+		      "big.tif", 256, 0);
+}
+
+SAT_TEST(variant_big_endian_predictor)
+{
+	check_variant("B04.tif", TILED256 "-co ENDIANNESS=BIG "
+		      "-co COMPRESS=DEFLATE -co PREDICTOR=2", "be.tif", 256, 0);
+}
+
+SAT_TEST(variant_lzw)
+{
+	check_variant("B08.tif", TILED256 "-co COMPRESS=LZW -co PREDICTOR=2",
+		      "lzw.tif", 256, 0);
+}
+
+SAT_TEST(variant_zstd)
+{
+	check_variant("B04.tif", TILED256 "-co COMPRESS=ZSTD", "zstd.tif", 256,
+		      0);
+}
+
+SAT_TEST(variant_uncompressed)
+{
+	check_variant("B04.tif", TILED256 "-co COMPRESS=NONE", "none.tif", 256,
+		      0);
+}
+
+SAT_TEST(variant_rgb_deflate)
+{
+	check_variant("TCI.tif", TILED256 "-co COMPRESS=DEFLATE", "rgb.tif",
+		      256, 0);
+}
+
+SAT_TEST(variant_jpeg_ycbcr)
+{
+	check_variant("TCI.tif", TILED256 "-co COMPRESS=JPEG "
+		      "-co PHOTOMETRIC=YCBCR -co JPEG_QUALITY=90", "jpeg.tif",
+		      256, 2);
+}
+
+/* Production layout: 10980 px at 10 m, 1024 tiles, DEFLATE + predictor,
+ * COG driver (ghost header, overviews), from a 10x nearest upsampling so
+ * that the README's values still hold at 10x the coordinates. */
+SAT_TEST(production_cog_layout)
+{
+	struct file f = variant("B04.tif", "-of COG -outsize 10980 10980 "
+				"-r nearest -co COMPRESS=DEFLATE "
+				"-co PREDICTOR=2 -co BLOCKSIZE=1024",
+				"prod.tif");
+	static const double want[5] = { 3248, 3679, 3763, 3664, 3053 };
+	struct sat_cog *cog = open_file(&f, 16384, 2);
+	const struct sat_cog_level *l = sat_cog_level(cog, 0), *o;
+	char path[512], opts[64];
+	double g[1];
+	size_t lv;
+	int i;
+
+	CHECK_INT(l->width, 10980);
+	CHECK_INT(l->tile_width, 1024);
+	CHECK_INT(l->tiles_across, 11);
+	CHECK_NEAR(l->pixel_x, 10, 1e-9);
+	CHECK_NEAR(l->origin_y, 2800020, 1e-9);
+	CHECK(sat_cog_level_count(cog) >= 2);
+	for (i = 0; i < 5; i++)
+		CHECK_INT(pixel(cog, &f, 0, probe_xy[i][0] * 10 + 5,
+				probe_xy[i][1] * 10 + 5, 0), want[i]);
+	/* Each overview agrees with GDAL's reading of it, at the centre of
+	 * an overview pixel given in georeferenced coordinates. */
+	snprintf(path, sizeof(path), "%s/prod.tif", satest_tmpdir());
+	for (lv = 1; lv < sat_cog_level_count(cog); lv++) {
+		o = sat_cog_level(cog, lv);
+		CHECK_NEAR(o->pixel_x, 10.0 * 10980 / o->width, 1e-9);
+		snprintf(opts, sizeof(opts), "-geoloc -overview %zu", lv);
+		CHECK_INT(gdal_values(path, opts,
+				      o->origin_x + 1000.5 * o->pixel_x,
+				      o->origin_y - 700.5 * o->pixel_y, g, 1),
+			  1);
+		CHECK_INT(pixel(cog, &f, lv, 1000, 700, 0), g[0]);
+	}
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+/* A header bigger than the first read (16x16 tiles: the tile arrays alone
+ * take 38 KB) is complete after exactly one more read. */
+SAT_TEST(large_header_one_retry)
+{
+	struct file f = variant("B04.tif", "-of COG -co COMPRESS=NONE "
+				"-co BLOCKSIZE=16", "small.tif");
+	struct sat_cog *cog = NULL;
+	const struct sat_cog_level *l;
+	int calls;
+
+	CHECK_INT(open_err(&cog, &f, 16384, &calls), 0);
+	CHECK_INT(calls, 2);
+	l = sat_cog_level(cog, 0);
+	CHECK_INT(l->tiles_across, 69);
+	CHECK_INT(sat_cog_level_count(cog), 3);
+	CHECK_INT(pixel(cog, &f, 0, 1097, 1097, 0), 3664);
+	CHECK_INT(pixel(cog, &f, 0, 700, 300, 0), 3053);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+SAT_TEST(stripped_tiff_is_einval)
+{
+	struct file f = variant("B04.tif", "-co TILED=NO", "strip.tif");
+	struct sat_cog *cog = NULL;
+	int calls;
+
+	CHECK_INT(open_err(&cog, &f, 16384, &calls), -EINVAL);
+	CHECK(cog == NULL);
+	free(f.bytes);
+}
+
+SAT_TEST(planar_separate_is_enotsup)
+{
+	struct file f = variant("TCI.tif", "-co TILED=YES -co INTERLEAVE=BAND",
+				"planar.tif");
+	struct sat_cog *cog = NULL;
+	int calls;
+
+	CHECK_INT(open_err(&cog, &f, 16384, &calls), -ENOTSUP);
+	CHECK(cog == NULL);
+	free(f.bytes);
+}
+
+SAT_TEST(not_a_tiff_is_einval)
+{
+	static const uint8_t junk[64] = "<html><body>Not found</body></html>";
+	struct sat_cog *cog = NULL;
+	uint64_t need = 0;
+	uint8_t *buf = copy_of(junk, sizeof(junk));
+
+	CHECK_INT(sat_cog_open(&cog, buf, sizeof(junk), &need), -EINVAL);
+	CHECK(cog == NULL);
+	free(buf);
+}
+
+SAT_TEST(mask_ifds_are_skipped)
+{
+	struct file f = variant("B04.tif", "-of COG -co COMPRESS=DEFLATE "
+				"-co BLOCKSIZE=256 -mask 1 "
+				"--config GDAL_TIFF_INTERNAL_MASK YES",
+				"mask.tif");
+	struct sat_cog *cog = open_file(&f, 16384, 2);
+	static const uint32_t widths[4] = { 1098, 549, 274, 137 };
+	const struct sat_cog_level *l;
+	char path[512];
+	double g[1];
+	size_t i;
+
+	/* IFDs: image, mask, 3 overviews, 3 overview masks. */
+	CHECK_INT(sat_cog_level_count(cog), 4);
+	for (i = 0; i < 4; i++) {
+		CHECK_INT(sat_cog_level(cog, i)->width, widths[i]);
+		CHECK_INT(sat_cog_level(cog, i)->bits, 16);
+	}
+	CHECK_INT(pixel(cog, &f, 0, 700, 300, 0), 3053);
+	/* The last overview is the 5th IFD: decoding must select it. */
+	snprintf(path, sizeof(path), "%s/mask.tif", satest_tmpdir());
+	l = sat_cog_level(cog, 3);
+	CHECK_INT(gdal_values(path, "-geoloc -overview 3",
+			      l->origin_x + 100.5 * l->pixel_x,
+			      l->origin_y - 30.5 * l->pixel_y, g, 1), 1);
+	CHECK_INT(pixel(cog, &f, 3, 100, 30, 0), g[0]);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+SAT_TEST(geographic_pixel_is_point)
+{
+	struct file f = variant("B04.tif", "-co TILED=YES -a_srs EPSG:4326 "
+				"-a_ullr -12 25.5 -10.902 24.402 "
+				"-mo AREA_OR_POINT=Point", "geo.tif");
+	struct sat_cog *cog = open_file(&f, 16384, 2);
+	const struct sat_cog_level *l = sat_cog_level(cog, 0);
+
+	/* GDAL writes the tie point at the pixel centre; reading shifts
+	 * it back, so the corner is where -a_ullr put it. */
+	CHECK_INT(sat_cog_epsg(cog), 4326);
+	CHECK_NEAR(l->origin_x, -12, 1e-9);
+	CHECK_NEAR(l->origin_y, 25.5, 1e-9);
+	CHECK_NEAR(l->pixel_x, 0.001, 1e-12);
+	CHECK_NEAR(l->pixel_y, 0.001, 1e-12);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+struct thread_arg {
+	const struct sat_cog *cog;
+	const struct file *f;
+	uint64_t sum;
+};
+
+static void *decode_all(void *p)
+{
+	struct thread_arg *a = p;
+	const struct sat_cog_level *l = sat_cog_level(a->cog, 0);
+	uint32_t t, round, i;
+	uint16_t *tile;
+
+	for (round = 0; round < 3; round++)
+		for (t = 0; t < l->tiles_across * l->tiles_down; t++) {
+			tile = decode(a->cog, a->f, 0, t % l->tiles_across,
+				      t / l->tiles_across);
+			for (i = 0; i < l->tile_width * l->tile_height; i++)
+				a->sum += tile[i] * (uint64_t)(i % 7 + 1);
+			free(tile);
+		}
+	return NULL;
+}
+
+SAT_TEST(concurrent_decode)
+{
+	struct file f = load(satest_realdata(SCENE "B08.tif"));
+	struct sat_cog *cog = open_file(&f, 16384, 1);
+	struct thread_arg ref = { cog, &f, 0 }, args[4];
+	pthread_t th[4];
+	int i;
+
+	decode_all(&ref);
+	CHECK(ref.sum > 0);
+	for (i = 0; i < 4; i++) {
+		args[i] = ref;
+		args[i].sum = 0;
+		CHECK_INT(pthread_create(&th[i], NULL, decode_all, &args[i]),
+			  0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(args[i].sum == ref.sum);
+	}
+	sat_cog_free(cog);
+	free(f.bytes);
+}

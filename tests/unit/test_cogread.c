@@ -1,0 +1,397 @@
+/*
+ * Tests of cogread: request counts (headers once, tiles in runs), the
+ * header caches, a header longer than the first read, changed objects,
+ * corrupt and missing data, reprojection and the sample types, against
+ * the real scene served by render_fixture.h's server.
+ */
+#include "render_fixture.h"
+
+/* Adds a local file to the server as /name; returns its index. */
+static int srv_add(struct srv *s, const char *name, const char *local)
+{
+	int i;
+
+	pthread_mutex_lock(&s->lock);
+	i = s->nfiles++;
+	CHECK(i < NFILES);
+	snprintf(s->files[i].path, sizeof(s->files[i].path), "/%s", name);
+	snprintf(s->files[i].local, sizeof(s->files[i].local), "%s", local);
+	strcpy(s->files[i].etag, "\"v1\"");
+	pthread_mutex_unlock(&s->lock);
+	return i;
+}
+
+static int count_file(struct srv *s, int from, int file, bool headers)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (int i = from; i < s->nlog; i++)
+		n += s->log[i].file == file && (s->log[i].off == 0) == headers;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Requests a window of grid g over the level-0 tiles of a local COG
+ * should cost: runs of exactly adjacent tile byte ranges. */
+static int expected_runs(const char *local, const struct sat_grid *g)
+{
+	struct sat_cog *cog;
+	const struct sat_cog_level *lv;
+	uint64_t need, r[2 * 64];
+	size_t len, n = 0;
+	char *d = satest_read_file(local, &len);
+	int runs = 0;
+
+	CHECK_INT(sat_cog_open(&cog, (uint8_t *)d, len, &need), 0);
+	free(d);
+	lv = sat_cog_level(cog, 0);
+	long c0 = (long)floor((g->origin_x + 0.5 * g->pixel_size -
+			       lv->origin_x) / lv->pixel_x);
+	long c1 = (long)floor((g->origin_x + (g->width - 0.5) *
+			       g->pixel_size - lv->origin_x) / lv->pixel_x);
+	long r0 = (long)floor((lv->origin_y - g->origin_y +
+			       0.5 * g->pixel_size) / lv->pixel_y);
+	long r1 = (long)floor((lv->origin_y - g->origin_y +
+			       (g->height - 0.5) * g->pixel_size) /
+			      lv->pixel_y);
+	for (long ty = r0 / lv->tile_height; ty <= r1 / lv->tile_height; ty++)
+		for (long tx = c0 / lv->tile_width;
+		     tx <= c1 / lv->tile_width; tx++) {
+			CHECK(n < 64);
+			CHECK_INT(sat_cog_tile_range(cog, 0, (uint32_t)tx,
+						     (uint32_t)ty, &r[2 * n],
+						     &r[2 * n + 1]), 0);
+			n++;
+		}
+	qsort(r, n, 2 * sizeof(uint64_t), cmp_u64);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || r[2 * i - 2] + r[2 * i - 1] != r[2 * i])
+			runs++;
+	sat_cog_free(cog);
+	return runs;
+}
+
+SAT_TEST(request_counts)
+{
+	struct sat_render_plan *p;
+	struct fx f;
+	int runs = 0, n1;
+	double t0;
+
+	fx_start(&f, NULL);
+	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	for (int i = 1; i <= 3; i++) /* B03, B04, B08 */
+		runs += expected_runs(f.srv.files[i].local, &p->grid);
+	CHECK_INT(fx_render(&f, p, tmpfile_in("a.tif")), 0);
+	/* Exactly three header reads of 16 KiB, one per band... */
+	CHECK_INT(srv_count(&f.srv, 0, true), 3);
+	for (int i = 0; i < f.srv.nlog; i++)
+		if (f.srv.log[i].off == 0)
+			CHECK_INT(f.srv.log[i].len, 16384);
+	/* ...and one request per run of adjacent tiles. */
+	CHECK_INT(srv_count(&f.srv, 0, false), runs);
+	fprintf(stderr, "cold: 3 header + %d tile requests (4 tiles a band)\n",
+		runs);
+	CHECK(runs >= 3 && runs < 12);
+	/* Again with the same cogread: no header request at all. */
+	n1 = f.srv.nlog;
+	t0 = now_s();
+	CHECK_INT(fx_render(&f, p, tmpfile_in("b.tif")), 0);
+	fprintf(stderr, "warm render: %.3f s\n", now_s() - t0);
+	CHECK_INT(srv_count(&f.srv, n1, true), 0);
+	CHECK_INT(srv_count(&f.srv, n1, false), runs);
+	sat_render_plan_free(p);
+	fx_stop(&f);
+}
+
+static void check_same_file(const char *a, const char *b)
+{
+	size_t la, lb;
+	char *da = satest_read_file(a, &la), *db = satest_read_file(b, &lb);
+
+	CHECK_INT(la, lb);
+	CHECK(memcmp(da, db, la) == 0);
+	free(da);
+	free(db);
+}
+
+SAT_TEST(disk_cache)
+{
+	struct sat_render_plan *p;
+	struct sat_cache *cache;
+	char dir[600];
+	struct fx f;
+	int n1;
+
+	snprintf(dir, sizeof(dir), "%s/cache", satest_tmpdir());
+	CHECK_INT(sat_cache_open(&cache, dir, 0), 0);
+	fx_start(&f, cache);
+	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	CHECK_INT(fx_render(&f, p, tmpfile_in("a.tif")), 0);
+	CHECK_INT(srv_count(&f.srv, 0, true), 3);
+	/* A new cogread (an empty memory cache) on the same disk cache. */
+	sat_cogread_free(f.cr);
+	CHECK_INT(sat_cogread_new(&f.cr, f.fetch, cache), 0);
+	n1 = f.srv.nlog;
+	CHECK_INT(fx_render(&f, p, tmpfile_in("b.tif")), 0);
+	CHECK_INT(srv_count(&f.srv, n1, true), 0);
+	check_same_file(tmpfile_in("a.tif"), tmpfile_in("b.tif"));
+
+	/* The object changes (new ETag): the tile answers say so, the
+	 * header is read once more, the render is still right. */
+	pthread_mutex_lock(&f.srv.lock);
+	strcpy(f.srv.files[2].etag, "\"v2\"");
+	pthread_mutex_unlock(&f.srv.lock);
+	n1 = f.srv.nlog;
+	CHECK_INT(fx_render(&f, p, tmpfile_in("c.tif")), 0);
+	CHECK_INT(srv_count(&f.srv, n1, true), 1);
+	CHECK_INT(count_file(&f.srv, n1, 2, true), 1);
+	check_same_file(tmpfile_in("a.tif"), tmpfile_in("c.tif"));
+	/* And the disk cache now holds the new header: a fresh cogread
+	 * needs no header request and sees no change. */
+	sat_cogread_free(f.cr);
+	CHECK_INT(sat_cogread_new(&f.cr, f.fetch, cache), 0);
+	n1 = f.srv.nlog;
+	CHECK_INT(fx_render(&f, p, tmpfile_in("d.tif")), 0);
+	CHECK_INT(srv_count(&f.srv, n1, true), 0);
+	sat_render_plan_free(p);
+	fx_stop(&f);
+	sat_cache_close(cache);
+}
+
+/* Reads one band on grid g from href into a malloc'd array. */
+static int window1(struct fx *f, const char *file, const struct sat_grid *g,
+		   uint16_t **dn, uint8_t **valid)
+{
+	struct sat_band_window bw = { 0 };
+	char url[256];
+	int rc;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", f->srv.port,
+		 file);
+	bw.href = url;
+	*valid = malloc((size_t)g->width * g->height);
+	rc = sat_cogread_window(f->cr, g, &bw, 1, *valid,
+				SAT_FETCH_FOREGROUND);
+	*dn = bw.dn;
+	return rc;
+}
+
+/* A COG of 16x16 tiles: its tile arrays end past 16 KiB, so its header
+ * takes a second read; the pixels are those of B04. */
+SAT_TEST(header_past_16k)
+{
+	struct sat_grid g = { 32629, 247200, 2754000, 100, 104, 91 };
+	char cmd[2048], local[600];
+	uint16_t *a, *b;
+	uint8_t *va, *vb;
+	struct fx f;
+	int fi;
+
+	fx_start(&f, NULL);
+	snprintf(local, sizeof(local), "%s/b04_16.tif", satest_tmpdir());
+	snprintf(cmd, sizeof(cmd), "gdal_translate -q -of COG -co "
+		 "BLOCKSIZE=16 -co COMPRESS=DEFLATE -co OVERVIEWS=NONE "
+		 "'%s/B04.tif' '%s' 2>/dev/null", satest_realdata(SCENE),
+		 local);
+	run(cmd);
+	fi = srv_add(&f.srv, "B04_16.tif", local);
+	CHECK_INT(window1(&f, "B04_16.tif", &g, &a, &va), 0);
+	CHECK_INT(count_file(&f.srv, 0, fi, true), 1);
+	CHECK_INT(f.srv.log[0].len, 16384);
+	CHECK_INT(f.srv.log[1].file, fi);
+	CHECK_INT(f.srv.log[1].off, 16384); /* the rest of the header */
+	CHECK_INT(f.srv.log[1].off + f.srv.log[1].len, 29240);
+	/* 7x7 tiles of 16 px, each a request (GDAL's 8-byte tile leaders
+	 * and trailers keep them from being adjacent). */
+	CHECK_INT(count_file(&f.srv, 0, fi, false), 1 + 7 * 7);
+	CHECK_INT(window1(&f, "B04.tif", &g, &b, &vb), 0);
+	CHECK(memcmp(a, b, (size_t)g.width * g.height * 2) == 0);
+	CHECK(memcmp(va, vb, (size_t)g.width * g.height) == 0);
+	CHECK_INT(a[0], 3466); /* gdallocationinfo B04.tif 472 460 */
+	free(a);
+	free(b);
+	free(va);
+	free(vb);
+	fx_stop(&f);
+}
+
+SAT_TEST(corrupt_tiles)
+{
+	struct sat_render_plan *p;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	srv_set_corrupt(&f.srv, true);
+	CHECK_INT(fx_render(&f, p, tmpfile_in("bad.tif")), -EIO);
+	srv_set_corrupt(&f.srv, false);
+	/* The failure is not remembered: the next access works. */
+	CHECK_INT(fx_render(&f, p, tmpfile_in("good.tif")), 0);
+	CHECK_INT(file_size(tmpfile_in("good.tif")), p->size_bytes);
+	sat_render_plan_free(p);
+	fx_stop(&f);
+}
+
+SAT_TEST(missing_and_outside)
+{
+	struct sat_grid far = { 32629, 100000, 2000000, 100, 50, 40 };
+	struct sat_render_plan *p;
+	uint16_t *dn;
+	uint8_t *valid;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	fx_set_href(&f, "nir", "nothere.tif");
+	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	CHECK_INT(fx_render(&f, p, tmpfile_in("x.tif")), -EIO);
+	CHECK_INT(window1(&f, "nothere.tif", &p->grid, &dn, &valid),
+		  -ENOENT);
+	CHECK(dn == NULL);
+	free(valid);
+	sat_render_plan_free(p);
+
+	/* A grid beside the raster: nothing valid, no tile fetched. */
+	int n1 = f.srv.nlog;
+	CHECK_INT(window1(&f, "B04.tif", &far, &dn, &valid), 0);
+	for (size_t i = 0; i < 50 * 40; i++)
+		CHECK(valid[i] == 0 && dn[i] == 0);
+	CHECK_INT(srv_count(&f.srv, n1, false), 0);
+	free(dn);
+	free(valid);
+	fx_stop(&f);
+}
+
+/* A grid in the neighbouring UTM zone: centres are transformed with
+ * PROJ; GDAL with an exact transformer (-et 0) must agree. */
+SAT_TEST(reproject)
+{
+	struct sat_grid g = { 32628, 850000, 2755000, 100, 80, 70 };
+	char cmd[2048], out[600];
+	uint16_t *dn, *ref;
+	uint8_t *valid;
+	size_t len, same = 0, npix = 80 * 70;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	CHECK_INT(window1(&f, "B04.tif", &g, &dn, &valid), 0);
+	snprintf(out, sizeof(out), "%s/ref.raw", satest_tmpdir());
+	snprintf(cmd, sizeof(cmd),
+		 "gdalwarp -q -et 0 -ovr NONE -r near -t_srs EPSG:32628 "
+		 "-te %.17g %.17g %.17g %.17g -tr 100 100 -of ENVI "
+		 "'%s/B04.tif' '%s'", g.origin_x, g.origin_y - 7000,
+		 g.origin_x + 8000, g.origin_y, satest_realdata(SCENE), out);
+	run(cmd);
+	ref = (uint16_t *)satest_read_file(out, &len);
+	CHECK_INT(len, npix * 2);
+	for (size_t i = 0; i < npix; i++) {
+		CHECK(valid[i]);
+		same += dn[i] == ref[i];
+	}
+	fprintf(stderr, "reprojected: %zu of %zu equal to GDAL\n", same, npix);
+	CHECK(same >= npix * 995 / 1000);
+	free(dn);
+	free(valid);
+	free(ref);
+	fx_stop(&f);
+}
+
+/* TCI: 8-bit, three samples per pixel: sample 0 (red) is read. Float
+ * sources are refused. */
+SAT_TEST(sample_types)
+{
+	struct sat_grid g = { 32629, 247200, 2754000, 100, 104, 91 };
+	char cmd[2048], local[600];
+	uint16_t *dn, *ref;
+	uint8_t *valid, *ref8;
+	size_t len;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	CHECK_INT(window1(&f, "TCI.tif", &g, &dn, &valid), 0);
+	snprintf(local, sizeof(local), "%s/tci.raw", satest_tmpdir());
+	snprintf(cmd, sizeof(cmd),
+		 "gdal_translate -q -b 1 -srcwin 472 460 104 91 -of ENVI "
+		 "'%s/TCI.tif' '%s'", satest_realdata(SCENE), local);
+	run(cmd);
+	ref8 = (uint8_t *)satest_read_file(local, &len);
+	CHECK_INT(len, 104 * 91);
+	for (size_t i = 0; i < len; i++)
+		CHECK_INT(dn[i], ref8[i]);
+	free(dn);
+	free(valid);
+	free(ref8);
+
+	snprintf(local, sizeof(local), "%s/f32.tif", satest_tmpdir());
+	snprintf(cmd, sizeof(cmd), "gdal_translate -q -ot Float32 -of COG "
+		 "'%s/B04.tif' '%s'", satest_realdata(SCENE), local);
+	run(cmd);
+	srv_add(&f.srv, "f32.tif", local);
+	CHECK_INT(window1(&f, "f32.tif", &g, &ref, &valid), -ENOTSUP);
+	CHECK(ref == NULL);
+	free(valid);
+	fx_stop(&f);
+}
+
+struct thr {
+	struct fx *f;
+	const struct sat_render_plan *p;
+	const char *path;
+	int rc;
+};
+
+static void *thr_render(void *arg)
+{
+	struct thr *t = arg;
+	int fd = open(t->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	t->rc = fd < 0 ? -errno
+		       : sat_render_run(t->p, t->f->cr, SAT_FETCH_FOREGROUND,
+					fd);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Two renders at once through one cogread: both right, headers shared
+ * (each fetched at most once per thread that missed it). */
+SAT_TEST(two_threads)
+{
+	struct sat_render_plan *p;
+	struct thr t[2];
+	pthread_t th[2];
+	struct fx f;
+
+	fx_start(&f, NULL);
+	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	for (int i = 0; i < 2; i++) {
+		t[i] = (struct thr){ &f, p, tmpfile_in(i ? "t1.tif" : "t0.tif"),
+				     -1 };
+		CHECK(pthread_create(&th[i], NULL, thr_render, &t[i]) == 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_INT(t[i].rc, 0);
+	}
+	check_same_file(tmpfile_in("t0.tif"), tmpfile_in("t1.tif"));
+	CHECK(srv_count(&f.srv, 0, true) <= 6);
+	int n1 = f.srv.nlog;
+	CHECK_INT(fx_render(&f, p, tmpfile_in("t2.tif")), 0);
+	CHECK_INT(srv_count(&f.srv, n1, true), 0);
+	check_same_file(tmpfile_in("t0.tif"), tmpfile_in("t2.tif"));
+	sat_render_plan_free(p);
+	fx_stop(&f);
+}
