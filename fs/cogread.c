@@ -7,6 +7,10 @@
  * every tile byte range of every band, adjacent ranges merged, fetched at
  * once. Decoding and sampling then run on the calling thread.
  *
+ * This file: the object, the header caches (memory, then disk: headers/
+ * <sha256 of URL> holding "satfs-cog-header-1 <len> <etag|->\n" and the
+ * prefix bytes) and header fetching. fs/cogread_window.c: the window.
+ *
  * Threading model: any thread may call sat_cogread_window(); it blocks on
  * the fetch engine's I/O thread. The only shared state is the header
  * memory cache (cr->hdrs), protected by cr->lock. Entries are refcounted:
@@ -22,14 +26,13 @@
  */
 #include "satfs/cogread.h"
 
-#include "cogread_private.h"
-
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cogread_private.h"
 #include "satfs/cache.h"
 #include "satfs/cog.h"
 #include "satfs/log.h"

@@ -529,6 +529,8 @@ int sat_render_run(const struct sat_render_plan *plan,
 		sat_geom_mask_inside(plan->ring_xy, plan->nring, g, inside);
 		for (size_t i = 0; i < npix; i++)
 			r.valid[i] &= inside[i];
+		free(inside); /* large grids: hold as little as we can */
+		inside = NULL;
 	}
 	if (!plan->product.raw && plan->product.outline) {
 		r.outline = calloc(npix, 1);

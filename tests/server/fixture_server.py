@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import select
 import signal
 import socket
@@ -59,6 +60,9 @@ CONFORMS_CQL2 = [
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
 ]
+
+RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(\.\d+)?"
+                     r"([Zz]|[+-]\d\d:\d\d)?$")
 
 # Order in which the single uniform draw of a request is partitioned.
 FAULT_ORDER = ("reset", "stall", "429", "503", "truncate")
@@ -174,7 +178,15 @@ def parse_time(s, end=False):
         if len(s) == 10:
             d = datetime.fromisoformat(s).replace(tzinfo=timezone.utc)
             return d + timedelta(days=1, microseconds=-1) if end else d
-        d = datetime.fromisoformat(s.replace("z", "Z").replace("t", "T"))
+        # fromisoformat before Python 3.11 wants +00:00 and 3 or 6
+        # fractional digits: normalise RFC 3339 text to that.
+        m = RFC3339.match(s)
+        if not m:
+            raise ValueError(s)
+        date, hms, frac, tz = m.groups()
+        frac = ((frac or ".")[1:] + "000000")[:6]
+        tz = "+00:00" if tz in (None, "Z", "z") else tz
+        d = datetime.fromisoformat("%sT%s.%s%s" % (date, hms, frac, tz))
     except ValueError:
         raise BadRequest("bad datetime %r" % s)
     if d.tzinfo is None:

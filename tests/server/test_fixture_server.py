@@ -358,10 +358,11 @@ def t_chunked_and_garbage(ctx):
     d = json.loads(r.read())
     assert r.status == 200 and [f["id"] for f in d["features"]] == EXPECTED
     c.close()
-    for junk in (b"GARBAGE / HTTP/1.1\r\n\r\n", b"POST /search HTTP/1.1\r\n"
-                 b"Content-Length: x\r\n\r\n", b"POST /search HTTP/1.1\r\nContent-Length"
-                 b": 99999999999\r\n\r\n", b"\x00\xff" * 100 +
-                 b" / HTTP/1.1\r\n\r\n"):
+    junks = (b"GARBAGE / HTTP/1.1\r\n\r\n",
+             b"POST /search HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+             b"POST /search HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+             b"\x00\xff" * 100 + b" / HTTP/1.1\r\n\r\n")
+    for junk in junks:
         s = socket.create_connection(("127.0.0.1", fx.port), timeout=5)
         s.sendall(junk)
         reply = s.recv(100)
