@@ -3,7 +3,7 @@
  *
  * Pass 1 maps every output pixel centre to a source pixel of the chosen
  * level and collects the tiles hit; the tiles of every band are fetched in
- * one sat_fetch_all(), exactly adjacent byte ranges merged; pass 2 maps
+ * one sat_fetch_all(), adjacent byte ranges merged; pass 2 maps
  * again, decodes each tile when first hit and frees it after the last
  * output row that uses it, so only the tiles of a band in use are held.
  *
@@ -24,6 +24,11 @@
 #include "satfs/log.h"
 
 #define CR_MERGE_CAP (16u << 20)
+/* Tiles this close are fetched in one request: GDAL's COG writer puts a
+ * 4-byte leader and trailer around every tile, so tiles stored one after
+ * another are never exactly adjacent; a few wasted bytes cost far less
+ * than a round trip. */
+#define CR_MERGE_GAP 16384u
 #define CR_MAX_TILES (1u << 22)       /* tiles of one level: sanity bound */
 #define CR_MAX_TILE_BYTES (64u << 20) /* one decoded tile */
 /* A URL for a log line (query strings may carry tokens); needs ubuf. */
@@ -318,8 +323,9 @@ static int cr_cmp_range(const void *pa, const void *pb)
 	return a->offset < b->offset ? -1 : a->offset > b->offset;
 }
 
-/* One request per run of exactly adjacent tiles of one URL (identical
- * ranges, e.g. the same band twice, share one). */
+/* One request per run of adjacent tiles of one URL, gaps of up to
+ * CR_MERGE_GAP bytes included (identical ranges, e.g. the same band twice,
+ * share one). */
 static int cr_plan_requests(struct cr_window *w)
 {
 	struct cr_tile **order = malloc((w->ntiles + 1) * sizeof(*order));
@@ -350,9 +356,12 @@ static int cr_plan_requests(struct cr_window *w)
 		if (same && t->offset >= r->range_offset &&
 		    t->offset + t->length <= end) {
 			/* inside the last request already */
-		} else if (same && t->offset == end &&
-			   r->range_length + t->length <= CR_MERGE_CAP) {
-			r->range_length += t->length;
+		} else if (same && t->offset >= end &&
+			   t->offset - end <= CR_MERGE_GAP &&
+			   t->offset + t->length - r->range_offset <=
+				   CR_MERGE_CAP) {
+			r->range_length = t->offset + t->length -
+					  r->range_offset;
 		} else {
 			r = &w->reqs[w->nreqs];
 			r->url = t->url;

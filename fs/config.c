@@ -28,8 +28,8 @@
 
 const char *const sat_config_option_names[] = {
 	"config", "cache", "cache_max", "stac", "collection", "max_cloud",
-	"prefetch", "connections", "listing_ttl", "max_items", "offline",
-	"log", "log_level", NULL
+	"prefetch", "connections", "listing_ttl", "max_items", "timeout",
+	"offline", "log", "log_level", NULL
 };
 
 static int problem(char *msg, size_t msglen, const char *fmt, ...)
@@ -219,6 +219,8 @@ int sat_config_apply_key(struct sat_config *c, const char *key,
 				 msglen);
 	} else if (strcmp(key, "max_items") == 0) {
 		return parse_int(key, v, 1, 100000, &c->max_items, msg, msglen);
+	} else if (strcmp(key, "timeout") == 0) {
+		return parse_int(key, v, 1, 3600, &c->timeout_s, msg, msglen);
 	} else if (strcmp(key, "offline") == 0) {
 		return sat_config_parse_bool(key, v, &c->offline, msg, msglen);
 	} else if (strcmp(key, "log_level") == 0) {
@@ -357,6 +359,7 @@ static int config_defaults(struct sat_config **out)
 	c->connections = 16;
 	c->listing_ttl_s = 600;
 	c->max_items = 2000;
+	c->timeout_s = 30;
 	c->log_level = SAT_LOG_INFO;
 	c->source_type = strdup("stac");
 	c->stac_url = strdup("https://earth-search.aws.element84.com/v1");

@@ -43,7 +43,7 @@ enum section { SEC_NONE, SEC_SOURCE, SEC_MOUNT, SEC_REGION, SEC_PRODUCT };
 static const char *const source_keys[] = { "type", "stac", "collection",
 	"max_cloud", "dates", "offset", NULL };
 static const char *const mount_keys[] = { "cache", "cache_max", "prefetch",
-	"connections", "listing_ttl", "max_items", "offline", "log",
+	"connections", "listing_ttl", "max_items", "timeout", "offline", "log",
 	"log_level", NULL };
 static const char *const region_keys[] = { "bbox", "center", "size",
 	"geojson", "dates", NULL };

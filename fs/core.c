@@ -34,8 +34,9 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	core->cfg = cfg;
 	fo.connections_per_host = cfg->connections;
 	fo.max_tries = 5;
-	fo.connect_timeout_ms = 10000;
-	fo.stall_timeout_ms = 30000;
+	fo.connect_timeout_ms = cfg->timeout_s < 10 ? cfg->timeout_s * 1000
+						     : 10000;
+	fo.stall_timeout_ms = cfg->timeout_s * 1000;
 	fo.backoff_base_ms = 200;
 	fo.backoff_max_ms = 20000;
 	fo.max_body_bytes = 64u << 20;

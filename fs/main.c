@@ -53,6 +53,8 @@ static void usage(const char *prog)
 	       "    connections=N          connections per host (default 16)\n"
 	       "    listing_ttl=SECONDS    keep listings this long (default 600)\n"
 	       "    max_items=N            items per region at most (default 2000)\n"
+	       "    timeout=SECONDS        a request that makes no progress this\n"
+	       "                           long is retried, then fails (default 30)\n"
 	       "    offline                never use the network: cache only\n"
 	       "    log=FILE               log to FILE instead of stderr/syslog\n"
 	       "    log_level=LEVEL        error, warning, info (default), debug\n"

@@ -53,6 +53,7 @@ struct sat_config {
 	int connections;       /* per host */
 	int listing_ttl_s;
 	int max_items;         /* per region listing */
+	int timeout_s;         /* a request with no progress this long fails */
 	bool offline;
 	char *log_path;        /* NULL: stderr / syslog */
 	int log_level;         /* enum sat_log_level */

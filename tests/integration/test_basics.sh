@@ -9,7 +9,7 @@ need_fuse
 # --help and --version
 out=$("$SATFS" --help) || fail "--help exit status"
 echo "$out" | grep -q "usage: .*MOUNTPOINT" || fail "--help has no usage line"
-for opt in config cache cache_max stac collection max_cloud prefetch \
+for opt in config cache cache_max stac collection max_cloud prefetch timeout \
 	connections listing_ttl max_items offline log log_level; do
 	echo "$out" | grep -q "^    $opt[= ]" || fail "--help does not list $opt"
 done

@@ -40,7 +40,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Requests a window of grid g over the level-0 tiles of a local COG
- * should cost: runs of exactly adjacent tile byte ranges. */
+ * should cost: runs of tile byte ranges with gaps of at most 16 KiB. */
 static int expected_runs(const char *local, const struct sat_grid *g)
 {
 	struct sat_cog *cog;
@@ -73,7 +73,7 @@ static int expected_runs(const char *local, const struct sat_grid *g)
 		}
 	qsort(r, n, 2 * sizeof(uint64_t), cmp_u64);
 	for (size_t i = 0; i < n; i++)
-		if (i == 0 || r[2 * i - 2] + r[2 * i - 1] != r[2 * i])
+		if (i == 0 || r[2 * i] > r[2 * i - 2] + r[2 * i - 1] + 16384)
 			runs++;
 	sat_cog_free(cog);
 	return runs;
@@ -212,9 +212,11 @@ SAT_TEST(header_past_16k)
 	CHECK_INT(f.srv.log[1].file, fi);
 	CHECK_INT(f.srv.log[1].off, 16384); /* the rest of the header */
 	CHECK_INT(f.srv.log[1].off + f.srv.log[1].len, 29240);
-	/* 7x7 tiles of 16 px, each a request (GDAL's 8-byte tile leaders
-	 * and trailers keep them from being adjacent). */
-	CHECK_INT(count_file(&f.srv, 0, fi, false), 1 + 7 * 7);
+	/* 7x7 tiles of 16 px, separated by GDAL's 4-byte tile leaders and
+	 * trailers: merged across those gaps into as few requests as the
+	 * layout allows, not one per tile. */
+	CHECK_INT(count_file(&f.srv, 0, fi, false), 1 + expected_runs(local, &g));
+	CHECK(expected_runs(local, &g) <= 7); /* one per row of tiles */
 	CHECK_INT(window1(&f, "B04.tif", &g, &b, &vb), 0);
 	CHECK(memcmp(a, b, (size_t)g.width * g.height * 2) == 0);
 	CHECK(memcmp(va, vb, (size_t)g.width * g.height) == 0);

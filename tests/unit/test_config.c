@@ -718,7 +718,7 @@ SAT_TEST(option_names)
 	static const char *const want[] = {
 		"config", "cache", "cache_max", "stac", "collection",
 		"max_cloud", "prefetch", "connections", "listing_ttl",
-		"max_items", "offline", "log", "log_level", NULL,
+		"max_items", "timeout", "offline", "log", "log_level", NULL,
 	};
 	size_t i;
 
