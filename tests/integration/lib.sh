@@ -66,7 +66,10 @@ _cleanup() {
 		kill -KILL "$SATFS_PID" 2>/dev/null
 	fi
 	[ -n "$SERVER_PID" ] && kill $SERVER_PID 2>/dev/null
-	[ -n "${WATCHDOG_PID:-}" ] && kill "$WATCHDOG_PID" 2>/dev/null
+	if [ -n "${WATCHDOG_PID:-}" ]; then
+		pkill -P "$WATCHDOG_PID" sleep 2>/dev/null
+		kill "$WATCHDOG_PID" 2>/dev/null
+	fi
 	if ! sanitizer_check "$LOG" "$T"/satfs*.log; then
 		status=1
 	fi
@@ -85,7 +88,9 @@ trap 'exit 1' INT TERM
 # A hung mount must never hang CI: the watchdog ends the test first.
 watchdog() {
 	local limit=$1 self=$$
-	( sleep "$limit"; echo "FAIL $TEST_NAME: timed out after ${limit}s" >&2
+	# the sleep must not hold ctest's output pipe open after the test
+	( sleep "$limit" </dev/null >/dev/null 2>&1
+	  echo "FAIL $TEST_NAME: timed out after ${limit}s" >&2
 	  fusermount3 -uz "$MNT" 2>/dev/null; kill -TERM $self ) &
 	WATCHDOG_PID=$!
 }
