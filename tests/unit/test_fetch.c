@@ -68,8 +68,8 @@ static int srv_hit(const char *path)
 		if (strcmp(srv.paths[i].path, path) == 0)
 			break;
 	if (i == srv.npaths && i < SRV_MAX_PATHS) {
-		snprintf(srv.paths[i].path, sizeof(srv.paths[i].path), "%s",
-			 path);
+		snprintf(srv.paths[i].path, sizeof(srv.paths[i].path), "%.*s",
+			 (int)sizeof(srv.paths[i].path) - 1, path);
 		srv.npaths++;
 	}
 	n = i < SRV_MAX_PATHS ? ++srv.paths[i].hits : 0;
