@@ -154,7 +154,10 @@ int sat_cache_open(struct sat_cache **out, const char *dir,
 	}
 	for (i = 0; i < SAT_CACHE_NKINDS; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, kind_dirs[i]);
-		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		/* chmod too: a directory made earlier (by hand, or with
+		 * another umask) may be looser than the layout promises */
+		if ((mkdir(path, 0700) != 0 && errno != EEXIST) ||
+		    chmod(path, 0700) != 0) {
 			err = -errno;
 			sat_error("cache: cannot create %s: %s", path,
 				  strerror(errno));
@@ -262,7 +265,9 @@ int sat_cache_create_tmp(struct sat_cache *c, enum sat_cache_kind kind,
 	if (*fd < 0) {
 		int err = -errno;
 
-		sat_error("cache: cannot create %s: %s", tmp, strerror(errno));
+		/* the caller reports the failure, with this as its cause */
+		sat_log_cause("cache: cannot create %s: %s", tmp,
+			      strerror(errno));
 		return err;
 	}
 	return 0;
@@ -385,7 +390,8 @@ int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 
 	if (fsync(fd) != 0 || fstat(fd, &st) != 0) {
 		err = -errno;
-		sat_error("cache: cannot sync %s: %s", tmp, strerror(errno));
+		sat_log_cause("cache: cannot sync %s: %s", tmp,
+			      strerror(errno));
 		sat_cache_discard(tmp, fd);
 		return err;
 	}
@@ -393,7 +399,8 @@ int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 	sat_cache_path(c, kind, key, path, sizeof(path));
 	if (rename(tmp, path) != 0) {
 		err = -errno;
-		sat_error("cache: cannot rename %s: %s", tmp, strerror(errno));
+		sat_log_cause("cache: cannot rename %s: %s", tmp,
+			      strerror(errno));
 		unlink(tmp);
 		return err;
 	}
@@ -430,8 +437,8 @@ int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,
 			continue;
 		if (n < 0) {
 			err = -errno;
-			sat_error("cache: cannot write %s: %s", tmp,
-				  strerror(errno));
+			sat_log_cause("cache: cannot write %s: %s", tmp,
+				      strerror(errno));
 			sat_cache_discard(tmp, fd);
 			return err;
 		}
@@ -441,12 +448,40 @@ int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,
 	return sat_cache_publish(c, kind, key, tmp, fd);
 }
 
+static int pin_locked(struct sat_cache *c, const char *key)
+{
+	struct pin *p;
+
+	for (p = c->pins; p; p = p->next)
+		if (strcmp(p->key, key) == 0)
+			break;
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		snprintf(p->key, sizeof(p->key), "%s", key);
+		p->next = c->pins;
+		c->pins = p;
+	}
+	p->count++;
+	return 0;
+}
+
+int sat_cache_pin(struct sat_cache *c, const char *key)
+{
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	err = pin_locked(c, key);
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
 int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
 			uint64_t *size)
 {
 	char path[4096];
 	struct stat st;
-	struct pin *p;
 	int err;
 
 	sat_cache_path(c, SAT_CACHE_FILE, key, path, sizeof(path));
@@ -457,23 +492,13 @@ int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
 		pthread_mutex_unlock(&c->lock);
 		return err;
 	}
-	for (p = c->pins; p; p = p->next)
-		if (strcmp(p->key, key) == 0)
-			break;
-	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p) {
-			pthread_mutex_unlock(&c->lock);
-			close(*fd);
-			*fd = -1;
-			return -ENOMEM;
-		}
-		snprintf(p->key, sizeof(p->key), "%s", key);
-		p->next = c->pins;
-		c->pins = p;
-	}
-	p->count++;
+	err = pin_locked(c, key);
 	pthread_mutex_unlock(&c->lock);
+	if (err) {
+		close(*fd);
+		*fd = -1;
+		return err;
+	}
 	if (fstat(*fd, &st) == 0 && size)
 		*size = (uint64_t)st.st_size;
 	/* mark as recently used (the LRU clock); the cache dir is ours */
@@ -484,6 +509,7 @@ int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
 void sat_cache_unpin(struct sat_cache *c, const char *key)
 {
 	struct pin **pp, *p;
+	bool last = false;
 
 	pthread_mutex_lock(&c->lock);
 	for (pp = &c->pins; (p = *pp); pp = &p->next) {
@@ -492,10 +518,13 @@ void sat_cache_unpin(struct sat_cache *c, const char *key)
 		if (--p->count == 0) {
 			*pp = p->next;
 			free(p);
+			last = true;
 		}
 		break;
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (last)
+		enforce_cap(c); /* cheap when under the cap */
 }
 
 bool sat_cache_has_file(struct sat_cache *c, const char *key)
@@ -524,4 +553,118 @@ void sat_cache_get_stats(struct sat_cache *c, struct sat_cache_stats *st)
 	st->files = c->files;
 	st->evictions = c->evictions;
 	pthread_mutex_unlock(&c->lock);
+}
+
+int sat_cache_list_files(struct sat_cache *c,
+			 struct sat_cache_file_info **out, size_t *n)
+{
+	struct sat_cache_file_info *v = NULL, *nv;
+	size_t count = 0, cap = 0, len;
+	char path[4096];
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	*out = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/files", c->dir);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		len = strcspn(de->d_name, ".");
+		if (len != SAT_HASH_HEX - 1 ||
+		    strcmp(de->d_name + len, kind_suffix[SAT_CACHE_FILE]) != 0)
+			continue; /* temporaries and strangers */
+		if (fstatat(dirfd(d), de->d_name, &st, 0) ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		if (count == cap) {
+			cap = cap ? cap * 2 : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv) {
+				closedir(d);
+				free(v);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		memcpy(v[count].key, de->d_name, len);
+		v[count].key[len] = '\0';
+		v[count].size = (uint64_t)st.st_size;
+		v[count].used = st.st_mtime;
+		count++;
+	}
+	closedir(d);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < count; i++)
+		v[i].open = is_pinned_locked(c, v[i].key);
+	pthread_mutex_unlock(&c->lock);
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+/* Removes the entries of a directory that match suffix; with pins, only
+ * those nobody has open. */
+static void clear_dir(struct sat_cache *c, enum sat_cache_kind kind,
+		      bool pins, uint64_t *files, uint64_t *bytes,
+		      uint64_t *kept_files, uint64_t *kept_bytes)
+{
+	char path[4096], key[SAT_HASH_HEX];
+	struct dirent *de;
+	struct stat st;
+	size_t len;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%s", c->dir, kind_dirs[kind]);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		bool gone = false;
+
+		len = strcspn(de->d_name, ".");
+		if (len != SAT_HASH_HEX - 1 ||
+		    strcmp(de->d_name + len, kind_suffix[kind]) != 0)
+			continue; /* temporaries of renders in flight stay */
+		if (fstatat(dirfd(d), de->d_name, &st, 0) ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		memcpy(key, de->d_name, len);
+		key[len] = '\0';
+		pthread_mutex_lock(&c->lock);
+		/* as in enforce_cap: no open can pin it in between */
+		if ((!pins || !is_pinned_locked(c, key)) &&
+		    unlinkat(dirfd(d), de->d_name, 0) == 0)
+			gone = true;
+		pthread_mutex_unlock(&c->lock);
+		if (gone && files) {
+			(*files)++;
+			*bytes += (uint64_t)st.st_size;
+		} else if (!gone && kept_files) {
+			(*kept_files)++;
+			*kept_bytes += (uint64_t)st.st_size;
+		}
+	}
+	closedir(d);
+}
+
+int sat_cache_clear_files(struct sat_cache *c, uint64_t *files,
+			  uint64_t *bytes)
+{
+	uint64_t kept_files = 0, kept_bytes = 0;
+
+	*files = *bytes = 0;
+	clear_dir(c, SAT_CACHE_FILE, true, files, bytes, &kept_files,
+		  &kept_bytes);
+	clear_dir(c, SAT_CACHE_HEADER, false, NULL, NULL, NULL, NULL);
+	pthread_mutex_lock(&c->lock);
+	/* renders published meanwhile are not counted until the next scan */
+	c->file_bytes = kept_bytes;
+	c->files = kept_files;
+	pthread_mutex_unlock(&c->lock);
+	sat_info("cache: cleared %llu files, %llu bytes",
+		 (unsigned long long)*files, (unsigned long long)*bytes);
+	return 0;
 }

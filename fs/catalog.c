@@ -395,6 +395,12 @@ static int get_caps(struct sat_catalog *cat, struct sat_stac_caps *caps)
 			sat_error("catalog: %s: not a STAC API landing page",
 				  sat_log_url(cat->cfg->stac_url, ubuf,
 					      sizeof(ubuf)));
+	} else {
+		sat_error("catalog: %s: landing page: %s (HTTP %ld)",
+			  sat_log_url(cat->cfg->stac_url, ubuf, sizeof(ubuf)),
+			  res.status < 300 && res.why[0] ? res.why
+						    : strerror(-err),
+			  res.status);
 	}
 	sat_fetch_result_clear(&res);
 	if (err)
@@ -410,15 +416,17 @@ static int get_caps(struct sat_catalog *cat, struct sat_stac_caps *caps)
 	return 0;
 }
 
-/* Runs the search, following `next` links, collecting raw pages. */
+/* Runs the search, following `next` links, collecting raw pages (for the
+ * disk cache) and the items parsed from them (*out, *nout: parsed once, so
+ * that a broken item gets one warning). */
 static int search(struct sat_catalog *cat, const struct sat_region *r,
-		  struct pages *p)
+		  struct pages *p, struct sat_scene ***out, size_t *nout)
 {
 	struct sat_stac_request req = { 0 }, next = { 0 };
 	struct sat_stac_query q = { 0 };
 	struct sat_stac_caps caps = { 0 };
 	struct sat_scene **items = NULL;
-	size_t nitems = 0, skipped = 0, before, i;
+	size_t nitems = 0, skipped = 0, before, skipped_before, i;
 	char **seen = NULL;
 	size_t nseen = 0;
 	char ubuf[512];
@@ -459,16 +467,20 @@ static int search(struct sat_catalog *cat, const struct sat_region *r,
 			sat_error("catalog: %s: search failed: %s %s: %s "
 				  "(HTTP %ld)", r->name, req.method,
 				  sat_log_url(req.url, ubuf, sizeof(ubuf)),
-				  strerror(-err), res.status);
+				  res.status < 300 && res.why[0] ? res.why
+							    : strerror(-err),
+				  res.status);
 			sat_fetch_result_clear(&res);
 			break;
 		}
 		before = nitems;
+		skipped_before = skipped;
 		memset(&next, 0, sizeof(next));
 		err = sat_stac_parse_page(res.data, res.len, &req, &items,
 					  &nitems, &skipped, &next, &has_next);
 		if (err) {
-			sat_error("catalog: %s: search answer from %s is not "
+			/* stac logged why, with the URL */
+			sat_debug("catalog: %s: search answer from %s is not "
 				  "an ItemCollection", r->name,
 				  sat_log_url(req.url, ubuf, sizeof(ubuf)));
 			sat_fetch_result_clear(&res);
@@ -484,7 +496,9 @@ static int search(struct sat_catalog *cat, const struct sat_region *r,
 		}
 		res.data = NULL;
 		sat_fetch_result_clear(&res);
-		if (!has_next || (nitems == before && skipped == 0) ||
+		/* an empty page ends paging, whatever a next link says */
+		if (!has_next ||
+		    (nitems == before && skipped == skipped_before) ||
 		    nitems >= (size_t)cat->cfg->max_items) {
 			sat_stac_request_clear(&next);
 			break;
@@ -516,6 +530,12 @@ static int search(struct sat_catalog *cat, const struct sat_region *r,
 	for (i = 0; i < nseen; i++)
 		free(seen[i]);
 	free(seen);
+	if (!err) {
+		*out = items;
+		*nout = nitems;
+		items = NULL;
+		nitems = 0;
+	}
 	for (i = 0; i < nitems; i++)
 		sat_scene_free(items[i]);
 	free(items);
@@ -566,6 +586,8 @@ static int fill(struct sat_catalog *cat, const struct sat_region *r,
 		struct sat_listing **out)
 {
 	struct sat_listing *l = NULL, *stale = NULL;
+	struct sat_scene **items = NULL;
+	size_t nitems = 0;
 	struct pages p;
 	time_t at = 0;
 	int err;
@@ -595,7 +617,7 @@ static int fill(struct sat_catalog *cat, const struct sat_region *r,
 		sat_warn("catalog: %s: offline and not in the cache", r->name);
 		return -ENETDOWN;
 	}
-	err = search(cat, r, &p);
+	err = search(cat, r, &p, &items, &nitems);
 	if (err) {
 		if (stale) {
 			sat_warn("catalog: %s: catalog unreachable; serving the "
@@ -607,7 +629,7 @@ static int fill(struct sat_catalog *cat, const struct sat_region *r,
 		return err == -ENOMEM ? err : -EIO;
 	}
 	at = time(NULL);
-	l = parse_pages(cat, r, &p);
+	l = filter_items(cat, r, items, nitems);
 	if (l && save_pages(cat, key, &p, at) != 0)
 		sat_warn("catalog: %s: listing not saved to the cache",
 			 r->name);

@@ -342,14 +342,19 @@ static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
 			int rc = res[k].err;
 
 			if (rc) {
-				sat_warn("cogread: header of %s: %s (HTTP %ld)",
-					 CR_URL(q->url),
-					 strerror(-rc), res[k].status);
+				sat_log_cause("header of %s: %s (HTTP %ld, "
+					      "%d tries)",
+					      CR_URL(q->url),
+					      res[k].status < 300 &&
+							      res[k].why[0]
+						      ? res[k].why
+						      : strerror(-rc),
+					      res[k].status, res[k].tries);
 			} else if (round > 0 && q->etag && res[k].etag &&
 				   strcmp(q->etag, res[k].etag) != 0) {
-				sat_warn("cogread: %s changed while its header "
-					 "was read",
-					 CR_URL(q->url));
+				sat_log_cause("%s changed while its header "
+					      "was read",
+					      CR_URL(q->url));
 				rc = -EIO;
 			} else {
 				rc = cr_append(q, &res[k]);
@@ -376,10 +381,10 @@ static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
 			if (rc == -EAGAIN)
 				rc = -EINVAL;
 			if (rc)
-				sat_warn("cogread: %s: not a COG we can read "
-					 "(%s)",
-					 CR_URL(q->url),
-					 strerror(-rc));
+				sat_log_cause("%s: not a COG we can read "
+					      "(%s)",
+					      CR_URL(q->url),
+					      strerror(-rc));
 			q->err = rc;
 			q->cog = cog;
 			q->need = 0; /* done */

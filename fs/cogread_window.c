@@ -130,10 +130,10 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 	if ((lv->bits != 8 && lv->bits != 16) || lv->samples < 1 ||
 	    (lv->sample_format != CR_SAMPLEFORMAT_UINT &&
 	     lv->sample_format != 0)) {
-		sat_warn("cogread: %s: %u-bit samples of format %u are not "
-			 "supported (uint8, uint16 only)",
-			 CR_URL(w->bands[i].href),
-			 lv->bits, lv->sample_format);
+		sat_log_cause("%s: %u-bit samples of format %u are not "
+			      "supported (uint8, uint16 only)",
+			      CR_URL(w->bands[i].href),
+			      lv->bits, lv->sample_format);
 		return -ENOTSUP;
 	}
 	ntile = (size_t)lv->tiles_across * lv->tiles_down;
@@ -393,10 +393,20 @@ static int cr_fetch_tiles(struct cr_window *w)
 		const struct sat_fetch_result *res = &w->res[k];
 		const struct sat_cogread_header *h = w->req_hdr[k];
 
-		if (res->err) {
-			sat_warn("cogread: tiles of %s: %s (HTTP %ld)",
-				 CR_URL(w->reqs[k].url),
-				 strerror(-res->err), res->status);
+		if (res->err && !(h->etag && res->etag &&
+				  strcmp(h->etag, res->etag) != 0)) {
+			sat_log_cause("tiles of %s: %s (HTTP %ld, %d tries)",
+				      CR_URL(w->reqs[k].url),
+				      res->status < 300 && res->why[0]
+					      ? res->why
+					      : strerror(-res->err),
+				      res->status, res->tries);
+			/* The header may be what is wrong (the object was
+			 * replaced, e.g. a 416 for offsets past its new end,
+			 * and no ETag said so): a later read starts afresh
+			 * instead of failing on it forever. */
+			if (res->err != -ECANCELED)
+				sat_cogread_forget(w->cr, w->req_hdr[k]);
 			return res->err;
 		}
 		if (h->etag && res->etag && strcmp(h->etag, res->etag) != 0) {
@@ -409,11 +419,12 @@ static int cr_fetch_tiles(struct cr_window *w)
 			continue;
 		}
 		if (res->len != w->reqs[k].range_length) {
-			sat_warn("cogread: %s: short answer "
-				 "(%zu of %llu bytes)",
-				 CR_URL(w->reqs[k].url),
-				 res->len,
-				 (unsigned long long)w->reqs[k].range_length);
+			sat_log_cause("%s: short answer "
+				      "(%zu of %llu bytes)",
+				      CR_URL(w->reqs[k].url),
+				      res->len,
+				      (unsigned long long)w->reqs[k].range_length);
+			sat_cogread_forget(w->cr, w->req_hdr[k]); /* as above */
 			return -EIO;
 		}
 	}
@@ -440,10 +451,10 @@ static int cr_decode(struct cr_window *w, struct cr_tile *t)
 	if (--w->req_users[t->req] == 0)
 		sat_fetch_result_clear(res);
 	if (rc) {
-		sat_warn("cogread: %s: tile %u,%u of level %zu does not "
-			 "decode (%s)",
-			 CR_URL(t->url), t->tx, t->ty,
-			 b->level, strerror(-rc));
+		sat_log_cause("%s: tile %u,%u of level %zu does not "
+			      "decode (%s)",
+			      CR_URL(t->url), t->tx, t->ty,
+			      b->level, strerror(-rc));
 		return rc == -ENOMEM ? rc : -EIO;
 	}
 	return 0;
@@ -620,6 +631,6 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
 		if (ret != -ESTALE)
 			return ret;
 	}
-	sat_warn("cogread: sources changed twice while being read");
+	sat_log_cause("sources changed twice while being read");
 	return -EIO;
 }

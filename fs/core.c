@@ -13,12 +13,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Renders run on this many threads; each keeps all of its band and tile
  * requests in flight at once, so a few threads saturate the connections
  * while bounding memory (a render holds its bands decoded). */
 #define RENDER_WORKERS 8
-#define PREFETCH_WORKERS 2
+#define PREFETCH_WORKERS 4
 #define WORKQ_THREADS 4
 
 int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
@@ -32,6 +33,7 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	if (!core)
 		return -ENOMEM;
 	core->cfg = cfg;
+	core->started = time(NULL);
 	fo.connections_per_host = cfg->connections;
 	fo.max_tries = 5;
 	fo.connect_timeout_ms = cfg->timeout_s < 10 ? cfg->timeout_s * 1000

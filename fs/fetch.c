@@ -265,6 +265,12 @@ int sat_fetch_submit(struct sat_fetch *f, const struct sat_fetch_req *req,
 		return -ENOMEM;
 	j->done = done;
 	j->payload = payload;
+	/* counted into the submitting render's progress (status file) */
+	j->progress = sat_progress_current();
+	if (j->progress)
+		atomic_fetch_add_explicit(&j->progress->bytes_wanted,
+					  req->range_length,
+					  memory_order_relaxed);
 	/* A refused URL still completes through the callback, on the I/O
 	 * thread, like every other failure; it never reaches curl. */
 	rc = url_host_key(req->url, key, sizeof(key));
@@ -327,6 +333,9 @@ static int try_start(struct sat_fetch *f, struct fetch_job *j)
 		return -ENOMEM;
 	sat_fetch_xfer_setup(j, e, &f->opts);
 	j->tries++;
+	if (j->progress)
+		atomic_fetch_add_explicit(&j->progress->requests, 1,
+					  memory_order_relaxed);
 	if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
 		pool_put(f, e);
 		j->easy = NULL;
@@ -346,6 +355,11 @@ static void job_complete(struct sat_fetch *f, struct fetch_job *j, int err)
 	res.err = err;
 	res.status = j->status;
 	res.tries = j->tries;
+	if (err)
+		memcpy(res.why, j->why, sizeof(res.why) < sizeof(j->why)
+						? sizeof(res.why)
+						: sizeof(j->why));
+	res.why[sizeof(res.why) - 1] = '\0';
 	if (!err) {
 		res.data = j->buf ? j->buf : calloc(1, 1);
 		res.len = j->len;
@@ -364,9 +378,10 @@ static void job_complete(struct sat_fetch *f, struct fetch_job *j, int err)
 		j->easy = NULL;
 	}
 	if (res.err && res.err != -ECANCELED) {
-		/* The one log line for this failure; query strings may hold
-		 * tokens and headers are never logged. */
-		sat_warn("fetch: %s %s failed: status %ld, %s, %d %s",
+		/* Debug only: the caller, which knows what the request was
+		 * for, logs the failure once. Query strings may hold tokens
+		 * and headers are never logged. */
+		sat_debug("fetch: %s %s failed: status %ld, %s, %d %s",
 			 j->method, sat_log_url(j->url, safe, sizeof(safe)),
 			 res.status, j->why[0] ? j->why : strerror(-res.err),
 			 res.tries, res.tries == 1 ? "try" : "tries");
@@ -416,6 +431,14 @@ static int reap(struct sat_fetch *f)
 		if (retry)
 			f->stats.retries++;
 		pthread_mutex_unlock(&f->lock);
+		if (retry && j->progress) {
+			/* the next try receives those bytes again */
+			atomic_fetch_add_explicit(&j->progress->retries, 1,
+						  memory_order_relaxed);
+			atomic_fetch_sub_explicit(&j->progress->bytes_done,
+						  j->try_bytes,
+						  memory_order_relaxed);
+		}
 
 		if (!retry) {
 			job_complete(f, j, j->err);

@@ -7,6 +7,7 @@
 #define SATFS_FETCH_JOB_H
 
 #include "satfs/fetch.h"
+#include "satfs/progress.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
@@ -35,6 +36,7 @@ struct fetch_job {
 	size_t max_body;
 	enum sat_fetch_priority prio;
 	struct fetch_host *host; /* NULL when refused at submit */
+	struct sat_progress *progress; /* the submitter's, or NULL */
 	sat_fetch_done_fn done;
 	void *payload;
 
@@ -57,6 +59,10 @@ struct fetch_job {
 	uint64_t object_size;
 	char *etag;
 	bool overflow, slice_done, http_err;
+	bool stalled;          /* aborted: nothing received for stall_ms */
+	uint64_t stall_ms;
+	uint64_t last_rx_ms;   /* when the last byte was received */
+	curl_off_t last_rx;    /* bytes received then */
 };
 
 /* Starts a new try of j on the easy handle e (fresh or reset): clears the

@@ -66,8 +66,23 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 	size_t total = size * nmemb, n = total, room;
 
 	j->try_bytes += total;
-	if (j->mode == BODY_UNDECIDED)
+	if (j->progress)
+		atomic_fetch_add_explicit(&j->progress->bytes_done, total,
+					  memory_order_relaxed);
+	if (j->mode == BODY_UNDECIDED) {
+		curl_off_t announced = -1;
+
 		body_mode_decide(j);
+		/* A body announced over the cap is refused before any of it
+		 * is buffered, not after 64 MiB of reallocs. */
+		curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+				  &announced);
+		if (j->mode == BODY_KEEP && announced > 0 &&
+		    (uint64_t)announced > j->max_body) {
+			j->overflow = true;
+			return 0;
+		}
+	}
 	if (j->mode == BODY_ERROR) {
 		/* An error page is only kept for the caller's diagnostics. */
 		room = FETCH_ERR_BODY_MAX - j->len;
@@ -180,6 +195,12 @@ bool sat_fetch_xfer_judge(struct fetch_job *j, CURLcode rc,
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->status);
 	if (rc == CURLE_WRITE_ERROR && j->slice_done && !j->overflow)
 		rc = CURLE_OK; /* we stopped it ourselves, range complete */
+	if (rc == CURLE_ABORTED_BY_CALLBACK && j->stalled) {
+		rc = CURLE_OPERATION_TIMEDOUT;
+		snprintf(j->errbuf, sizeof(j->errbuf),
+			 "nothing received for %llu ms",
+			 (unsigned long long)j->stall_ms);
+	}
 	if (j->overflow) {
 		j->err = -EFBIG;
 		snprintf(j->why, sizeof(j->why), "body over %zu bytes",
@@ -225,6 +246,36 @@ static void try_reset(struct fetch_job *j)
 	j->err = 0;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A stall is a time without a byte received. curl's LOW_SPEED check
+ * averages over seconds and counts the bytes we send, so a POST whose
+ * answer never comes looked alive for several seconds more; this watches
+ * received bytes alone (curl calls it at least once a second). */
+static int on_progress(void *payload, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct fetch_job *j = payload;
+	uint64_t now = mono_ms();
+
+	if (dlnow != j->last_rx) {
+		j->last_rx = dlnow;
+		j->last_rx_ms = now;
+		return 0;
+	}
+	if (now - j->last_rx_ms > j->stall_ms) {
+		j->stalled = true;
+		return 1; /* CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
+}
+
 void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
 			  const struct sat_fetch_opts *o)
 {
@@ -253,6 +304,13 @@ void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
 			 (long)o->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s ? stall_s : 1L);
+	j->stalled = false;
+	j->stall_ms = (uint64_t)o->stall_timeout_ms;
+	j->last_rx = 0;
+	j->last_rx_ms = mono_ms();
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, j);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->verify_tls ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "satfs/" SATFS_VERSION);

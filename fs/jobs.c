@@ -7,6 +7,10 @@
  * waiters after unlocking. A job leaves the list when it ends, so a later
  * request for a file whose render failed starts a new job (a later open
  * tries again).
+ *
+ * Status: a job's progress record is counted into by the fetch engine
+ * (include/satfs/progress.h) while the worker renders; the recent failures
+ * (j->failures, a ring) keep each failed key's cause for user.satfs.error.
  */
 #include "satfs/jobs.h"
 #include "satfs/cache.h"
@@ -15,6 +19,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +37,16 @@ struct job {
 	bool foreground;
 	bool running;
 	struct waiter *waiters;
+	struct timespec queued_at;
+	struct sat_progress progress; /* atomics: no lock */
+};
+
+#define JOBS_FAILURES_KEPT 128
+
+struct failure {
+	char key[SAT_HASH_HEX]; /* "" when the slot is free */
+	time_t when;
+	char cause[400];
 };
 
 struct queue {
@@ -51,6 +66,8 @@ struct sat_jobs {
 	pthread_t *threads;
 	int nthreads;
 	struct sat_jobs_stats stats; /* protected by lock */
+	struct failure failures[JOBS_FAILURES_KEPT]; /* protected by lock */
+	unsigned failures_next;                      /* protected by lock */
 };
 
 static void queue_push(struct queue *q, struct job *job)
@@ -110,6 +127,35 @@ static void unlink_locked(struct sat_jobs *j, struct job *job)
 		}
 }
 
+static struct failure *failure_find_locked(struct sat_jobs *j,
+					   const char *key)
+{
+	for (unsigned i = 0; i < JOBS_FAILURES_KEPT; i++)
+		if (strcmp(j->failures[i].key, key) == 0)
+			return &j->failures[i];
+	return NULL;
+}
+
+/* Remembers (err != 0) or forgets (err == 0) the failure of key's render. */
+static void failure_note_locked(struct sat_jobs *j, const char *key, int err,
+				const char *cause)
+{
+	struct failure *f = failure_find_locked(j, key);
+
+	if (!err) {
+		if (f)
+			f->key[0] = '\0';
+		return;
+	}
+	if (!f) {
+		f = &j->failures[j->failures_next];
+		j->failures_next = (j->failures_next + 1) % JOBS_FAILURES_KEPT;
+	}
+	snprintf(f->key, sizeof(f->key), "%s", key);
+	snprintf(f->cause, sizeof(f->cause), "%s", cause);
+	f->when = time(NULL);
+}
+
 static int render_to_cache(struct sat_jobs *j, const struct sat_render_plan *p,
 			   bool foreground)
 {
@@ -138,8 +184,9 @@ static void *worker_main(void *arg)
 	pthread_mutex_lock(&j->lock);
 	for (;;) {
 		struct waiter *w, *next;
+		char cause[400];
 		struct job *job;
-		bool fg;
+		bool fg, pinned;
 		int err;
 
 		job = queue_pop(&j->fg);
@@ -160,16 +207,28 @@ static void *worker_main(void *arg)
 		j->stats.running++;
 		pthread_mutex_unlock(&j->lock);
 
+		/* pinned until the waiters have it open: the cap must not
+		 * evict a file between its publication and their open */
+		pinned = sat_cache_pin(j->cache, job->plan->key) == 0;
+		sat_log_take_cause(cause, sizeof(cause)); /* a stale one */
+		sat_progress_set_current(&job->progress);
 		if (sat_cache_has_file(j->cache, job->plan->key))
 			err = 0; /* rendered by an earlier mount */
 		else
 			err = render_to_cache(j, job->plan, fg);
+		sat_progress_set_current(NULL);
+		/* the one line for this failure, with what caused it */
+		sat_log_take_cause(cause, sizeof(cause));
+		if (!cause[0] && err)
+			snprintf(cause, sizeof(cause), "%s", strerror(-err));
 		if (err && err != -ECANCELED)
 			sat_error("render of %s.%s failed: %s",
 				  job->plan->item_id, job->plan->product.name,
-				  strerror(-err));
+				  cause);
 
 		pthread_mutex_lock(&j->lock);
+		if (err != -ECANCELED)
+			failure_note_locked(j, job->plan->key, err, cause);
 		if (!fg)
 			j->prefetch_running--;
 		j->stats.running--;
@@ -187,6 +246,8 @@ static void *worker_main(void *arg)
 			w->done(err, w->payload);
 			free(w);
 		}
+		if (pinned)
+			sat_cache_unpin(j->cache, job->plan->key);
 		free(job);
 		pthread_mutex_lock(&j->lock);
 	}
@@ -296,6 +357,7 @@ static int enqueue(struct sat_jobs *j, const struct sat_render_plan *plan,
 		}
 		job->plan = plan;
 		job->foreground = foreground;
+		clock_gettime(CLOCK_MONOTONIC, &job->queued_at);
 		job->next = j->jobs;
 		j->jobs = job;
 		queue_push(foreground ? &j->fg : &j->pf, job);
@@ -311,6 +373,7 @@ static int enqueue(struct sat_jobs *j, const struct sat_render_plan *plan,
 	if (w) {
 		w->next = job->waiters;
 		job->waiters = w;
+		j->stats.misses++;
 	}
 	pthread_mutex_unlock(&j->lock);
 	return 0;
@@ -358,4 +421,63 @@ void sat_jobs_get_stats(struct sat_jobs *j, struct sat_jobs_stats *st)
 	pthread_mutex_lock(&j->lock);
 	*st = j->stats;
 	pthread_mutex_unlock(&j->lock);
+}
+
+int sat_jobs_list(struct sat_jobs *j, struct sat_job_info **out, size_t *n)
+{
+	struct sat_job_info *v;
+	struct timespec now;
+	struct waiter *w;
+	struct job *job;
+	size_t count = 0, i;
+
+	*out = NULL;
+	*n = 0;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&j->lock);
+	for (job = j->jobs; job; job = job->next)
+		count++;
+	if (!count) {
+		pthread_mutex_unlock(&j->lock);
+		return 0;
+	}
+	v = calloc(count, sizeof(*v));
+	if (!v) {
+		pthread_mutex_unlock(&j->lock);
+		return -ENOMEM;
+	}
+	/* j->jobs is newest first: fill from the end */
+	for (job = j->jobs, i = count; job; job = job->next) {
+		struct sat_job_info *ji = &v[--i];
+
+		ji->plan = job->plan;
+		ji->running = job->running;
+		ji->foreground = job->foreground;
+		for (w = job->waiters; w; w = w->next)
+			ji->waiters++;
+		ji->age_s = (double)(now.tv_sec - job->queued_at.tv_sec) +
+			    (double)(now.tv_nsec - job->queued_at.tv_nsec) /
+				    1e9;
+		sat_progress_read(&job->progress, &ji->progress);
+	}
+	pthread_mutex_unlock(&j->lock);
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+int sat_jobs_last_error(struct sat_jobs *j, const char *key, char *msg,
+			size_t len, time_t *when)
+{
+	struct failure *f;
+
+	pthread_mutex_lock(&j->lock);
+	f = key[0] ? failure_find_locked(j, key) : NULL;
+	if (f) {
+		snprintf(msg, len, "%s", f->cause);
+		if (when)
+			*when = f->when;
+	}
+	pthread_mutex_unlock(&j->lock);
+	return f ? 0 : -ENOENT;
 }

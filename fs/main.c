@@ -1,18 +1,25 @@
 /*
  * satfs: mount satellite imagery as files. Command line, configuration,
- * then the FUSE layer.
+ * then the FUSE layer; or one of the control commands (fs/ctl.c) when the
+ * first argument names one.
+ *
+ * mount(8) runs us through mount.fuse3 as "satfs SOURCE MOUNTPOINT -o
+ * OPTIONS" (an /etc/fstab line "satfs /mnt/sat fuse.satfs config=...");
+ * the source means nothing to us and is dropped.
  *
  * Exit status: 0 after a clean unmount, 1 when mounting or serving fails,
  * 2 for a bad command line or configuration (nothing is mounted).
  */
 #define FUSE_USE_VERSION 312
 
+#include "ctl.h"
 #include "fuse_ll.h"
 #include "satfs/config.h"
 #include "satfs/log.h"
 
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +32,8 @@ struct cmdline {
 
 static void usage(const char *prog)
 {
-	printf("usage: %s [options] MOUNTPOINT\n"
+	printf("usage: %s [options] [SOURCE] MOUNTPOINT\n"
+	       "       %s status|prefetch|refresh|cache ...\n"
 	       "\n"
 	       "Mounts satellite imagery from a STAC catalog as GeoTIFF files:\n"
 	       "MOUNTPOINT/REGION/YYYY-MM-DD/ITEM.PRODUCT.tif\n"
@@ -59,9 +67,37 @@ static void usage(const char *prog)
 	       "    log=FILE               log to FILE instead of stderr/syslog\n"
 	       "    log_level=LEVEL        error, warning, info (default), debug\n"
 	       "\n"
+	       "\n"
+	       "SOURCE, as mount(8) passes it from /etc/fstab, is ignored.\n"
 	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
-	       "See satfs(1) and satfs.conf(5).\n",
-	       prog);
+	       "\n",
+	       prog, prog);
+	sat_ctl_usage(stdout);
+	printf("\nSee satfs(1) and satfs.conf(5).\n");
+}
+
+/* With two arguments that are not options, the first is mount(8)'s
+ * SOURCE: drops it (in place). Option values ("-o x") are skipped. */
+static void drop_source(int *argc, char **argv)
+{
+	int pos[2], npos = 0, i;
+
+	for (i = 1; i < *argc; i++) {
+		if (strcmp(argv[i], "-o") == 0) {
+			i++;
+			continue;
+		}
+		if (argv[i][0] == '-')
+			continue;
+		if (npos == 2)
+			return; /* too many: libfuse says so */
+		pos[npos++] = i;
+	}
+	if (npos != 2)
+		return;
+	for (i = pos[0]; i < *argc - 1; i++)
+		argv[i] = argv[i + 1];
+	argv[--*argc] = NULL;
 }
 
 /* Appends one option to the comma-separated list for the config loader,
@@ -115,7 +151,7 @@ static int opt_proc(void *data, const char *arg, int key,
 
 int main(int argc, char *argv[])
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args args;
 	struct fuse_cmdline_opts fo = { 0 };
 	struct sat_config *cfg = NULL;
 	struct sat_fuse_opts so = { 0 };
@@ -123,6 +159,17 @@ int main(int argc, char *argv[])
 	char err[1024];
 	int ret = 2;
 
+	/* Renders allocate and free megabytes at a time (tiles, bands, raw
+	 * ranges) on many threads. A fixed mmap threshold keeps glibc from
+	 * raising it dynamically and then parking those blocks in per-thread
+	 * arenas: freed buffers go back to the system, so the daemon's RSS
+	 * follows the renders in flight (docs/BENCHMARKS.md, peak RSS). */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+
+	if (argc >= 2 && sat_ctl_is_command(argv[1]))
+		return sat_ctl_main(argc - 1, argv + 1);
+	drop_source(&argc, argv);
+	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&args, &c, NULL, opt_proc) != 0)
 		goto out;
 	if (fuse_parse_cmdline(&args, &fo) != 0)
@@ -157,8 +204,10 @@ int main(int argc, char *argv[])
 			cfg->log_path);
 		goto out_fo;
 	}
-	/* a read-only filesystem; writes get EROFS from the kernel */
-	if (fuse_opt_add_arg(&args, "-oro,fsname=satfs,subtype=satfs") != 0)
+	/* Read-only, but not mounted "ro": the kernel would refuse the
+	 * setxattr that satfs refresh and satfs cache --clear use. Every
+	 * change answers EROFS from fs/fuse_ll.c instead. */
+	if (fuse_opt_add_arg(&args, "-ofsname=satfs,subtype=satfs") != 0)
 		goto out_fo;
 
 	so.mountpoint = fo.mountpoint;

@@ -552,8 +552,8 @@ int sat_render_run(const struct sat_render_plan *plan,
 
 	ret = sat_tiffout_write(fd, &plan->spec, rd_fill, &r);
 	if (ret) {
-		sat_warn("render: %s.%s: writing failed: %s", plan->item_id,
-			 plan->product.name, strerror(-ret));
+		sat_log_cause("writing the GeoTIFF failed: %s",
+			      strerror(-ret));
 		goto out;
 	}
 	/* The size was promised at listing time: never serve another. */

@@ -609,7 +609,10 @@ static int item_fill(struct sat_scene *s, struct json_object *item,
 		*why = "datetime is not RFC 3339";
 		return -EINVAL;
 	}
-	strftime(s->date, sizeof(s->date), "%Y-%m-%d", &tm);
+	/* not strftime's %Y: year 113 must still be a 10-character name */
+	snprintf(s->date, sizeof(s->date), "%04u-%02u-%02u",
+		 (unsigned)(tm.tm_year + 1900) % 10000u,
+		 (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u);
 
 	assets = sat_stac_get(item, "assets", json_type_object);
 	if (!assets) {

@@ -492,6 +492,8 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 	if (ok)
 		goto out;
 	err = sat_catalog_list(t->cat, reg->region, &l);
+	if (err == -ENETDOWN)
+		err = -EIO; /* offline, not cached: as any catalog failure */
 	if (err) {
 		/* keep showing what we had; a later access retries */
 		pthread_mutex_lock(&t->lock);
@@ -720,4 +722,27 @@ int sat_tree_refresh(struct sat_tree *t, uint64_t ino)
 		return n ? -EINVAL : -ENOENT;
 	sat_catalog_refresh(t->cat, reg->region);
 	return 0;
+}
+
+void sat_tree_for_each_file(struct sat_tree *t, sat_tree_file_fn fn,
+			    void *payload)
+{
+	char path[1024];
+	size_t i;
+
+	pthread_mutex_lock(&t->lock);
+	for (i = 0; i < t->nnodes; i++) {
+		struct node *n = t->nodes[i], *date, *reg;
+
+		if (n->kind != SAT_NODE_TIF || !n->plan)
+			continue;
+		date = n->parent;
+		reg = date ? date->parent : NULL;
+		if (!reg)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/%s", reg->name, date->name,
+			 n->name);
+		fn(n->plan->key, path, payload);
+	}
+	pthread_mutex_unlock(&t->lock);
 }

@@ -78,6 +78,11 @@ void sat_cache_discard(const char *tmp, int fd);
  * pinned); -ENOENT when absent. Marks it recently used. */
 int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
 			uint64_t *size);
+/* Pins key whether or not its file exists yet (a render about to publish
+ * it): 0 or -ENOMEM. */
+int sat_cache_pin(struct sat_cache *c, const char *key);
+/* Drops one pin; the last one enforces the cap again, since the file may
+ * have been spared while it was pinned. */
 void sat_cache_unpin(struct sat_cache *c, const char *key);
 bool sat_cache_has_file(struct sat_cache *c, const char *key);
 
@@ -91,5 +96,24 @@ struct sat_cache_stats {
 	uint64_t evictions;
 };
 void sat_cache_get_stats(struct sat_cache *c, struct sat_cache_stats *st);
+
+/* A rendered file, for `satfs cache`. */
+struct sat_cache_file_info {
+	char key[SAT_HASH_HEX];
+	uint64_t size;
+	time_t used; /* last opened (the LRU clock) */
+	bool open;   /* pinned: someone has it open */
+};
+/* Lists the rendered files (not the temporaries). *out is malloc'd (free()
+ * it). Returns 0 or -errno. Reads the directory: disk I/O. */
+int sat_cache_list_files(struct sat_cache *c,
+			 struct sat_cache_file_info **out, size_t *n);
+
+/* Removes every rendered file that nobody has open (the same rule as the
+ * size cap: the check and the unlink happen under the lock that opens
+ * take), and the cached COG headers. Renders in flight publish as usual
+ * afterwards. Sets how many files and bytes went. Returns 0 or -errno. */
+int sat_cache_clear_files(struct sat_cache *c, uint64_t *files,
+			  uint64_t *bytes);
 
 #endif

@@ -5,6 +5,8 @@
 #ifndef SATFS_CORE_H
 #define SATFS_CORE_H
 
+#include <time.h>
+
 struct sat_config;
 
 struct sat_core {
@@ -16,6 +18,8 @@ struct sat_core {
 	struct sat_jobs *jobs;
 	struct sat_tree *tree;
 	struct sat_workq *workq;  /* blocking work submitted by FUSE threads */
+	time_t started;           /* for the status file */
+	const char *mountpoint;   /* set by the FUSE layer; may be NULL */
 };
 
 /* Opens the cache and starts the fetch engine, the render workers and the

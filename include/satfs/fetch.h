@@ -61,6 +61,8 @@ struct sat_fetch_result {
 	char *etag;         /* ETag header or NULL (malloc'd) */
 	uint64_t object_size; /* from Content-Range or Content-Length; 0 unknown */
 	int tries;          /* attempts made */
+	char why[256];      /* on failure, what went wrong ("Failed to
+			       connect...", "HTTP error"), for log lines */
 };
 
 /* Completion callback, on the I/O thread. Takes ownership of res's

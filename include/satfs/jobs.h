@@ -17,6 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+
+#include "satfs/progress.h"
 
 struct sat_cache;
 struct sat_cogread;
@@ -46,8 +49,29 @@ struct sat_jobs_stats {
 	uint64_t rendered;   /* jobs that succeeded */
 	uint64_t failed;
 	uint64_t cache_hits; /* requests answered from the cache */
+	uint64_t misses;     /* requests that started or joined a job */
 	uint32_t queued, running;
 };
 void sat_jobs_get_stats(struct sat_jobs *j, struct sat_jobs_stats *st);
+
+/* A job in flight, for the status file. */
+struct sat_job_info {
+	/* borrowed: plans live as long as the tree that made them */
+	const struct sat_render_plan *plan;
+	bool running;
+	bool foreground;      /* someone waits (else a prefetch) */
+	unsigned waiters;
+	double age_s;         /* since it was queued */
+	struct sat_progress_snapshot progress;
+};
+/* A snapshot of the jobs queued and running, oldest first. *out is
+ * malloc'd (free() it; NULL when n is 0). Returns 0 or -ENOMEM. */
+int sat_jobs_list(struct sat_jobs *j, struct sat_job_info **out, size_t *n);
+
+/* When the last render of key failed (and none succeeded since): copies
+ * the failure's cause into msg, sets *when, returns 0. Else -ENOENT. The
+ * most recent failures are kept (a bounded number). */
+int sat_jobs_last_error(struct sat_jobs *j, const char *key, char *msg,
+			size_t len, time_t *when);
 
 #endif

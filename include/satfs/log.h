@@ -32,6 +32,24 @@ void sat_log(enum sat_log_level level, const char *fmt, ...)
 #define sat_info(...) sat_log(SAT_LOG_INFO, __VA_ARGS__)
 #define sat_debug(...) sat_log(SAT_LOG_DEBUG, __VA_ARGS__)
 
+/* The failure a lower layer understood, for the caller on the same thread
+ * to report in its one log line ("render of X failed: CAUSE"): remembers
+ * it on the calling thread (the latest wins) and logs it at debug level
+ * only, so that one failure makes one line. */
+void sat_log_cause(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Copies the calling thread's latest cause into buf ("" when none) and
+ * forgets it. Returns buf. */
+const char *sat_log_take_cause(char *buf, size_t len);
+
+/* The warnings and errors of the last minutes, whatever the level, for
+ * MOUNT/.satfs/status: calls fn for each of the newest (at most
+ * SAT_LOG_RECENT) lines logged at or after since (epoch seconds), oldest
+ * first. fn runs with the log's lock held: it must not log. */
+#define SAT_LOG_RECENT 32
+typedef void (*sat_log_recent_fn)(long when_s, enum sat_log_level level,
+				  const char *msg, void *payload);
+void sat_log_recent(long since_s, sat_log_recent_fn fn, void *payload);
+
 /* Copies url into buf with any query string and userinfo replaced by
  * "...", so that signed URLs and tokens never reach a log. Returns buf. */
 const char *sat_log_url(const char *url, char *buf, size_t len);

@@ -91,4 +91,12 @@ void sat_tree_path(struct sat_tree *t, uint64_t ino, char *buf, size_t len);
 /* Drops the listing of the region that ino lies in (satfs refresh). */
 int sat_tree_refresh(struct sat_tree *t, uint64_t ino);
 
+/* Calls fn(cache key, path below the mount, payload) for every .tif the
+ * tree has made (also those a relisting dropped). For the status files:
+ * runs under the tree's lock, so fn must not call into the tree. */
+typedef void (*sat_tree_file_fn)(const char *key, const char *path,
+				 void *payload);
+void sat_tree_for_each_file(struct sat_tree *t, sat_tree_file_fn fn,
+			    void *payload);
+
 #endif

@@ -96,6 +96,9 @@ class State:
             "down": False,
             "fail_paths": [],
             "fail_status": 500,
+            "range_ignore": False,
+            "range_shift": 0,
+            "fail_next": 0,
         }
         self.log = []                                # protected by lock
         self.logfile = open(opts.log, "a") if opts.log else None
@@ -112,12 +115,15 @@ class State:
         for k, v in upd.items():
             if k not in self.faults:
                 raise BadRequest("unknown control key %r" % k)
-            if k == "down":
+            if k in ("down", "range_ignore"):
                 v = bool(v)
             elif k == "fail_paths":
                 if not isinstance(v, list) or \
                         not all(isinstance(s, str) for s in v):
                     raise BadRequest("fail_paths must be a list of strings")
+            elif k == "fail_next":
+                if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                    raise BadRequest("fail_next must be an integer >= 0")
             elif k == "fail_status":
                 v = int(v)
                 if v < 100 or v > 599:
@@ -130,6 +136,14 @@ class State:
         with self.lock:
             self.faults.update(new)
             return json.loads(json.dumps(self.faults))
+
+    def take_fail_next(self):
+        """True (and one fewer left) while fail_next counts down."""
+        with self.lock:
+            if self.faults["fail_next"] > 0:
+                self.faults["fail_next"] -= 1
+                return True
+        return False
 
     def draw(self):
         """One seeded draw per faultable request: which fault, if any."""
@@ -152,7 +166,9 @@ class State:
                 self.logfile.flush()
 
     def etag(self, path, st):
-        key = (path, st.st_mtime_ns, st.st_size)
+        # Keyed by the file's identity, so hard links (benchmark catalogs
+        # link many scenes to a few COGs) share one md5 of the content.
+        key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
         with self.lock:
             tag = self.etags.get(key)
         if tag:
@@ -656,7 +672,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         n = 0 if head else (total // 2 if fault == "truncate" else total)
-        entry.update(status=resp.status, bytes=n, fault=fault)
+        entry.update(status=resp.status, bytes=n,
+                     fault=fault or entry.get("fault"))
         if log:
             st.record(entry)
         if n:
@@ -729,7 +746,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             faultable = path.rstrip("/").endswith("/search") or \
                 path.startswith("/cogs/")
-            fault = st.draw() if faultable else None
+            # fail_next: a counted fault, before (and instead of) a draw
+            failing = faultable and st.take_fail_next()
+            fault = st.draw() if faultable and not failing else None
             if fault in ("reset", "stall"):
                 entry["fault"] = fault
                 st.record(entry)
@@ -740,9 +759,13 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if f["latency_ms"] > 0:
                 time.sleep(f["latency_ms"] / 1000.0)
-            if any(s in path for s in f["fail_paths"]):
+            if failing or any(s in path for s in f["fail_paths"]):
                 resp = stac_error(f["fail_status"], "InjectedFailure",
-                                  "fail_paths matched " + path)
+                                  ("fail_next" if failing else
+                                   "fail_paths matched") + " " + path)
+                if failing and f["fail_status"] in (429, 503):
+                    resp.headers.append(("Retry-After",
+                                         "%g" % f["retry_after"]))
                 self.send(resp, method, entry, "fail")
                 return
             if fault == "429":
@@ -803,6 +826,12 @@ class Handler(BaseHTTPRequestHandler):
                 return s3_error(405, "MethodNotAllowed",
                                 "The specified method is not allowed.")
             return self.serve_file(path)
+        if path == "/redirect":
+            # An open redirect, to test that clients refuse where it goes.
+            to = urllib.parse.parse_qs(query or "").get("to")
+            if not to:
+                return stac_error(400, "BadRequest", "redirect needs ?to=")
+            return Response(302, "text/plain", b"", [("Location", to[0])])
         if path.startswith("/_replay/") and srv.replay:
             name = path[len("/_replay/"):].rstrip("/")
             name = name[:-5] if name.endswith(".json") else name
@@ -1025,6 +1054,16 @@ class Handler(BaseHTTPRequestHandler):
                          "The requested range is not satisfiable", key)
             r.headers = hdrs + [("Content-Range", "bytes */%d" % size)]
             return r
+        f = srv.state.snapshot()
+        if rng is not None and f["range_ignore"]:
+            rng = None                  # a server that ignores Range
+            self.entry["fault"] = "range_ignore"
+        elif rng is not None and f["range_shift"] and \
+                rng[0] + f["range_shift"] < size:
+            # Another range than the one asked for, honestly labelled.
+            n = int(f["range_shift"])
+            rng = (rng[0] + n, min(rng[1] + n, size - 1))
+            self.entry["fault"] = "range_shift"
         a, b = (0, size - 1) if rng is None else rng
         status = 200 if rng is None else 206
         if rng is not None:

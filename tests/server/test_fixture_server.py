@@ -507,6 +507,69 @@ def t_fault_429_503_fail(ctx):
 
 
 @test
+def t_fault_fail_next(ctx):
+    fx = ctx["fx"]
+    try:
+        d = fx.control(fail_next=2, fail_status=429, retry_after=2)
+        assert d["fail_next"] == 2, d
+        st, h, data = fx.request("GET", "/")            # not faultable
+        assert st == 200
+        st, h, data = fx.request("POST", "/search", {})
+        assert st == 429 and h["Retry-After"] == "2", (st, h)
+        assert json.loads(data)["code"] == "InjectedFailure"
+        st, h, data = fx.request("GET", "/cogs/%s/B04.tif" % EXPECTED[-1])
+        assert st == 429, st
+        assert fx.control()["fail_next"] == 0
+        st, h, data = fx.request("POST", "/search", {})
+        assert st == 200 and "Retry-After" not in h, (st, h)
+        faults = [e["fault"] for e in fx.log()[-4:]]
+        assert faults == [None, "fail", "fail", None], faults
+        fx.control(fail_next=1, fail_status=500)
+        st, h, data = fx.request("POST", "/search", {})
+        assert st == 500 and "Retry-After" not in h, (st, h)
+        st, d = fx.json("POST", "/_control", {"fail_next": -1})
+        assert st == 400
+        st, d = fx.json("POST", "/_control", {"fail_next": 1.5})
+        assert st == 400
+    finally:
+        fx.control(fail_next=0, fail_status=500, retry_after=1)
+
+
+@test
+def t_range_faults_and_redirect(ctx):
+    fx = ctx["fx"]
+    path = "/cogs/S2B_17PMK_20240103_0_L2A/B04.tif"
+    with open(os.path.join(ctx["cat"], path.lstrip("/")), "rb") as f:
+        whole = f.read()
+    try:
+        d = fx.control(range_ignore=True)
+        assert d["range_ignore"] is True, d
+        st, h, data = fx.request("GET", path, headers={"Range": "bytes=0-9"})
+        assert st == 200 and data == whole and "Content-Range" not in h
+        assert fx.log()[-1]["fault"] == "range_ignore"
+        fx.control(range_ignore=False, range_shift=5)
+        st, h, data = fx.request("GET", path,
+                                 headers={"Range": "bytes=10-19"})
+        assert st == 206 and data == whole[15:25], (st, data)
+        assert h["Content-Range"] == "bytes 15-24/%d" % COG_SIZE, h
+        assert fx.log()[-1]["fault"] == "range_shift"
+        st, h, data = fx.request("GET", path)          # no Range: untouched
+        assert st == 200 and data == whole
+        assert fx.log()[-1]["fault"] is None
+        st, d = fx.json("POST", "/_control", {"range_shift": -1})
+        assert st == 400
+    finally:
+        fx.control(range_ignore=False, range_shift=0)
+    for to in ("file:///etc/passwd", "gopher://127.0.0.1/x",
+               fx.base + "/cogs/x"):
+        st, h, data = fx.request("GET", "/redirect?to=" +
+                                 urllib.parse.quote(to, safe=""))
+        assert st == 302 and h["Location"] == to, (st, h)
+    st, h, data = fx.request("GET", "/redirect")
+    assert st == 400
+
+
+@test
 def t_fault_truncate(ctx):
     fx = ctx["fx"]
     path = "/cogs/S2B_17PMK_20240103_0_L2A/B04.tif"

@@ -586,7 +586,7 @@ SAT_TEST(production_cog_layout)
 	struct sat_cog *cog = open_file(&f, 16384, 2);
 	const struct sat_cog_level *l = sat_cog_level(cog, 0), *o;
 	char path[512], opts[64];
-	double g[1];
+	double g[1] = { 0 };
 	size_t lv;
 	int i;
 
@@ -682,7 +682,7 @@ SAT_TEST(mask_ifds_are_skipped)
 	static const uint32_t widths[4] = { 1098, 549, 274, 137 };
 	const struct sat_cog_level *l;
 	char path[512];
-	double g[1];
+	double g[1] = { 0 };
 	size_t i;
 
 	/* IFDs: image, mask, 3 overviews, 3 overview masks. */

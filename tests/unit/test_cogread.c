@@ -15,7 +15,8 @@ static int srv_add(struct srv *s, const char *name, const char *local)
 	i = s->nfiles++;
 	CHECK(i < NFILES);
 	snprintf(s->files[i].path, sizeof(s->files[i].path), "/%s", name);
-	snprintf(s->files[i].local, sizeof(s->files[i].local), "%s", local);
+	snprintf(s->files[i].local, sizeof(s->files[i].local), "%.*s",
+		 (int)sizeof(s->files[i].local) - 1, local);
 	strcpy(s->files[i].etag, "\"v1\"");
 	pthread_mutex_unlock(&s->lock);
 	return i;
