@@ -387,8 +387,14 @@ int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 	char path[4096], dir[4096];
 	struct stat st;
 	int err = 0, dfd;
+	/* Rendered files are served as they are, so they reach the disk
+	 * before their name does. Listings and headers are checked when
+	 * read (magic, lengths, a full parse) and fetched again when they
+	 * fail, so a power loss costs at most a refetch: they skip the two
+	 * fsyncs, which sat on the critical path of every cold render. */
+	bool durable = kind == SAT_CACHE_FILE;
 
-	if (fsync(fd) != 0 || fstat(fd, &st) != 0) {
+	if ((durable && fsync(fd) != 0) || fstat(fd, &st) != 0) {
 		err = -errno;
 		sat_log_cause("cache: cannot sync %s: %s", tmp,
 			      strerror(errno));
@@ -405,7 +411,7 @@ int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 		return err;
 	}
 	snprintf(dir, sizeof(dir), "%s/%s", c->dir, kind_dirs[kind]);
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = durable ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (dfd >= 0) {
 		fsync(dfd);
 		close(dfd);

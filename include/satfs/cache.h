@@ -6,9 +6,11 @@
  *   listings/<key>   a region's search results
  *   headers/<key>    COG header prefixes
  *   files/<key>.tif  rendered snippets
- * A file is written under "<name>.tmp-<pid>-<n>", fsync'd and renamed, so a
- * crash never leaves a partial file under its real name; leftovers are
- * removed by sat_cache_open().
+ * A file is written under "<name>.tmp-<pid>-<n>" and renamed, so a crash
+ * never leaves a partial file under its real name; leftovers are removed by
+ * sat_cache_open(). Rendered files are fsync'd before the rename (they are
+ * served as they are); listings and headers are not, since their readers
+ * validate them and fetch again what fails.
  *
  * Thread-safe: any thread may call any function; the functions do disk I/O
  * (they block on the disk, never on the network).
