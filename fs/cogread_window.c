@@ -83,7 +83,41 @@ struct cr_window {
 	double *xy;               /* one row of centres */
 	int32_t *tnum;            /* one row: tile number per pixel, or -1 */
 	uint32_t *toff;           /* one row: sample index within the tile */
+	/* Decoded tiles no row needs any more, kept for the next decode:
+	 * a 1024x1024 tile is 2 MiB, and allocating each anew costs a fresh
+	 * mapping and its page faults. */
+	void *spare[4];
+	size_t spare_bytes[4];
+	size_t nspare;
 };
+
+static void *cr_pix_get(struct cr_window *w, size_t bytes)
+{
+	for (size_t i = 0; i < w->nspare; i++) {
+		if (w->spare_bytes[i] != bytes)
+			continue;
+		void *p = w->spare[i];
+
+		w->nspare--;
+		w->spare[i] = w->spare[w->nspare];
+		w->spare_bytes[i] = w->spare_bytes[w->nspare];
+		return p;
+	}
+	return malloc(bytes);
+}
+
+static void cr_pix_put(struct cr_window *w, void *p, size_t bytes)
+{
+	if (!p)
+		return;
+	if (w->nspare == sizeof(w->spare) / sizeof(w->spare[0])) {
+		free(p);
+		return;
+	}
+	w->spare[w->nspare] = p;
+	w->spare_bytes[w->nspare++] = bytes;
+}
+
 
 static int32_t cr_index(double d, double px, uint32_t n)
 {
@@ -441,7 +475,7 @@ static int cr_decode(struct cr_window *w, struct cr_tile *t)
 	t->done = true;
 	if (t->length == 0)
 		return 0; /* sparse: b->fill */
-	t->pix = malloc(b->tile_bytes);
+	t->pix = cr_pix_get(w, b->tile_bytes);
 	if (!t->pix)
 		return -ENOMEM;
 	res = &w->res[t->req];
@@ -514,7 +548,7 @@ static int cr_sample_band(struct cr_window *w, size_t bi)
 		}
 		/* Tiles no later row needs. */
 		while (next < m && order[next]->last_row <= row) {
-			free(order[next]->pix);
+			cr_pix_put(w, order[next]->pix, b->tile_bytes);
 			order[next++]->pix = NULL;
 		}
 	}
@@ -536,6 +570,9 @@ static void cr_window_clear(struct cr_window *w)
 	}
 	for (size_t i = 0; i < w->ntiles; i++)
 		free(w->tiles[i].pix);
+	for (size_t i = 0; i < w->nspare; i++)
+		free(w->spare[i]);
+	w->nspare = 0;
 	for (size_t k = 0; k < w->nreqs; k++)
 		sat_fetch_result_clear(&w->res[k]);
 	free(w->b);
