@@ -13,6 +13,7 @@
 #include "satfs/catalog.h"
 #include "satfs/cache.h"
 #include "satfs/config.h"
+#include "satfs/ee.h"
 #include "satfs/fetch.h"
 #include "satfs/log.h"
 #include "satfs/region.h"
@@ -45,6 +46,7 @@ struct sat_catalog {
 	struct entry *entries;     /* protected by lock */
 	bool have_caps;            /* protected by lock */
 	struct sat_stac_caps caps; /* protected by lock */
+	struct sat_ee *ee;         /* set: the source is Earth Engine */
 };
 
 /* Raw pages of one search, kept for the disk cache. */
@@ -152,7 +154,12 @@ static void listing_key(const struct sat_catalog *cat,
 	region_dates(cat, r, &from, &to);
 	sat_hash_init(&h);
 	sat_hash_add_str(&h, LISTING_MAGIC);
-	sat_hash_add_str(&h, cat->cfg->stac_url);
+	if (cat->ee) {
+		sat_hash_add_str(&h, "earthengine");
+		sat_hash_add_str(&h, cat->cfg->ee_url);
+	} else {
+		sat_hash_add_str(&h, cat->cfg->stac_url);
+	}
 	sat_hash_add_str(&h, cat->cfg->collection);
 	for (i = 0; i < 2 * r->nring; i++)
 		sat_hash_add_double(&h, r->ring[i]);
@@ -275,6 +282,11 @@ static struct sat_listing *parse_pages(struct sat_catalog *cat,
 	bool has_next;
 
 	for (i = 0; i < p->n; i++) {
+		if (cat->ee) {
+			sat_ee_parse_page(cat->cfg, p->body[i], p->len[i],
+					  &items, &nitems, &skipped);
+			continue;
+		}
 		memset(&next, 0, sizeof(next));
 		sat_stac_parse_page(p->body[i], p->len[i], NULL, &items,
 				    &nitems, &skipped, &next, &has_next);
@@ -414,6 +426,32 @@ static int get_caps(struct sat_catalog *cat, struct sat_stac_caps *caps)
 	}
 	pthread_mutex_unlock(&cat->lock);
 	return 0;
+}
+
+/* Keeps a raw page for the disk cache; owns body from here on. */
+static int ee_page_add(void *arg, char *body, size_t len)
+{
+	int err = pages_add(arg, body, len);
+
+	if (err)
+		free(body);
+	return err;
+}
+
+/* search() for Earth Engine: listImages, page by page. */
+static int ee_search(struct sat_catalog *cat, const struct sat_region *r,
+		     struct pages *p, struct sat_scene ***out, size_t *nout)
+{
+	time_t from, to;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	region_dates(cat, r, &from, &to);
+	err = sat_ee_list(cat->ee, r, from, to, cat->cfg->max_items,
+			  ee_page_add, p, out, nout);
+	if (err)
+		pages_clear(p);
+	return err;
 }
 
 /* Runs the search, following `next` links, collecting raw pages (for the
@@ -617,7 +655,10 @@ static int fill(struct sat_catalog *cat, const struct sat_region *r,
 		sat_warn("catalog: %s: offline and not in the cache", r->name);
 		return -ENETDOWN;
 	}
-	err = search(cat, r, &p, &items, &nitems);
+	if (cat->ee)
+		err = ee_search(cat, r, &p, &items, &nitems);
+	else
+		err = search(cat, r, &p, &items, &nitems);
 	if (err) {
 		if (stale) {
 			sat_warn("catalog: %s: catalog unreachable; serving the "
@@ -693,6 +734,11 @@ int sat_catalog_list(struct sat_catalog *cat, const struct sat_region *r,
 	pthread_mutex_unlock(&cat->lock);
 	sat_listing_unref(old);
 	return err;
+}
+
+void sat_catalog_set_ee(struct sat_catalog *cat, struct sat_ee *ee)
+{
+	cat->ee = ee;
 }
 
 void sat_catalog_refresh(struct sat_catalog *cat, const struct sat_region *r)

@@ -793,3 +793,129 @@ out:
 	TIFFClose(tif);
 	return err;
 }
+
+/* ---- whole small images (Earth Engine's getPixels answers) ------------ */
+
+/* Copies a decoded chunk (tile or strip: cw x ch pixels of spp samples,
+ * or one plane of it when planar) at (x0, y0) into the band-sequential
+ * image. */
+static void chunk_copy(const uint8_t *chunk, uint16_t bits, uint32_t cw,
+		       uint32_t ch, uint32_t x0, uint32_t y0, uint16_t spp,
+		       int plane, uint32_t w, uint32_t h, uint16_t *out)
+{
+	uint32_t x, y;
+	uint16_t s;
+	uint16_t nsamp = plane < 0 ? spp : 1;
+
+	for (y = 0; y < ch && y0 + y < h; y++) {
+		for (x = 0; x < cw && x0 + x < w; x++) {
+			for (s = 0; s < nsamp; s++) {
+				size_t i = ((size_t)y * cw + x) * nsamp + s;
+				uint16_t band = plane < 0 ? s : (uint16_t)plane;
+				uint16_t v = bits == 8
+					? chunk[i]
+					: ((const uint16_t *)chunk)[i];
+
+				out[(size_t)band * w * h +
+				    (size_t)(y0 + y) * w + x0 + x] = v;
+			}
+		}
+	}
+}
+
+int sat_cog_decode_image(const uint8_t *buf, size_t len, uint32_t *width,
+			 uint32_t *height, uint16_t *samples, uint16_t **out)
+{
+	struct mem_src src = { .buf = buf, .len = len };
+	uint32_t w = 0, h = 0, cw = 0, ch = 0, x, y, rows;
+	size_t row_bytes;
+	uint16_t spp = 1, bits = 0, fmt = SAMPLEFORMAT_UINT, planar = 1;
+	uint16_t comp = COMPRESSION_NONE;
+	uint16_t *img = NULL;
+	uint8_t *chunk = NULL;
+	tmsize_t csize;
+	bool tiled;
+	TIFF *tif;
+	int ret = -EINVAL, p, nplanes;
+
+	*out = NULL;
+	tif = tiff_open(&src);
+	if (!tif)
+		return -EINVAL;
+	TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
+	TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
+	TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+	TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bits);
+	TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
+	TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+	TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
+	if (!w || !h || w > COG_MAX_SIDE || h > COG_MAX_SIDE || !spp ||
+	    spp > COG_MAX_SAMPLES ||
+	    (uint64_t)w * h * spp * 2 > COG_MAX_ALLOC)
+		goto out;
+	ret = -ENOTSUP;
+	if ((bits != 8 && bits != 16) || fmt != SAMPLEFORMAT_UINT ||
+	    !codec_supported(comp))
+		goto out;
+	tiled = TIFFIsTiled(tif);
+	if (tiled) {
+		TIFFGetField(tif, TIFFTAG_TILEWIDTH, &cw);
+		TIFFGetField(tif, TIFFTAG_TILELENGTH, &ch);
+		csize = TIFFTileSize(tif);
+	} else {
+		cw = w;
+		ch = 0;
+		TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &ch);
+		if (ch > h || ch == 0)
+			ch = h;
+		csize = TIFFStripSize(tif);
+	}
+	ret = -EINVAL;
+	if (!cw || !ch || csize <= 0 || (uint64_t)csize > COG_MAX_TILE_BYTES ||
+	    (uint64_t)cw * ch * (planar == PLANARCONFIG_CONTIG ? spp : 1) *
+			    (bits / 8) > (uint64_t)csize)
+		goto out;
+	ret = -ENOMEM;
+	img = calloc((size_t)w * h * spp, sizeof(*img));
+	chunk = malloc((size_t)csize);
+	if (!img || !chunk)
+		goto out;
+	ret = -EINVAL;
+	nplanes = planar == PLANARCONFIG_SEPARATE ? spp : 1;
+	row_bytes = (size_t)cw * (nplanes > 1 ? 1 : spp) * (bits / 8);
+	for (p = 0; p < nplanes; p++) {
+		for (y = 0; y < h; y += ch) {
+			for (x = 0; x < w; x += cw) {
+				tmsize_t got = tiled
+					? TIFFReadEncodedTile(tif,
+						TIFFComputeTile(tif, x, y, 0,
+								(uint16_t)p),
+						chunk, csize)
+					: TIFFReadEncodedStrip(tif,
+						TIFFComputeStrip(tif, y,
+								 (uint16_t)p),
+						chunk, csize);
+
+				if (got < 0 || src.errors)
+					goto out;
+				/* a short last strip decodes fewer rows */
+				rows = tiled ? ch
+					     : (uint32_t)(got / (tmsize_t)
+							  row_bytes);
+				chunk_copy(chunk, bits, cw, rows, x, y, spp,
+					   nplanes > 1 ? p : -1, w, h, img);
+			}
+		}
+	}
+	*width = w;
+	*height = h;
+	*samples = spp;
+	*out = img;
+	img = NULL;
+	ret = 0;
+out:
+	free(img);
+	free(chunk);
+	TIFFClose(tif);
+	return ret;
+}

@@ -36,6 +36,7 @@
 #include "satfs/cache.h"
 #include "satfs/cog.h"
 #include "satfs/log.h"
+#include "satfs/sign.h"
 
 #define CR_PREFIX_BYTES 16384
 #define CR_MAX_HEADER_BYTES (16u << 20)
@@ -63,6 +64,105 @@ int sat_cogread_new(struct sat_cogread **out, struct sat_fetch *fetch,
 	}
 	*out = cr;
 	return 0;
+}
+
+void sat_cogread_set_signer(struct sat_cogread *cr, struct sat_signer *signer)
+{
+	cr->signer = signer;
+}
+
+void sat_cogread_set_ee(struct sat_cogread *cr, struct sat_ee *ee)
+{
+	cr->ee = ee;
+}
+
+struct sat_ee *sat_cogread_ee(const struct sat_cogread *cr)
+{
+	return cr->ee;
+}
+
+/* Signs the hrefs of the requests of one round: those in reqs[] (round
+ * 0), or those answered 403 in res[] (round 1: the token is rejected,
+ * so a new one is fetched, once for all of them). Fills sub[]/idx[] with
+ * the requests to send; a request that cannot be signed gets its error
+ * in res[] at once. Returns how many go. */
+static size_t cr_sign_round(struct sat_cogread *cr, int round,
+			    const struct sat_fetch_req *reqs,
+			    struct sat_fetch_result *res, char **urls,
+			    struct sat_fetch_req *sub, size_t *idx, size_t n)
+{
+	size_t m = 0;
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if (round > 0) {
+			if (!urls[i] || res[i].err != -EACCES ||
+			    res[i].status != 403)
+				continue;
+			sat_signer_reject(cr->signer, reqs[i].url, urls[i]);
+			free(urls[i]);
+			urls[i] = NULL;
+		}
+		rc = sat_signer_sign(cr->signer, reqs[i].url, &urls[i]);
+		if (rc) {
+			sat_fetch_result_clear(&res[i]);
+			memset(&res[i], 0, sizeof(res[i]));
+			res[i].err = rc;
+			snprintf(res[i].why, sizeof(res[i].why),
+				 "no SAS token (%s)", strerror(-rc));
+			continue;
+		}
+		if (round > 0)
+			sat_fetch_result_clear(&res[i]);
+		sub[m] = reqs[i];
+		if (urls[i])
+			sub[m].url = urls[i];
+		idx[m++] = i;
+	}
+	return m;
+}
+
+int sat_cogread_fetch_all(struct sat_cogread *cr,
+			  const struct sat_fetch_req *reqs,
+			  struct sat_fetch_result *res, size_t n)
+{
+	struct sat_fetch_req *sub;
+	struct sat_fetch_result *sres;
+	size_t *idx, m;
+	char **urls;
+	int ret = 0;
+
+	if (!cr->signer)
+		return sat_fetch_all(cr->fetch, reqs, res, n);
+	memset(res, 0, n * sizeof(*res));
+	sub = calloc(n, sizeof(*sub));
+	sres = calloc(n, sizeof(*sres));
+	idx = calloc(n, sizeof(*idx));
+	urls = calloc(n, sizeof(*urls));
+	if (!sub || !sres || !idx || !urls) {
+		for (size_t i = 0; i < n; i++)
+			res[i].err = -ENOMEM;
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (int round = 0; round < 2; round++) {
+		m = cr_sign_round(cr, round, reqs, res, urls, sub, idx, n);
+		if (m == 0)
+			break;
+		sat_fetch_all(cr->fetch, sub, sres, m);
+		for (size_t k = 0; k < m; k++)
+			res[idx[k]] = sres[k]; /* the buffers move */
+	}
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = res[i].err;
+out:
+	for (size_t i = 0; urls && i < n; i++)
+		free(urls[i]);
+	free(sub);
+	free(sres);
+	free(idx);
+	free(urls);
+	return ret;
 }
 
 static void cr_header_destroy(struct sat_cogread_header *h)
@@ -334,7 +434,7 @@ static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
 		}
 		if (m == 0)
 			break;
-		sat_fetch_all(cr->fetch, reqs, res, m);
+		sat_cogread_fetch_all(cr, reqs, res, m);
 		for (size_t k = 0; k < m; k++) {
 			struct cr_pending *q = &p[idx[k]];
 			struct sat_cog *cog = NULL;

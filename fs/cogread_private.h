@@ -13,6 +13,7 @@
 
 struct sat_cache;
 struct sat_cog;
+struct sat_signer;
 
 #define CR_MAX_HEADERS 256
 
@@ -27,6 +28,8 @@ struct sat_cogread_header {
 struct sat_cogread {
 	struct sat_fetch *fetch;
 	struct sat_cache *cache;  /* may be NULL: no disk cache */
+	struct sat_signer *signer; /* may be NULL: hrefs go as they are */
+	struct sat_ee *ee;        /* may be NULL: no Earth Engine source */
 	pthread_mutex_t lock;
 	/* protected by lock: */
 	struct sat_cogread_header *hdrs[CR_MAX_HEADERS];
@@ -45,5 +48,10 @@ void sat_cogread_header_unref(struct sat_cogread *cr,
 /* Drops h from both caches (the object changed); the caller's reference
  * stays valid. */
 void sat_cogread_forget(struct sat_cogread *cr, struct sat_cogread_header *h);
+/* sat_fetch_all() with the URLs signed when cr has a signer (reqs keep
+ * the unsigned hrefs). Blocks. */
+int sat_cogread_fetch_all(struct sat_cogread *cr,
+			  const struct sat_fetch_req *reqs,
+			  struct sat_fetch_result *res, size_t n);
 
 #endif

@@ -118,7 +118,6 @@ static void cr_pix_put(struct cr_window *w, void *p, size_t bytes)
 	w->spare_bytes[w->nspare++] = bytes;
 }
 
-
 static int32_t cr_index(double d, double px, uint32_t n)
 {
 	double f;
@@ -422,7 +421,7 @@ static int cr_fetch_tiles(struct cr_window *w)
 
 	if (w->nreqs == 0)
 		return 0;
-	sat_fetch_all(w->cr->fetch, w->reqs, w->res, w->nreqs);
+	sat_cogread_fetch_all(w->cr, w->reqs, w->res, w->nreqs);
 	for (size_t k = 0; k < w->nreqs; k++) {
 		const struct sat_fetch_result *res = &w->res[k];
 		const struct sat_cogread_header *h = w->req_hdr[k];

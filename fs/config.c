@@ -29,7 +29,7 @@
 const char *const sat_config_option_names[] = {
 	"config", "cache", "cache_max", "stac", "collection", "max_cloud",
 	"prefetch", "connections", "listing_ttl", "max_items", "timeout",
-	"offline", "log", "log_level", NULL
+	"offline", "log", "log_level", "sign", "sign_url", "connect_to", NULL
 };
 
 static int problem(char *msg, size_t msglen, const char *fmt, ...)
@@ -153,6 +153,38 @@ static int set_path(char **dst, const char *s)
 	return 0;
 }
 
+/* curl's CONNECT_TO entries, blank-separated: HOST:PORT:TO-HOST:TO-PORT
+ * (IPv6 addresses in brackets; HOST and PORT may be empty, as in curl). */
+static bool valid_connect_to(const char *v)
+{
+	int colons = 0, entries = 0;
+	bool in_brackets = false;
+	const char *p;
+
+	for (p = v;; p++) {
+		if (*p == '\0' || *p == ' ' || *p == '\t') {
+			if (p > v && !isspace((unsigned char)p[-1])) {
+				if (colons != 3)
+					return false;
+				entries++;
+			}
+			colons = 0;
+			if (!*p)
+				break;
+			continue;
+		}
+		if (iscntrl((unsigned char)*p) || *p == ',' || *p == '/')
+			return false;
+		if (*p == '[')
+			in_brackets = true;
+		else if (*p == ']')
+			in_brackets = false;
+		else if (*p == ':' && !in_brackets)
+			colons++;
+	}
+	return entries > 0 && !in_brackets;
+}
+
 static const char *const log_levels[] = { "error", "warning", "info",
 					   "debug", NULL };
 
@@ -165,10 +197,8 @@ int sat_config_apply_key(struct sat_config *c, const char *key,
 	size_t len;
 
 	if (strcmp(key, "type") == 0) {
-		if (strcmp(v, "earthengine") == 0)
-			why = "is not supported yet";
-		else if (strcmp(v, "stac") != 0)
-			why = "is not a source type (expected stac)";
+		if (strcmp(v, "stac") != 0 && strcmp(v, "earthengine") != 0)
+			why = "is not a source type (stac or earthengine)";
 		else
 			ret = set_string(&c->source_type, v);
 	} else if (strcmp(key, "stac") == 0) {
@@ -185,6 +215,31 @@ int sat_config_apply_key(struct sat_config *c, const char *key,
 			why = "is empty";
 		else
 			ret = set_string(&c->collection, v);
+		c->collection_set = true;
+	} else if (strcmp(key, "project") == 0) {
+		if (!v[0] || strpbrk(v, "\r\n"))
+			why = "is not a Cloud project id";
+		else
+			ret = set_string(&c->ee_project, v);
+	} else if (strcmp(key, "ee_url") == 0) {
+		if (strncmp(v, "https://", 8) != 0 &&
+		    strncmp(v, "http://", 7) != 0)
+			why = "is not an http:// or https:// URL";
+		else
+			ret = set_string(&c->ee_url, v);
+		len = c->ee_url ? strlen(c->ee_url) : 0;
+		while (ret == 0 && len > 8 && c->ee_url[len - 1] == '/')
+			c->ee_url[--len] = '\0';
+	} else if (strcmp(key, "token_command") == 0) {
+		if (!v[0])
+			why = "is empty";
+		else
+			ret = set_string(&c->token_command, v);
+	} else if (strcmp(key, "token_file") == 0) {
+		if (!v[0])
+			why = "is not a path";
+		else
+			ret = set_path(&c->token_file, v);
 	} else if (strcmp(key, "max_cloud") == 0) {
 		if (sat_config_parse_number(v, &c->max_cloud) < 0 ||
 		    c->max_cloud < 0 || c->max_cloud > 100)
@@ -201,6 +256,27 @@ int sat_config_apply_key(struct sat_config *c, const char *key,
 			c->offset_mode = SAT_OFFSET_MINUS1000;
 		else
 			why = "is not auto, 0 or -1000";
+	} else if (strcmp(key, "sign") == 0) {
+		if (strcmp(v, "planetary-computer") == 0)
+			c->sign = SAT_SIGN_PLANETARY;
+		else if (strcmp(v, "none") == 0)
+			c->sign = SAT_SIGN_NONE;
+		else
+			why = "is not planetary-computer or none";
+	} else if (strcmp(key, "sign_url") == 0) {
+		if (strncmp(v, "https://", 8) != 0 &&
+		    strncmp(v, "http://", 7) != 0)
+			why = "is not an http:// or https:// URL";
+		else
+			ret = set_string(&c->sign_url, v);
+		len = c->sign_url ? strlen(c->sign_url) : 0;
+		while (ret == 0 && len > 8 && c->sign_url[len - 1] == '/')
+			c->sign_url[--len] = '\0';
+	} else if (strcmp(key, "connect_to") == 0) {
+		if (!valid_connect_to(v))
+			why = "is not HOST:PORT:TO-HOST:TO-PORT[ ...]";
+		else
+			ret = set_string(&c->connect_to, v);
 	} else if (strcmp(key, "cache") == 0 || strcmp(key, "log") == 0) {
 		if (!v[0])
 			why = "is not a path";
@@ -364,7 +440,12 @@ static int config_defaults(struct sat_config **out)
 	c->source_type = strdup("stac");
 	c->stac_url = strdup("https://earth-search.aws.element84.com/v1");
 	c->collection = strdup("sentinel-2-l2a");
+	c->sign = SAT_SIGN_NONE;
+	c->sign_url = strdup("https://planetarycomputer.microsoft.com/api/"
+			     "sas/v1");
+	c->ee_url = strdup("https://earthengine.googleapis.com/v1");
 	if (!c->source_type || !c->stac_url || !c->collection ||
+	    !c->sign_url || !c->ee_url ||
 	    env_path(&c->cache_dir, "XDG_CACHE_HOME", ".cache", "satfs",
 		     "/var/cache/satfs") < 0)
 		goto nomem;
@@ -472,6 +553,16 @@ int sat_config_load(struct sat_config **out, const char *path,
 		ret = sat_config_load_file(c, path, err, errlen);
 	if (ret == 0 && opts)
 		ret = apply_opts(c, opts, err, errlen);
+	/* Earth Engine names its collections otherwise */
+	if (ret == 0 && strcmp(c->source_type, "earthengine") == 0 &&
+	    !c->collection_set) {
+		free(c->collection);
+		c->collection = strdup(SAT_EE_DEFAULT_COLLECTION);
+		if (!c->collection) {
+			snprintf(err, errlen, "out of memory");
+			ret = -ENOMEM;
+		}
+	}
 out:
 	free(found);
 	if (ret < 0) {
@@ -494,6 +585,12 @@ void sat_config_free(struct sat_config *c)
 	free(c->collection);
 	free(c->cache_dir);
 	free(c->log_path);
+	free(c->sign_url);
+	free(c->connect_to);
+	free(c->ee_project);
+	free(c->ee_url);
+	free(c->token_command);
+	free(c->token_file);
 	for (i = 0; i < c->nregions; i++)
 		sat_region_free(c->regions[i]);
 	free(c->regions);

@@ -41,10 +41,11 @@
 enum section { SEC_NONE, SEC_SOURCE, SEC_MOUNT, SEC_REGION, SEC_PRODUCT };
 
 static const char *const source_keys[] = { "type", "stac", "collection",
-	"max_cloud", "dates", "offset", NULL };
+	"max_cloud", "dates", "offset", "sign", "sign_url", "project", "ee_url",
+	"token_command", "token_file", NULL };
 static const char *const mount_keys[] = { "cache", "cache_max", "prefetch",
 	"connections", "listing_ttl", "max_items", "timeout", "offline", "log",
-	"log_level", NULL };
+	"log_level", "connect_to", NULL };
 static const char *const region_keys[] = { "bbox", "center", "size",
 	"geojson", "dates", NULL };
 static const char *const product_keys[] = { "bands", "min", "max", "gamma",

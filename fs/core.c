@@ -4,9 +4,11 @@
 #include "satfs/catalog.h"
 #include "satfs/cogread.h"
 #include "satfs/config.h"
+#include "satfs/ee.h"
 #include "satfs/fetch.h"
 #include "satfs/jobs.h"
 #include "satfs/log.h"
+#include "satfs/sign.h"
 #include "satfs/tree.h"
 #include "satfs/workq.h"
 
@@ -43,6 +45,7 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	fo.backoff_max_ms = 20000;
 	fo.max_body_bytes = 64u << 20;
 	fo.verify_tls = true;
+	fo.connect_to = cfg->connect_to;
 
 	err = sat_cache_open(&core->cache, cfg->cache_dir, cfg->cache_max_bytes);
 	if (err)
@@ -58,6 +61,19 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	err = sat_cogread_new(&core->cogread, core->fetch, core->cache);
 	if (err)
 		goto fail;
+	if (cfg->sign == SAT_SIGN_PLANETARY) {
+		err = sat_signer_new(&core->signer, core->fetch, cfg->sign_url);
+		if (err)
+			goto fail;
+		sat_cogread_set_signer(core->cogread, core->signer);
+	}
+	if (strcmp(cfg->source_type, "earthengine") == 0) {
+		err = sat_ee_new(&core->ee, cfg, core->fetch);
+		if (err)
+			goto fail;
+		sat_catalog_set_ee(core->catalog, core->ee);
+		sat_cogread_set_ee(core->cogread, core->ee);
+	}
 	err = sat_jobs_new(&core->jobs, core->cache, core->cogread,
 			   RENDER_WORKERS,
 			   cfg->prefetch > 0 ? PREFETCH_WORKERS : 0);
@@ -87,6 +103,8 @@ void sat_core_free(struct sat_core *core)
 	sat_tree_free(core->tree);
 	sat_catalog_free(core->catalog);
 	sat_cogread_free(core->cogread);
+	sat_signer_free(core->signer);
+	sat_ee_free(core->ee);
 	sat_cache_close(core->cache);
 	free(core);
 }

@@ -85,6 +85,7 @@ struct sat_fetch {
 	CURL *pool[FETCH_POOL_MAX];
 	int npool;    /* I/O thread only */
 	uint64_t rng; /* I/O thread only */
+	struct curl_slist *connect_to; /* read-only after start; or NULL */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -332,6 +333,8 @@ static int try_start(struct sat_fetch *f, struct fetch_job *j)
 	if (!e)
 		return -ENOMEM;
 	sat_fetch_xfer_setup(j, e, &f->opts);
+	if (f->connect_to)
+		curl_easy_setopt(e, CURLOPT_CONNECT_TO, f->connect_to);
 	j->tries++;
 	if (j->progress)
 		atomic_fetch_add_explicit(&j->progress->requests, 1,
@@ -640,6 +643,36 @@ static void opts_defaults(struct sat_fetch_opts *o,
 		o->max_body_bytes = (size_t)64 << 20;
 }
 
+/* Splits blank-separated CONNECT_TO entries into a curl list. */
+static int connect_to_list(const char *s, struct curl_slist **out)
+{
+	struct curl_slist *l = NULL, *n;
+	char entry[512];
+	size_t len;
+
+	while (*s) {
+		s += strspn(s, " \t");
+		len = strcspn(s, " \t");
+		if (len == 0)
+			break;
+		if (len >= sizeof(entry)) {
+			curl_slist_free_all(l);
+			return -EINVAL;
+		}
+		memcpy(entry, s, len);
+		entry[len] = '\0';
+		s += strcspn(s, " \t");
+		n = curl_slist_append(l, entry);
+		if (!n) {
+			curl_slist_free_all(l);
+			return -ENOMEM;
+		}
+		l = n;
+	}
+	*out = l;
+	return 0;
+}
+
 int sat_fetch_new(struct sat_fetch **out, const struct sat_fetch_opts *opts)
 {
 	struct sat_fetch *f;
@@ -654,6 +687,14 @@ int sat_fetch_new(struct sat_fetch **out, const struct sat_fetch_opts *opts)
 	if (!f)
 		return -ENOMEM;
 	opts_defaults(&f->opts, opts);
+	f->opts.connect_to = NULL; /* the caller's string: kept as a list */
+	rc = opts && opts->connect_to
+		     ? connect_to_list(opts->connect_to, &f->connect_to)
+		     : 0;
+	if (rc) {
+		free(f);
+		return rc;
+	}
 	if (!f->opts.verify_tls)
 		sat_warn("fetch: TLS certificate verification is off");
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -678,6 +719,7 @@ err_multi:
 	pthread_mutex_destroy(&f->lock);
 	curl_multi_cleanup(f->multi);
 err_free:
+	curl_slist_free_all(f->connect_to);
 	free(f);
 	return rc;
 }
@@ -701,6 +743,7 @@ void sat_fetch_free(struct sat_fetch *f)
 		free(h);
 	}
 	pthread_mutex_destroy(&f->lock);
+	curl_slist_free_all(f->connect_to);
 	free(f);
 }
 

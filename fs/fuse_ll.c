@@ -1041,7 +1041,8 @@ int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 		char ubuf[512]; /* the URL may carry a token or userinfo */
 
 		sat_info("mounted on %s (catalog %s, cache %s)", o->mountpoint,
-			 sat_log_url(cfg->stac_url, ubuf, sizeof(ubuf)),
+			 sat_log_url(core->ee ? cfg->ee_url : cfg->stac_url,
+				     ubuf, sizeof(ubuf)),
 			 cfg->cache_dir);
 	}
 

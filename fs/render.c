@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "satfs/cogread.h"
+#include "satfs/ee.h"
 #include "satfs/log.h"
 #include "satfs/region.h"
 #include "satfs/stac.h"
@@ -255,8 +256,23 @@ void sat_render_plan_free(struct sat_render_plan *plan)
 	free(plan);
 }
 
-/* Rule 4 scale/offset of one band. */
-static void rd_scale_offset(const struct sat_asset *a,
+/* Processing baseline 04.00 or later: L2A DNs carry a +1000 offset
+ * ("04.00", "05.10"; Planetary Computer and Earth Search both say it so). */
+static bool rd_baseline_offset(const char *baseline)
+{
+	char *end;
+	double v;
+
+	if (!baseline)
+		return false;
+	v = strtod(baseline, &end);
+	return end != baseline && *end == '\0' && isfinite(v) && v >= 4.0;
+}
+
+/* Rule 4 scale/offset of one band. Under offset = auto, an item without
+ * raster:bands (Planetary Computer's) gets the -1000 its processing
+ * baseline implies. */
+static void rd_scale_offset(const struct sat_asset *a, const char *baseline,
 			    enum sat_offset_mode mode, double *scale,
 			    double *offset)
 {
@@ -267,6 +283,8 @@ static void rd_scale_offset(const struct sat_asset *a,
 			*scale = a->scale;
 		if (isfinite(a->offset))
 			*offset = a->offset;
+	} else if (mode == SAT_OFFSET_AUTO && rd_baseline_offset(baseline)) {
+		*offset = -1000 * *scale;
 	}
 	if (mode == SAT_OFFSET_ZERO)
 		*offset = 0;
@@ -363,6 +381,7 @@ int sat_render_plan_new(struct sat_render_plan **out,
 	if (!p)
 		return -ENOMEM;
 	p->nbands = product->nbands;
+	p->ee = scene->ee;
 	p->item_id = strdup(id);
 	ret = rd_copy_product(&p->product, product);
 	if (ret || !p->item_id)
@@ -371,7 +390,8 @@ int sat_render_plan_new(struct sat_render_plan **out,
 		p->hrefs[i] = strdup(assets[i]->href);
 		if (!p->hrefs[i])
 			goto nomem;
-		rd_scale_offset(assets[i], offset_mode, &p->dn_scale[i],
+		rd_scale_offset(assets[i], scene->processing_baseline,
+				offset_mode, &p->dn_scale[i],
 				&p->dn_offset[i]);
 		p->has_nodata[i] = assets[i]->has_nodata;
 		p->nodata[i] = assets[i]->nodata;
@@ -513,8 +533,14 @@ int sat_render_run(const struct sat_render_plan *plan,
 		bw[b].has_nodata = plan->has_nodata[b];
 		bw[b].nodata = plan->nodata[b];
 	}
-	ret = sat_cogread_window(cr, g, bw, (size_t)plan->nbands, r.valid,
-				 prio);
+	if (plan->ee && !sat_cogread_ee(cr))
+		ret = -EIO; /* a cached Earth Engine listing, another source */
+	else if (plan->ee)
+		ret = sat_ee_window(sat_cogread_ee(cr), g, bw,
+				    (size_t)plan->nbands, r.valid, prio);
+	else
+		ret = sat_cogread_window(cr, g, bw, (size_t)plan->nbands,
+					 r.valid, prio);
 	if (ret)
 		goto out;
 	for (int b = 0; b < plan->nbands; b++)

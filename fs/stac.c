@@ -325,7 +325,7 @@ void sat_stac_request_clear(struct sat_stac_request *r)
 }
 
 /* A number as JSON with the shortest text that reads back the same. */
-static struct json_object *new_num(double v)
+struct json_object *sat_stac_json_num(double v)
 {
 	char buf[32];
 
@@ -368,7 +368,7 @@ static struct json_object *new_bbox(const double *bb)
 	int i;
 
 	for (i = 0; a && i < 4; i++) {
-		if (sat_stac_arr_add(a, new_num(bb[i]))) {
+		if (sat_stac_arr_add(a, sat_stac_json_num(bb[i]))) {
 			json_object_put(a);
 			return NULL;
 		}
@@ -399,8 +399,8 @@ static struct json_object *new_polygon(const double *ring, size_t n)
 		k = i == n ? 0 : i;
 		pt = json_object_new_array();
 		if (sat_stac_arr_add(lr, pt) ||
-		    sat_stac_arr_add(pt, new_num(ring[2 * k])) ||
-		    sat_stac_arr_add(pt, new_num(ring[2 * k + 1])))
+		    sat_stac_arr_add(pt, sat_stac_json_num(ring[2 * k])) ||
+		    sat_stac_arr_add(pt, sat_stac_json_num(ring[2 * k + 1])))
 			goto err;
 	}
 	return poly;
@@ -430,7 +430,7 @@ static int add_cloud_filter(struct json_object *o, double max_cloud, bool cql2)
 		return -ENOMEM;
 	cc = json_object_new_object();
 	if (sat_stac_obj_add(a, "eo:cloud_cover", cc) ||
-	    sat_stac_obj_add(cc, "lt", new_num(max_cloud)))
+	    sat_stac_obj_add(cc, "lt", sat_stac_json_num(max_cloud)))
 		return -ENOMEM;
 	if (!cql2)
 		return 0;
@@ -448,7 +448,7 @@ static int add_cloud_filter(struct json_object *o, double max_cloud, bool cql2)
 	if (sat_stac_arr_add(args, prop) ||
 	    sat_stac_obj_add(prop, "property",
 			     json_object_new_string("eo:cloud_cover")) ||
-	    sat_stac_arr_add(args, new_num(max_cloud)))
+	    sat_stac_arr_add(args, sat_stac_json_num(max_cloud)))
 		return -ENOMEM;
 	return 0;
 }
@@ -724,6 +724,37 @@ int sat_stac_parse_geojson_ring(const char *body, size_t len, double **lonlat,
 	ret = 0;
 out:
 	free(pts);
+	json_object_put(root);
+	return ret;
+}
+
+/* ---- SAS tokens (Planetary Computer) ----------------------------------- */
+
+int sat_stac_parse_sas_token(const char *body, size_t len, char **token,
+			     time_t *expiry)
+{
+	static const char safe[] = "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789-._~%&=+/:";
+	struct json_object *root;
+	const char *tok, *exp;
+	size_t n;
+	int ret = -EINVAL;
+
+	*token = NULL;
+	if (sat_stac_json_parse(body, len, &root) < 0)
+		return -EINVAL;
+	tok = sat_stac_get_str(root, "token");
+	exp = sat_stac_get_str(root, "msft:expiry");
+	n = tok ? strlen(tok) : 0;
+	/* The token becomes a query string: nothing that could end it
+	 * ('#', blanks) or start another URL part. */
+	if (n == 0 || n > SAT_STAC_MAX_TOKEN || strspn(tok, safe) != n ||
+	    !exp || sat_stac_parse_datetime(exp, expiry) < 0)
+		goto out;
+	*token = strdup(tok);
+	ret = *token ? 0 : -ENOMEM;
+out:
 	json_object_put(root);
 	return ret;
 }

@@ -28,6 +28,9 @@ int sat_stac_json_parse(const char *body, size_t len, struct json_object **out);
 struct json_object *sat_stac_get(struct json_object *obj, const char *key,
 				 int json_type);
 const char *sat_stac_get_str(struct json_object *obj, const char *key);
+/* A number with the shortest text that reads back the same, so that grids
+ * and regions go out exactly. New reference, or NULL. */
+struct json_object *sat_stac_json_num(double v);
 bool sat_stac_get_num(struct json_object *obj, const char *key, double *v);
 
 /* Serialises obj (plain, no escaped slashes) into a malloc'd string. */

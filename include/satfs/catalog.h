@@ -50,6 +50,11 @@ int sat_catalog_list(struct sat_catalog *cat, const struct sat_region *r,
 /* Is a fresh listing of r in memory (so sat_catalog_list won't block)? */
 bool sat_catalog_is_fresh(struct sat_catalog *cat, const struct sat_region *r);
 
+/* Lists through Earth Engine's listImages instead of the STAC API (ee
+ * borrowed; it must outlive cat). Call before the first listing. */
+struct sat_ee;
+void sat_catalog_set_ee(struct sat_catalog *cat, struct sat_ee *ee);
+
 /* Forgets r's listing in memory and on disk; the next list searches. */
 void sat_catalog_refresh(struct sat_catalog *cat, const struct sat_region *r);
 

@@ -67,4 +67,13 @@ int sat_cog_decode_tile(const struct sat_cog *cog, size_t level,
 			uint32_t tx, uint32_t ty, const uint8_t *raw,
 			size_t raw_len, void *out, size_t out_len);
 
+/* Decodes a whole small TIFF held in buf (tiled or stripped, chunky or
+ * planar, any codec sat_cog_open() reads; uint8 or uint16 samples) into
+ * *out: samples planes of width*height values, band after band (malloc'd;
+ * uint8 widened). For answers such as Earth Engine's getPixels, which
+ * need not be cloud-optimized. 0, -EINVAL (not a TIFF we can decode,
+ * corrupt, too large) or -ENOTSUP (sample type or codec); -ENOMEM. */
+int sat_cog_decode_image(const uint8_t *buf, size_t len, uint32_t *width,
+			 uint32_t *height, uint16_t *samples, uint16_t **out);
+
 #endif

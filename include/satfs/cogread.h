@@ -24,10 +24,21 @@
 struct sat_cache;
 struct sat_grid;
 struct sat_cogread;
+struct sat_signer;
 
 int sat_cogread_new(struct sat_cogread **out, struct sat_fetch *fetch,
 		    struct sat_cache *cache);
 void sat_cogread_free(struct sat_cogread *cr);
+/* Requests then go out with their hrefs signed by signer (borrowed; it
+ * must outlive cr), and one refused with 403 goes once more with a renewed
+ * token. The unsigned href stays the key of every cache. Call before the
+ * first window. */
+void sat_cogread_set_signer(struct sat_cogread *cr, struct sat_signer *signer);
+/* The Earth Engine source (borrowed; must outlive cr), for the renderer
+ * to read Earth Engine scenes through; NULL for other sources. */
+struct sat_ee;
+void sat_cogread_set_ee(struct sat_cogread *cr, struct sat_ee *ee);
+struct sat_ee *sat_cogread_ee(const struct sat_cogread *cr);
 
 struct sat_band_window {
 	const char *href;   /* in: COG URL */

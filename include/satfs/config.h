@@ -15,11 +15,18 @@
 struct sat_region;
 
 #define SAT_PRODUCT_MAX_BANDS 3
+#define SAT_EE_DEFAULT_COLLECTION "COPERNICUS/S2_SR_HARMONIZED"
 
 enum sat_offset_mode {
-	SAT_OFFSET_AUTO = 0, /* from the asset's raster:bands */
+	SAT_OFFSET_AUTO = 0, /* raster:bands, else by processing baseline */
 	SAT_OFFSET_ZERO,     /* offset 0 */
 	SAT_OFFSET_MINUS1000 /* DN offset -1000 (baseline >= 04.00) */
+};
+
+/* How asset hrefs are signed before they are fetched. */
+enum sat_sign_mode {
+	SAT_SIGN_NONE = 0,
+	SAT_SIGN_PLANETARY,  /* SAS tokens for *.blob.core.windows.net */
 };
 
 struct sat_product {
@@ -40,12 +47,20 @@ struct sat_product {
 struct sat_config {
 	char *path;            /* the file read, or NULL for the defaults */
 	/* [source] */
-	char *source_type;     /* "stac" */
+	char *source_type;     /* "stac" or "earthengine" */
 	char *stac_url;        /* without trailing slash */
 	char *collection;
 	double max_cloud;      /* percent; items at or above are dropped */
 	time_t dates_from, dates_to; /* default range for regions */
 	enum sat_offset_mode offset_mode;
+	enum sat_sign_mode sign;
+	char *sign_url;        /* SAS token API root, without trailing slash */
+	/* [source] type = earthengine */
+	char *ee_project;      /* sent as X-Goog-User-Project, or NULL */
+	char *ee_url;          /* REST root, without trailing slash */
+	char *token_command;   /* run by /bin/sh; stdout is a token */
+	char *token_file;      /* absolute path of a file holding a token */
+	bool collection_set;   /* `collection` was given */
 	/* mount options */
 	char *cache_dir;
 	uint64_t cache_max_bytes; /* 0 = unlimited */
@@ -56,6 +71,7 @@ struct sat_config {
 	int timeout_s;         /* a request with no progress this long fails */
 	bool offline;
 	char *log_path;        /* NULL: stderr / syslog */
+	char *connect_to;      /* "HOST:PORT:TO-HOST:TO-PORT ..." or NULL */
 	int log_level;         /* enum sat_log_level */
 
 	struct sat_region **regions;

@@ -15,6 +15,8 @@ struct sat_core {
 	struct sat_cache *cache;
 	struct sat_catalog *catalog;
 	struct sat_cogread *cogread;
+	struct sat_signer *signer; /* sign = planetary-computer, else NULL */
+	struct sat_ee *ee;        /* type = earthengine, else NULL */
 	struct sat_jobs *jobs;
 	struct sat_tree *tree;
 	struct sat_workq *workq;  /* blocking work submitted by FUSE threads */

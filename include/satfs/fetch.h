@@ -31,6 +31,10 @@ struct sat_fetch_opts {
 	int backoff_max_ms;       /* cap on one delay (also on Retry-After); 20000 */
 	size_t max_body_bytes;    /* default cap when a request sets none; 64 MiB */
 	bool verify_tls;          /* default true */
+	/* Blank-separated HOST:PORT:TO-HOST:TO-PORT entries (curl's
+	 * CONNECT_TO): connect there instead, keeping the URL's host name
+	 * for Host, SNI and certificates. NULL: none. Copied. */
+	const char *connect_to;
 };
 
 enum sat_fetch_priority {

@@ -41,6 +41,7 @@ struct sat_render_plan {
 	size_t nring;
 	int nbands;
 	char *hrefs[SAT_PRODUCT_MAX_BANDS];
+	bool ee;                     /* an Earth Engine scene: getPixels */
 	double dn_scale[SAT_PRODUCT_MAX_BANDS];  /* v = DN * 10000 * scale */
 	double dn_offset[SAT_PRODUCT_MAX_BANDS]; /*     + 10000 * offset */
 	bool has_nodata[SAT_PRODUCT_MAX_BANDS];
@@ -60,7 +61,8 @@ int sat_render_plan_new(struct sat_render_plan **out,
 			enum sat_offset_mode offset_mode);
 void sat_render_plan_free(struct sat_render_plan *plan);
 
-/* Renders into fd (a fresh temporary file), reading pixels through cr.
+/* Renders into fd (a fresh temporary file), reading pixels through cr
+ * (Earth Engine scenes through sat_cogread_ee(cr)).
  * Returns 0 or -errno (-EIO for a network or decoding failure, -ENOSPC).
  * Blocks. Any thread but the fetch I/O thread and FUSE threads. */
 int sat_render_run(const struct sat_render_plan *plan,

@@ -55,6 +55,7 @@ struct sat_scene {
 	size_t nassets;
 	char *json;         /* the item object as returned (serialised) */
 	size_t json_len;
+	bool ee;            /* an Earth Engine image: pixels by getPixels */
 };
 
 void sat_scene_free(struct sat_scene *s);
@@ -135,5 +136,13 @@ int sat_stac_parse_geojson_ring(const char *body, size_t len,
  * control characters, not "." or "..", at most SAT_STAC_MAX_ID bytes (a
  * longer one is cut and suffixed with a hash of the whole). malloc'd. */
 char *sat_stac_sanitize_id(const char *id);
+
+/* Planetary Computer's SAS token answer, {"msft:expiry": "2026-...Z",
+ * "token": "se=...&sig=..."}: the token (malloc'd; refused unless it is
+ * at most SAT_STAC_MAX_TOKEN bytes of characters safe in a query string)
+ * and its expiry. 0, -EINVAL or -ENOMEM (*token NULL on error). */
+#define SAT_STAC_MAX_TOKEN 4096
+int sat_stac_parse_sas_token(const char *body, size_t len, char **token,
+			     time_t *expiry);
 
 #endif

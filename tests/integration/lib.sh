@@ -67,8 +67,12 @@ _cleanup() {
 	fi
 	[ -n "$SERVER_PID" ] && kill $SERVER_PID 2>/dev/null
 	if [ -n "${WATCHDOG_PID:-}" ]; then
-		pkill -P "$WATCHDOG_PID" sleep 2>/dev/null
+		# the watchdog first, so that it cannot go on to fire when its
+		# sleep dies; then the orphaned sleep
+		_sleep_pid=$(pgrep -P "$WATCHDOG_PID" sleep)
 		kill "$WATCHDOG_PID" 2>/dev/null
+		wait "$WATCHDOG_PID" 2>/dev/null
+		[ -n "$_sleep_pid" ] && kill $_sleep_pid 2>/dev/null
 	fi
 	if ! sanitizer_check "$LOG" "$T"/satfs*.log; then
 		status=1

@@ -42,6 +42,8 @@ MAX_BODY = 4 << 20
 STALL_MAX_S = 600
 STAC_VERSION = "1.0.0"
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+BLOB_SUFFIX = ".blob.core.windows.net"
+SAS_PREFIX = "/api/sas/v1/token/"
 
 CONFORMS = [
     "https://api.stacspec.org/v1.0.0/core",
@@ -99,7 +101,13 @@ class State:
             "range_ignore": False,
             "range_shift": 0,
             "fail_next": 0,
+            "sas_ttl_s": 3600,
+            "sas_revoke_after": 0,
+            "sas_revoke": False,
         }
+        self.sas = {}            # protected by lock: sig -> token facts
+        self.sas_seq = 0         # protected by lock: tokens issued
+        self.sas_min_seq = 0     # protected by lock: older ones revoked
         self.log = []                                # protected by lock
         self.logfile = open(opts.log, "a") if opts.log else None
         self.etags = {}                              # protected by lock
@@ -115,7 +123,7 @@ class State:
         for k, v in upd.items():
             if k not in self.faults:
                 raise BadRequest("unknown control key %r" % k)
-            if k in ("down", "range_ignore"):
+            if k in ("down", "range_ignore", "sas_revoke"):
                 v = bool(v)
             elif k == "fail_paths":
                 if not isinstance(v, list) or \
@@ -135,7 +143,52 @@ class State:
             new[k] = v
         with self.lock:
             self.faults.update(new)
+            if self.faults["sas_revoke"]:       # an action, not a setting
+                self.sas_min_seq = self.sas_seq
+                self.faults["sas_revoke"] = False
             return json.loads(json.dumps(self.faults))
+
+    def sas_issue(self, account, container):
+        """A Planetary Computer style SAS token answer for a container."""
+        with self.lock:
+            ttl = self.faults["sas_ttl_s"]
+            self.sas_seq += 1
+            seq = self.sas_seq
+        exp = time.time() + ttl
+        sig = base64.b64encode(os.urandom(32)).decode()
+        stamp = datetime.fromtimestamp(exp, timezone.utc) \
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+        with self.lock:
+            self.sas[sig] = (account, container, exp, seq)
+        token = urllib.parse.urlencode([
+            ("st", stamp), ("se", stamp), ("sp", "rl"),
+            ("sv", "2024-05-04"), ("sr", "c"), ("skoid", "satfs-fixture"),
+            ("sig", sig)])
+        return {"msft:expiry": stamp, "token": token}
+
+    def sas_check(self, account, container, query):
+        """None when query carries a valid token for the container, else
+        why not ("missing", "bad", "expired", "revoked")."""
+        sig = urllib.parse.parse_qs(query or "").get("sig")
+        if not sig:
+            return "missing"
+        with self.lock:
+            t = self.sas.get(sig[0])
+            if t is None or t[:2] != (account, container):
+                return "bad"
+            if time.time() >= t[2]:
+                return "expired"
+            if t[3] <= self.sas_min_seq:
+                return "revoked"
+            n = self.faults["sas_revoke_after"]
+            if n > 0:
+                # This request is served; the tokens it revokes are the
+                # ones issued so far.
+                self.faults["sas_revoke_after"] = n - 1
+                if n - 1 <= 0:
+                    self.faults["sas_revoke_after"] = 0
+                    self.sas_min_seq = self.sas_seq
+        return None
 
     def take_fail_next(self):
         """True (and one fewer left) while fail_next counts down."""
@@ -820,6 +873,16 @@ class Handler(BaseHTTPRequestHandler):
     def route(self, method, path, query, body):
         srv = self.server
         base = srv.base
+        host = (self.headers.get("Host") or "").lower().rsplit(":", 1)[0]
+        if host.endswith(BLOB_SUFFIX):
+            return self.serve_blob(method, host[:-len(BLOB_SUFFIX)], path,
+                                   query)
+        if path.startswith(SAS_PREFIX) and method in ("GET", "HEAD"):
+            parts = path[len(SAS_PREFIX):].strip("/").split("/")
+            if len(parts) != 2 or not all(parts):
+                return stac_error(404, "NotFound", "no token endpoint "
+                                  + path)
+            return jresp(200, srv.state.sas_issue(*parts))
         if path.startswith("/cogs/") or (srv.catalog and
                                           path.startswith("/items/")):
             if method not in ("GET", "HEAD"):
@@ -1010,6 +1073,23 @@ class Handler(BaseHTTPRequestHandler):
         return link
 
     # -- files --------------------------------------------------------------
+
+    def serve_blob(self, method, account, path, query):
+        """Azure Blob Storage: /CONTAINER/KEY, KEY a file of the catalog,
+        only with a valid SAS token of that account and container."""
+        if method not in ("GET", "HEAD"):
+            return s3_error(405, "MethodNotAllowed",
+                            "The specified method is not allowed.")
+        container, _, key = path.lstrip("/").partition("/")
+        why = self.server.state.sas_check(account, container, query)
+        self.entry["auth"] = why or "ok"
+        if why:
+            body = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error>"
+                    "<Code>AuthenticationFailed</Code><Message>Server "
+                    "failed to authenticate the request (%s token)."
+                    "</Message></Error>" % why).encode()
+            return Response(403, "application/xml", body)
+        return self.serve_file("/" + key)
 
     def serve_file(self, path):
         srv = self.server

@@ -9,6 +9,7 @@ The replay tests use ../shared/realdata/stac; they are skipped when it is
 absent, unless CI=true.
 """
 
+import calendar
 import hashlib
 import http.client
 import json
@@ -877,6 +878,62 @@ def t_replay(ctx):
         assert st == 200 and len(json.loads(data)["features"]) == 10
     finally:
         assert fx.stop() == 0, "server exit status or stderr errors"
+
+
+@test
+def t_sas_tokens(ctx):
+    fx = ctx["fx"]
+    blob = {"Host": "acct.blob.core.windows.net"}
+    path = "/cont/cogs/S2B_17PMK_20240103_0_L2A/B04.tif"
+    with open(os.path.join(ctx["cat"], path[len("/cont/"):]), "rb") as f:
+        whole = f.read()
+    fx.clear()
+
+    def get(query, rng=None):
+        h = dict(blob)
+        if rng:
+            h["Range"] = rng
+        return fx.request("GET", path + (("?" + query) if query else ""),
+                          headers=h)
+
+    st, d = fx.json("GET", "/api/sas/v1/token/acct/cont")
+    assert st == 200 and set(d) == {"msft:expiry", "token"}, d
+    exp = calendar.timegm(time.strptime(d["msft:expiry"],
+                                        "%Y-%m-%dT%H:%M:%SZ"))
+    assert 3500 < exp - time.time() <= 3600, d
+    tok = d["token"]
+    assert "sig=" in tok and "se=" in tok and "#" not in tok
+    st, h, data = get(tok, "bytes=0-9")
+    assert st == 206 and data == whole[:10]
+    assert get(None)[0] == 403                     # no token
+    assert get(tok.replace("sig=", "sig=x"))[0] == 403
+    st, d2 = fx.json("GET", "/api/sas/v1/token/acct/other")
+    assert get(d2["token"])[0] == 403              # another container's
+    st, h, data = fx.request("GET", path, headers={"Host": "other.blob."
+                                                   "core.windows.net"})
+    assert st == 403
+    assert fx.json("GET", "/api/sas/v1/token/acct")[0] == 404
+    # revoked: now, or after N more accepted requests
+    fx.control(sas_revoke=True)
+    assert get(tok)[0] == 403
+    st, d = fx.json("GET", "/api/sas/v1/token/acct/cont")
+    tok = d["token"]
+    fx.control(sas_revoke_after=2)
+    assert get(tok)[0] == 200 and get(tok)[0] == 200
+    assert get(tok)[0] == 403
+    assert fx.control()["sas_revoke_after"] == 0
+    # expired
+    fx.control(sas_ttl_s=0.3)
+    st, d = fx.json("GET", "/api/sas/v1/token/acct/cont")
+    assert get(d["token"])[0] == 200
+    time.sleep(0.4)
+    assert get(d["token"])[0] == 403
+    fx.control(sas_ttl_s=3600)
+    auth = [r.get("auth") for r in fx.log() if r["path"] == path]
+    assert auth == ["ok", "missing", "bad", "bad", "missing", "revoked",
+                    "ok", "ok", "revoked", "ok", "expired"], auth
+    tokens = [r for r in fx.log() if r["path"].startswith("/api/sas/")]
+    assert len(tokens) == 5 and all(r["status"] == 200 for r in tokens[:2])
 
 
 def main():

@@ -472,7 +472,9 @@ SAT_TEST(bad_source_and_mount_values)
 	BAD("[source]\nmax_cloud = -1\n", 2, "max_cloud");
 	BAD("[source]\nmax_cloud = lots\n", 2, "max_cloud");
 	BAD("[source]\nmax_cloud = nan\n", 2, "max_cloud");
-	BAD("[source]\ntype = earthengine\n", 2, "not supported yet");
+	BAD("[source]\ntype = earthengine\nee_url = ftp://x/\n", 3,
+	    "ee_url: ");
+	BAD("[source]\ntoken_command =\n", 2, "token_command");
 	BAD("[source]\ntype = wms\n", 2, "type: 'wms'");
 	BAD("[source]\nstac = ftp://example.org/\n", 2, "stac: ");
 	BAD("[source]\ncollection =\n", 2, "collection");
@@ -718,7 +720,8 @@ SAT_TEST(option_names)
 	static const char *const want[] = {
 		"config", "cache", "cache_max", "stac", "collection",
 		"max_cloud", "prefetch", "connections", "listing_ttl",
-		"max_items", "timeout", "offline", "log", "log_level", NULL,
+		"max_items", "timeout", "offline", "log", "log_level", "sign",
+		"sign_url", "connect_to", NULL,
 	};
 	size_t i;
 
@@ -730,4 +733,79 @@ SAT_TEST(option_names)
 	CHECK(!sat_config_is_option("allow_other"));
 	CHECK(!sat_config_is_option("dates"));
 	CHECK(!sat_config_is_option(""));
+}
+
+SAT_TEST(earthengine_source)
+{
+	struct sat_config *c;
+
+	c = load_ok("[source]\ntype = earthengine\nproject = my-proj\n"
+		    "token_command = echo tok\ntoken_file = tok.txt\n"
+		    "ee_url = http://127.0.0.1:9/v1/\n", NULL);
+	CHECK_STR(c->source_type, "earthengine");
+	CHECK_STR(c->collection, "COPERNICUS/S2_SR_HARMONIZED");
+	CHECK_STR(c->ee_project, "my-proj");
+	CHECK_STR(c->ee_url, "http://127.0.0.1:9/v1");
+	CHECK_STR(c->token_command, "echo tok");
+	CHECK(c->token_file && c->token_file[0] == '/');
+	sat_config_free(c);
+
+	/* an explicit collection wins, before or after type */
+	c = load_ok("[source]\ncollection = COPERNICUS/S2_SR\n"
+		    "type = earthengine\n", NULL);
+	CHECK_STR(c->collection, "COPERNICUS/S2_SR");
+	sat_config_free(c);
+
+	/* the STAC defaults are untouched */
+	c = load_ok("[source]\ntype = stac\n", NULL);
+	CHECK_STR(c->collection, "sentinel-2-l2a");
+	CHECK_STR(c->ee_url, "https://earthengine.googleapis.com/v1");
+	CHECK(c->ee_project == NULL && c->token_command == NULL);
+	sat_config_free(c);
+}
+
+SAT_TEST(sign_and_connect_to)
+{
+	struct sat_config *c;
+
+	c = load_ok("[source]\n", NULL);
+	CHECK_INT(c->sign, SAT_SIGN_NONE);
+	CHECK_STR(c->sign_url,
+		  "https://planetarycomputer.microsoft.com/api/sas/v1");
+	CHECK(c->connect_to == NULL);
+	sat_config_free(c);
+
+	c = load_ok("[source]\nsign = planetary-computer\n"
+		    "sign_url = http://127.0.0.1:9/api/sas/v1/\n"
+		    "[mount]\nconnect_to = a.blob.core.windows.net:80:"
+		    "127.0.0.1:9  b::[::1]:443\n", NULL);
+	CHECK_INT(c->sign, SAT_SIGN_PLANETARY);
+	CHECK_STR(c->sign_url, "http://127.0.0.1:9/api/sas/v1");
+	CHECK_STR(c->connect_to, "a.blob.core.windows.net:80:127.0.0.1:9  "
+				 "b::[::1]:443");
+	sat_config_free(c);
+
+	/* -o over the file */
+	c = load_ok("[source]\nsign = planetary-computer\n",
+		    "sign=none,connect_to=h:80:127.0.0.1:1");
+	CHECK_INT(c->sign, SAT_SIGN_NONE);
+	CHECK_STR(c->connect_to, "h:80:127.0.0.1:1");
+	sat_config_free(c);
+	c = load_ok("", "sign=planetary-computer,sign_url=https://x/sas");
+	CHECK_INT(c->sign, SAT_SIGN_PLANETARY);
+	CHECK_STR(c->sign_url, "https://x/sas");
+	sat_config_free(c);
+
+	BAD("[source]\nsign = azure\n", 2,
+	    "sign: 'azure' is not planetary-computer or none");
+	BAD("[source]\nsign_url = ftp://x/\n", 2,
+	    "sign_url: 'ftp://x/' is not an http:// or https:// URL");
+	BAD("[mount]\nconnect_to = h:80:127.0.0.1\n", 2, "connect_to: ");
+	BAD("[source]\nconnect_to = h:80:a:1\n", 2,
+	    "unknown key 'connect_to' in [source]");
+	BAD("[mount]\nsign = none\n", 2, "unknown key 'sign' in [mount]");
+	BAD_OPTS("connect_to=h:80:a:1:2", "-o connect_to: ");
+	BAD_OPTS("connect_to=h/x:80:a:1", "-o connect_to: ");
+	BAD_OPTS("connect_to=", "-o connect_to: ");
+	BAD_OPTS("sign=", "-o sign: '' is not");
 }

@@ -1,0 +1,553 @@
+#!/usr/bin/env python3
+"""A fake Earth Engine REST API (v1) over the sample scenes, for tests.
+
+    fake_earthengine.py --catalog SAMPLES [--port 0] [--port-file F]
+                        [--log F] [--pubkey PEM] [--max-side N]
+                        [--max-bytes N] [--page-size-cap N]
+
+Standard library only (plus the GDAL command-line tools, run once per band
+of a getPixels request). It implements, after the public reference:
+
+- GET  /v1/projects/earthengine-public/assets/{collection}:listImages with
+  startTime (inclusive), endTime (exclusive), region (GeoJSON, matched
+  against the image footprints' bounding boxes), filter (only the form
+  `properties.NAME < N` / `>` / `<=` / `>=` / `=` on numeric properties;
+  anything else is 400), pageSize and pageToken (an opaque nextPageToken).
+  Images are Image resources: id, name, startTime, endTime, geometry,
+  properties (CLOUDY_PIXEL_PERCENTAGE, PROCESSING_BASELINE, MGRS_TILE,
+  SPACECRAFT_NAME) and bands with their grids. Every sample item of
+  sentinel-2-l2a becomes an image of COPERNICUS/S2_SR_HARMONIZED, id
+  YYYYMMDDTHHMMSS_YYYYMMDDTHHMMSS_TxxXXX.
+- POST .../assets/{collection}/{image}:getPixels with fileFormat GEO_TIFF,
+  bandIds and a grid (crsCode, affineTransform without shear,
+  dimensions). Pixel (0, 0) is the top-left corner of the affine
+  transform. The answer is a stripped, uncompressed, pixel-interleaved
+  uint16 GeoTIFF cut from the sample COGs with gdalwarp (nearest
+  neighbour), harmonised as S2_SR_HARMONIZED is: DN - 1000 where the item
+  says offset -0.1; masked pixels are 0, a valid pixel is never 0.
+  Requests over the limits (--max-side pixels a side, --max-bytes
+  uncompressed) are 400.
+- POST /token: the OAuth 2.0 JWT-bearer grant. The assertion's RS256
+  signature is checked with `openssl dgst` against --pubkey; iss, aud
+  and exp are checked; the answer is a new access token valid 3600 s.
+- Authorization: every API request needs `Authorization: Bearer T` with a
+  token that is valid: one the token endpoint issued, or one that starts
+  with "good-". Missing, unknown or expired tokens get 401 in the API's
+  error shape. X-Goog-User-Project is logged.
+- POST /_control with JSON: {"expire": ["TOKEN", ...]} makes tokens
+  expired; {"quota": N} answers 429 (RESOURCE_EXHAUSTED) to the next N API
+  requests; {"fail_pixels": N} answers 500 to the next N getPixels.
+- GET /_log: the request log (also written to --log, one JSON per line:
+  method, path, query, status, token, project, body).
+"""
+
+import argparse
+import array
+import base64
+import datetime
+import glob
+import hashlib
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+COLLECTION = "COPERNICUS/S2_SR_HARMONIZED"
+PREFIX = "/v1/projects/earthengine-public/assets/"
+BANDS = {"B2": "blue", "B3": "green", "B4": "red", "B8": "nir"}
+
+
+def ee_id(item):
+    t = item["properties"]["datetime"]
+    d = datetime.datetime.strptime(t[:19], "%Y-%m-%dT%H:%M:%S")
+    p = item["properties"]
+    tile = "%02d%s%s" % (p["mgrs:utm_zone"], p["mgrs:latitude_band"],
+                         p["mgrs:grid_square"])
+    s = d.strftime("%Y%m%dT%H%M%S")
+    return "%s_%s_T%s" % (s, s, tile)
+
+
+def load_images(catalog):
+    images = {}
+    for path in sorted(glob.glob(os.path.join(catalog, "items", "*.json"))):
+        item = json.load(open(path))
+        props = item["properties"]
+        iid = ee_id(item)
+        epsg = props.get("proj:epsg") or int(
+            str(props.get("proj:code")).split(":")[1])
+        bands = []
+        offset = 0
+        for bid, key in BANDS.items():
+            a = item["assets"][key]
+            t = a["proj:transform"]
+            bands.append({
+                "id": bid,
+                "dataType": {"precision": "INT",
+                             "range": {"max": 65535}},
+                "grid": {
+                    "crsCode": "EPSG:%d" % epsg,
+                    "affineTransform": {
+                        "scaleX": t[0], "translateX": t[2],
+                        "scaleY": t[4], "translateY": t[5]},
+                    "dimensions": {"width": a["proj:shape"][1],
+                                   "height": a["proj:shape"][0]},
+                },
+                "pyramidingPolicy": "MEAN",
+            })
+            rb = a.get("raster:bands", [{}])[0]
+            if rb.get("offset"):
+                offset = int(round(-rb["offset"] / rb.get("scale", 1e-4)))
+        t = props["datetime"]
+        img = {
+            "type": "IMAGE",
+            "name": "projects/earthengine-public/assets/%s/%s" % (
+                COLLECTION, iid),
+            "id": "%s/%s" % (COLLECTION, iid),
+            "updateTime": props.get("updated", t),
+            "properties": {
+                "CLOUDY_PIXEL_PERCENTAGE": props["eo:cloud_cover"],
+                "PROCESSING_BASELINE": props.get("s2:processing_baseline"),
+                "MGRS_TILE": iid.split("_T")[-1],
+                "SPACECRAFT_NAME": props.get("platform", "").replace(
+                    "sentinel", "Sentinel"),
+                "system:index": iid,
+            },
+            "startTime": t,
+            "endTime": t,
+            "geometry": item["geometry"],
+            "bands": bands,
+            "sizeBytes": "1000000",
+        }
+        images[iid] = {
+            "resource": img,
+            "time": parse_time(t),
+            "bbox": item["bbox"],
+            "cogs": {bid: os.path.join(catalog, "cogs", item["id"],
+                                       "B%02d.tif" % int(bid[1:]))
+                     for bid in BANDS},
+            "offset": offset,
+            "epsg": epsg,
+        }
+    return images
+
+
+def parse_time(s):
+    s = s.replace("Z", "+00:00")
+    if "." in s:
+        head, rest = s.split(".", 1)
+        m = re.match(r"(\d+)(.*)", rest)
+        s = head + "." + (m.group(1) + "000000")[:6] + m.group(2)
+    return datetime.datetime.fromisoformat(s).timestamp()
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.images = load_images(args.catalog)
+        self.lock = threading.Lock()
+        self.issued = {}       # token -> expiry (epoch)
+        self.expired = set()
+        self.quota = 0
+        self.fail_pixels = 0
+        self.log = []
+        self.logf = open(args.log, "a") if args.log else None
+        self.n = 0
+
+    def record(self, entry):
+        with self.lock:
+            self.log.append(entry)
+            if self.logf:
+                self.logf.write(json.dumps(entry) + "\n")
+                self.logf.flush()
+
+
+def error_body(code, status, message):
+    return json.dumps({"error": {"code": code, "message": message,
+                                 "status": status}}).encode()
+
+
+def tiff_bytes(planes, w, h, epsg, x0, y0, sx, sy):
+    """A stripped, uncompressed, chunky uint16 GeoTIFF (little-endian)."""
+    n = len(planes)
+    rows_per_strip = 16
+    inter = array.array("H", bytes(2 * w * h * n))
+    for i, p in enumerate(planes):
+        inter[i::n] = array.array("H", p)
+    if sys.byteorder == "big":
+        inter.byteswap()
+    data = inter.tobytes()
+    row_bytes = w * n * 2
+    nstrips = (h + rows_per_strip - 1) // rows_per_strip
+    geokeys = [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, epsg]
+    entries = []  # (tag, type, values)
+    entries.append((256, 4, [w]))
+    entries.append((257, 4, [h]))
+    entries.append((258, 3, [16] * n))
+    entries.append((259, 3, [1]))
+    entries.append((262, 3, [1]))
+    entries.append((273, 4, [0] * nstrips))   # filled below
+    entries.append((277, 3, [n]))
+    entries.append((278, 4, [rows_per_strip]))
+    entries.append((279, 4, [min(rows_per_strip, h - i * rows_per_strip)
+                             * row_bytes for i in range(nstrips)]))
+    entries.append((284, 3, [1]))
+    if n > 1:
+        entries.append((338, 3, [0] * (n - 1)))
+    entries.append((339, 3, [1] * n))
+    entries.append((33550, 12, [sx, -sy, 0.0]))
+    entries.append((33922, 12, [0.0, 0.0, 0.0, x0, y0, 0.0]))
+    entries.append((34735, 3, geokeys))
+    sizes = {3: 2, 4: 4, 12: 8}
+    fmt = {3: "H", 4: "I", 12: "d"}
+    ifd_off = 8
+    ifd_len = 2 + 12 * len(entries) + 4
+    extra_off = ifd_off + ifd_len
+    # lay out the out-of-line values, then the pixels
+    extra = bytearray()
+    placed = []
+    for tag, typ, vals in entries:
+        nbytes = sizes[typ] * len(vals)
+        if nbytes > 4:
+            placed.append(extra_off + len(extra))
+            extra += b"\0" * nbytes
+            if len(extra) % 2:
+                extra += b"\0"
+        else:
+            placed.append(None)
+    data_off = extra_off + len(extra)
+    for i, (tag, typ, vals) in enumerate(entries):
+        if tag == 273:
+            entries[i] = (tag, typ, [data_off + k * rows_per_strip * row_bytes
+                                     for k in range(nstrips)])
+    out = bytearray(b"II*\0" + struct.pack("<I", ifd_off))
+    out += struct.pack("<H", len(entries))
+    for (tag, typ, vals), off in zip(entries, placed):
+        packed = struct.pack("<%d%s" % (len(vals), fmt[typ]), *vals)
+        if off is None:
+            out += struct.pack("<HHI", tag, typ, len(vals))
+            out += packed.ljust(4, b"\0")
+        else:
+            out += struct.pack("<HHII", tag, typ, len(vals), off)
+    out += struct.pack("<I", 0)
+    for (tag, typ, vals), off in zip(entries, placed):
+        if off is not None:
+            packed = struct.pack("<%d%s" % (len(vals), fmt[typ]), *vals)
+            rel = off - extra_off
+            extra[rel:rel + len(packed)] = packed
+    out += extra
+    assert len(out) == data_off
+    out += data
+    return bytes(out)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def send(self, code, body, ctype="application/json", headers=None):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        return code
+
+    def do_GET(self):
+        self.handle_any()
+
+    def do_POST(self):
+        self.handle_any()
+
+    def handle_any(self):
+        st = self.server.state
+        url = urllib.parse.urlsplit(self.path)
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else None
+        entry = {"method": self.command, "path": url.path,
+                 "query": url.query, "token": token,
+                 "project": self.headers.get("X-Goog-User-Project")}
+        try:
+            status = self.route(st, url, body, token, entry)
+        except Exception as e:  # a bug here is a 500, logged
+            status = self.send(500, error_body(500, "INTERNAL", repr(e)))
+        entry["status"] = status
+        if url.path != "/_log":
+            st.record(entry)
+
+    def route(self, st, url, body, token, entry):
+        path = url.path
+        if path == "/_control" and self.command == "POST":
+            c = json.loads(body or b"{}")
+            with st.lock:
+                st.expired.update(c.get("expire", []))
+                st.quota = c.get("quota", st.quota)
+                st.fail_pixels = c.get("fail_pixels", st.fail_pixels)
+            return self.send(200, b"{}")
+        if path == "/_log":
+            return self.send(200, json.dumps(st.log).encode())
+        if path == "/token" and self.command == "POST":
+            return self.token(st, body, entry)
+        if not path.startswith(PREFIX):
+            return self.send(404, error_body(404, "NOT_FOUND",
+                                             "Unknown path."))
+        with st.lock:
+            valid = token is not None and token not in st.expired and (
+                token.startswith("good-") or
+                st.issued.get(token, 0) > datetime.datetime.now().timestamp())
+            quota = valid and st.quota > 0
+            if quota:
+                st.quota -= 1
+        if not valid:
+            return self.send(401, error_body(
+                401, "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected "
+                "OAuth 2 access token, login cookie or other valid "
+                "authentication credential."),
+                headers={"WWW-Authenticate": "Bearer"})
+        if quota:
+            return self.send(429, error_body(
+                429, "RESOURCE_EXHAUSTED",
+                "Too many concurrent requests."))
+        rest = urllib.parse.unquote(path[len(PREFIX):])
+        if rest.endswith(":listImages") and self.command == "GET":
+            return self.list_images(st, rest[:-len(":listImages")],
+                                    url.query)
+        if rest.endswith(":getPixels") and self.command == "POST":
+            entry["body"] = body.decode("utf-8", "replace")
+            return self.get_pixels(st, rest[:-len(":getPixels")], body)
+        return self.send(404, error_body(404, "NOT_FOUND",
+                                         "Asset not found."))
+
+    def bad(self, msg):
+        return self.send(400, error_body(400, "INVALID_ARGUMENT", msg))
+
+    def token(self, st, body, entry):
+        form = urllib.parse.parse_qs(body.decode())
+        if form.get("grant_type") != [
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"]:
+            return self.send(400, json.dumps(
+                {"error": "unsupported_grant_type"}).encode())
+        jwt = form.get("assertion", [""])[0]
+        parts = jwt.split(".")
+        ok = len(parts) == 3
+        if ok:
+            try:
+                header = json.loads(b64url_decode(parts[0]))
+                claims = json.loads(b64url_decode(parts[1]))
+                sig = b64url_decode(parts[2])
+            except ValueError:
+                ok = False
+        if ok:
+            now = datetime.datetime.now().timestamp()
+            ok = (header.get("alg") == "RS256" and
+                  claims.get("aud", "").endswith("/token") and
+                  claims.get("iss") and
+                  claims.get("iat", 0) <= now + 60 and
+                  claims.get("exp", 0) > now)
+            entry["iss"] = claims.get("iss") if ok else None
+        if ok and st.args.pubkey:
+            with tempfile.TemporaryDirectory() as d:
+                open(os.path.join(d, "in"), "w").write(
+                    parts[0] + "." + parts[1])
+                open(os.path.join(d, "sig"), "wb").write(sig)
+                r = subprocess.run(
+                    ["openssl", "dgst", "-sha256", "-verify",
+                     st.args.pubkey, "-signature",
+                     os.path.join(d, "sig"), os.path.join(d, "in")],
+                    capture_output=True)
+                ok = r.returncode == 0
+        if not ok:
+            return self.send(400, json.dumps(
+                {"error": "invalid_grant",
+                 "error_description": "Invalid JWT Signature."}).encode())
+        with st.lock:
+            st.n += 1
+            tok = "ya29.fake-%d-%s" % (st.n, hashlib.sha1(
+                jwt.encode()).hexdigest()[:8])
+            st.issued[tok] = datetime.datetime.now().timestamp() + 3600
+        return self.send(200, json.dumps(
+            {"access_token": tok, "expires_in": 3599,
+             "token_type": "Bearer"}).encode())
+
+    def list_images(self, st, collection, query):
+        if collection != COLLECTION:
+            return self.send(404, error_body(
+                404, "NOT_FOUND", "ImageCollection '%s' not found." %
+                collection))
+        q = urllib.parse.parse_qs(query)
+        one = lambda k: q.get(k, [None])[0]
+        try:
+            t0 = parse_time(one("startTime")) if one("startTime") else None
+            t1 = parse_time(one("endTime")) if one("endTime") else None
+        except ValueError:
+            return self.bad("Invalid time.")
+        region = None
+        if one("region"):
+            try:
+                g = json.loads(one("region"))
+                pts = g["coordinates"][0]
+                xs = [p[0] for p in pts]
+                ys = [p[1] for p in pts]
+                region = (min(xs), min(ys), max(xs), max(ys))
+            except (ValueError, KeyError, IndexError, TypeError):
+                return self.bad("Invalid GeoJSON geometry.")
+        filt = None
+        if one("filter"):
+            m = re.fullmatch(r"\s*properties\.([A-Za-z_:]+)\s*(<=|>=|<|>|=)"
+                             r"\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)\s*",
+                             one("filter"))
+            if not m:
+                return self.bad("Unable to parse filter string.")
+            filt = (m.group(1), m.group(2), float(m.group(3)))
+        size = int(one("pageSize") or 1000)
+        if size < 1 or size > 1000:
+            return self.bad("pageSize must be in 1..1000.")
+        # the API may answer fewer than asked for: --page-size-cap
+        size = min(size, st.args.page_size_cap)
+        start = 0
+        if one("pageToken"):
+            try:
+                start = int(b64url_decode(one("pageToken")).decode()
+                            .split(":")[1])
+            except (ValueError, IndexError):
+                return self.bad("Invalid page token.")
+        ops = {"<": lambda a, b: a < b, ">": lambda a, b: a > b,
+               "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+               "=": lambda a, b: a == b}
+        hits = []
+        for iid, im in sorted(st.images.items(),
+                              key=lambda kv: (kv[1]["time"], kv[0])):
+            if t0 is not None and im["time"] < t0:
+                continue
+            if t1 is not None and im["time"] >= t1:
+                continue
+            b = im["bbox"]
+            if region and (b[2] < region[0] or b[0] > region[2] or
+                           b[3] < region[1] or b[1] > region[3]):
+                continue
+            if filt:
+                v = im["resource"]["properties"].get(filt[0])
+                if not isinstance(v, (int, float)) or \
+                        not ops[filt[1]](v, filt[2]):
+                    continue
+            hits.append(im["resource"])
+        page = hits[start:start + size]
+        out = {"images": page}
+        if start + size < len(hits):
+            out["nextPageToken"] = base64.urlsafe_b64encode(
+                ("page:%d" % (start + size)).encode()).decode().rstrip("=")
+        return self.send(200, json.dumps(out).encode())
+
+    def get_pixels(self, st, name, body):
+        coll, _, iid = name.rpartition("/")
+        if coll != COLLECTION or iid not in st.images:
+            return self.send(404, error_body(404, "NOT_FOUND",
+                                             "Image not found."))
+        im = st.images[iid]
+        try:
+            req = json.loads(body)
+            bands = req["bandIds"]
+            grid = req["grid"]
+            at = grid["affineTransform"]
+            w = int(grid["dimensions"]["width"])
+            h = int(grid["dimensions"]["height"])
+            epsg = int(grid["crsCode"].split(":")[1])
+            sx, sy = float(at["scaleX"]), float(at["scaleY"])
+            x0, y0 = float(at["translateX"]), float(at["translateY"])
+            shear = float(at.get("shearX", 0)) or float(at.get("shearY", 0))
+        except (ValueError, KeyError, TypeError, IndexError):
+            return self.bad("Invalid request.")
+        if req.get("fileFormat") != "GEO_TIFF":
+            return self.bad("Only GEO_TIFF in this fake.")
+        if shear or sx <= 0 or sy >= 0 or w < 1 or h < 1:
+            return self.bad("Invalid grid.")
+        for b in bands:
+            if b not in im["cogs"]:
+                return self.bad("Band '%s' not found." % b)
+        if w > st.args.max_side or h > st.args.max_side:
+            return self.bad("Grid dimensions must not exceed %d." %
+                            st.args.max_side)
+        total = w * h * len(bands) * 2
+        if total > st.args.max_bytes:
+            return self.bad("Total request size (%d bytes) must be less "
+                            "than or equal to %d bytes." %
+                            (total, st.args.max_bytes))
+        with st.lock:
+            fail = st.fail_pixels > 0
+            if fail:
+                st.fail_pixels -= 1
+        if fail:
+            return self.send(500, error_body(500, "INTERNAL",
+                                             "An internal error occurred."))
+        planes = []
+        with tempfile.TemporaryDirectory() as d:
+            for b in bands:
+                out = os.path.join(d, b + ".bin")
+                r = subprocess.run(
+                    ["gdalwarp", "-q", "-overwrite", "-of", "ENVI",
+                     "-ot", "UInt16", "-r", "near",
+                     "-t_srs", "EPSG:%d" % epsg,
+                     "-te", repr(x0), repr(y0 + h * sy), repr(x0 + w * sx),
+                     repr(y0), "-ts", str(w), str(h),
+                     "-dstnodata", "0", im["cogs"][b], out],
+                    capture_output=True)
+                if r.returncode != 0:
+                    return self.send(500, error_body(
+                        500, "INTERNAL", r.stderr.decode()[-300:]))
+                raw = open(out, "rb").read()
+                vals = list(struct.unpack("<%dH" % (w * h), raw))
+                off = im["offset"]
+                if off:
+                    # harmonised; a valid pixel never becomes 0 (masked)
+                    vals = [0 if v == 0 else max(v - off, 1) for v in vals]
+                planes.append(vals)
+        return self.send(200, tiff_bytes(planes, w, h, epsg, x0, y0, sx, sy),
+                         ctype="image/tiff")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--catalog", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--log")
+    ap.add_argument("--pubkey")
+    ap.add_argument("--max-side", type=int, default=32768)
+    ap.add_argument("--page-size-cap", type=int, default=1000)
+    ap.add_argument("--max-bytes", type=int, default=48 * 1024 * 1024)
+    args = ap.parse_args()
+    srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    srv.daemon_threads = True
+    srv.state = State(args)
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(srv.server_address[1]))
+        os.rename(tmp, args.port_file)
+    import signal
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    try:
+        srv.serve_forever()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+if __name__ == "__main__":
+    main()
