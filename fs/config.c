@@ -32,11 +32,8 @@ const char *const sat_config_option_names[] = {
 	"offline", "log", "log_level", "sign", "sign_url", "connect_to", NULL
 };
 
-static int problem(char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /* Writes "KEY: what is wrong" for the value setters; returns -EINVAL. */
-static int problem(char *msg, size_t msglen, const char *fmt, ...)
+int sat_config_problem(char *msg, size_t msglen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -81,7 +78,7 @@ static int parse_int(const char *key, const char *s, long lo, long hi,
 
 	if (sat_config_parse_number(s, &v) < 0 || v != floor(v) || v < lo ||
 	    v > hi)
-		return problem(msg, msglen, "%s: '%s' is not a "
+		return sat_config_problem(msg, msglen, "%s: '%s' is not a "
 					  "whole number in %ld..%ld", key, s,
 					  lo, hi);
 	*out = (int)v;
@@ -99,7 +96,7 @@ int sat_config_parse_bool(const char *key, const char *s, bool *out,
 	else if (sat_config_key_index(no, s) >= 0)
 		*out = false;
 	else
-		return problem(msg, msglen, "%s: '%s' is not on or "
+		return sat_config_problem(msg, msglen, "%s: '%s' is not on or "
 					  "off", key, s);
 	return 0;
 }
@@ -311,10 +308,10 @@ int sat_config_apply_key(struct sat_config *c, const char *key,
 		return -ENOENT;
 	}
 	if (why)
-		return problem(msg, msglen, "%s: '%s' %s", key, v,
+		return sat_config_problem(msg, msglen, "%s: '%s' %s", key, v,
 					  why);
 	if (ret < 0)
-		return problem(msg, msglen, "%s: %s", key,
+		return sat_config_problem(msg, msglen, "%s: %s", key,
 					  strerror(-ret));
 	return 0;
 }

@@ -92,20 +92,6 @@ struct parse {
 
 static int fail(struct parse *ps, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-static int problem(char *msg, size_t msglen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Writes "KEY: what is wrong" into msg; returns -EINVAL. */
-static int problem(char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 static int fail(struct parse *ps, int line, const char *fmt, ...)
 {
 	char text[MSG_MAX];
@@ -184,12 +170,12 @@ static int read_geojson(struct parse *ps, const char *v, char *msg,
 		return -ENOMEM;
 	fp = fopen(path, "r");
 	if (!fp || fstat(fileno(fp), &st) < 0) {
-		ret = problem(msg, msglen, "geojson: cannot read '%s': %s",
+		ret = sat_config_problem(msg, msglen, "geojson: cannot read '%s': %s",
 			      path, strerror(errno));
 		goto out;
 	}
 	if (st.st_size > SAT_STAC_MAX_BODY) {
-		ret = problem(msg, msglen, "geojson: '%s' is too large", path);
+		ret = sat_config_problem(msg, msglen, "geojson: '%s' is too large", path);
 		goto out;
 	}
 	body = malloc((size_t)st.st_size + 1);
@@ -198,7 +184,7 @@ static int read_geojson(struct parse *ps, const char *v, char *msg,
 		goto out;
 	}
 	if (fread(body, 1, (size_t)st.st_size, fp) != (size_t)st.st_size) {
-		ret = problem(msg, msglen, "geojson: cannot read '%s': %s",
+		ret = sat_config_problem(msg, msglen, "geojson: cannot read '%s': %s",
 			      path, ferror(fp) ? strerror(errno) : "short");
 		goto out;
 	}
@@ -208,7 +194,7 @@ static int read_geojson(struct parse *ps, const char *v, char *msg,
 	ret = sat_stac_parse_geojson_ring(body, (size_t)st.st_size,
 					  &ps->rd.lonlat, &ps->rd.n);
 	if (ret < 0)
-		ret = problem(msg, msglen, "geojson: '%s' holds no Polygon "
+		ret = sat_config_problem(msg, msglen, "geojson: '%s' holds no Polygon "
 			      "or MultiPolygon", path);
 out:
 	if (fp)
@@ -231,7 +217,7 @@ static int region_key(struct parse *ps, const char *key, const char *v)
 	} else if (strcmp(key, "center") == 0) {
 		if (sat_config_parse_list(v, ll, 2) != 2 || ll[0] < -90 ||
 		    ll[0] > 90 || ll[1] < -180 || ll[1] > 180)
-			ret = problem(msg, sizeof(msg), "center: '%s' is not "
+			ret = sat_config_problem(msg, sizeof(msg), "center: '%s' is not "
 				      "'LAT, LON' in degrees", v);
 		d->lat = ll[0];
 		d->lon = ll[1];
@@ -319,14 +305,14 @@ static int set_bands(struct sat_product *p, const char *v, char *msg,
 		n++;
 	}
 	if (n != 1 && n != SAT_PRODUCT_MAX_BANDS) {
-		ret = problem(msg, msglen, "bands: expected 1 or 3 bands, "
+		ret = sat_config_problem(msg, msglen, "bands: expected 1 or 3 bands, "
 			      "got %d", n);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		if (!f[i][0] || strlen(f[i]) > 32 ||
 		    strspn(f[i], NAME_CHARS ".:") != strlen(f[i])) {
-			ret = problem(msg, msglen, "bands: '%s' is not a band "
+			ret = sat_config_problem(msg, msglen, "bands: '%s' is not a band "
 				      "name such as B8 or nir", f[i]);
 			goto out;
 		}
@@ -397,7 +383,7 @@ static int set_outline(struct sat_product *p, const char *v, char *msg,
 	p->outline_width_px = w;
 	return 0;
 bad:
-	return problem(msg, msglen, "outline: '%s' is not none or COLOUR[, "
+	return sat_config_problem(msg, msglen, "outline: '%s' is not none or COLOUR[, "
 		       "WIDTH] (blue, red, ..., #rrggbb; width 2 or 2px)", v);
 }
 
@@ -424,7 +410,7 @@ static int set_scale(struct sat_product *p, const char *v, char *msg,
 			return 0;
 		}
 	}
-	return problem(msg, msglen, "scale: '%s' is not metres per pixel "
+	return sat_config_problem(msg, msglen, "scale: '%s' is not metres per pixel "
 		       "such as 10 or 2m", v);
 }
 
@@ -443,13 +429,13 @@ static int product_key(struct parse *ps, const char *key, const char *v)
 		n = sat_config_parse_list(v, is_min ? d->min : d->max,
 					  SAT_PRODUCT_MAX_BANDS);
 		if (n < 0)
-			ret = problem(msg, sizeof(msg), "%s: '%s' is not one "
+			ret = sat_config_problem(msg, sizeof(msg), "%s: '%s' is not one "
 				      "number or one per band", key, v);
 		*(is_min ? &d->nmin : &d->nmax) = n;
 		*(is_min ? &d->min_line : &d->max_line) = ps->lineno;
 	} else if (strcmp(key, "gamma") == 0) {
 		if (sat_config_parse_number(v, &p->gamma) < 0 || p->gamma <= 0)
-			ret = problem(msg, sizeof(msg), "gamma: '%s' is not a "
+			ret = sat_config_problem(msg, sizeof(msg), "gamma: '%s' is not a "
 				      "number greater than 0", v);
 	} else if (strcmp(key, "scale") == 0) {
 		ret = set_scale(p, v, msg, sizeof(msg));
@@ -460,7 +446,7 @@ static int product_key(struct parse *ps, const char *key, const char *v)
 	} else if (strcmp(v, "visual") == 0 || strcmp(v, "raw") == 0) {
 		p->raw = v[0] == 'r'; /* key "type", the last of them */
 	} else {
-		ret = problem(msg, sizeof(msg), "type: '%s' is not visual or "
+		ret = sat_config_problem(msg, sizeof(msg), "type: '%s' is not visual or "
 			      "raw", v);
 	}
 	if (ret == -ENOMEM)

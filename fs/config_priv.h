@@ -18,6 +18,9 @@ int sat_config_key_index(const char *const *keys, const char *key);
 int sat_config_parse_number(const char *s, double *v);
 /* "a, b, c": at most max numbers; returns how many, or -EINVAL. */
 int sat_config_parse_list(const char *s, double *v, int max);
+/* Writes a message ("KEY: what is wrong") into msg; returns -EINVAL. */
+int sat_config_problem(char *msg, size_t msglen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* on/off/true/false/yes/no/1/0. 0 or -EINVAL with msg. */
 int sat_config_parse_bool(const char *key, const char *s, bool *out,
 			  char *msg, size_t msglen);
