@@ -174,6 +174,21 @@ unmount_satfs() {
 	sanitizer_check "$LOG" || fail "sanitizer report"
 }
 
+# write_region_config FILE NAME "W, S, E, N": a configuration pointing at
+# $BASE's catalog with one region over the sample scenes' dates.
+write_region_config() {
+	cat >"$1" <<EOC
+[source]
+stac = $BASE
+collection = sentinel-2-l2a
+max_cloud = 85
+dates = 2024-01-01 .. 2024-07-31
+
+[region $2]
+bbox = $3
+EOC
+}
+
 # write_config FILE: a configuration pointing at $BASE's catalog.
 write_config() {
 	cat >"$1" <<EOC

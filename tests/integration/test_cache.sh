@@ -11,16 +11,7 @@
 need_fuse
 S=$(samples_dir)
 start_server --catalog "$S"
-cat >"$T/satfs.conf" <<EOC
-[source]
-stac = $BASE
-collection = sentinel-2-l2a
-max_cloud = 85
-dates = 2024-01-01 .. 2024-07-31
-
-[region small]
-bbox = -82.45, 8.37, -82.42, 8.40
-EOC
+write_region_config "$T/satfs.conf" small "-82.45, 8.37, -82.42, 8.40"
 hex=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 
 # 1. leftovers and modes

@@ -6,14 +6,6 @@
 # listing is served when the catalog is down; `offline` serves the cache.
 . "$(dirname "$0")/lib.sh"
 need_fuse
-# The kernel sends RELEASEDIR in the background; one still queued when the
-# mount goes away is dropped, and the daemon's open-dir handle shows up as
-# a leak. A lookup (of a name never cached) is read after it: once that is
-# answered, the release has been read and will finish before the exit.
-settle_unmount() {
-	[ -e "$MNT/.settle-$RANDOM$RANDOM" ] || true
-	unmount_satfs
-}
 S=$(samples_dir)
 DAVID=-82.48,8.3508,-82.39,8.4408
 WANT=$(expected_dates "$S" "$DAVID" 2024-01-01..2024-07-31 85)
@@ -143,7 +135,7 @@ grep -q "search failed: POST $BASE/search: .*(HTTP 500)" "$T/500.log" || fail "5
 ctl '{"fail_paths": []}'
 got=$(ls "$MNT/$R") || fail "500: ls after the fault failed"
 [ "$got" = "$(want_for 2024-01-01..2024-05-31)" ] || fail "500: dates '$got' after the fault"
-settle_unmount
+unmount_satfs
 
 # ---- Stale: the catalog goes down after the TTL; the old listing stays ----
 mount_satfs -o config="$T/satfs.conf",cache="$CACHE",listing_ttl=1
@@ -156,7 +148,7 @@ got=$(ls "$MNT/david") || fail "stale: ls failed with the catalog down"
 [ "$(nsearch_since "$n0")" -ge 1 ] || fail "stale: no search tried"
 grep -q "warning: catalog: david: .*serving the listing from [0-9]* s ago" "$LOG" ||
 	fail "stale: no 'serving the listing from ... ago' warning"
-settle_unmount
+unmount_satfs
 
 # ---- Offline, server gone: the cache only, no hang ----
 kill "$SERVER_A"
@@ -166,7 +158,7 @@ mount_satfs -o config="$T/satfs.conf",cache="$CACHE",offline
 R=$(adhoc 2024-02-01..2024-02-29)
 ls "$MNT/$R" >/dev/null 2>"$T/ls.err" && fail "offline: uncached region listed"
 grep -qE "Input/output error|No such file" "$T/ls.err" || fail "offline: $(cat "$T/ls.err")"
-settle_unmount
+unmount_satfs
 
 # ---- Recorded pages of our own: wrong types, not JSON, a stall ----
 # A GET-only API (so any GET /search gets the page) with one good item,
@@ -254,7 +246,7 @@ nstall=$(nsearch_since "$n0")
 ctl '{"rate_stall": 0}'
 ls "$MNT" >/dev/null || fail "stall: root not answered afterwards"
 [ "$(ls "$MNT/$R")" = 2024-02-22 ] || fail "stall: no retry after the stall"
-settle_unmount
+unmount_satfs
 
 # A page that is not JSON: EIO, and a log line that says so.
 mount_satfs -o config="$T/satfs.conf",stac="$BASE/bad",cache="$T/cache.replay"
@@ -265,5 +257,5 @@ tail -n +"$((l0 + 1))" "$LOG" | grep -E 'warning|error' >"$T/nj.log" || true
 [ "$(wc -l <"$T/nj.log")" -eq 1 ] && grep -q "$BASE/bad/search.*not valid JSON" "$T/nj.log" ||
 	fail "not JSON: log lines: $(cat "$T/nj.log")"
 ls "$MNT" >/dev/null || fail "not JSON: root not answered"
-settle_unmount
+unmount_satfs
 echo "ok $TEST_NAME (4+3 broken items, 429, 500, stall after $nstall tries, stale, offline, not JSON)"

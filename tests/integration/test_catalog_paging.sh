@@ -7,14 +7,6 @@
 # ../shared/realdata replayed through the mount.
 . "$(dirname "$0")/lib.sh"
 need_fuse
-# The kernel sends RELEASEDIR in the background; one still queued when the
-# mount goes away is dropped, and the daemon's open-dir handle shows up as
-# a leak. A lookup (of a name never cached) is read after it: once that is
-# answered, the release has been read and will finish before the exit.
-settle_unmount() {
-	[ -e "$MNT/.settle-$RANDOM$RANDOM" ] || true
-	unmount_satfs
-}
 S=$(samples_dir)
 DAVID=-82.48,8.3508,-82.39,8.4408
 WANT=$(expected_dates "$S" "$DAVID" 2024-01-01..2024-07-31 85)
@@ -86,7 +78,7 @@ for mode in post-merge post-token get; do
 	got=$(ls "$MNT/david")
 	[ "$got" = "$WANT" ] || fail "$mode: dates '$got', want '$WANT'"
 	(cd "$MNT/david" && ls -lR) >"$T/tree.$mode"
-	settle_unmount
+	unmount_satfs
 	pages=$(check_pages "$SERVER_LOG" "$BASE" 2) ||
 		fail "$mode: paging requests are wrong"
 	[ "$pages" -ge 3 ] || fail "$mode: only $pages pages"
@@ -145,7 +137,7 @@ while read -r id day; do
 	fi
 done <<<"$cloudy"
 ncloudy=$(echo "$cloudy" | wc -l)
-settle_unmount
+unmount_satfs
 kill "${SERVER_PID##* }"
 
 # CQL2 offered: the body has a filter too, and the server applies it.
@@ -154,7 +146,7 @@ write_config "$T/satfs.conf"
 mount_satfs -o config="$T/satfs.conf",cache="$T/cache.cql2"
 got=$(ls "$MNT/david")
 [ "$got" = "$WANT" ] || fail "cql2: dates '$got', want '$WANT'"
-settle_unmount
+unmount_satfs
 python3 - "$SERVER_LOG" <<'PY' || fail "cql2: search body"
 import json, sys
 b = [json.loads(json.loads(l)["body"]) for l in open(sys.argv[1])
@@ -174,12 +166,12 @@ got=$(ls "$MNT/david")
 [ "$got" = "$want40" ] || fail "max_cloud=40: dates '$got', want '$want40'"
 [ "$got" != "$WANT" ] || fail "max_cloud=40 lists the same dates as 85"
 [ "$(requests_since "$n0" '/search$')" -ge 1 ] || fail "max_cloud=40 answered from the cache"
-settle_unmount
+unmount_satfs
 n0=$(log_lines)
 mount_satfs -o config="$T/satfs.conf",cache="$T/cache.cql2"
 [ "$(ls "$MNT/david")" = "$WANT" ] || fail "max_cloud=85 again: dates"
 [ "$(requests_since "$n0")" -eq 0 ] || fail "max_cloud=85 again: not from the cache"
-settle_unmount
+unmount_satfs
 kill "${SERVER_PID##* }"
 
 # ---- Real responses replayed (needs ../shared/realdata) ----
@@ -214,7 +206,7 @@ for r in boulder kamchatka; do
 	ls "$MNT/$r" >/dev/null 2>"$T/ls.err" && fail "$r listed without a recording"
 	grep -q "Input/output error" "$T/ls.err" || fail "$r: $(cat "$T/ls.err")"
 done
-settle_unmount
+unmount_satfs
 [ "$(grep -c "search failed: POST $BASE/search: .*(HTTP 404)" "$LOG")" -eq 2 ] ||
 	fail "no 'search failed ... 404' line per region"
 # Earth Search's landing page offers no CQL2: the cloud filter goes in
@@ -289,7 +281,7 @@ for d, feats, box in cases:
             assert int(st.st_mtime) == int(dt.timestamp()), (p, "mtime")
     print(d, len(want), "scenes", file=sys.stderr)
 PY
-settle_unmount
+unmount_satfs
 # Earth Search paged: the link out of page 1 followed exactly as given
 # (POST, the whole body again plus `next`, merge false), then the empty
 # page 2 ended the search. Planetary Computer: one page.

@@ -15,14 +15,7 @@ need_fuse
 S=$(samples_dir)
 ROUNDS=${CRASH_ROUNDS:-20}
 start_server --catalog "$S" --latency-ms 20
-cat >"$T/satfs.conf" <<EOC
-[source]
-stac = $BASE
-dates = 2024-01-01 .. 2024-07-31
-
-[region tiny]
-bbox = -82.445, 8.39, -82.43, 8.402
-EOC
+write_region_config "$T/satfs.conf" tiny "-82.445, 8.39, -82.43, 8.402"
 opts=config="$T/satfs.conf",prefetch=2
 
 # The reference: a clean render of everything.

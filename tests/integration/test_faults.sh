@@ -14,14 +14,7 @@
 need_fuse
 S=$(samples_dir)
 start_server --catalog "$S" --seed 6
-cat >"$T/satfs.conf" <<EOC
-[source]
-stac = $BASE
-dates = 2024-01-01 .. 2024-07-31
-
-[region tiny]
-bbox = -82.445, 8.39, -82.43, 8.402
-EOC
+write_region_config "$T/satfs.conf" tiny "-82.445, 8.39, -82.43, 8.402"
 TIMEOUT_S=2
 since() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
 n_mount=0

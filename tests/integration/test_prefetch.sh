@@ -9,16 +9,7 @@
 need_fuse
 S=$(samples_dir)
 start_server --catalog "$S"
-cat >"$T/satfs.conf" <<EOC
-[source]
-stac = $BASE
-collection = sentinel-2-l2a
-max_cloud = 85
-dates = 2024-01-01 .. 2024-07-31
-
-[region small]
-bbox = -82.45, 8.37, -82.42, 8.40
-EOC
+write_region_config "$T/satfs.conf" small "-82.45, 8.37, -82.42, 8.40"
 
 # the falsecolor files of the region, date/name
 list_files() {
