@@ -189,18 +189,20 @@ bbox = $3
 EOC
 }
 
-# write_config FILE: a configuration pointing at $BASE's catalog.
+# write_config FILE: the same, with the tutorial's region david.
 write_config() {
-	cat >"$1" <<EOC
-[source]
-stac = $BASE
-collection = sentinel-2-l2a
-max_cloud = 85
+	write_region_config "$1" david "-82.48, 8.3508, -82.39, 8.4408"
+}
 
-[region david]
-bbox = -82.48, 8.3508, -82.39, 8.4408
-dates = 2024-01-01 .. 2024-07-31
-EOC
+# private_catalog DIR: a copy of the sample catalog whose COGs a test may
+# replace (items copied, COGs hard-linked: replace a file, never write
+# through it).
+private_catalog() {
+	local s
+	s=$(samples_dir)
+	mkdir -p "$1"
+	cp -r "$s/items" "$1/items"
+	cp -al "$s/cogs" "$1/cogs" 2>/dev/null || cp -r "$s/cogs" "$1/cogs"
 }
 
 # Lines in the server's request log so far (count before, compare after).

@@ -12,20 +12,9 @@ need_fuse
 S=$(samples_dir)
 # A catalog of our own, so that COGs can be broken: the items copied, the
 # COGs hard-linked (a broken one is replaced, never written through).
-mkdir -p "$T/cat"
-cp -r "$S/items" "$T/cat/items"
-cp -al "$S/cogs" "$T/cat/cogs" 2>/dev/null || cp -r "$S/cogs" "$T/cat/cogs"
+private_catalog "$T/cat"
 start_server --catalog "$T/cat" --seed 4
-cat >"$T/satfs.conf" <<EOC
-[source]
-stac = $BASE
-collection = sentinel-2-l2a
-max_cloud = 85
-
-[region small]
-bbox = -82.45, 8.37, -82.42, 8.40
-dates = 2024-01-01 .. 2024-07-31
-EOC
+write_region_config "$T/satfs.conf" small "-82.45, 8.37, -82.42, 8.40"
 mnt() { mount_satfs -o config="$T/satfs.conf",cache="$T/cache-$1",prefetch="$2"; }
 
 # faults_since FROM KIND [RANGE]: /cogs/ requests after line FROM that got

@@ -13,9 +13,7 @@ need_fuse
 S=$(samples_dir)
 # A catalog of our own (items copied, COGs hard-linked), so that one COG
 # can be replaced by one with a header longer than the first read.
-mkdir -p "$T/cat"
-cp -r "$S/items" "$T/cat/items"
-cp -al "$S/cogs" "$T/cat/cogs" 2>/dev/null || cp -r "$S/cogs" "$T/cat/cogs"
+private_catalog "$T/cat"
 start_server --catalog "$T/cat"
 write_config "$T/satfs.conf"
 cat >>"$T/satfs.conf" <<EOC
