@@ -1,8 +1,11 @@
 /*
  * catalog: see include/satfs/catalog.h.
  *
- * Threading: cat->lock protects the entry list and the landing page
- * capabilities. A search runs without the lock; an entry marked `filling`
+ * The catalog keeps listings; the source (include/satfs/source.h) makes
+ * them, page by page.
+ *
+ * Threading: cat->lock protects the entry list. A search runs without the
+ * lock; an entry marked `filling`
  * makes later callers for the same key wait on cat->cond instead of
  * searching again, and they survive the filler failing (they get its
  * error, or the stale listing).
@@ -13,10 +16,9 @@
 #include "satfs/catalog.h"
 #include "satfs/cache.h"
 #include "satfs/config.h"
-#include "satfs/ee.h"
-#include "satfs/fetch.h"
 #include "satfs/log.h"
 #include "satfs/region.h"
+#include "satfs/source.h"
 #include "satfs/stac.h"
 
 #include <errno.h>
@@ -26,8 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PAGE_LIMIT 100   /* items per page asked of the server */
-#define MAX_PAGES 1000   /* a server that pages forever is cut off here */
 #define LISTING_MAGIC "satfs-listing 1"
 
 struct entry {
@@ -39,14 +39,11 @@ struct entry {
 
 struct sat_catalog {
 	const struct sat_config *cfg;
-	struct sat_fetch *fetch;
 	struct sat_cache *cache;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct entry *entries;     /* protected by lock */
-	bool have_caps;            /* protected by lock */
-	struct sat_stac_caps caps; /* protected by lock */
-	struct sat_ee *ee;         /* set: the source is Earth Engine */
+	struct sat_source *src;    /* borrowed: outlives the catalog */
 };
 
 /* Raw pages of one search, kept for the disk cache. */
@@ -103,7 +100,7 @@ void sat_listing_unref(struct sat_listing *l)
 }
 
 int sat_catalog_new(struct sat_catalog **out, const struct sat_config *cfg,
-		    struct sat_fetch *fetch, struct sat_cache *cache)
+		    struct sat_source *src, struct sat_cache *cache)
 {
 	struct sat_catalog *cat = calloc(1, sizeof(*cat));
 
@@ -111,7 +108,7 @@ int sat_catalog_new(struct sat_catalog **out, const struct sat_config *cfg,
 	if (!cat)
 		return -ENOMEM;
 	cat->cfg = cfg;
-	cat->fetch = fetch;
+	cat->src = src;
 	cat->cache = cache;
 	pthread_mutex_init(&cat->lock, NULL);
 	pthread_cond_init(&cat->cond, NULL);
@@ -130,7 +127,6 @@ void sat_catalog_free(struct sat_catalog *cat)
 		sat_listing_unref(e->listing);
 		free(e);
 	}
-	sat_stac_caps_clear(&cat->caps);
 	pthread_cond_destroy(&cat->cond);
 	pthread_mutex_destroy(&cat->lock);
 	free(cat);
@@ -154,13 +150,7 @@ static void listing_key(const struct sat_catalog *cat,
 	region_dates(cat, r, &from, &to);
 	sat_hash_init(&h);
 	sat_hash_add_str(&h, LISTING_MAGIC);
-	if (cat->ee) {
-		sat_hash_add_str(&h, "earthengine");
-		sat_hash_add_str(&h, cat->cfg->ee_url);
-	} else {
-		sat_hash_add_str(&h, cat->cfg->stac_url);
-	}
-	sat_hash_add_str(&h, cat->cfg->collection);
+	cat->src->ops->identity(cat->src, &h);
 	for (i = 0; i < 2 * r->nring; i++)
 		sat_hash_add_double(&h, r->ring[i]);
 	sat_hash_add_double(&h, (double)from);
@@ -168,15 +158,6 @@ static void listing_key(const struct sat_catalog *cat,
 	sat_hash_add_double(&h, cat->cfg->max_cloud);
 	sat_hash_add_double(&h, cat->cfg->max_items);
 	sat_hash_final(&h, key);
-}
-
-static bool region_is_rectangle(const struct sat_region *r)
-{
-	const double *p = r->ring, *b = r->bbox;
-
-	return r->nring == 4 && p[0] == b[0] && p[1] == b[1] &&
-	       p[2] == b[2] && p[3] == b[1] && p[4] == b[2] &&
-	       p[5] == b[3] && p[6] == b[0] && p[7] == b[3];
 }
 
 static int scene_cmp(const void *a, const void *b)
@@ -278,20 +259,10 @@ static struct sat_listing *parse_pages(struct sat_catalog *cat,
 {
 	struct sat_scene **items = NULL;
 	size_t nitems = 0, skipped = 0, i;
-	struct sat_stac_request next;
-	bool has_next;
 
-	for (i = 0; i < p->n; i++) {
-		if (cat->ee) {
-			sat_ee_parse_page(cat->cfg, p->body[i], p->len[i],
+	for (i = 0; i < p->n; i++)
+		cat->src->ops->parse_page(cat->src, p->body[i], p->len[i],
 					  &items, &nitems, &skipped);
-			continue;
-		}
-		memset(&next, 0, sizeof(next));
-		sat_stac_parse_page(p->body[i], p->len[i], NULL, &items,
-				    &nitems, &skipped, &next, &has_next);
-		sat_stac_request_clear(&next);
-	}
 	return filter_items(cat, r, items, nitems);
 }
 
@@ -377,59 +348,8 @@ bad:
 	return -EINVAL;
 }
 
-static int get_caps(struct sat_catalog *cat, struct sat_stac_caps *caps)
-{
-	const char *hdrs[] = { "Accept: application/json", NULL };
-	struct sat_fetch_req req = { .url = cat->cfg->stac_url,
-				     .headers = hdrs,
-				     .max_body_bytes = SAT_STAC_MAX_BODY };
-	struct sat_fetch_result res;
-	char ubuf[512];
-	int err;
-
-	pthread_mutex_lock(&cat->lock);
-	if (cat->have_caps) {
-		caps->search_post = cat->caps.search_post;
-		caps->search_get = cat->caps.search_get;
-		caps->cql2_filter = cat->caps.cql2_filter;
-		caps->search_href = strdup(cat->caps.search_href);
-		pthread_mutex_unlock(&cat->lock);
-		return caps->search_href ? 0 : -ENOMEM;
-	}
-	pthread_mutex_unlock(&cat->lock);
-
-	memset(caps, 0, sizeof(*caps));
-	err = sat_fetch_sync(cat->fetch, &req, &res);
-	if (!err) {
-		err = sat_stac_parse_landing(res.data, res.len,
-					     cat->cfg->stac_url, caps);
-		if (err)
-			sat_error("catalog: %s: not a STAC API landing page",
-				  sat_log_url(cat->cfg->stac_url, ubuf,
-					      sizeof(ubuf)));
-	} else {
-		sat_error("catalog: %s: landing page: %s (HTTP %ld)",
-			  sat_log_url(cat->cfg->stac_url, ubuf, sizeof(ubuf)),
-			  res.status < 300 && res.why[0] ? res.why
-						    : strerror(-err),
-			  res.status);
-	}
-	sat_fetch_result_clear(&res);
-	if (err)
-		return err == -ENOMEM ? err : -EIO;
-
-	pthread_mutex_lock(&cat->lock);
-	if (!cat->have_caps) {
-		cat->caps = *caps;
-		cat->caps.search_href = strdup(caps->search_href);
-		cat->have_caps = cat->caps.search_href != NULL;
-	}
-	pthread_mutex_unlock(&cat->lock);
-	return 0;
-}
-
 /* Keeps a raw page for the disk cache; owns body from here on. */
-static int ee_page_add(void *arg, char *body, size_t len)
+static int page_add(void *arg, char *body, size_t len)
 {
 	int err = pages_add(arg, body, len);
 
@@ -438,151 +358,29 @@ static int ee_page_add(void *arg, char *body, size_t len)
 	return err;
 }
 
-/* search() for Earth Engine: listImages, page by page. */
-static int ee_search(struct sat_catalog *cat, const struct sat_region *r,
-		     struct pages *p, struct sat_scene ***out, size_t *nout)
-{
-	time_t from, to;
-	int err;
-
-	memset(p, 0, sizeof(*p));
-	region_dates(cat, r, &from, &to);
-	err = sat_ee_list(cat->ee, r, from, to, cat->cfg->max_items,
-			  ee_page_add, p, out, nout);
-	if (err)
-		pages_clear(p);
-	return err;
-}
-
-/* Runs the search, following `next` links, collecting raw pages (for the
- * disk cache) and the items parsed from them (*out, *nout: parsed once, so
- * that a broken item gets one warning). */
+/* Asks the source; raw pages into p, scenes into *out / *nout. */
 static int search(struct sat_catalog *cat, const struct sat_region *r,
 		  struct pages *p, struct sat_scene ***out, size_t *nout)
 {
-	struct sat_stac_request req = { 0 }, next = { 0 };
-	struct sat_stac_query q = { 0 };
-	struct sat_stac_caps caps = { 0 };
-	struct sat_scene **items = NULL;
-	size_t nitems = 0, skipped = 0, before, skipped_before, i;
-	char **seen = NULL;
-	size_t nseen = 0;
-	char ubuf[512];
-	bool has_next;
+	struct sat_search q = { .region = r,
+				.max_cloud = cat->cfg->max_cloud,
+				.max_items = cat->cfg->max_items };
+	size_t i;
 	int err;
 
 	memset(p, 0, sizeof(*p));
-	err = get_caps(cat, &caps);
-	if (err)
-		return err;
-	q.collection = cat->cfg->collection;
-	q.ring = r->ring;
-	q.nring = r->nring;
-	q.is_bbox = region_is_rectangle(r);
-	q.bbox = r->bbox;
+	*out = NULL;
+	*nout = 0;
 	region_dates(cat, r, &q.from, &q.to);
-	q.max_cloud = cat->cfg->max_cloud;
-	q.limit = PAGE_LIMIT;
-	err = sat_stac_build_search(&caps, &q, &req);
-	sat_stac_caps_clear(&caps);
-	if (err)
-		return err;
-
-	for (i = 0; i < MAX_PAGES; i++) {
-		struct sat_fetch_req freq = {
-			.url = req.url,
-			.method = req.method,
-			.body = req.body,
-			.body_len = req.body ? strlen(req.body) : 0,
-			.headers = (const char *const *)req.headers,
-			.max_body_bytes = SAT_STAC_MAX_BODY,
-		};
-		struct sat_fetch_result res;
-		char *fp, **ns;
-
-		err = sat_fetch_sync(cat->fetch, &freq, &res);
-		if (err) {
-			sat_error("catalog: %s: search failed: %s %s: %s "
-				  "(HTTP %ld)", r->name, req.method,
-				  sat_log_url(req.url, ubuf, sizeof(ubuf)),
-				  res.status < 300 && res.why[0] ? res.why
-							    : strerror(-err),
-				  res.status);
-			sat_fetch_result_clear(&res);
-			break;
-		}
-		before = nitems;
-		skipped_before = skipped;
-		memset(&next, 0, sizeof(next));
-		err = sat_stac_parse_page(res.data, res.len, &req, &items,
-					  &nitems, &skipped, &next, &has_next);
-		if (err) {
-			/* stac logged why, with the URL */
-			sat_debug("catalog: %s: search answer from %s is not "
-				  "an ItemCollection", r->name,
-				  sat_log_url(req.url, ubuf, sizeof(ubuf)));
-			sat_fetch_result_clear(&res);
-			sat_stac_request_clear(&next);
-			err = -EIO;
-			break;
-		}
-		err = pages_add(p, res.data, res.len);
-		if (err) {
-			sat_fetch_result_clear(&res);
-			sat_stac_request_clear(&next);
-			break;
-		}
-		res.data = NULL;
-		sat_fetch_result_clear(&res);
-		/* an empty page ends paging, whatever a next link says */
-		if (!has_next ||
-		    (nitems == before && skipped == skipped_before) ||
-		    nitems >= (size_t)cat->cfg->max_items) {
-			sat_stac_request_clear(&next);
-			break;
-		}
-		/* stop on a token seen before: a server looping forever */
-		fp = sat_stac_request_fingerprint(&next);
-		for (size_t k = 0; fp && k < nseen; k++)
-			if (strcmp(seen[k], fp) == 0) {
-				sat_warn("catalog: %s: the server repeated a "
-					 "page link; paging stopped", r->name);
-				free(fp);
-				fp = NULL;
-				has_next = false;
-			}
-		if (!has_next || !fp ||
-		    !(ns = realloc(seen, (nseen + 1) * sizeof(*seen)))) {
-			free(fp);
-			sat_stac_request_clear(&next);
-			break;
-		}
-		seen = ns;
-		seen[nseen++] = fp;
-		sat_stac_request_clear(&req);
-		req = next;
-	}
-	if (i == MAX_PAGES)
-		sat_warn("catalog: %s: paging stopped after %d pages", r->name,
-			 MAX_PAGES);
-	for (i = 0; i < nseen; i++)
-		free(seen[i]);
-	free(seen);
-	if (!err) {
-		*out = items;
-		*nout = nitems;
-		items = NULL;
-		nitems = 0;
-	}
-	for (i = 0; i < nitems; i++)
-		sat_scene_free(items[i]);
-	free(items);
-	sat_stac_request_clear(&req);
-	if (skipped)
-		sat_warn("catalog: %s: %zu malformed items skipped", r->name,
-			 skipped);
-	if (err)
+	err = cat->src->ops->search(cat->src, &q, page_add, p, out, nout);
+	if (err) {
+		for (i = 0; i < *nout; i++)
+			sat_scene_free((*out)[i]);
+		free(*out);
+		*out = NULL;
+		*nout = 0;
 		pages_clear(p);
+	}
 	return err;
 }
 
@@ -655,10 +453,7 @@ static int fill(struct sat_catalog *cat, const struct sat_region *r,
 		sat_warn("catalog: %s: offline and not in the cache", r->name);
 		return -ENETDOWN;
 	}
-	if (cat->ee)
-		err = ee_search(cat, r, &p, &items, &nitems);
-	else
-		err = search(cat, r, &p, &items, &nitems);
+	err = search(cat, r, &p, &items, &nitems);
 	if (err) {
 		if (stale) {
 			sat_warn("catalog: %s: catalog unreachable; serving the "
@@ -734,11 +529,6 @@ int sat_catalog_list(struct sat_catalog *cat, const struct sat_region *r,
 	pthread_mutex_unlock(&cat->lock);
 	sat_listing_unref(old);
 	return err;
-}
-
-void sat_catalog_set_ee(struct sat_catalog *cat, struct sat_ee *ee)
-{
-	cat->ee = ee;
 }
 
 void sat_catalog_refresh(struct sat_catalog *cat, const struct sat_region *r)

@@ -71,16 +71,6 @@ void sat_cogread_set_signer(struct sat_cogread *cr, struct sat_signer *signer)
 	cr->signer = signer;
 }
 
-void sat_cogread_set_ee(struct sat_cogread *cr, struct sat_ee *ee)
-{
-	cr->ee = ee;
-}
-
-struct sat_ee *sat_cogread_ee(const struct sat_cogread *cr)
-{
-	return cr->ee;
-}
-
 /* Signs the hrefs of the requests of one round: those in reqs[] (round
  * 0), or those answered 403 in res[] (round 1: the token is rejected,
  * so a new one is fetched, once for all of them). Fills sub[]/idx[] with
@@ -405,7 +395,8 @@ static int cr_append(struct cr_pending *p, struct sat_fetch_result *res)
 /* Fetches and parses the headers of the urls in p[0..n): all at once,
  * then one more round for those whose IFDs run past what we have. */
 static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
-			    size_t n, enum sat_fetch_priority prio)
+			    size_t n, enum sat_fetch_priority prio,
+			    struct sat_progress *progress)
 {
 	struct sat_fetch_req *reqs = calloc(n, sizeof(*reqs));
 	struct sat_fetch_result *res = calloc(n, sizeof(*res));
@@ -430,6 +421,7 @@ static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
 			reqs[m].range_offset = p[i].len;
 			reqs[m].range_length = p[i].need - p[i].len;
 			reqs[m].priority = prio;
+			reqs[m].progress = progress;
 			idx[m++] = i;
 		}
 		if (m == 0)
@@ -503,7 +495,8 @@ out:
 /* References to the headers of urls[0..n) into hdrs[0..n). */
 int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
 			  size_t n, struct sat_cogread_header **hdrs,
-			  enum sat_fetch_priority prio)
+			  enum sat_fetch_priority prio,
+			  struct sat_progress *progress)
 {
 	struct cr_pending *p = calloc(n, sizeof(*p));
 	size_t np = 0;
@@ -530,7 +523,7 @@ int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
 		}
 	}
 	if (np)
-		ret = cr_fetch_headers(cr, p, np, prio);
+		ret = cr_fetch_headers(cr, p, np, prio, progress);
 	for (size_t k = 0; k < np && !ret; k++) {
 		struct sat_cogread_header *h;
 

@@ -13,6 +13,7 @@
 
 struct sat_cache;
 struct sat_cog;
+struct sat_progress;
 struct sat_signer;
 
 #define CR_MAX_HEADERS 256
@@ -29,7 +30,6 @@ struct sat_cogread {
 	struct sat_fetch *fetch;
 	struct sat_cache *cache;  /* may be NULL: no disk cache */
 	struct sat_signer *signer; /* may be NULL: hrefs go as they are */
-	struct sat_ee *ee;        /* may be NULL: no Earth Engine source */
 	pthread_mutex_t lock;
 	/* protected by lock: */
 	struct sat_cogread_header *hdrs[CR_MAX_HEADERS];
@@ -42,7 +42,8 @@ struct sat_cogread {
  * on error). Blocks. */
 int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
 			    size_t n, struct sat_cogread_header **hdrs,
-			    enum sat_fetch_priority prio);
+			    enum sat_fetch_priority prio,
+			    struct sat_progress *progress);
 void sat_cogread_header_unref(struct sat_cogread *cr,
 			      struct sat_cogread_header *h);
 /* Drops h from both caches (the object changed); the caller's reference

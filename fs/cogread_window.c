@@ -22,6 +22,7 @@
 #include "satfs/cog.h"
 #include "satfs/geom.h"
 #include "satfs/log.h"
+#include "satfs/source.h"
 
 #define CR_MERGE_CAP (16u << 20)
 /* Tiles this close are fetched in one request: GDAL's COG writer puts a
@@ -72,6 +73,7 @@ struct cr_window {
 	size_t n;
 	uint8_t *valid;
 	enum sat_fetch_priority prio;
+	struct sat_progress *progress;
 	struct cr_band *b;
 	struct cr_tile *tiles;
 	size_t ntiles, captiles;
@@ -401,6 +403,7 @@ static int cr_plan_requests(struct cr_window *w)
 			r->range_offset = t->offset;
 			r->range_length = t->length;
 			r->priority = w->prio;
+			r->progress = w->progress;
 			w->req_hdr[w->nreqs++] = w->b[t->band].hdr;
 		}
 		t->req = w->nreqs - 1;
@@ -605,7 +608,8 @@ static int cr_window_once(struct cr_window *w)
 	}
 	for (size_t i = 0; i < w->n; i++)
 		urls[i] = w->bands[i].href;
-	ret = sat_cogread_get_headers(w->cr, urls, w->n, hdrs, w->prio);
+	ret = sat_cogread_get_headers(w->cr, urls, w->n, hdrs, w->prio,
+				      w->progress);
 	if (ret)
 		goto out;
 	for (size_t i = 0; i < w->n; i++)
@@ -637,9 +641,10 @@ out:
 	return ret;
 }
 
-int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
-		       struct sat_band_window *bands, size_t n,
-		       uint8_t *valid, enum sat_fetch_priority prio)
+static int cr_window(struct sat_cogread *cr, const struct sat_grid *g,
+		     struct sat_band_window *bands, size_t n, uint8_t *valid,
+		     enum sat_fetch_priority prio,
+		     struct sat_progress *progress)
 {
 	int ret = 0;
 
@@ -654,7 +659,7 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct cr_window w = {
 			.cr = cr, .g = g, .bands = bands, .n = n,
-			.valid = valid, .prio = prio,
+			.valid = valid, .prio = prio, .progress = progress,
 		};
 
 		ret = cr_window_once(&w);
@@ -669,4 +674,40 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
 	}
 	sat_log_cause("sources changed twice while being read");
 	return -EIO;
+}
+
+int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
+		       struct sat_band_window *bands, size_t n,
+		       uint8_t *valid, enum sat_fetch_priority prio)
+{
+	return cr_window(cr, g, bands, n, valid, prio, NULL);
+}
+
+int sat_cogread_read(struct sat_cogread *cr, const struct sat_read *rd)
+{
+	const struct sat_grid *g = rd->grid;
+	size_t npix = (size_t)g->width * g->height;
+	struct sat_band_window *bw = calloc(rd->nbands + 1, sizeof(*bw));
+	int ret;
+
+	if (!bw)
+		return -ENOMEM;
+	for (size_t i = 0; i < rd->nbands; i++) {
+		bw[i].href = rd->bands[i].href;
+		bw[i].has_nodata = rd->bands[i].has_nodata;
+		bw[i].nodata = rd->bands[i].nodata;
+	}
+	ret = cr_window(cr, g, bw, rd->nbands, rd->valid, rd->prio,
+			rd->progress);
+	for (size_t i = 0; i < rd->nbands && !ret; i++) {
+		ret = sat_read_band_reserve(&rd->bands[i], SAT_SAMPLE_U16,
+					    npix);
+		if (!ret)
+			memcpy(rd->bands[i].values, bw[i].dn,
+			       npix * sizeof(uint16_t));
+	}
+	for (size_t i = 0; i < rd->nbands; i++)
+		free(bw[i].dn);
+	free(bw);
+	return ret;
 }

@@ -2,13 +2,11 @@
 #include "satfs/core.h"
 #include "satfs/cache.h"
 #include "satfs/catalog.h"
-#include "satfs/cogread.h"
 #include "satfs/config.h"
-#include "satfs/ee.h"
 #include "satfs/fetch.h"
 #include "satfs/jobs.h"
 #include "satfs/log.h"
-#include "satfs/sign.h"
+#include "satfs/source.h"
 #include "satfs/tree.h"
 #include "satfs/workq.h"
 
@@ -55,27 +53,13 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 		sat_error("cannot start the HTTP engine: %s", strerror(-err));
 		goto fail;
 	}
-	err = sat_catalog_new(&core->catalog, cfg, core->fetch, core->cache);
+	err = sat_source_new(&core->source, cfg, core->fetch, core->cache);
 	if (err)
 		goto fail;
-	err = sat_cogread_new(&core->cogread, core->fetch, core->cache);
+	err = sat_catalog_new(&core->catalog, cfg, core->source, core->cache);
 	if (err)
 		goto fail;
-	if (cfg->sign == SAT_SIGN_PLANETARY) {
-		err = sat_signer_new(&core->signer, core->fetch, cfg->sign_url);
-		if (err)
-			goto fail;
-		sat_cogread_set_signer(core->cogread, core->signer);
-	}
-	if (strcmp(cfg->source_type, "earthengine") == 0) {
-		err = sat_ee_new(&core->ee, cfg, core->fetch);
-		if (err)
-			goto fail;
-		sat_catalog_set_ee(core->catalog, core->ee);
-		sat_cogread_set_ee(core->cogread, core->ee);
-	}
-	err = sat_jobs_new(&core->jobs, core->cache, core->cogread,
-			   RENDER_WORKERS,
+	err = sat_jobs_new(&core->jobs, core->cache, RENDER_WORKERS,
 			   cfg->prefetch > 0 ? PREFETCH_WORKERS : 0);
 	if (err)
 		goto fail;
@@ -102,9 +86,7 @@ void sat_core_free(struct sat_core *core)
 	sat_fetch_free(core->fetch);
 	sat_tree_free(core->tree);
 	sat_catalog_free(core->catalog);
-	sat_cogread_free(core->cogread);
-	sat_signer_free(core->signer);
-	sat_ee_free(core->ee);
+	sat_source_free(core->source);
 	sat_cache_close(core->cache);
 	free(core);
 }

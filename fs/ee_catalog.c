@@ -7,6 +7,7 @@
 #include "satfs/config.h"
 #include "satfs/log.h"
 #include "satfs/region.h"
+#include "satfs/source.h"
 #include "satfs/stac.h"
 #include "satfs/stac_ee.h"
 #include "ee_private.h"
@@ -71,7 +72,8 @@ int sat_ee_parse_page(const struct sat_config *cfg, const char *body,
 
 /* The first page's URL, without pageToken. */
 static char *list_url(const struct sat_config *cfg,
-		      const struct sat_region *r, time_t from, time_t to)
+		      const struct sat_region *r, time_t from, time_t to,
+		      double max_cloud)
 {
 	char t0[32], t1[32], filter[96];
 	char *assets = sat_ee_assets_url(cfg), *region = NULL, *eregion = NULL,
@@ -80,7 +82,7 @@ static char *list_url(const struct sat_config *cfg,
 	rfc3339(from, t0);
 	rfc3339(to + 1, t1); /* our `to` is inclusive, endTime is not */
 	snprintf(filter, sizeof(filter),
-		 "properties.CLOUDY_PIXEL_PERCENTAGE < %g", cfg->max_cloud);
+		 "properties.CLOUDY_PIXEL_PERCENTAGE < %g", max_cloud);
 	region = sat_stac_ee_region(r->ring, r->nring);
 	if (assets && region && (eregion = query_escape(region)) &&
 	    (efilter = query_escape(filter)) &&
@@ -95,18 +97,18 @@ static char *list_url(const struct sat_config *cfg,
 	return url;
 }
 
-int sat_ee_list(struct sat_ee *ee, const struct sat_region *r, time_t from,
-		time_t to, int max_items,
+int sat_ee_list(struct sat_ee *ee, const struct sat_search *q,
 		int (*page_cb)(void *arg, char *body, size_t len), void *arg,
 		struct sat_scene ***items, size_t *nitems)
 {
 	const struct sat_config *cfg = sat_ee_config_(ee);
+	const struct sat_region *r = q->region;
 	const char *hdrs[] = { "Accept: application/json", NULL };
-	char *base = list_url(cfg, r, from, to), *assets, *token = NULL;
-	char *url = NULL, *etok, what[128];
-	struct sat_scene **got = NULL;
-	size_t ngot = 0, skipped = 0, i;
-	int err = -ENOMEM, page;
+	char *base = list_url(cfg, r, q->from, q->to, q->max_cloud), *assets;
+	char *token = NULL, *url = NULL, *etok, what[128];
+	struct sat_scene **got = *items;
+	size_t ngot = *nitems, first = *nitems, skipped = 0, i;
+	int max_items = q->max_items, err = -ENOMEM, page;
 
 	assets = sat_ee_assets_url(cfg);
 	if (!base || !assets)
@@ -172,14 +174,14 @@ int sat_ee_list(struct sat_ee *ee, const struct sat_region *r, time_t from,
 		sat_warn("catalog: %s: %zu malformed images skipped", r->name,
 			 skipped);
 out:
-	if (!err) {
-		*items = got;
-		*nitems = ngot;
-	} else {
-		for (i = 0; i < ngot; i++)
+	/* the array may have moved; on failure, only what came is dropped */
+	if (err) {
+		for (i = first; i < ngot; i++)
 			sat_scene_free(got[i]);
-		free(got);
+		ngot = first;
 	}
+	*items = got;
+	*nitems = ngot;
 	free(base);
 	free(assets);
 	free(token);

@@ -7,9 +7,9 @@
  */
 #include "satfs/ee.h"
 #include "satfs/cog.h"
-#include "satfs/cogread.h"
 #include "satfs/geom.h"
 #include "satfs/log.h"
+#include "satfs/source.h"
 #include "satfs/stac_ee.h"
 #include "ee_private.h"
 
@@ -38,15 +38,17 @@ static int split_href(const char *href, char **url, const char **band)
 static int get_tile(struct sat_ee *ee, const char *url,
 		    const char *const *ids, const struct sat_grid *g,
 		    uint32_t tx0, uint32_t ty0, uint32_t tw, uint32_t th,
-		    struct sat_band_window *bands, size_t n,
-		    enum sat_fetch_priority prio)
+		    const struct sat_read *rd)
 {
+	struct sat_read_band *bands = rd->bands;
+	size_t n = rd->nbands;
 	const char *hdrs[] = { "Content-Type: application/json",
 			       "Accept: image/tiff", NULL };
 	struct sat_fetch_req req = { .url = url, .method = "POST",
 				     .headers = hdrs,
 				     .max_body_bytes = EE_MAX_PIXELS_BODY,
-				     .priority = prio };
+				     .priority = rd->prio,
+				     .progress = rd->progress };
 	struct sat_fetch_result res;
 	uint32_t w = 0, h = 0, y;
 	uint16_t spp = 0, *img = NULL;
@@ -83,17 +85,20 @@ static int get_tile(struct sat_ee *ee, const char *url,
 	}
 	for (size_t b = 0; b < n; b++)
 		for (y = 0; y < th; y++)
-			memcpy(bands[b].dn + (size_t)(ty0 + y) * g->width + tx0,
+			memcpy((uint16_t *)bands[b].values +
+				       (size_t)(ty0 + y) * g->width + tx0,
 			       img + (size_t)b * tw * th + (size_t)y * tw,
 			       tw * sizeof(uint16_t));
 	free(img);
 	return 0;
 }
 
-int sat_ee_window(struct sat_ee *ee, const struct sat_grid *g,
-		  struct sat_band_window *bands, size_t n, uint8_t *valid,
-		  enum sat_fetch_priority prio)
+int sat_ee_window(struct sat_ee *ee, const struct sat_read *rd)
 {
+	const struct sat_grid *g = rd->grid;
+	struct sat_read_band *bands = rd->bands;
+	size_t n = rd->nbands;
+	uint8_t *valid = rd->valid;
 	const char *ids[SAT_EE_MAX_BANDS];
 	char *url = NULL, *other = NULL;
 	size_t npix = (size_t)g->width * g->height, b, i;
@@ -125,37 +130,31 @@ int sat_ee_window(struct sat_ee *ee, const struct sat_grid *g,
 	if (th > g->height)
 		th = g->height;
 
-	for (b = 0; b < n; b++) {
-		bands[b].dn = malloc(npix * sizeof(uint16_t));
-		if (!bands[b].dn) {
-			err = -ENOMEM;
-			goto out;
-		}
-	}
+	for (b = 0; b < n && !err; b++)
+		err = sat_read_band_reserve(&bands[b], SAT_SAMPLE_U16, npix);
+	if (err)
+		goto out;
 	for (y = 0; y < g->height && !err; y += th)
 		for (x = 0; x < g->width && !err; x += tw)
 			err = get_tile(ee, url, ids, g, x, y,
 				       g->width - x < tw ? g->width - x : tw,
 				       g->height - y < th ? g->height - y : th,
-				       bands, n, prio);
+				       rd);
 	if (err)
 		goto out;
 	for (i = 0; i < npix; i++) {
 		uint8_t ok = 1;
 
-		for (b = 0; b < n; b++)
-			if (bands[b].dn[i] == 0 ||
-			    (bands[b].has_nodata &&
-			     bands[b].dn[i] == bands[b].nodata))
+		for (b = 0; b < n; b++) {
+			uint16_t v = ((const uint16_t *)bands[b].values)[i];
+
+			if (v == 0 ||
+			    (bands[b].has_nodata && v == bands[b].nodata))
 				ok = 0;
+		}
 		valid[i] = ok;
 	}
 out:
-	if (err)
-		for (b = 0; b < n; b++) {
-			free(bands[b].dn);
-			bands[b].dn = NULL;
-		}
 	free(url);
 	return err;
 }

@@ -267,7 +267,7 @@ int sat_fetch_submit(struct sat_fetch *f, const struct sat_fetch_req *req,
 	j->done = done;
 	j->payload = payload;
 	/* counted into the submitting render's progress (status file) */
-	j->progress = sat_progress_current();
+	j->progress = req->progress;
 	if (j->progress)
 		atomic_fetch_add_explicit(&j->progress->bytes_wanted,
 					  req->range_length,

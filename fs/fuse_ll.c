@@ -25,6 +25,7 @@
 #include "satfs/jobs.h"
 #include "satfs/log.h"
 #include "satfs/render.h"
+#include "satfs/source.h"
 #include "satfs/status.h"
 #include "satfs/tree.h"
 #include "satfs/workq.h"
@@ -777,7 +778,7 @@ static int xattr_value(struct sat_core *core, fuse_ino_t ino,
 	if (strcmp(name, XATTR_SOURCE) == 0) {
 		buf[0] = '\0';
 		for (i = 0; i < plan->nbands && off < len; i++) {
-			const char *h = plan->hrefs[i];
+			const char *h = plan->inputs[0].hrefs[i];
 
 			/* no query string: signed URLs carry tokens there */
 			off += (size_t)snprintf(buf + off, len - off, "%s%.*s",
@@ -1041,7 +1042,8 @@ int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 		char ubuf[512]; /* the URL may carry a token or userinfo */
 
 		sat_info("mounted on %s (catalog %s, cache %s)", o->mountpoint,
-			 sat_log_url(core->ee ? cfg->ee_url : cfg->stac_url,
+			 sat_log_url(strcmp(core->source->ops->type, "stac")
+					     ? cfg->ee_url : cfg->stac_url,
 				     ubuf, sizeof(ubuf)),
 			 cfg->cache_dir);
 	}

@@ -8,8 +8,9 @@
  * request for a file whose render failed starts a new job (a later open
  * tries again).
  *
- * Status: a job's progress record is counted into by the fetch engine
- * (include/satfs/progress.h) while the worker renders; the recent failures
+ * Status: a job's progress record goes with its render to every request
+ * (include/satfs/progress.h), where the fetch engine counts into it; the
+ * recent failures
  * (j->failures, a ring) keep each failed key's cause for user.satfs.error.
  */
 #include "satfs/jobs.h"
@@ -55,7 +56,6 @@ struct queue {
 
 struct sat_jobs {
 	struct sat_cache *cache;
-	struct sat_cogread *cr;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *jobs;          /* queued and running; protected by lock */
@@ -156,9 +156,13 @@ static void failure_note_locked(struct sat_jobs *j, const char *key, int err,
 	f->when = time(NULL);
 }
 
-static int render_to_cache(struct sat_jobs *j, const struct sat_render_plan *p,
-			   bool foreground)
+static int render_to_cache(struct sat_jobs *j, struct job *job, bool foreground)
 {
+	const struct sat_render_plan *p = job->plan;
+	struct sat_render_ctx ctx = {
+		.prio = foreground ? SAT_FETCH_FOREGROUND : SAT_FETCH_PREFETCH,
+		.progress = &job->progress,
+	};
 	char tmp[4096];
 	int fd, err;
 
@@ -166,10 +170,7 @@ static int render_to_cache(struct sat_jobs *j, const struct sat_render_plan *p,
 				   sizeof(tmp), &fd);
 	if (err)
 		return err;
-	err = sat_render_run(p, j->cr,
-			     foreground ? SAT_FETCH_FOREGROUND
-					: SAT_FETCH_PREFETCH,
-			     fd);
+	err = sat_render_run(p, &ctx, fd);
 	if (err) {
 		sat_cache_discard(tmp, fd);
 		return err;
@@ -211,12 +212,10 @@ static void *worker_main(void *arg)
 		 * evict a file between its publication and their open */
 		pinned = sat_cache_pin(j->cache, job->plan->key) == 0;
 		sat_log_take_cause(cause, sizeof(cause)); /* a stale one */
-		sat_progress_set_current(&job->progress);
 		if (sat_cache_has_file(j->cache, job->plan->key))
 			err = 0; /* rendered by an earlier mount */
 		else
-			err = render_to_cache(j, job->plan, fg);
-		sat_progress_set_current(NULL);
+			err = render_to_cache(j, job, fg);
 		/* the one line for this failure, with what caused it */
 		sat_log_take_cause(cause, sizeof(cause));
 		if (!cause[0] && err)
@@ -255,8 +254,8 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache,
-		 struct sat_cogread *cr, int workers, int prefetch_workers)
+int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache, int workers,
+		 int prefetch_workers)
 {
 	struct sat_jobs *j = calloc(1, sizeof(*j));
 	int i, err;
@@ -267,7 +266,6 @@ int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache,
 	if (workers < 1)
 		workers = 1;
 	j->cache = cache;
-	j->cr = cr;
 	j->prefetch_max = prefetch_workers < workers ? prefetch_workers
 						     : workers - 1;
 	if (j->prefetch_max < 0)

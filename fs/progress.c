@@ -1,20 +1,7 @@
-/* progress: see include/satfs/progress.h. No locks: a thread-local pointer
- * and atomic counters. */
+/* progress: see include/satfs/progress.h. No locks: atomic counters. */
 #include "satfs/progress.h"
 
 #include <stddef.h>
-
-static __thread struct sat_progress *current;
-
-void sat_progress_set_current(struct sat_progress *p)
-{
-	current = p;
-}
-
-struct sat_progress *sat_progress_current(void)
-{
-	return current;
-}
 
 void sat_progress_read(const struct sat_progress *p,
 		       struct sat_progress_snapshot *out)

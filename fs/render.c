@@ -1,7 +1,9 @@
 /*
- * render: DESIGN.md "Rendering, exactly" — plan (pure CPU: grid, bands,
- * scale/offset, GeoTIFF layout, size, cache key) and run (pixels through
- * cogread, rules 4-7, GeoTIFF through tiffout).
+ * render: docs/ARCHITECTURE.md "Rendering rules" — plan (pure CPU: grid,
+ * bands, scale/offset, GeoTIFF layout, size, cache key) and run (pixels
+ * through each input's source, rules 4-7, GeoTIFF through tiffout).
+ *
+ * This file makes plans; fs/render_run.c runs them.
  *
  * Threading: no shared state. A plan is immutable after
  * sat_render_plan_new() and may be run by several threads at once.
@@ -28,10 +30,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "satfs/cogread.h"
-#include "satfs/ee.h"
 #include "satfs/log.h"
 #include "satfs/region.h"
+#include "satfs/source.h"
 #include "satfs/stac.h"
 
 #ifndef SATFS_VERSION
@@ -138,6 +139,7 @@ static char *rd_metadata(const struct sat_render_plan *p,
 			 const struct sat_region *region)
 {
 	const struct sat_product *pr = &p->product;
+	const struct sat_render_input *in = &p->inputs[0];
 	struct rd_str b = { 0 };
 	char num[32], url[2048];
 
@@ -167,14 +169,16 @@ static char *rd_metadata(const struct sat_render_plan *p,
 	rd_item(&b, "satfs_clip", pr->clip ? "on" : "off");
 	rd_item(&b, "satfs_scale_m", rd_num(p->grid.pixel_size, num));
 	rd_item(&b, "satfs_region", region->name);
-	rd_item_nums(&b, "satfs_dn_scale", p->dn_scale, p->nbands, 10000);
-	rd_item_nums(&b, "satfs_offset_applied", p->dn_offset, p->nbands,
+	rd_item_nums(&b, "satfs_dn_scale", in->dn_scale, p->nbands, 10000);
+	rd_item_nums(&b, "satfs_offset_applied", in->dn_offset, p->nbands,
 		     10000);
 	rd_item_open(&b, "satfs_sources");
-	for (int i = 0; i < p->nbands; i++) {
-		rd_printf(&b, "%s", i ? " " : "");
-		rd_escape(&b, sat_log_url(p->hrefs[i], url, sizeof(url)));
-	}
+	for (size_t k = 0; k < p->ninputs; k++)
+		for (int i = 0; i < p->nbands; i++) {
+			rd_printf(&b, "%s", i || k ? " " : "");
+			rd_escape(&b, sat_log_url(p->inputs[k].hrefs[i], url,
+						  sizeof(url)));
+		}
 	rd_printf(&b, "</Item>\n");
 	rd_item(&b, "satfs_version", SATFS_VERSION);
 	rd_printf(&b, "  <Item name=\"satfs_renderer\">%d</Item>\n",
@@ -186,10 +190,10 @@ static char *rd_metadata(const struct sat_render_plan *p,
 		rd_printf(&b, "</Item>\n");
 		rd_printf(&b, "  <Item name=\"SCALE\" sample=\"%d\" "
 			  "role=\"scale\">%s</Item>\n", i,
-			  rd_num(p->dn_scale[i], num));
+			  rd_num(in->dn_scale[i], num));
 		rd_printf(&b, "  <Item name=\"OFFSET\" sample=\"%d\" "
 			  "role=\"offset\">%s</Item>\n", i,
-			  rd_num(p->dn_offset[i], num));
+			  rd_num(in->dn_offset[i], num));
 	}
 	rd_printf(&b, "</GDALMetadata>");
 	if (b.oom) {
@@ -216,8 +220,10 @@ static void rd_key(struct sat_render_plan *p, const struct sat_scene *scene,
 	if (scene->json)
 		sat_hash_add(&h, scene->json, scene->json_len);
 	sat_hash_add_double(&h, (double)p->nbands);
-	for (int i = 0; i < p->nbands; i++)
-		sat_hash_add_str(&h, p->hrefs[i]);
+	sat_hash_add_double(&h, (double)p->ninputs);
+	for (size_t k = 0; k < p->ninputs; k++)
+		for (int i = 0; i < p->nbands; i++)
+			sat_hash_add_str(&h, p->inputs[k].hrefs[i]);
 	sat_hash_add_str(&h, pr->name);
 	for (int i = 0; i < pr->nbands; i++) {
 		sat_hash_add_str(&h, pr->bands[i]);
@@ -247,10 +253,14 @@ void sat_render_plan_free(struct sat_render_plan *plan)
 		return;
 	free(plan->item_id);
 	free(plan->product.name);
-	for (int i = 0; i < SAT_PRODUCT_MAX_BANDS; i++) {
+	for (int i = 0; i < SAT_PRODUCT_MAX_BANDS; i++)
 		free(plan->product.bands[i]);
-		free(plan->hrefs[i]);
+	for (size_t k = 0; plan->inputs && k < plan->ninputs; k++) {
+		free(plan->inputs[k].item_id);
+		for (int i = 0; i < SAT_PRODUCT_MAX_BANDS; i++)
+			free(plan->inputs[k].hrefs[i]);
 	}
+	free(plan->inputs);
 	free(plan->ring_xy);
 	free(plan->metadata);
 	free(plan);
@@ -337,6 +347,7 @@ int sat_render_plan_new(struct sat_render_plan **out,
 			enum sat_offset_mode offset_mode)
 {
 	const struct sat_asset *assets[SAT_PRODUCT_MAX_BANDS];
+	struct sat_render_input *in;
 	struct sat_render_plan *p;
 	const char *id = scene && scene->id ? scene->id : "?";
 	double px;
@@ -381,20 +392,26 @@ int sat_render_plan_new(struct sat_render_plan **out,
 	if (!p)
 		return -ENOMEM;
 	p->nbands = product->nbands;
-	p->ee = scene->ee;
 	p->item_id = strdup(id);
+	p->inputs = calloc(1, sizeof(*p->inputs));
+	if (!p->item_id || !p->inputs)
+		goto nomem;
+	p->ninputs = 1;
+	in = &p->inputs[0];
+	in->source = scene->source;
+	in->item_id = strdup(id);
 	ret = rd_copy_product(&p->product, product);
-	if (ret || !p->item_id)
+	if (ret || !in->item_id)
 		goto nomem;
 	for (int i = 0; i < p->nbands; i++) {
-		p->hrefs[i] = strdup(assets[i]->href);
-		if (!p->hrefs[i])
+		in->hrefs[i] = strdup(assets[i]->href);
+		if (!in->hrefs[i])
 			goto nomem;
 		rd_scale_offset(assets[i], scene->processing_baseline,
-				offset_mode, &p->dn_scale[i],
-				&p->dn_offset[i]);
-		p->has_nodata[i] = assets[i]->has_nodata;
-		p->nodata[i] = assets[i]->nodata;
+				offset_mode, &in->dn_scale[i],
+				&in->dn_offset[i]);
+		in->has_nodata[i] = assets[i]->has_nodata;
+		in->nodata[i] = assets[i]->nodata;
 	}
 
 	ret = sat_geom_project_ring(epsg, region->ring, region->nring,
@@ -438,171 +455,4 @@ int sat_render_plan_new(struct sat_render_plan **out,
 nomem:
 	sat_render_plan_free(p);
 	return -ENOMEM;
-}
-
-/* What the tile callback reads from. */
-struct rd_run {
-	const struct sat_render_plan *plan;
-	uint16_t *dn[SAT_PRODUCT_MAX_BANDS];
-	uint8_t *valid;    /* 1: alpha 255 (data, and inside when clipping) */
-	uint8_t *outline;  /* 1: outline colour; NULL when none */
-	uint8_t *lut[SAT_PRODUCT_MAX_BANDS]; /* DN -> byte, rules 4-5 */
-};
-
-/* Rules 4-5 for every possible DN, exactly as written in DESIGN.md. */
-static uint8_t *rd_lut(const struct sat_render_plan *p, int b)
-{
-	const struct sat_product *pr = &p->product;
-	double lo = pr->min[b], span = pr->max[b] - pr->min[b];
-	double inv_gamma = 1.0 / pr->gamma;
-	uint8_t *lut = malloc(65536);
-
-	if (!lut)
-		return NULL;
-	for (uint32_t dn = 0; dn < 65536; dn++) {
-		double v = dn * 10000 * p->dn_scale[b] +
-			   10000 * p->dn_offset[b];
-		double t = (v - lo) / span;
-
-		t = t < 0 ? 0 : t > 1 ? 1 : t;
-		lut[dn] = (uint8_t)round(255 * pow(t, inv_gamma));
-	}
-	return lut;
-}
-
-static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
-		   void *payload)
-{
-	const struct rd_run *r = payload;
-	const struct sat_render_plan *p = r->plan;
-	const struct sat_grid *g = &p->grid;
-	const uint32_t T = SAT_TIFFOUT_TILE;
-	size_t bpp = (size_t)p->spec.samples * (p->spec.bits / 8);
-	uint32_t x0 = tile_x * T, y0 = tile_y * T;
-	int nb = p->nbands;
-
-	memset(buf, 0, (size_t)T * T * bpp);
-	for (uint32_t yy = 0; yy < T && y0 + yy < g->height; yy++) {
-		for (uint32_t xx = 0; xx < T && x0 + xx < g->width; xx++) {
-			size_t i = (size_t)(y0 + yy) * g->width + x0 + xx;
-			size_t o = (size_t)yy * T + xx;
-
-			if (p->product.raw) {
-				uint16_t *px = (uint16_t *)buf + o * nb;
-
-				for (int b = 0; r->valid[i] && b < nb; b++)
-					px[b] = r->dn[b][i];
-				continue;
-			}
-			uint8_t *px = buf + o * 4;
-
-			if (r->outline && r->outline[i]) {
-				memcpy(px, p->product.outline_rgb, 3);
-				px[3] = 255;
-			} else if (r->valid[i]) {
-				for (int c = 0; c < 3; c++) {
-					int b = nb == 1 ? 0 : c;
-
-					px[c] = r->lut[b][r->dn[b][i]];
-				}
-				px[3] = 255;
-			}
-		}
-	}
-	return 0;
-}
-
-int sat_render_run(const struct sat_render_plan *plan,
-		   struct sat_cogread *cr, enum sat_fetch_priority prio,
-		   int fd)
-{
-	const struct sat_grid *g = &plan->grid;
-	size_t npix = (size_t)g->width * g->height;
-	struct sat_band_window bw[SAT_PRODUCT_MAX_BANDS];
-	struct rd_run r = { .plan = plan };
-	uint8_t *inside = NULL;
-	struct stat st;
-	int ret;
-
-	memset(bw, 0, sizeof(bw));
-	r.valid = malloc(npix);
-	if (!r.valid)
-		return -ENOMEM;
-	for (int b = 0; b < plan->nbands; b++) {
-		bw[b].href = plan->hrefs[b];
-		bw[b].has_nodata = plan->has_nodata[b];
-		bw[b].nodata = plan->nodata[b];
-	}
-	if (plan->ee && !sat_cogread_ee(cr))
-		ret = -EIO; /* a cached Earth Engine listing, another source */
-	else if (plan->ee)
-		ret = sat_ee_window(sat_cogread_ee(cr), g, bw,
-				    (size_t)plan->nbands, r.valid, prio);
-	else
-		ret = sat_cogread_window(cr, g, bw, (size_t)plan->nbands,
-					 r.valid, prio);
-	if (ret)
-		goto out;
-	for (int b = 0; b < plan->nbands; b++)
-		r.dn[b] = bw[b].dn;
-
-	if (plan->product.clip) {
-		inside = malloc(npix);
-		if (!inside) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		sat_geom_mask_inside(plan->ring_xy, plan->nring, g, inside);
-		for (size_t i = 0; i < npix; i++)
-			r.valid[i] &= inside[i];
-		free(inside); /* large grids: hold as little as we can */
-		inside = NULL;
-	}
-	if (!plan->product.raw && plan->product.outline) {
-		r.outline = calloc(npix, 1);
-		if (!r.outline) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		sat_geom_mask_outline(plan->ring_xy, plan->nring, g,
-				      plan->product.outline_width_px,
-				      r.outline);
-	}
-	for (int b = 0; !plan->product.raw && b < plan->nbands; b++) {
-		r.lut[b] = rd_lut(plan, b);
-		if (!r.lut[b]) {
-			ret = -ENOMEM;
-			goto out;
-		}
-	}
-
-	ret = sat_tiffout_write(fd, &plan->spec, rd_fill, &r);
-	if (ret) {
-		sat_log_cause("writing the GeoTIFF failed: %s",
-			      strerror(-ret));
-		goto out;
-	}
-	/* The size was promised at listing time: never serve another. */
-	if (fstat(fd, &st) != 0)
-		st.st_size = -1;
-	if ((uint64_t)st.st_size != plan->size_bytes) {
-		sat_error("render: %s.%s: wrote %lld bytes, planned %llu",
-			  plan->item_id, plan->product.name,
-			  (long long)st.st_size,
-			  (unsigned long long)plan->size_bytes);
-		ret = -EIO;
-	}
-out:
-	/* Errors from the network or the data are "cannot render this
-	 * file now": EIO, as DESIGN.md asks. Resource errors stay. */
-	if (ret && ret != -ENOMEM && ret != -ENOSPC && ret != -ECANCELED)
-		ret = -EIO;
-	for (int b = 0; b < plan->nbands; b++) {
-		free(bw[b].dn);
-		free(r.lut[b]);
-	}
-	free(r.valid);
-	free(r.outline);
-	free(inside);
-	return ret;
 }

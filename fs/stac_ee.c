@@ -143,7 +143,6 @@ static int image_parse(struct json_object *img, const char *assets_url,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->ee = true;
 	s->id = strdup(id);
 	s->file_id = sat_stac_sanitize_id(id);
 	if (!s->id || !s->file_id ||

@@ -1,10 +1,11 @@
 /*
- * catalog: a region's scenes, from the STAC API or the listing cache.
+ * catalog: a region's scenes, from the source or the listing cache.
  *
- * DESIGN.md "Listing runs the query": landing page, POST (or GET) /search,
- * paging by `next` links, our own filtering on top of the server's, a disk
- * cache with a TTL, stale results when the catalog fails, and `offline`.
- * The JSON itself is the stac module's business.
+ * The policy around a listing: our own filtering on top of the source's
+ * (servers ignore filters they do not support), a disk cache with a TTL,
+ * stale results when the catalog fails, `offline`, and one search at a
+ * time per region. How to search is the source's business
+ * (include/satfs/source.h).
  *
  * Thread-safe. sat_catalog_list() blocks on the network (never call it
  * from a FUSE thread); concurrent calls for the same region share one
@@ -19,9 +20,9 @@
 
 struct sat_cache;
 struct sat_config;
-struct sat_fetch;
 struct sat_region;
 struct sat_scene;
+struct sat_source;
 struct sat_catalog;
 
 /* The scenes of one region, sorted by acquisition time then id. Shared,
@@ -36,8 +37,9 @@ struct sat_listing {
 void sat_listing_ref(struct sat_listing *l);
 void sat_listing_unref(struct sat_listing *l);
 
+/* src must outlive the catalog. */
 int sat_catalog_new(struct sat_catalog **out, const struct sat_config *cfg,
-		    struct sat_fetch *fetch, struct sat_cache *cache);
+		    struct sat_source *src, struct sat_cache *cache);
 void sat_catalog_free(struct sat_catalog *cat);
 
 /* The listing of region r: from memory or disk while younger than
@@ -49,11 +51,6 @@ int sat_catalog_list(struct sat_catalog *cat, const struct sat_region *r,
 
 /* Is a fresh listing of r in memory (so sat_catalog_list won't block)? */
 bool sat_catalog_is_fresh(struct sat_catalog *cat, const struct sat_region *r);
-
-/* Lists through Earth Engine's listImages instead of the STAC API (ee
- * borrowed; it must outlive cat). Call before the first listing. */
-struct sat_ee;
-void sat_catalog_set_ee(struct sat_catalog *cat, struct sat_ee *ee);
 
 /* Forgets r's listing in memory and on disk; the next list searches. */
 void sat_catalog_refresh(struct sat_catalog *cat, const struct sat_region *r);

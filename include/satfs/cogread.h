@@ -34,11 +34,6 @@ void sat_cogread_free(struct sat_cogread *cr);
  * token. The unsigned href stays the key of every cache. Call before the
  * first window. */
 void sat_cogread_set_signer(struct sat_cogread *cr, struct sat_signer *signer);
-/* The Earth Engine source (borrowed; must outlive cr), for the renderer
- * to read Earth Engine scenes through; NULL for other sources. */
-struct sat_ee;
-void sat_cogread_set_ee(struct sat_cogread *cr, struct sat_ee *ee);
-struct sat_ee *sat_cogread_ee(const struct sat_cogread *cr);
 
 struct sat_band_window {
 	const char *href;   /* in: COG URL */
@@ -56,5 +51,10 @@ struct sat_band_window {
 int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
 		       struct sat_band_window *bands, size_t n,
 		       uint8_t *valid, enum sat_fetch_priority prio);
+
+/* The STAC source's read (include/satfs/source.h): a window through
+ * sat_cogread_window(), counted into rd->progress. */
+struct sat_read;
+int sat_cogread_read(struct sat_cogread *cr, const struct sat_read *rd);
 
 #endif

@@ -13,10 +13,8 @@ struct sat_core {
 	const struct sat_config *cfg;
 	struct sat_fetch *fetch;
 	struct sat_cache *cache;
+	struct sat_source *source; /* scenes and pixels: STAC or Earth Engine */
 	struct sat_catalog *catalog;
-	struct sat_cogread *cogread;
-	struct sat_signer *signer; /* sign = planetary-computer, else NULL */
-	struct sat_ee *ee;        /* type = earthengine, else NULL */
 	struct sat_jobs *jobs;
 	struct sat_tree *tree;
 	struct sat_workq *workq;  /* blocking work submitted by FUSE threads */

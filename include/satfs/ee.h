@@ -30,11 +30,10 @@
 
 #include "satfs/fetch.h"
 
-struct sat_band_window;
 struct sat_config;
-struct sat_grid;
-struct sat_region;
+struct sat_read;
 struct sat_scene;
+struct sat_search;
 struct sat_ee;
 
 #define SAT_EE_MAX_IN_FLIGHT 40         /* the API's concurrency quota */
@@ -73,13 +72,12 @@ char *sat_ee_assets_url(const struct sat_config *cfg);
 
 /* ---- ee_catalog.c ---- */
 
-/* Lists the images of the region between from (inclusive) and to
+/* Lists the images of q's region between q->from (inclusive) and q->to
  * (inclusive, sent as an exclusive endTime one second later), cloud
- * cover below max_cloud, following nextPageToken. Each raw page is handed
- * to page_cb (which takes ownership of body) for the disk cache; the
- * scenes go to *items / *nitems. 0 or -errno (logged). */
-int sat_ee_list(struct sat_ee *ee, const struct sat_region *r, time_t from,
-		time_t to, int max_items,
+ * cover below q->max_cloud, following nextPageToken. Each raw page is
+ * handed to page_cb (which takes ownership of body) for the disk cache;
+ * the scenes are appended to *items / *nitems. 0 or -errno (logged). */
+int sat_ee_list(struct sat_ee *ee, const struct sat_search *q,
 		int (*page_cb)(void *arg, char *body, size_t len), void *arg,
 		struct sat_scene ***items, size_t *nitems);
 
@@ -96,15 +94,13 @@ int sat_ee_parse_page(const struct sat_config *cfg, const char *body,
 #define SAT_EE_MAX_SIDE 32768u
 #define SAT_EE_MAX_BANDS 16
 
-/* Reads n bands of one image on grid g, as sat_cogread_window() does:
- * bands[i].href is an Earth Engine band href
- * ("{assets}/{image}:getPixels#{band}"), dn is allocated, valid is set
- * where every band has data (not 0). Grids over the API's limits are
- * split into tiles (max_px pixels a side, max_bytes a request; 0 for the
- * API's limits) and reassembled. 0 or -errno. */
-int sat_ee_window(struct sat_ee *ee, const struct sat_grid *g,
-		  struct sat_band_window *bands, size_t n, uint8_t *valid,
-		  enum sat_fetch_priority prio);
+/* Reads a window of bands of one image (include/satfs/source.h):
+ * rd->bands[i].href is an Earth Engine band href
+ * ("{assets}/{image}:getPixels#{band}"); values come back as uint16,
+ * valid is set where every band has data (not 0). Grids over the API's
+ * limits are split into tiles (max_px pixels a side, max_bytes a request;
+ * 0 for the API's limits) and reassembled. 0 or -errno. */
+int sat_ee_window(struct sat_ee *ee, const struct sat_read *rd);
 
 /* Tests only: lower the tile limits (0 keeps the API's). */
 void sat_ee_set_tile_limits(struct sat_ee *ee, uint32_t max_side,

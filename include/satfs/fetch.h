@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 struct sat_fetch;
+struct sat_progress;
 
 struct sat_fetch_opts {
 	int connections_per_host; /* default 16 */
@@ -52,6 +53,9 @@ struct sat_fetch_req {
 	uint64_t range_length;     /* 0: the whole object */
 	size_t max_body_bytes;     /* 0: the engine's default */
 	enum sat_fetch_priority priority;
+	/* counted into while the request runs (include/satfs/progress.h);
+	 * must outlive the request; may be NULL */
+	struct sat_progress *progress;
 };
 
 struct sat_fetch_result {

@@ -22,15 +22,16 @@
 #include "satfs/progress.h"
 
 struct sat_cache;
-struct sat_cogread;
 struct sat_render_plan;
 struct sat_jobs;
 
 /* err is 0 when the file is in the cache, else the render's -errno. */
 typedef void (*sat_job_done_fn)(int err, void *payload);
 
-int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache,
-		 struct sat_cogread *cr, int workers, int prefetch_workers);
+/* Renders run on `workers` threads, at most prefetch_workers of them
+ * speculative ones at a time. */
+int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache, int workers,
+		 int prefetch_workers);
 /* Waits for running jobs, fails queued ones with -ECANCELED. */
 void sat_jobs_free(struct sat_jobs *j);
 

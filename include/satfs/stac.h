@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <time.h>
 
+struct sat_source;
+
 #define SAT_STAC_MAX_BODY (64u << 20)
 #define SAT_STAC_MAX_ID 200 /* longer ids are cut and suffixed with a hash */
 
@@ -55,7 +57,8 @@ struct sat_scene {
 	size_t nassets;
 	char *json;         /* the item object as returned (serialised) */
 	size_t json_len;
-	bool ee;            /* an Earth Engine image: pixels by getPixels */
+	struct sat_source *source; /* the source that listed it (borrowed;
+				      set by the source, NULL until then) */
 };
 
 void sat_scene_free(struct sat_scene *s);

@@ -56,7 +56,10 @@ n0=$(log_lines)
 cat "$F" >"$T/out.tif" &
 catpid=$!
 for _ in $(seq 100); do
-	grep -q "^  rendering .*% .* of .*: $REL\$" "$MNT/.satfs/status" && break
+	# a job with requests under way (it shows as rendering before its
+	# first request goes out)
+	grep -qE "^  rendering .*% .* of .*, [1-9][0-9]* requests.*: $REL\$" \
+		"$MNT/.satfs/status" && break
 	sleep 0.1
 done
 cp "$MNT/.satfs/status" "$T/st.txt"

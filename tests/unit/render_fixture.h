@@ -32,6 +32,7 @@
 #include "satfs/config.h"
 #include "satfs/fetch.h"
 #include "satfs/geom.h"
+#include "satfs/source.h"
 #include "satfs/region.h"
 #include "satfs/render.h"
 #include "satfs/stac.h"
@@ -236,10 +237,29 @@ static inline int srv_count(struct srv *s, int from, bool headers)
 
 /* ---- fixture: server, fetch engine, cogread, the real item ---- */
 
+/* A source that reads through the fixture's cogread (which a test may
+ * replace) and lists nothing. */
+struct fx_source {
+	struct sat_source base;
+	struct sat_cogread **cr;
+};
+
+static inline int fx_source_read(struct sat_source *src,
+				 const struct sat_read *rd)
+{
+	return sat_cogread_read(*((struct fx_source *)src)->cr, rd);
+}
+
+static const struct sat_source_ops fx_source_ops = {
+	.type = "test",
+	.read = fx_source_read,
+};
+
 struct fx {
 	struct srv srv;
 	struct sat_fetch *fetch;
 	struct sat_cogread *cr;
+	struct fx_source source;
 	struct sat_scene *scene;
 	struct sat_region *region;
 	struct sat_product prod;
@@ -316,6 +336,9 @@ static inline void fx_start(struct fx *f, struct sat_cache *cache)
 				      &skipped, &next, &has_next), 0);
 	CHECK_INT(nitems, 1);
 	f->scene = items[0];
+	f->source.base.ops = &fx_source_ops;
+	f->source.cr = &f->cr;
+	f->scene->source = &f->source.base;
 	free(items);
 	free(item);
 	free(page);
@@ -346,7 +369,8 @@ static inline int fx_render(struct fx *f, const struct sat_render_plan *p,
 	int rc;
 
 	CHECK(fd >= 0);
-	rc = sat_render_run(p, f->cr, SAT_FETCH_FOREGROUND, fd);
+	rc = sat_render_run(p, &(struct sat_render_ctx){
+				       .prio = SAT_FETCH_FOREGROUND }, fd);
 	close(fd);
 	return rc;
 }

@@ -361,8 +361,8 @@ static void *thr_render(void *arg)
 	int fd = open(t->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 
 	t->rc = fd < 0 ? -errno
-		       : sat_render_run(t->p, t->f->cr, SAT_FETCH_FOREGROUND,
-					fd);
+		       : sat_render_run(t->p, &(struct sat_render_ctx){
+					.prio = SAT_FETCH_FOREGROUND }, fd);
 	if (fd >= 0)
 		close(fd);
 	return NULL;

@@ -171,7 +171,7 @@ SAT_TEST(plan_grid)
 	CHECK_INT(p->spec.bits, 16);
 	CHECK(!p->spec.alpha);
 	CHECK_STR(p->spec.nodata, "0");
-	CHECK_NEAR(p->dn_offset[0], -0.1, 1e-15);
+	CHECK_NEAR(p->inputs[0].dn_offset[0], -0.1, 1e-15);
 	CHECK(strstr(p->metadata, "<Item name=\"satfs_offset_applied\">"
 				  "-1000,-1000,-1000</Item>"));
 	sat_render_plan_free(p);

@@ -81,8 +81,8 @@ static double plan_offset(const struct sat_scene *s, enum sat_offset_mode m,
 	CHECK_INT(sat_region_new_bbox(&r, "t", bbox, msg, sizeof(msg)), 0);
 	CHECK_INT(sat_render_plan_new(&p, s, &prod, r, m), 0);
 	for (int b = 1; b < 3; b++)
-		CHECK_NEAR(p->dn_offset[b], p->dn_offset[0], 0);
-	off = 10000 * p->dn_offset[0];
+		CHECK_NEAR(p->inputs[0].dn_offset[b], p->inputs[0].dn_offset[0], 0);
+	off = 10000 * p->inputs[0].dn_offset[0];
 	at = strstr(p->metadata, "<Item name=\"satfs_offset_applied\">");
 	CHECK(at != NULL);
 	at += strlen("<Item name=\"satfs_offset_applied\">");

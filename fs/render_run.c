@@ -1,0 +1,452 @@
+/*
+ * render_run: runs a plan (include/satfs/render.h), streaming.
+ *
+ * The output is written tile by tile in the file's order (tiffout calls
+ * rd_fill for each 256x256 tile, row after row). Tiles are filled from a
+ * chunk: a block of whole output tiles whose pixels were read in one go
+ * from the inputs' sources. A small file is one chunk; a large one is cut
+ * into chunks of one tile row and at most RD_CHUNK_PIXELS pixels, so that
+ * the memory of a render does not grow with the size of its output. While
+ * a chunk is being drawn, the source is told which chunk comes next
+ * (sat_read.next) so that its downloads overlap our work.
+ *
+ * For each chunk: the bands of the first input are read; where pixels are
+ * still invalid, the bands of the next input, and so on (a mosaic takes
+ * each pixel from the first scene that has it); then rules 4-7 of
+ * docs/ARCHITECTURE.md "Rendering rules" per pixel.
+ *
+ * Threading: everything here belongs to the calling thread; the sources
+ * are thread-safe.
+ */
+#include "satfs/render.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "satfs/log.h"
+#include "satfs/sample.h"
+#include "satfs/source.h"
+
+/* A chunk holds at most this many output pixels (unless a single tile
+ * row of one tile is larger, which it never is: 256 x 256). */
+#define RD_CHUNK_PIXELS (1u << 20)
+#define RD_MAX_INPUTS 64
+
+struct rd_chunk {
+	uint32_t tx0, ty0, tw, th;   /* in output tiles */
+	struct sat_grid grid;        /* the chunk's pixels */
+};
+
+/* What the tile callback reads from. */
+struct rd_run {
+	const struct sat_render_plan *plan;
+	const struct sat_render_ctx *ctx;
+	uint32_t tiles_x, tiles_y;
+	uint32_t chunk_tw, chunk_th; /* chunk size, in tiles */
+	bool have_chunk;
+	bool read_failed;    /* the error came from the pixels, not the disk */
+	struct rd_chunk cur;
+	/* the chunk's pixels */
+	struct sat_read_band bands[SAT_PRODUCT_MAX_BANDS];  /* merged */
+	struct sat_read_band more[SAT_PRODUCT_MAX_BANDS];   /* input k > 0 */
+	uint8_t *valid;      /* 1: some input has data there */
+	uint8_t *valid_more;
+	uint8_t *from;       /* which input each pixel came from */
+	uint8_t *inside;     /* 1: inside the region (or no clipping) */
+	uint8_t *outline;    /* 1: outline colour; NULL when none */
+	size_t cap_pixels;   /* what the pixel arrays above hold */
+	/* Rules 4-5 per input and band for every 16-bit DN (uint8 and
+	 * uint16 samples); other types are computed per pixel. */
+	uint8_t *lut[RD_MAX_INPUTS][SAT_PRODUCT_MAX_BANDS];
+};
+
+/* Rules 4-5 for one value, exactly as written. */
+static uint8_t rd_stretch(const struct sat_render_plan *p,
+			  const struct sat_render_input *in, int b, double dn)
+{
+	const struct sat_product *pr = &p->product;
+	double v = dn * 10000 * in->dn_scale[b] + 10000 * in->dn_offset[b];
+	double t = (v - pr->min[b]) / (pr->max[b] - pr->min[b]);
+
+	if (!(t > 0)) /* NaN too */
+		t = 0;
+	else if (t > 1)
+		t = 1;
+	return (uint8_t)round(255 * pow(t, 1.0 / pr->gamma));
+}
+
+/* The table of rd_stretch() over 0..65535. With a positive scale the
+ * stretch never decreases with the DN, so each of the 256 outputs starts
+ * at a DN found by bisection on the exact formula: 4096 evaluations of
+ * pow() instead of 65536, and the same bytes. */
+static uint8_t *rd_lut(const struct sat_render_plan *p, size_t k, int b)
+{
+	const struct sat_render_input *in = &p->inputs[k];
+	uint8_t *lut = malloc(65536);
+	uint32_t start = 0;
+
+	if (!lut)
+		return NULL;
+	if (!(in->dn_scale[b] > 0) || !(p->product.max[b] > p->product.min[b])) {
+		for (uint32_t dn = 0; dn < 65536; dn++)
+			lut[dn] = rd_stretch(p, in, b, dn);
+		return lut;
+	}
+	for (uint32_t level = rd_stretch(p, in, b, 0); start < 65536;
+	     level++) {
+		/* the first DN above start whose output passes level */
+		uint32_t lo = start, hi = 65536;
+
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+
+			if (rd_stretch(p, in, b, mid) > level)
+				hi = mid;
+			else
+				lo = mid + 1;
+		}
+		memset(lut + start, (int)level, lo - start);
+		start = lo;
+	}
+	return lut;
+}
+
+/* The tables of input k, once it has pixels to draw. */
+static int rd_luts(struct rd_run *r, size_t k)
+{
+	const struct sat_render_plan *p = r->plan;
+
+	if (p->product.raw)
+		return 0;
+	for (int b = 0; b < p->nbands; b++) {
+		if (r->lut[k][b])
+			continue;
+		r->lut[k][b] = rd_lut(p, k, b);
+		if (!r->lut[k][b])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void rd_chunk_at(const struct rd_run *r, uint32_t tx, uint32_t ty,
+			struct rd_chunk *c)
+{
+	const struct sat_grid *g = &r->plan->grid;
+	const uint32_t T = SAT_TIFFOUT_TILE;
+	uint32_t x0, y0;
+
+	c->tx0 = tx;
+	c->ty0 = ty;
+	c->tw = r->tiles_x - tx < r->chunk_tw ? r->tiles_x - tx : r->chunk_tw;
+	c->th = r->tiles_y - ty < r->chunk_th ? r->tiles_y - ty : r->chunk_th;
+	x0 = tx * T;
+	y0 = ty * T;
+	c->grid = *g;
+	c->grid.origin_x = g->origin_x + x0 * g->pixel_size;
+	c->grid.origin_y = g->origin_y - y0 * g->pixel_size;
+	c->grid.width = g->width - x0 < c->tw * T ? g->width - x0 : c->tw * T;
+	c->grid.height = g->height - y0 < c->th * T ? g->height - y0
+						    : c->th * T;
+}
+
+/* The chunk after c in the order tiles are written, or false at the end. */
+static bool rd_chunk_next(const struct rd_run *r, const struct rd_chunk *c,
+			  struct rd_chunk *next)
+{
+	uint32_t tx = c->tx0 + c->tw, ty = c->ty0;
+
+	if (tx >= r->tiles_x) {
+		tx = 0;
+		ty += c->th;
+	}
+	if (ty >= r->tiles_y)
+		return false;
+	rd_chunk_at(r, tx, ty, next);
+	return true;
+}
+
+static int rd_reserve(struct rd_run *r, size_t npix)
+{
+	uint8_t **arrays[] = { &r->valid, &r->valid_more, &r->from,
+			       &r->inside, &r->outline };
+
+	if (npix <= r->cap_pixels)
+		return 0;
+	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
+		uint8_t *v;
+
+		if (arrays[i] == &r->outline &&
+		    (r->plan->product.raw || !r->plan->product.outline))
+			continue;
+		v = realloc(*arrays[i], npix);
+		if (!v)
+			return -ENOMEM;
+		*arrays[i] = v;
+	}
+	r->cap_pixels = npix;
+	return 0;
+}
+
+/* Reads the bands of input k on the chunk's grid into rb / valid. */
+static int rd_read_input(struct rd_run *r, size_t k,
+			 struct sat_read_band *rb, uint8_t *valid,
+			 const struct sat_grid *next)
+{
+	const struct sat_render_plan *p = r->plan;
+	const struct sat_render_input *in = &p->inputs[k];
+	struct sat_read rd = {
+		.grid = &r->cur.grid,
+		.bands = rb,
+		.nbands = (size_t)p->nbands,
+		.valid = valid,
+		.prio = r->ctx->prio,
+		.progress = r->ctx->progress,
+		.next = next,
+	};
+
+	if (!in->source) {
+		sat_log_cause("%s: no source to read it from", in->item_id);
+		return -EIO;
+	}
+	for (int b = 0; b < p->nbands; b++) {
+		rb[b].href = in->hrefs[b];
+		rb[b].sample = 0;
+		rb[b].has_nodata = in->has_nodata[b];
+		rb[b].nodata = in->nodata[b];
+	}
+	return in->source->ops->read(in->source, &rd);
+}
+
+/* Takes the pixels of input k where the chunk has none yet. */
+static void rd_merge(struct rd_run *r, size_t k, size_t npix)
+{
+	int nb = r->plan->nbands;
+
+	for (size_t i = 0; i < npix; i++) {
+		if (r->valid[i] || !r->valid_more[i])
+			continue;
+		for (int b = 0; b < nb; b++) {
+			struct sat_read_band *dst = &r->bands[b];
+			const struct sat_read_band *src = &r->more[b];
+
+			if (src->type == dst->type) {
+				size_t sz = sat_sample_size(dst->type);
+
+				memcpy((uint8_t *)dst->values + i * sz,
+				       (const uint8_t *)src->values + i * sz,
+				       sz);
+			} else {
+				sat_sample_put(dst->values, dst->type, i,
+					       sat_sample_get(src->values,
+							      src->type, i));
+			}
+		}
+		r->valid[i] = 1;
+		r->from[i] = (uint8_t)k;
+	}
+}
+
+/* Reads chunk c from every input it needs, and its masks. */
+static int rd_load(struct rd_run *r, const struct rd_chunk *c)
+{
+	const struct sat_render_plan *p = r->plan;
+	const struct sat_grid *g = &c->grid;
+	size_t npix = (size_t)g->width * g->height;
+	struct rd_chunk nc;
+	bool has_next = rd_chunk_next(r, c, &nc);
+	int ret;
+
+	r->cur = *c;
+	r->have_chunk = true;
+	ret = rd_reserve(r, npix);
+	if (ret)
+		return ret;
+	ret = rd_read_input(r, 0, r->bands, r->valid,
+			    has_next ? &nc.grid : NULL);
+	if (!ret)
+		ret = rd_luts(r, 0);
+	if (ret)
+		return ret;
+	memset(r->from, 0, npix);
+	for (size_t k = 1; k < p->ninputs; k++) {
+		if (!memchr(r->valid, 0, npix))
+			break; /* nothing left to fill */
+		ret = rd_read_input(r, k, r->more, r->valid_more, NULL);
+		if (!ret)
+			ret = rd_luts(r, k);
+		if (ret)
+			return ret;
+		rd_merge(r, k, npix);
+	}
+	if (p->product.clip)
+		sat_geom_mask_inside(p->ring_xy, p->nring, g, r->inside);
+	else
+		memset(r->inside, 1, npix);
+	if (r->outline) {
+		memset(r->outline, 0, npix);
+		sat_geom_mask_outline(p->ring_xy, p->nring, g,
+				      p->product.outline_width_px,
+				      r->outline);
+	}
+	return 0;
+}
+
+/* One visual pixel's colour channel c from band b. */
+static uint8_t rd_visual(const struct rd_run *r, int b, size_t i)
+{
+	const struct sat_read_band *rb = &r->bands[b];
+	uint8_t k = r->from[i];
+
+	switch (rb->type) {
+	case SAT_SAMPLE_U16:
+		return r->lut[k][b][((const uint16_t *)rb->values)[i]];
+	case SAT_SAMPLE_U8:
+		return r->lut[k][b][((const uint8_t *)rb->values)[i]];
+	default:
+		return rd_stretch(r->plan, &r->plan->inputs[k], b,
+				  sat_sample_get(rb->values, rb->type, i));
+	}
+}
+
+static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
+		   void *payload)
+{
+	struct rd_run *r = payload;
+	const struct sat_render_plan *p = r->plan;
+	const struct rd_chunk *c = &r->cur;
+	const uint32_t T = SAT_TIFFOUT_TILE;
+	size_t bpp = (size_t)p->spec.samples * (p->spec.bits / 8);
+	uint32_t cx0, cy0, w;
+	int nb = p->nbands, ret;
+
+	if (!r->have_chunk || tile_x < c->tx0 || tile_x >= c->tx0 + c->tw ||
+	    tile_y < c->ty0 || tile_y >= c->ty0 + c->th) {
+		struct rd_chunk nc;
+
+		rd_chunk_at(r, tile_x, tile_y, &nc);
+		ret = rd_load(r, &nc);
+		if (ret) {
+			r->read_failed = true;
+			return ret;
+		}
+	}
+	/* this tile's first pixel within the chunk */
+	cx0 = (tile_x - c->tx0) * T;
+	cy0 = (tile_y - c->ty0) * T;
+	w = c->grid.width;
+	memset(buf, 0, (size_t)T * T * bpp);
+	for (uint32_t yy = 0; yy < T && cy0 + yy < c->grid.height; yy++) {
+		for (uint32_t xx = 0; xx < T && cx0 + xx < w; xx++) {
+			size_t i = (size_t)(cy0 + yy) * w + cx0 + xx;
+			size_t o = (size_t)yy * T + xx;
+			bool show = r->valid[i] && r->inside[i];
+
+			if (p->product.raw) {
+				uint16_t *px = (uint16_t *)buf + o * nb;
+
+				for (int b = 0; show && b < nb; b++)
+					px[b] = (uint16_t)sat_sample_get(
+						r->bands[b].values,
+						r->bands[b].type, i);
+				continue;
+			}
+			uint8_t *px = buf + o * 4;
+
+			if (r->outline && r->outline[i]) {
+				memcpy(px, p->product.outline_rgb, 3);
+				px[3] = 255;
+			} else if (show) {
+				for (int ch = 0; ch < 3; ch++)
+					px[ch] = rd_visual(r, nb == 1 ? 0 : ch,
+							   i);
+				px[3] = 255;
+			}
+		}
+	}
+	return 0;
+}
+
+static void rd_run_clear(struct rd_run *r)
+{
+	for (int b = 0; b < SAT_PRODUCT_MAX_BANDS; b++) {
+		free(r->bands[b].values);
+		free(r->more[b].values);
+	}
+	for (size_t k = 0; k < RD_MAX_INPUTS; k++)
+		for (int b = 0; b < SAT_PRODUCT_MAX_BANDS; b++)
+			free(r->lut[k][b]);
+	free(r->valid);
+	free(r->valid_more);
+	free(r->from);
+	free(r->inside);
+	free(r->outline);
+}
+
+/* Chunk size: the whole file when it is small enough, else one tile row
+ * of at most RD_CHUNK_PIXELS. */
+static void rd_chunk_size(struct rd_run *r)
+{
+	const uint32_t T = SAT_TIFFOUT_TILE;
+	uint64_t row_px = (uint64_t)r->tiles_x * T * T;
+	uint64_t all_px = row_px * r->tiles_y;
+
+	if (all_px <= RD_CHUNK_PIXELS) {
+		r->chunk_tw = r->tiles_x;
+		r->chunk_th = r->tiles_y;
+		return;
+	}
+	r->chunk_th = 1;
+	r->chunk_tw = RD_CHUNK_PIXELS / (T * T);
+	if (r->chunk_tw > r->tiles_x)
+		r->chunk_tw = r->tiles_x;
+}
+
+int sat_render_run(const struct sat_render_plan *plan,
+		   const struct sat_render_ctx *ctx, int fd)
+{
+	const struct sat_grid *g = &plan->grid;
+	struct rd_run r = { .plan = plan, .ctx = ctx };
+	struct stat st;
+	int ret = 0;
+
+	if (plan->ninputs < 1 || plan->ninputs > RD_MAX_INPUTS)
+		return -EINVAL;
+	r.tiles_x = (g->width + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
+	r.tiles_y = (g->height + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
+	rd_chunk_size(&r);
+	if (!plan->product.raw && plan->product.outline) {
+		r.outline = malloc(1);
+		if (!r.outline)
+			return -ENOMEM;
+		r.outline[0] = 0;
+	}
+
+	ret = sat_tiffout_write(fd, &plan->spec, rd_fill, &r);
+	if (ret) {
+		if (!r.read_failed)
+			sat_log_cause("writing the GeoTIFF failed: %s",
+				      strerror(-ret));
+		goto out;
+	}
+	/* The size was promised at listing time: never serve another. */
+	if (fstat(fd, &st) != 0)
+		st.st_size = -1;
+	if ((uint64_t)st.st_size != plan->size_bytes) {
+		sat_error("render: %s.%s: wrote %lld bytes, planned %llu",
+			  plan->item_id, plan->product.name,
+			  (long long)st.st_size,
+			  (unsigned long long)plan->size_bytes);
+		ret = -EIO;
+	}
+out:
+	/* Errors from the network or the data are "cannot render this
+	 * file now": EIO. Resource errors stay. */
+	if (ret && ret != -ENOMEM && ret != -ENOSPC && ret != -ECANCELED)
+		ret = -EIO;
+	rd_run_clear(&r);
+	return ret;
+}

@@ -1,0 +1,315 @@
+/*
+ * source_stac: a STAC API for the listing, COGs over HTTP for the pixels
+ * (include/satfs/source.h).
+ *
+ * The listing: the landing page (once: what the API offers), then POST or
+ * GET /search with the region, dates and cloud filter, following each
+ * `next` link exactly as given (fs/stac*.c builds and parses the JSON).
+ * The pixels: fs/cogread*.c, which fetches COG headers and tiles through
+ * the fetch engine, with hrefs signed first when `sign` says so.
+ *
+ * Threading: the landing page's capabilities are fetched by the first
+ * search and kept under src->lock; everything else is per call.
+ */
+#include "satfs/source.h"
+#include "satfs/cache.h"
+#include "satfs/cogread.h"
+#include "satfs/config.h"
+#include "satfs/log.h"
+#include "satfs/region.h"
+#include "satfs/sign.h"
+#include "satfs/stac.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE_LIMIT 100   /* items per page asked of the server */
+#define MAX_PAGES 1000   /* a server that pages forever is cut off here */
+
+struct stac_source {
+	struct sat_source base;  /* first: the interface */
+	struct sat_fetch *fetch;
+	struct sat_cogread *cogread;
+	struct sat_signer *signer; /* sign = planetary-computer, else NULL */
+	pthread_mutex_t lock;
+	bool have_caps;            /* protected by lock */
+	struct sat_stac_caps caps; /* protected by lock */
+};
+
+static struct stac_source *stac_of(struct sat_source *src)
+{
+	return (struct stac_source *)src;
+}
+
+static void stac_identity(const struct sat_source *src, struct sat_hash *h)
+{
+	sat_hash_add_str(h, "stac");
+	sat_hash_add_str(h, src->cfg->stac_url);
+	sat_hash_add_str(h, src->cfg->collection);
+}
+
+/* The landing page's capabilities, fetched once. */
+static int get_caps(struct stac_source *s, struct sat_stac_caps *caps)
+{
+	const struct sat_config *cfg = s->base.cfg;
+	const char *hdrs[] = { "Accept: application/json", NULL };
+	struct sat_fetch_req req = { .url = cfg->stac_url,
+				     .headers = hdrs,
+				     .max_body_bytes = SAT_STAC_MAX_BODY };
+	struct sat_fetch_result res;
+	char ubuf[512];
+	int err;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->have_caps) {
+		caps->search_post = s->caps.search_post;
+		caps->search_get = s->caps.search_get;
+		caps->cql2_filter = s->caps.cql2_filter;
+		caps->search_href = strdup(s->caps.search_href);
+		pthread_mutex_unlock(&s->lock);
+		return caps->search_href ? 0 : -ENOMEM;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	memset(caps, 0, sizeof(*caps));
+	err = sat_fetch_sync(s->fetch, &req, &res);
+	if (!err) {
+		err = sat_stac_parse_landing(res.data, res.len, cfg->stac_url,
+					     caps);
+		if (err)
+			sat_error("catalog: %s: not a STAC API landing page",
+				  sat_log_url(cfg->stac_url, ubuf,
+					      sizeof(ubuf)));
+	} else {
+		sat_error("catalog: %s: landing page: %s (HTTP %ld)",
+			  sat_log_url(cfg->stac_url, ubuf, sizeof(ubuf)),
+			  res.status < 300 && res.why[0] ? res.why
+						    : strerror(-err),
+			  res.status);
+	}
+	sat_fetch_result_clear(&res);
+	if (err)
+		return err == -ENOMEM ? err : -EIO;
+
+	pthread_mutex_lock(&s->lock);
+	if (!s->have_caps) {
+		s->caps = *caps;
+		s->caps.search_href = strdup(caps->search_href);
+		s->have_caps = s->caps.search_href != NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static bool region_is_rectangle(const struct sat_region *r)
+{
+	const double *p = r->ring, *b = r->bbox;
+
+	return r->nring == 4 && p[0] == b[0] && p[1] == b[1] &&
+	       p[2] == b[2] && p[3] == b[1] && p[4] == b[2] &&
+	       p[5] == b[3] && p[6] == b[0] && p[7] == b[3];
+}
+
+/* Marks the scenes items[from..n) as this source's. */
+static void own_scenes(struct sat_source *src, struct sat_scene **items,
+		       size_t from, size_t n)
+{
+	for (size_t i = from; i < n; i++)
+		items[i]->source = src;
+}
+
+/* Runs the search, following `next` links; each raw page goes to page(),
+ * the items parsed from it to *out (parsed once, so that a broken item
+ * gets one warning). */
+static int stac_search(struct sat_source *src, const struct sat_search *sq,
+		       sat_source_page_fn page, void *payload,
+		       struct sat_scene ***out, size_t *nout)
+{
+	struct stac_source *s = stac_of(src);
+	const struct sat_region *r = sq->region;
+	struct sat_stac_request req = { 0 }, next = { 0 };
+	struct sat_stac_query q = { 0 };
+	struct sat_stac_caps caps = { 0 };
+	size_t before, skipped_before, skipped = 0, i;
+	char **seen = NULL;
+	size_t nseen = 0;
+	char ubuf[512];
+	bool has_next;
+	int err;
+
+	err = get_caps(s, &caps);
+	if (err)
+		return err;
+	q.collection = src->cfg->collection;
+	q.ring = r->ring;
+	q.nring = r->nring;
+	q.is_bbox = region_is_rectangle(r);
+	q.bbox = r->bbox;
+	q.from = sq->from;
+	q.to = sq->to;
+	q.max_cloud = sq->max_cloud;
+	q.limit = PAGE_LIMIT;
+	err = sat_stac_build_search(&caps, &q, &req);
+	sat_stac_caps_clear(&caps);
+	if (err)
+		return err;
+
+	for (i = 0; i < MAX_PAGES; i++) {
+		struct sat_fetch_req freq = {
+			.url = req.url,
+			.method = req.method,
+			.body = req.body,
+			.body_len = req.body ? strlen(req.body) : 0,
+			.headers = (const char *const *)req.headers,
+			.max_body_bytes = SAT_STAC_MAX_BODY,
+		};
+		struct sat_fetch_result res;
+		char *fp, **ns;
+
+		err = sat_fetch_sync(s->fetch, &freq, &res);
+		if (err) {
+			sat_error("catalog: %s: search failed: %s %s: %s "
+				  "(HTTP %ld)", r->name, req.method,
+				  sat_log_url(req.url, ubuf, sizeof(ubuf)),
+				  res.status < 300 && res.why[0] ? res.why
+							    : strerror(-err),
+				  res.status);
+			sat_fetch_result_clear(&res);
+			break;
+		}
+		before = *nout;
+		skipped_before = skipped;
+		memset(&next, 0, sizeof(next));
+		err = sat_stac_parse_page(res.data, res.len, &req, out, nout,
+					  &skipped, &next, &has_next);
+		if (err) {
+			/* stac logged why, with the URL */
+			sat_debug("catalog: %s: search answer from %s is not "
+				  "an ItemCollection", r->name,
+				  sat_log_url(req.url, ubuf, sizeof(ubuf)));
+			sat_fetch_result_clear(&res);
+			sat_stac_request_clear(&next);
+			err = -EIO;
+			break;
+		}
+		own_scenes(src, *out, before, *nout);
+		err = page(payload, res.data, res.len);
+		res.data = NULL;
+		sat_fetch_result_clear(&res);
+		if (err) {
+			sat_stac_request_clear(&next);
+			break;
+		}
+		/* an empty page ends paging, whatever a next link says */
+		if (!has_next ||
+		    (*nout == before && skipped == skipped_before) ||
+		    *nout >= (size_t)sq->max_items) {
+			sat_stac_request_clear(&next);
+			break;
+		}
+		/* stop on a token seen before: a server looping forever */
+		fp = sat_stac_request_fingerprint(&next);
+		for (size_t k = 0; fp && k < nseen; k++)
+			if (strcmp(seen[k], fp) == 0) {
+				sat_warn("catalog: %s: the server repeated a "
+					 "page link; paging stopped", r->name);
+				free(fp);
+				fp = NULL;
+				has_next = false;
+			}
+		if (!has_next || !fp ||
+		    !(ns = realloc(seen, (nseen + 1) * sizeof(*seen)))) {
+			free(fp);
+			sat_stac_request_clear(&next);
+			break;
+		}
+		seen = ns;
+		seen[nseen++] = fp;
+		sat_stac_request_clear(&req);
+		req = next;
+	}
+	if (i == MAX_PAGES)
+		sat_warn("catalog: %s: paging stopped after %d pages", r->name,
+			 MAX_PAGES);
+	for (i = 0; i < nseen; i++)
+		free(seen[i]);
+	free(seen);
+	sat_stac_request_clear(&req);
+	if (skipped)
+		sat_warn("catalog: %s: %zu malformed items skipped", r->name,
+			 skipped);
+	return err;
+}
+
+static int stac_parse_page(struct sat_source *src, const char *body,
+			   size_t len, struct sat_scene ***items, size_t *n,
+			   size_t *skipped)
+{
+	struct sat_stac_request next;
+	size_t before = *n;
+	bool has_next;
+	int err;
+
+	memset(&next, 0, sizeof(next));
+	err = sat_stac_parse_page(body, len, NULL, items, n, skipped, &next,
+				  &has_next);
+	sat_stac_request_clear(&next);
+	own_scenes(src, *items, before, *n);
+	return err;
+}
+
+static int stac_read(struct sat_source *src, const struct sat_read *rd)
+{
+	return sat_cogread_read(stac_of(src)->cogread, rd);
+}
+
+static void stac_free(struct sat_source *src)
+{
+	struct stac_source *s = stac_of(src);
+
+	sat_cogread_free(s->cogread);
+	sat_signer_free(s->signer);
+	sat_stac_caps_clear(&s->caps);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static const struct sat_source_ops stac_ops = {
+	.type = "stac",
+	.identity = stac_identity,
+	.search = stac_search,
+	.parse_page = stac_parse_page,
+	.read = stac_read,
+	.free = stac_free,
+};
+
+int sat_source_stac_new(struct sat_source **out,
+			const struct sat_config *cfg,
+			struct sat_fetch *fetch, struct sat_cache *cache)
+{
+	struct stac_source *s = calloc(1, sizeof(*s));
+	int err;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	s->base.ops = &stac_ops;
+	s->base.cfg = cfg;
+	s->fetch = fetch;
+	pthread_mutex_init(&s->lock, NULL);
+	err = sat_cogread_new(&s->cogread, fetch, cache);
+	if (!err && cfg->sign == SAT_SIGN_PLANETARY) {
+		err = sat_signer_new(&s->signer, fetch, cfg->sign_url);
+		if (!err)
+			sat_cogread_set_signer(s->cogread, s->signer);
+	}
+	if (err) {
+		stac_free(&s->base);
+		return err;
+	}
+	*out = &s->base;
+	return 0;
+}
