@@ -4,16 +4,19 @@
  * A window is read in two round trips at most, whatever the number of
  * bands: (1) the headers of every band not yet known, fetched at once
  * (plus one more round when an IFD runs past the first 16 KiB), and (2)
- * every tile byte range of every band, adjacent ranges merged, fetched at
- * once. Decoding and sampling then run on the calling thread.
+ * every tile byte range of every band not already decoded, adjacent
+ * ranges merged, fetched at once. Tiles decode on the decoders' threads;
+ * sampling runs on the calling thread.
  *
  * This file: the object, the header caches (memory, then disk: headers/
  * <sha256 of URL> holding "satfs-cog-header-1 <len> <etag|->\n" and the
- * prefix bytes) and header fetching. fs/cogread_window.c: the window.
+ * prefix bytes) and header fetching. fs/cogread_tiles.c: the decoded
+ * tiles. fs/cogread_window.c: the window.
  *
- * Threading model: any thread may call sat_cogread_window(); it blocks on
- * the fetch engine's I/O thread. The only shared state is the header
- * memory cache (cr->hdrs), protected by cr->lock. Entries are refcounted:
+ * Threading model: any thread may call sat_cogread_read(); it blocks on
+ * the fetch engine's I/O thread and the decoders. The shared state is the
+ * header memory cache (cr->hdrs) and the tile cache, protected by
+ * cr->lock. Entries are refcounted:
  * a window holds a reference to each header it uses, so an eviction by
  * another thread never frees a header under it. The lock is never held
  * across network or disk I/O. Two threads missing the same header both
@@ -31,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cogread_private.h"
 #include "satfs/cache.h"
@@ -49,6 +53,8 @@ int sat_cogread_new(struct sat_cogread **out, struct sat_fetch *fetch,
 		    struct sat_cache *cache)
 {
 	struct sat_cogread *cr;
+	long ncpu;
+	int err;
 
 	*out = NULL;
 	if (!fetch)
@@ -58,9 +64,17 @@ int sat_cogread_new(struct sat_cogread **out, struct sat_fetch *fetch,
 		return -ENOMEM;
 	cr->fetch = fetch;
 	cr->cache = cache;
+	cr->tile_cap_bytes = SAT_COGREAD_TILE_CACHE_BYTES;
 	if (pthread_mutex_init(&cr->lock, NULL) != 0) {
 		free(cr);
 		return -ENOMEM;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	err = cr_tiles_init(cr, ncpu < 1 ? 1 : ncpu > 16 ? 16 : (int)ncpu);
+	if (err) {
+		pthread_mutex_destroy(&cr->lock);
+		free(cr);
+		return err;
 	}
 	*out = cr;
 	return 0;
@@ -183,10 +197,33 @@ void sat_cogread_free(struct sat_cogread *cr)
 {
 	if (!cr)
 		return;
+	cr_tiles_fini(cr);
 	for (size_t i = 0; i < cr->nhdrs; i++)
 		sat_cogread_header_unref(cr, cr->hdrs[i]);
 	pthread_mutex_destroy(&cr->lock);
 	free(cr);
+}
+
+void sat_cogread_set_tile_cap(struct sat_cogread *cr, size_t cap_bytes)
+{
+	pthread_mutex_lock(&cr->lock);
+	cr->tile_cap_bytes = cap_bytes;
+	pthread_mutex_unlock(&cr->lock);
+}
+
+void sat_cogread_drop_caches(struct sat_cogread *cr)
+{
+	struct sat_cogread_header *drop[CR_MAX_HEADERS];
+	size_t n;
+
+	cr_tiles_drop(cr);
+	pthread_mutex_lock(&cr->lock);
+	n = cr->nhdrs;
+	memcpy(drop, cr->hdrs, n * sizeof(*drop));
+	cr->nhdrs = 0;
+	pthread_mutex_unlock(&cr->lock);
+	for (size_t i = 0; i < n; i++)
+		sat_cogread_header_unref(cr, drop[i]); /* the cache's */
 }
 
 /* A new reference to the cached header of url, or NULL. */

@@ -1,19 +1,24 @@
 /*
  * cogread_private: what fs/cogread.c (the header caches and header
- * fetching) and fs/cogread_window.c (tiles, decoding, sampling) share. Not
- * a module boundary: nothing else includes it.
+ * fetching), fs/cogread_tiles.c (the decoded-tile cache, tile fetching and
+ * the decoders) and fs/cogread_window.c (windows: which tiles, sampling)
+ * share. Not a module boundary: nothing else includes it.
  */
 #ifndef SATFS_COGREAD_PRIVATE_H
 #define SATFS_COGREAD_PRIVATE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "satfs/cogread.h"
 #include "satfs/fetch.h"
 
 struct sat_cache;
 struct sat_cog;
 struct sat_progress;
+struct sat_workq;
 struct sat_signer;
 
 #define CR_MAX_HEADERS 256
@@ -26,15 +31,48 @@ struct sat_cogread_header {
 	unsigned long used;    /* protected by cr->lock: LRU tick */
 };
 
+enum cr_tile_state {
+	CR_TILE_FETCHING,  /* its bytes are on their way, then decoded */
+	CR_TILE_READY,     /* pix holds it (NULL: a sparse tile) */
+	CR_TILE_FAILED,    /* err and why say why; out of the table */
+};
+
+/* One decoded tile, shared by every window that needs it. Its key is the
+ * header (URL and ETag), the level and the tile's position. */
+struct cr_tile {
+	struct cr_tile *hnext;          /* hash chain; cr->lock */
+	struct cr_tile *lru_prev, *lru_next; /* idle READY tiles; cr->lock */
+	struct sat_cogread_header *hdr; /* a reference */
+	uint32_t level, tx, ty;
+	uint64_t offset, length;        /* its bytes; length 0: sparse */
+	size_t bytes;                   /* decoded size, when pix is set */
+	/* protected by cr->lock: */
+	enum cr_tile_state state;
+	unsigned pins;                  /* windows using or awaiting it */
+	bool in_table;
+	void *pix;
+	int err;
+	char why[400];
+};
+
+#define CR_TILE_BUCKETS 4096
+
 struct sat_cogread {
 	struct sat_fetch *fetch;
 	struct sat_cache *cache;  /* may be NULL: no disk cache */
 	struct sat_signer *signer; /* may be NULL: hrefs go as they are */
+	struct sat_workq *decoders; /* tile decoding, one thread per core */
+	size_t tile_cap_bytes;    /* decoded tiles kept, at most */
 	pthread_mutex_t lock;
+	pthread_cond_t tile_cond; /* a tile became READY or FAILED */
 	/* protected by lock: */
 	struct sat_cogread_header *hdrs[CR_MAX_HEADERS];
 	size_t nhdrs;
 	unsigned long tick;         /* LRU clock */
+	struct cr_tile *tiles[CR_TILE_BUCKETS];
+	struct cr_tile *lru_head, *lru_tail; /* most recently idle first */
+	size_t tile_bytes;          /* decoded bytes held by tiles */
+	struct sat_cogread_stats stats;
 };
 
 /* References to the parsed headers of urls[0..n) into hdrs[0..n): from
@@ -54,5 +92,32 @@ void sat_cogread_forget(struct sat_cogread *cr, struct sat_cogread_header *h);
 int sat_cogread_fetch_all(struct sat_cogread *cr,
 			  const struct sat_fetch_req *reqs,
 			  struct sat_fetch_result *res, size_t n);
+
+/* ---- the tile cache (fs/cogread_tiles.c) ---- */
+
+/* A tile wanted by a window: in, its key and range; out, the entry. */
+struct cr_want {
+	struct sat_cogread_header *hdr; /* borrowed */
+	uint32_t level, tx, ty;
+	uint64_t offset, length;
+	struct cr_tile *tile;           /* pinned when the call pins */
+};
+
+/* Finds or starts every wanted tile: those missing are fetched (adjacent
+ * ranges in one request) and decoded in the background. With pin, each
+ * want[i].tile is pinned (release with cr_tiles_unpin) and the call
+ * returns once all are READY or one FAILED (its error and, through
+ * sat_log_cause, its cause); without, it returns at once (a prefetch).
+ * Blocks. */
+int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
+		 bool pin, enum sat_fetch_priority prio,
+		 struct sat_progress *progress);
+void cr_tiles_unpin(struct sat_cogread *cr, struct cr_want *want, size_t n);
+/* Drops every idle tile (those pinned or on their way leave the table
+ * and go when they are done). */
+void cr_tiles_drop(struct sat_cogread *cr);
+/* Starts and stops the decoders; drops every tile. */
+int cr_tiles_init(struct sat_cogread *cr, int threads);
+void cr_tiles_fini(struct sat_cogread *cr);
 
 #endif

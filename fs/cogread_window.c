@@ -1,14 +1,20 @@
 /*
- * cogread_window: one window of pixels (see include/satfs/cogread.h).
+ * cogread_window: one window of pixels (include/satfs/cogread.h).
  *
- * Pass 1 maps every output pixel centre to a source pixel of the chosen
- * level and collects the tiles hit; the tiles of every band are fetched in
- * one sat_fetch_all(), adjacent byte ranges merged; pass 2 maps
- * again, decodes each tile when first hit and frees it after the last
- * output row that uses it, so only the tiles of a band in use are held.
+ * For each band: its header (fs/cogread.c), the level to read (the
+ * coarsest still at least as fine as the grid, docs/ARCHITECTURE.md
+ * "Rendering rules", rule 3) and where each output pixel centre falls in
+ * it: computed once per column and once per row when the source is in
+ * the grid's CRS, else per pixel through PROJ (sat_geom_transform, once
+ * per row for all the bands of one CRS). Then the tiles those pixels lie
+ * in, all at once from the tile cache (fs/cogread_tiles.c), which fetches
+ * and decodes the missing ones on every core; then the values, copied
+ * from the decoded tiles. The tiles of the caller's next window are asked
+ * for as well, without waiting, so that they arrive while the caller
+ * works on this one.
  *
  * Threading: runs on the caller's thread; shared state is only reached
- * through cogread.c's header cache (its lock). A window that sees an
+ * through the header and tile caches (cr->lock). A window that sees an
  * object change under it (tile ETag != header ETag) is read once more.
  */
 #include "satfs/cogread.h"
@@ -22,103 +28,49 @@
 #include "satfs/cog.h"
 #include "satfs/geom.h"
 #include "satfs/log.h"
+#include "satfs/sample.h"
 #include "satfs/source.h"
 
-#define CR_MERGE_CAP (16u << 20)
-/* Tiles this close are fetched in one request: GDAL's COG writer puts a
- * 4-byte leader and trailer around every tile, so tiles stored one after
- * another are never exactly adjacent; a few wasted bytes cost far less
- * than a round trip. */
-#define CR_MERGE_GAP 16384u
 #define CR_MAX_TILES (1u << 22)       /* tiles of one level: sanity bound */
 #define CR_MAX_TILE_BYTES (64u << 20) /* one decoded tile */
 /* A URL for a log line (query strings may carry tokens); needs ubuf. */
 #define CR_URL(u) sat_log_url((u), ubuf, sizeof(ubuf))
 #define CR_SAMPLEFORMAT_UINT 1 /* TIFF SampleFormat 1; 0 is "unset" */
 
-struct cr_tile {
-	size_t band;
-	uint32_t tx, ty;
-	uint64_t offset, length;  /* length 0: sparse */
-	const char *url;
-	size_t req;               /* request holding the bytes */
-	uint64_t req_off;         /* where in that request */
-	uint32_t last_row;        /* last output row sampling it */
-	void *pix;                /* decoded, while needed */
-	bool done;                /* decoded (or sparse) and maybe freed */
-};
-
 struct cr_band {
 	struct sat_cogread_header *hdr;
 	size_t level;
 	const struct sat_cog_level *lv;
 	int src_epsg;             /* non-zero: reproject centres into it */
+	enum sat_sample_type type;
+	uint16_t sample;          /* which sample of each pixel */
+	bool has_nodata;
+	double nodata;
+	double fill;              /* value of sparse tiles */
 	/* Same CRS: the mapping is separable, computed once. */
 	int32_t *tcol;            /* tile column per output column, or -1 */
 	uint32_t *xin;            /* column within that tile */
 	int32_t *rowmap;          /* source row per output row, or -1 */
-	uint32_t *txs;            /* the distinct tile columns hit */
-	size_t ntxs;
-	int32_t *tilemap;         /* tile number -> index in tiles, or -1 */
-	bool has_nodata;
-	double nodata;
-	uint16_t fill;            /* value of sparse tiles */
-	size_t tile_bytes;        /* one decoded tile */
+	/* Another CRS: tile number and sample offset per output pixel. */
+	int32_t *ptile;
+	uint32_t *poff;
+	/* The tiles it needs: sorted tile numbers, and where their wants
+	 * start in the window's want array. */
+	uint32_t *tnums;
+	size_t ntnums;
+	size_t want0;
 };
 
 struct cr_window {
 	struct sat_cogread *cr;
 	const struct sat_grid *g;
-	struct sat_band_window *bands;
-	size_t n;
-	uint8_t *valid;
-	enum sat_fetch_priority prio;
-	struct sat_progress *progress;
+	const struct sat_read *rd;
 	struct cr_band *b;
-	struct cr_tile *tiles;
-	size_t ntiles, captiles;
-	struct sat_fetch_req *reqs;
-	struct sat_fetch_result *res;
-	struct sat_cogread_header **req_hdr;
-	unsigned int *req_users;  /* tiles not yet decoded, per request */
-	size_t nreqs;
+	size_t n;
+	struct cr_want *want;
+	size_t nwant;
 	double *xy;               /* one row of centres */
-	int32_t *tnum;            /* one row: tile number per pixel, or -1 */
-	uint32_t *toff;           /* one row: sample index within the tile */
-	/* Decoded tiles no row needs any more, kept for the next decode:
-	 * a 1024x1024 tile is 2 MiB, and allocating each anew costs a fresh
-	 * mapping and its page faults. */
-	void *spare[4];
-	size_t spare_bytes[4];
-	size_t nspare;
 };
-
-static void *cr_pix_get(struct cr_window *w, size_t bytes)
-{
-	for (size_t i = 0; i < w->nspare; i++) {
-		if (w->spare_bytes[i] != bytes)
-			continue;
-		void *p = w->spare[i];
-
-		w->nspare--;
-		w->spare[i] = w->spare[w->nspare];
-		w->spare_bytes[i] = w->spare_bytes[w->nspare];
-		return p;
-	}
-	return malloc(bytes);
-}
-
-static void cr_pix_put(struct cr_window *w, void *p, size_t bytes)
-{
-	if (!p)
-		return;
-	if (w->nspare == sizeof(w->spare) / sizeof(w->spare[0])) {
-		free(p);
-		return;
-	}
-	w->spare[w->nspare] = p;
-	w->spare_bytes[w->nspare++] = bytes;
-}
 
 static int32_t cr_index(double d, double px, uint32_t n)
 {
@@ -153,11 +105,12 @@ static size_t cr_pick_level(const struct sat_cog *cog, double pixel_size)
 static int cr_band_setup(struct cr_window *w, size_t i)
 {
 	const struct sat_grid *g = w->g;
+	const struct sat_read_band *rb = &w->rd->bands[i];
 	struct cr_band *b = &w->b[i];
 	const struct sat_cog *cog = b->hdr->cog;
 	const struct sat_cog_level *lv;
 	char ubuf[512];
-	size_t ntile;
+	size_t ntile, tile_bytes;
 	int epsg;
 
 	b->level = cr_pick_level(cog, g->pixel_size);
@@ -167,54 +120,61 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 	     lv->sample_format != 0)) {
 		sat_log_cause("%s: %u-bit samples of format %u are not "
 			      "supported (uint8, uint16 only)",
-			      CR_URL(w->bands[i].href),
-			      lv->bits, lv->sample_format);
+			      CR_URL(rb->href), lv->bits, lv->sample_format);
 		return -ENOTSUP;
 	}
+	b->type = lv->bits == 8 ? SAT_SAMPLE_U8 : SAT_SAMPLE_U16;
+	if (rb->sample >= lv->samples) {
+		sat_log_cause("%s has %u bands, not %u", CR_URL(rb->href),
+			      lv->samples, rb->sample + 1);
+		return -EINVAL;
+	}
+	b->sample = rb->sample;
 	ntile = (size_t)lv->tiles_across * lv->tiles_down;
-	b->tile_bytes = (size_t)lv->tile_width * lv->tile_height *
-			lv->samples * (lv->bits / 8);
-	if (ntile == 0 || ntile > CR_MAX_TILES || b->tile_bytes == 0 ||
-	    b->tile_bytes > CR_MAX_TILE_BYTES || lv->width == 0 ||
-	    lv->height == 0)
+	tile_bytes = (size_t)lv->tile_width * lv->tile_height * lv->samples *
+		     (lv->bits / 8);
+	if (ntile == 0 || ntile > CR_MAX_TILES || tile_bytes == 0 ||
+	    tile_bytes > CR_MAX_TILE_BYTES || lv->width == 0 ||
+	    lv->height == 0) {
+		sat_log_cause("%s: a tile layout we refuse (%zu tiles of "
+			      "%zu bytes)", CR_URL(rb->href), ntile,
+			      tile_bytes);
 		return -EIO;
-	b->tilemap = malloc(ntile * sizeof(*b->tilemap));
-	if (!b->tilemap)
-		return -ENOMEM;
-	memset(b->tilemap, 0xff, ntile * sizeof(*b->tilemap)); /* -1 */
-
-	if (w->bands[i].has_nodata) {
+	}
+	if (rb->has_nodata) {
 		b->has_nodata = true;
-		b->nodata = w->bands[i].nodata;
+		b->nodata = rb->nodata;
 	} else {
 		b->has_nodata = sat_cog_nodata(cog, &b->nodata);
 	}
-	if (b->has_nodata && b->nodata >= 0 && b->nodata == floor(b->nodata) &&
-	    b->nodata <= (lv->bits == 8 ? 255 : 65535))
-		b->fill = (uint16_t)b->nodata;
+	b->fill = b->has_nodata && b->nodata >= 0 &&
+			  b->nodata == floor(b->nodata) &&
+			  b->nodata <= (lv->bits == 8 ? 255 : 65535)
+		  ? b->nodata
+		  : 0;
 
 	epsg = sat_cog_epsg(cog);
 	if (epsg != 0 && epsg != g->epsg) {
 		b->src_epsg = epsg;
-		return 0;
+		b->ptile = malloc((size_t)g->width * g->height *
+				  sizeof(*b->ptile));
+		b->poff = malloc((size_t)g->width * g->height *
+				 sizeof(*b->poff));
+		return b->ptile && b->poff ? 0 : -ENOMEM;
 	}
 	/* Same CRS: the mapping is separable, compute it once. */
 	b->tcol = malloc(g->width * sizeof(*b->tcol));
 	b->xin = malloc(g->width * sizeof(*b->xin));
-	b->txs = malloc(lv->tiles_across * sizeof(*b->txs));
 	b->rowmap = malloc(g->height * sizeof(*b->rowmap));
-	if (!b->tcol || !b->xin || !b->txs || !b->rowmap)
+	if (!b->tcol || !b->xin || !b->rowmap)
 		return -ENOMEM;
 	for (uint32_t c = 0; c < g->width; c++) {
 		double x = g->origin_x + (c + 0.5) * g->pixel_size;
 		int32_t sc = cr_index(x - lv->origin_x, lv->pixel_x, lv->width);
-		uint32_t tx = (uint32_t)sc / lv->tile_width;
 
-		b->tcol[c] = sc < 0 ? -1 : (int32_t)tx;
+		b->tcol[c] = sc < 0 ? -1 : (int32_t)((uint32_t)sc /
+						     lv->tile_width);
 		b->xin[c] = sc < 0 ? 0 : (uint32_t)sc % lv->tile_width;
-		/* Columns grow with c: distinct values come in order. */
-		if (sc >= 0 && (b->ntxs == 0 || b->txs[b->ntxs - 1] != tx))
-			b->txs[b->ntxs++] = tx;
 	}
 	for (uint32_t r = 0; r < g->height; r++) {
 		double y = g->origin_y - (r + 0.5) * g->pixel_size;
@@ -225,391 +185,290 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 	return 0;
 }
 
-/* For every centre of output row `row`: the number of the source tile
- * holding it (ty * tiles_across + tx, -1 when outside the source) into
- * w->tnum and the index of its sample within that tile into w->toff. */
-static int cr_row_tiles(struct cr_window *w, const struct cr_band *b,
-			uint32_t row)
+/* Bands in another CRS: their per-pixel tile and offset, with one PROJ
+ * call per row for all the bands of one CRS. */
+static int cr_map_reprojected(struct cr_window *w)
+{
+	const struct sat_grid *g = w->g;
+
+	for (size_t i = 0; i < w->n; i++) {
+		int epsg = w->b[i].src_epsg;
+		bool done = false;
+
+		for (size_t k = 0; k < i; k++)
+			done = done || w->b[k].src_epsg == epsg;
+		if (!epsg || done)
+			continue;
+		for (uint32_t row = 0; row < g->height; row++) {
+			double y = g->origin_y - (row + 0.5) * g->pixel_size;
+			int rc;
+
+			for (uint32_t c = 0; c < g->width; c++) {
+				w->xy[2 * c] = g->origin_x +
+					       (c + 0.5) * g->pixel_size;
+				w->xy[2 * c + 1] = y;
+			}
+			rc = sat_geom_transform(g->epsg, epsg, w->xy,
+						g->width);
+			if (rc)
+				return rc;
+			for (size_t k = i; k < w->n; k++) {
+				struct cr_band *b = &w->b[k];
+				const struct sat_cog_level *lv = b->lv;
+				size_t base = (size_t)row * g->width;
+
+				if (b->src_epsg != epsg)
+					continue;
+				for (uint32_t c = 0; c < g->width; c++) {
+					int32_t sc = cr_index(
+						w->xy[2 * c] - lv->origin_x,
+						lv->pixel_x, lv->width);
+					int32_t sr = cr_index(
+						lv->origin_y - w->xy[2 * c + 1],
+						lv->pixel_y, lv->height);
+
+					if (sc < 0 || sr < 0) {
+						b->ptile[base + c] = -1;
+						continue;
+					}
+					b->ptile[base + c] = (int32_t)(
+						(uint32_t)sr / lv->tile_height *
+							lv->tiles_across +
+						(uint32_t)sc / lv->tile_width);
+					b->poff[base + c] =
+						(uint32_t)sr % lv->tile_height *
+							lv->tile_width +
+						(uint32_t)sc % lv->tile_width;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Appends tile number t unless it is the last one added. */
+static int push_tnum(struct cr_band *b, size_t *cap, uint32_t t)
+{
+	if (b->ntnums && b->tnums[b->ntnums - 1] == t)
+		return 0;
+	if (b->ntnums == *cap) {
+		size_t nc = *cap ? 2 * *cap : 16;
+		uint32_t *v = realloc(b->tnums, nc * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		b->tnums = v;
+		*cap = nc;
+	}
+	b->tnums[b->ntnums++] = t;
+	return 0;
+}
+
+/* The sorted, distinct tiles band b needs on grid g. */
+static int cr_band_tiles(struct cr_window *w, struct cr_band *b)
 {
 	const struct sat_grid *g = w->g;
 	const struct sat_cog_level *lv = b->lv;
-	double y = g->origin_y - (row + 0.5) * g->pixel_size;
-	int rc;
+	size_t cap = 0, npix = (size_t)g->width * g->height, k = 0;
+	int32_t lastrow = -2;
+	int rc = 0;
 
-	if (!b->src_epsg) {
-		int32_t sr = b->rowmap[row];
-		uint32_t ty = (uint32_t)sr / lv->tile_height;
-		uint32_t yin = (uint32_t)sr % lv->tile_height;
+	if (b->src_epsg) {
+		for (size_t i = 0; i < npix && !rc; i++)
+			if (b->ptile[i] >= 0)
+				rc = push_tnum(b, &cap, (uint32_t)b->ptile[i]);
+	} else {
+		for (uint32_t r = 0; r < g->height && !rc; r++) {
+			int32_t ty;
 
-		for (uint32_t c = 0; c < g->width; c++) {
-			if (sr < 0 || b->tcol[c] < 0) {
-				w->tnum[c] = -1;
+			if (b->rowmap[r] < 0)
 				continue;
-			}
-			w->tnum[c] = (int32_t)(ty * lv->tiles_across) +
-				     b->tcol[c];
-			w->toff[c] = (yin * lv->tile_width + b->xin[c]) *
-				     lv->samples;
+			ty = b->rowmap[r] / (int32_t)lv->tile_height;
+			if (ty == lastrow)
+				continue;
+			lastrow = ty;
+			for (uint32_t c = 0; c < g->width && !rc; c++)
+				if (b->tcol[c] >= 0)
+					rc = push_tnum(b, &cap,
+						       (uint32_t)ty *
+							       lv->tiles_across +
+						       (uint32_t)b->tcol[c]);
 		}
-		return 0;
 	}
-	for (uint32_t c = 0; c < g->width; c++) {
-		w->xy[2 * c] = g->origin_x + (c + 0.5) * g->pixel_size;
-		w->xy[2 * c + 1] = y;
-	}
-	rc = sat_geom_transform(g->epsg, b->src_epsg, w->xy, g->width);
 	if (rc)
 		return rc;
-	for (uint32_t c = 0; c < g->width; c++) {
-		int32_t sc = cr_index(w->xy[2 * c] - lv->origin_x,
-				      lv->pixel_x, lv->width);
-		int32_t sr = cr_index(lv->origin_y - w->xy[2 * c + 1],
-				      lv->pixel_y, lv->height);
-
-		if (sc < 0 || sr < 0) {
-			w->tnum[c] = -1;
-			continue;
-		}
-		w->tnum[c] = (int32_t)((uint32_t)sr / lv->tile_height *
-				       lv->tiles_across +
-				       (uint32_t)sc / lv->tile_width);
-		w->toff[c] = ((uint32_t)sr % lv->tile_height * lv->tile_width +
-			      (uint32_t)sc % lv->tile_width) * lv->samples;
-	}
+	if (b->ntnums)
+		qsort(b->tnums, b->ntnums, sizeof(*b->tnums), cmp_u32);
+	for (size_t i = 0; i < b->ntnums; i++)
+		if (i == 0 || b->tnums[i] != b->tnums[k - 1])
+			b->tnums[k++] = b->tnums[i];
+	b->ntnums = k;
 	return 0;
 }
 
-static int cr_add_tile(struct cr_window *w, size_t bi, uint32_t tnum,
-		       uint32_t row)
+/* One want per tile per band, in the window's want array. */
+static int cr_wants(struct cr_window *w)
 {
-	struct cr_band *b = &w->b[bi];
-	int32_t *slot = &b->tilemap[tnum];
-	struct cr_tile *t;
+	size_t total = 0, k = 0;
 
-	if (*slot >= 0) {
-		w->tiles[*slot].last_row = row;
-		return 0;
-	}
-	if (w->ntiles == w->captiles) {
-		size_t cap = w->captiles ? 2 * w->captiles : 64;
-		struct cr_tile *nt = realloc(w->tiles, cap * sizeof(*nt));
-
-		if (!nt)
-			return -ENOMEM;
-		w->tiles = nt;
-		w->captiles = cap;
-	}
-	t = &w->tiles[w->ntiles];
-	memset(t, 0, sizeof(*t));
-	t->band = bi;
-	t->tx = tnum % b->lv->tiles_across;
-	t->ty = tnum / b->lv->tiles_across;
-	t->url = b->hdr->url;
-	t->last_row = row;
-	if (sat_cog_tile_range(b->hdr->cog, b->level, t->tx, t->ty,
-			       &t->offset, &t->length) != 0)
-		return -EIO;
-	*slot = (int32_t)w->ntiles++;
-	return 0;
-}
-
-/* Pass 1: the tiles each band needs, and the last output row of each. */
-static int cr_collect(struct cr_window *w)
-{
-	for (size_t bi = 0; bi < w->n; bi++) {
-		struct cr_band *b = &w->b[bi];
-		const struct sat_cog_level *lv = b->lv;
-		int rc = 0;
-
-		for (uint32_t row = 0; row < w->g->height && !rc; row++) {
-			if (!b->src_epsg) {
-				uint32_t ty;
-
-				if (b->rowmap[row] < 0)
-					continue;
-				ty = (uint32_t)b->rowmap[row] / lv->tile_height;
-				for (size_t k = 0; k < b->ntxs && !rc; k++)
-					rc = cr_add_tile(w, bi, ty *
-							 lv->tiles_across +
-							 b->txs[k], row);
-				continue;
-			}
-			rc = cr_row_tiles(w, b, row);
-			for (uint32_t c = 0; c < w->g->width && !rc; c++)
-				if (w->tnum[c] >= 0)
-					rc = cr_add_tile(w, bi,
-							 (uint32_t)w->tnum[c],
-							 row);
-		}
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-static int cr_cmp_range(const void *pa, const void *pb)
-{
-	const struct cr_tile *a = *(struct cr_tile *const *)pa;
-	const struct cr_tile *b = *(struct cr_tile *const *)pb;
-	int c = strcmp(a->url, b->url);
-
-	if (c)
-		return c;
-	return a->offset < b->offset ? -1 : a->offset > b->offset;
-}
-
-/* One request per run of adjacent tiles of one URL, gaps of up to
- * CR_MERGE_GAP bytes included (identical ranges, e.g. the same band twice,
- * share one). */
-static int cr_plan_requests(struct cr_window *w)
-{
-	struct cr_tile **order = malloc((w->ntiles + 1) * sizeof(*order));
-	size_t m = 0;
-	int ret = 0;
-
-	if (!order)
+	for (size_t i = 0; i < w->n; i++)
+		total += w->b[i].ntnums;
+	w->want = calloc(total + 1, sizeof(*w->want));
+	if (!w->want)
 		return -ENOMEM;
-	for (size_t i = 0; i < w->ntiles; i++)
-		if (w->tiles[i].length)
-			order[m++] = &w->tiles[i];
-	qsort(order, m, sizeof(*order), cr_cmp_range);
-	w->reqs = calloc(m + 1, sizeof(*w->reqs));
-	w->res = calloc(m + 1, sizeof(*w->res));
-	w->req_hdr = calloc(m + 1, sizeof(*w->req_hdr));
-	w->req_users = calloc(m + 1, sizeof(*w->req_users));
-	if (!w->reqs || !w->res || !w->req_hdr || !w->req_users) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t k = 0; k < m; k++) {
-		struct cr_tile *t = order[k];
-		struct sat_fetch_req *r = w->nreqs ? &w->reqs[w->nreqs - 1]
-						   : NULL;
-		bool same = r && strcmp(r->url, t->url) == 0;
-		uint64_t end = r ? r->range_offset + r->range_length : 0;
+	for (size_t i = 0; i < w->n; i++) {
+		struct cr_band *b = &w->b[i];
 
-		if (same && t->offset >= r->range_offset &&
-		    t->offset + t->length <= end) {
-			/* inside the last request already */
-		} else if (same && t->offset >= end &&
-			   t->offset - end <= CR_MERGE_GAP &&
-			   t->offset + t->length - r->range_offset <=
-				   CR_MERGE_CAP) {
-			r->range_length = t->offset + t->length -
-					  r->range_offset;
-		} else {
-			r = &w->reqs[w->nreqs];
-			r->url = t->url;
-			r->range_offset = t->offset;
-			r->range_length = t->length;
-			r->priority = w->prio;
-			r->progress = w->progress;
-			w->req_hdr[w->nreqs++] = w->b[t->band].hdr;
-		}
-		t->req = w->nreqs - 1;
-		t->req_off = t->offset - r->range_offset;
-		w->req_users[t->req]++;
-	}
-out:
-	free(order);
-	return ret;
-}
+		b->want0 = k;
+		for (size_t j = 0; j < b->ntnums; j++, k++) {
+			struct cr_want *cw = &w->want[k];
 
-/* Fetches every request at once. -ESTALE when an object changed since its
- * header was read (its header is forgotten). */
-static int cr_fetch_tiles(struct cr_window *w)
-{
-	char ubuf[512];
-	int ret = 0;
-
-	if (w->nreqs == 0)
-		return 0;
-	sat_cogread_fetch_all(w->cr, w->reqs, w->res, w->nreqs);
-	for (size_t k = 0; k < w->nreqs; k++) {
-		const struct sat_fetch_result *res = &w->res[k];
-		const struct sat_cogread_header *h = w->req_hdr[k];
-
-		if (res->err && !(h->etag && res->etag &&
-				  strcmp(h->etag, res->etag) != 0)) {
-			sat_log_cause("tiles of %s: %s (HTTP %ld, %d tries)",
-				      CR_URL(w->reqs[k].url),
-				      res->status < 300 && res->why[0]
-					      ? res->why
-					      : strerror(-res->err),
-				      res->status, res->tries);
-			/* The header may be what is wrong (the object was
-			 * replaced, e.g. a 416 for offsets past its new end,
-			 * and no ETag said so): a later read starts afresh
-			 * instead of failing on it forever. */
-			if (res->err != -ECANCELED)
-				sat_cogread_forget(w->cr, w->req_hdr[k]);
-			return res->err;
-		}
-		if (h->etag && res->etag && strcmp(h->etag, res->etag) != 0) {
-			sat_info("cogread: %s changed (ETag %s, was %s); "
-				 "rereading its header",
-				 CR_URL(w->reqs[k].url),
-				 res->etag, h->etag);
-			sat_cogread_forget(w->cr, w->req_hdr[k]);
-			ret = -ESTALE;
-			continue;
-		}
-		if (res->len != w->reqs[k].range_length) {
-			sat_log_cause("%s: short answer "
-				      "(%zu of %llu bytes)",
-				      CR_URL(w->reqs[k].url),
-				      res->len,
-				      (unsigned long long)w->reqs[k].range_length);
-			sat_cogread_forget(w->cr, w->req_hdr[k]); /* as above */
-			return -EIO;
+			cw->hdr = b->hdr;
+			cw->level = (uint32_t)b->level;
+			cw->tx = b->tnums[j] % b->lv->tiles_across;
+			cw->ty = b->tnums[j] / b->lv->tiles_across;
+			if (sat_cog_tile_range(b->hdr->cog, b->level, cw->tx,
+					       cw->ty, &cw->offset,
+					       &cw->length) != 0)
+				return -EIO;
 		}
 	}
-	return ret;
-}
-
-static int cr_decode(struct cr_window *w, struct cr_tile *t)
-{
-	struct cr_band *b = &w->b[t->band];
-	struct sat_fetch_result *res;
-	char ubuf[512];
-	int rc;
-
-	t->done = true;
-	if (t->length == 0)
-		return 0; /* sparse: b->fill */
-	t->pix = cr_pix_get(w, b->tile_bytes);
-	if (!t->pix)
-		return -ENOMEM;
-	res = &w->res[t->req];
-	rc = sat_cog_decode_tile(b->hdr->cog, b->level, t->tx, t->ty,
-				 (const uint8_t *)res->data + t->req_off,
-				 t->length, t->pix, b->tile_bytes);
-	if (--w->req_users[t->req] == 0)
-		sat_fetch_result_clear(res);
-	if (rc) {
-		sat_log_cause("%s: tile %u,%u of level %zu does not "
-			      "decode (%s)",
-			      CR_URL(t->url), t->tx, t->ty,
-			      b->level, strerror(-rc));
-		return rc == -ENOMEM ? rc : -EIO;
-	}
+	w->nwant = k;
 	return 0;
 }
 
-static int cr_cmp_last_row(const void *pa, const void *pb)
+/* The pinned tile number t of band b. */
+static const struct cr_tile *cr_tile_of(const struct cr_window *w,
+					const struct cr_band *b, uint32_t t)
 {
-	const struct cr_tile *a = *(struct cr_tile *const *)pa;
-	const struct cr_tile *b = *(struct cr_tile *const *)pb;
+	size_t lo = 0, hi = b->ntnums;
 
-	return a->last_row < b->last_row ? -1 : a->last_row > b->last_row;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (b->tnums[mid] == t)
+			return w->want[b->want0 + mid].tile;
+		if (b->tnums[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
-static int cr_sample_band(struct cr_window *w, size_t bi)
+/* Copies band i's values into its read band; clears valid where it has
+ * no data. */
+static void cr_sample(struct cr_window *w, size_t i)
 {
 	const struct sat_grid *g = w->g;
-	struct cr_band *b = &w->b[bi];
+	struct cr_band *b = &w->b[i];
+	struct sat_read_band *rb = &w->rd->bands[i];
 	const struct sat_cog_level *lv = b->lv;
-	uint16_t *dn = w->bands[bi].dn;
-	struct cr_tile **order;
-	size_t m = 0, next = 0;
-	int ret = 0;
+	uint8_t *valid = w->rd->valid;
+	const struct cr_tile *t = NULL;
+	int32_t tlast = -1;
+	bool u8 = b->type == SAT_SAMPLE_U8;
 
-	order = malloc((w->ntiles + 1) * sizeof(*order));
-	if (!order)
-		return -ENOMEM;
-	for (size_t i = 0; i < w->ntiles; i++)
-		if (w->tiles[i].band == bi)
-			order[m++] = &w->tiles[i];
-	qsort(order, m, sizeof(*order), cr_cmp_last_row);
-
-	for (uint32_t row = 0; row < g->height && !ret; row++) {
+	for (uint32_t row = 0; row < g->height; row++) {
 		size_t base = (size_t)row * g->width;
+		int32_t sr = b->src_epsg ? 0 : b->rowmap[row];
+		uint32_t ty = sr < 0 ? 0 : (uint32_t)sr / lv->tile_height;
+		uint32_t yoff = sr < 0 ? 0 : (uint32_t)sr % lv->tile_height *
+						      lv->tile_width;
 
-		ret = cr_row_tiles(w, b, row);
-		for (uint32_t c = 0; c < g->width && !ret; c++) {
-			struct cr_tile *t;
-			uint16_t v;
+		for (uint32_t c = 0; c < g->width; c++) {
+			int32_t tn;
+			uint32_t off;
+			double v;
 
-			if (w->tnum[c] < 0) {
-				dn[base + c] = 0;
-				w->valid[base + c] = 0;
+			if (b->src_epsg) {
+				tn = b->ptile[base + c];
+				off = b->poff[base + c];
+			} else if (sr < 0 || b->tcol[c] < 0) {
+				tn = -1;
+				off = 0;
+			} else {
+				tn = (int32_t)(ty * lv->tiles_across) +
+				     b->tcol[c];
+				off = yoff + b->xin[c];
+			}
+			if (tn < 0) {
+				sat_sample_put(rb->values, b->type, base + c,
+					       0);
+				valid[base + c] = 0;
 				continue;
 			}
-			t = &w->tiles[b->tilemap[w->tnum[c]]];
-			if (!t->done && (ret = cr_decode(w, t)) != 0)
-				break;
-			if (!t->pix)
+			if (tn != tlast) {
+				t = cr_tile_of(w, b, (uint32_t)tn);
+				tlast = tn;
+			}
+			off = off * lv->samples + b->sample;
+			if (!t || !t->pix)
 				v = b->fill;
-			else if (lv->bits == 8)
-				v = ((const uint8_t *)t->pix)[w->toff[c]];
+			else if (u8)
+				v = ((const uint8_t *)t->pix)[off];
 			else
-				v = ((const uint16_t *)t->pix)[w->toff[c]];
-			dn[base + c] = v;
-			if (b->has_nodata && (double)v == b->nodata)
-				w->valid[base + c] = 0;
-		}
-		/* Tiles no later row needs. */
-		while (next < m && order[next]->last_row <= row) {
-			cr_pix_put(w, order[next]->pix, b->tile_bytes);
-			order[next++]->pix = NULL;
+				v = ((const uint16_t *)t->pix)[off];
+			if (u8)
+				((uint8_t *)rb->values)[base + c] = (uint8_t)v;
+			else
+				((uint16_t *)rb->values)[base + c] =
+					(uint16_t)v;
+			if (b->has_nodata && v == b->nodata)
+				valid[base + c] = 0;
 		}
 	}
-	free(order);
-	return ret;
 }
 
 static void cr_window_clear(struct cr_window *w)
 {
-	for (size_t i = 0; i < w->n; i++) {
+	for (size_t i = 0; w->b && i < w->n; i++) {
 		struct cr_band *b = &w->b[i];
 
 		sat_cogread_header_unref(w->cr, b->hdr);
 		free(b->tcol);
 		free(b->xin);
-		free(b->txs);
 		free(b->rowmap);
-		free(b->tilemap);
+		free(b->ptile);
+		free(b->poff);
+		free(b->tnums);
 	}
-	for (size_t i = 0; i < w->ntiles; i++)
-		free(w->tiles[i].pix);
-	for (size_t i = 0; i < w->nspare; i++)
-		free(w->spare[i]);
-	w->nspare = 0;
-	for (size_t k = 0; k < w->nreqs; k++)
-		sat_fetch_result_clear(&w->res[k]);
 	free(w->b);
-	free(w->tiles);
-	free(w->reqs);
-	free(w->res);
-	free(w->req_hdr);
-	free(w->req_users);
+	free(w->want);
 	free(w->xy);
-	free(w->tnum);
-	free(w->toff);
+	w->b = NULL;
+	w->want = NULL;
+	w->xy = NULL;
 }
 
-static int cr_window_once(struct cr_window *w)
+/* Maps grid g for the bands of rd, with their headers: everything up to
+ * the wants, no tile fetched. */
+static int cr_window_plan(struct cr_window *w, const struct sat_grid *g,
+			  struct sat_progress *progress)
 {
-	const struct sat_grid *g = w->g;
-	size_t npix = (size_t)g->width * g->height;
-	const char **urls;
-	struct sat_cogread_header **hdrs;
+	const struct sat_read *rd = w->rd;
+	const char **urls = calloc(w->n, sizeof(*urls));
+	struct sat_cogread_header **hdrs = calloc(w->n, sizeof(*hdrs));
 	int ret;
 
+	w->g = g;
 	w->b = calloc(w->n, sizeof(*w->b));
-	urls = calloc(w->n, sizeof(*urls));
-	hdrs = calloc(w->n, sizeof(*hdrs));
 	w->xy = malloc(2 * (size_t)g->width * sizeof(*w->xy));
-	w->tnum = malloc(g->width * sizeof(*w->tnum));
-	w->toff = malloc(g->width * sizeof(*w->toff));
-	if (!w->b || !urls || !hdrs || !w->xy || !w->tnum || !w->toff) {
+	if (!w->b || !urls || !hdrs || !w->xy) {
 		ret = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < w->n; i++)
-		urls[i] = w->bands[i].href;
-	ret = sat_cogread_get_headers(w->cr, urls, w->n, hdrs, w->prio,
-				      w->progress);
+		urls[i] = rd->bands[i].href;
+	ret = sat_cogread_get_headers(w->cr, urls, w->n, hdrs, rd->prio,
+				      progress);
 	if (ret)
 		goto out;
 	for (size_t i = 0; i < w->n; i++)
@@ -617,58 +476,86 @@ static int cr_window_once(struct cr_window *w)
 	for (size_t i = 0; i < w->n && !ret; i++)
 		ret = cr_band_setup(w, i);
 	if (!ret)
-		ret = cr_collect(w);
+		ret = cr_map_reprojected(w);
+	for (size_t i = 0; i < w->n && !ret; i++)
+		ret = cr_band_tiles(w, &w->b[i]);
 	if (!ret)
-		ret = cr_plan_requests(w);
-	if (!ret)
-		ret = cr_fetch_tiles(w);
-	if (ret)
-		goto out;
-	memset(w->valid, 1, npix);
-	for (size_t i = 0; i < w->n && !ret; i++) {
-		w->bands[i].dn = malloc(npix * sizeof(uint16_t));
-		if (!w->bands[i].dn)
-			ret = -ENOMEM;
-		else
-			ret = cr_sample_band(w, i);
-	}
+		ret = cr_wants(w);
 out:
-	if (ret == -EINVAL)
-		ret = -EIO; /* e.g. a transformation PROJ refused */
-	cr_window_clear(w);
 	free(urls);
 	free(hdrs);
 	return ret;
 }
 
-static int cr_window(struct sat_cogread *cr, const struct sat_grid *g,
-		     struct sat_band_window *bands, size_t n, uint8_t *valid,
-		     enum sat_fetch_priority prio,
-		     struct sat_progress *progress)
+/* Asks for the tiles of the next window, without waiting. Best effort:
+ * a failure here is met again, and reported, when that window is read. */
+static void cr_prefetch_next(struct sat_cogread *cr, const struct sat_read *rd)
 {
+	struct cr_window nw = { .cr = cr, .rd = rd, .n = rd->nbands };
+
+	if (cr_window_plan(&nw, rd->next, rd->progress) == 0)
+		cr_tiles_get(cr, nw.want, nw.nwant, false, rd->prio,
+			     rd->progress);
+	cr_window_clear(&nw);
+}
+
+/* Is any band read through PROJ (whose per-pixel cost a look ahead would
+ * pay twice)? */
+static bool cr_reprojects(const struct cr_window *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (w->b[i].src_epsg)
+			return true;
+	return false;
+}
+
+static int cr_window_once(struct cr_window *w)
+{
+	const struct sat_read *rd = w->rd;
+	const struct sat_grid *g = rd->grid;
+	size_t npix = (size_t)g->width * g->height;
+	int ret;
+
+	ret = cr_window_plan(w, g, rd->progress);
+	if (ret)
+		goto out;
+	for (size_t i = 0; i < w->n && !ret; i++)
+		ret = sat_read_band_reserve(&rd->bands[i], w->b[i].type, npix);
+	if (ret)
+		goto out;
+	/* ours first, then the next window's: ours go out first */
+	ret = cr_tiles_get(w->cr, w->want, w->nwant, true, rd->prio,
+			   rd->progress);
+	if (ret)
+		goto out;
+	if (rd->next && !cr_reprojects(w))
+		cr_prefetch_next(w->cr, rd);
+	memset(rd->valid, 1, npix);
+	for (size_t i = 0; i < w->n; i++)
+		cr_sample(w, i);
+	cr_tiles_unpin(w->cr, w->want, w->nwant);
+out:
+	if (ret == -EINVAL)
+		ret = -EIO; /* e.g. a transformation PROJ refused */
+	cr_window_clear(w);
+	return ret;
+}
+
+int sat_cogread_read(struct sat_cogread *cr, const struct sat_read *rd)
+{
+	const struct sat_grid *g = rd->grid;
 	int ret = 0;
 
-	for (size_t i = 0; i < n; i++)
-		bands[i].dn = NULL;
-	if (!cr || !g || !bands || n == 0 || !valid || g->width == 0 ||
-	    g->height == 0 || !(g->pixel_size > 0))
+	if (!cr || !g || !rd->bands || rd->nbands == 0 || !rd->valid ||
+	    g->width == 0 || g->height == 0 || !(g->pixel_size > 0))
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (!bands[i].href)
+	for (size_t i = 0; i < rd->nbands; i++)
+		if (!rd->bands[i].href)
 			return -EINVAL;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		struct cr_window w = {
-			.cr = cr, .g = g, .bands = bands, .n = n,
-			.valid = valid, .prio = prio, .progress = progress,
-		};
+		struct cr_window w = { .cr = cr, .rd = rd, .n = rd->nbands };
 
 		ret = cr_window_once(&w);
-		if (ret) {
-			for (size_t i = 0; i < n; i++) {
-				free(bands[i].dn);
-				bands[i].dn = NULL;
-			}
-		}
 		if (ret != -ESTALE)
 			return ret;
 	}
@@ -680,34 +567,39 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
 		       struct sat_band_window *bands, size_t n,
 		       uint8_t *valid, enum sat_fetch_priority prio)
 {
-	return cr_window(cr, g, bands, n, valid, prio, NULL);
-}
-
-int sat_cogread_read(struct sat_cogread *cr, const struct sat_read *rd)
-{
-	const struct sat_grid *g = rd->grid;
-	size_t npix = (size_t)g->width * g->height;
-	struct sat_band_window *bw = calloc(rd->nbands + 1, sizeof(*bw));
+	size_t npix = g ? (size_t)g->width * g->height : 0;
+	struct sat_read_band *rb = calloc(n + 1, sizeof(*rb));
+	struct sat_read rd = { .grid = g, .bands = rb, .nbands = n,
+			       .valid = valid, .prio = prio };
 	int ret;
 
-	if (!bw)
+	for (size_t i = 0; i < n; i++)
+		bands[i].dn = NULL;
+	if (!rb)
 		return -ENOMEM;
-	for (size_t i = 0; i < rd->nbands; i++) {
-		bw[i].href = rd->bands[i].href;
-		bw[i].has_nodata = rd->bands[i].has_nodata;
-		bw[i].nodata = rd->bands[i].nodata;
+	for (size_t i = 0; i < n; i++) {
+		rb[i].href = bands[i].href;
+		rb[i].has_nodata = bands[i].has_nodata;
+		rb[i].nodata = bands[i].nodata;
 	}
-	ret = cr_window(cr, g, bw, rd->nbands, rd->valid, rd->prio,
-			rd->progress);
-	for (size_t i = 0; i < rd->nbands && !ret; i++) {
-		ret = sat_read_band_reserve(&rd->bands[i], SAT_SAMPLE_U16,
-					    npix);
-		if (!ret)
-			memcpy(rd->bands[i].values, bw[i].dn,
-			       npix * sizeof(uint16_t));
+	ret = sat_cogread_read(cr, &rd);
+	for (size_t i = 0; i < n && !ret; i++) {
+		bands[i].dn = malloc(npix * sizeof(uint16_t));
+		if (!bands[i].dn) {
+			ret = -ENOMEM;
+			break;
+		}
+		for (size_t p = 0; p < npix; p++)
+			bands[i].dn[p] = (uint16_t)sat_sample_get(
+				rb[i].values, rb[i].type, p);
 	}
-	for (size_t i = 0; i < rd->nbands; i++)
-		free(bw[i].dn);
-	free(bw);
+	if (ret)
+		for (size_t i = 0; i < n; i++) {
+			free(bands[i].dn);
+			bands[i].dn = NULL;
+		}
+	for (size_t i = 0; i < n; i++)
+		free(rb[i].values);
+	free(rb);
 	return ret;
 }

@@ -90,3 +90,13 @@ void sat_core_free(struct sat_core *core)
 	sat_cache_close(core->cache);
 	free(core);
 }
+
+int sat_core_clear_cache(struct sat_core *core, uint64_t *files,
+			 uint64_t *bytes)
+{
+	int err = sat_cache_clear_files(core->cache, files, bytes);
+
+	if (core->source->ops->drop_caches)
+		core->source->ops->drop_caches(core->source);
+	return err;
+}

@@ -848,7 +848,7 @@ static void clear_cache_work(void *payload)
 	uint64_t files, bytes;
 	int err;
 
-	err = sat_cache_clear_files(core_of(d->req)->cache, &files, &bytes);
+	err = sat_core_clear_cache(core_of(d->req), &files, &bytes);
 	fuse_reply_err(d->req, -err);
 	free(d);
 }

@@ -266,6 +266,11 @@ static int stac_read(struct sat_source *src, const struct sat_read *rd)
 	return sat_cogread_read(stac_of(src)->cogread, rd);
 }
 
+static void stac_drop_caches(struct sat_source *src)
+{
+	sat_cogread_drop_caches(stac_of(src)->cogread);
+}
+
 static void stac_free(struct sat_source *src)
 {
 	struct stac_source *s = stac_of(src);
@@ -283,6 +288,7 @@ static const struct sat_source_ops stac_ops = {
 	.search = stac_search,
 	.parse_page = stac_parse_page,
 	.read = stac_read,
+	.drop_caches = stac_drop_caches,
 	.free = stac_free,
 };
 

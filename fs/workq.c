@@ -1,6 +1,7 @@
 /*
- * workq: see include/satfs/workq.h. q->lock protects the item list and
- * the stopping flag; items run without it.
+ * workq: see include/satfs/workq.h. q->lock protects both item lists and
+ * the stopping flag; items run without it. Urgent items go before the
+ * others, each list in submission order.
  */
 #include "satfs/workq.h"
 
@@ -19,6 +20,7 @@ struct sat_workq {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct item *head, *tail; /* protected by lock */
+	struct item *uhead, *utail; /* urgent items; protected by lock */
 	bool stopping;            /* protected by lock */
 	pthread_t *threads;
 	int nthreads;
@@ -31,16 +33,19 @@ static void *workq_main(void *arg)
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		it = q->head;
+		struct item **head = q->uhead ? &q->uhead : &q->head;
+		struct item **tail = q->uhead ? &q->utail : &q->tail;
+
+		it = *head;
 		if (!it) {
 			if (q->stopping)
 				break;
 			pthread_cond_wait(&q->cond, &q->lock);
 			continue;
 		}
-		q->head = it->next;
-		if (!q->head)
-			q->tail = NULL;
+		*head = it->next;
+		if (!*head)
+			*tail = NULL;
 		pthread_mutex_unlock(&q->lock);
 		it->fn(it->payload);
 		free(it);
@@ -96,21 +101,36 @@ void sat_workq_free(struct sat_workq *q)
 	free(q);
 }
 
-int sat_workq_submit(struct sat_workq *q, sat_work_fn fn, void *payload)
+static int workq_push(struct sat_workq *q, sat_work_fn fn, void *payload,
+		      bool urgent)
 {
 	struct item *it = calloc(1, sizeof(*it));
+	struct item **head, **tail;
 
 	if (!it)
 		return -ENOMEM;
 	it->fn = fn;
 	it->payload = payload;
 	pthread_mutex_lock(&q->lock);
-	if (q->tail)
-		q->tail->next = it;
+	head = urgent ? &q->uhead : &q->head;
+	tail = urgent ? &q->utail : &q->tail;
+	if (*tail)
+		(*tail)->next = it;
 	else
-		q->head = it;
-	q->tail = it;
+		*head = it;
+	*tail = it;
 	pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 	return 0;
+}
+
+int sat_workq_submit(struct sat_workq *q, sat_work_fn fn, void *payload)
+{
+	return workq_push(q, fn, payload, false);
+}
+
+int sat_workq_submit_urgent(struct sat_workq *q, sat_work_fn fn,
+			    void *payload)
+{
+	return workq_push(q, fn, payload, true);
 }

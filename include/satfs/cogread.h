@@ -1,16 +1,20 @@
 /*
- * cogread: windows of pixels from remote COGs, on an output grid.
+ * cogread: windows of pixels from remote COGs, on an output grid (the STAC
+ * source's reads, include/satfs/source.h).
  *
  * Glue between fetch (bytes), cog (headers, tiles) and the caches. For a
  * set of bands it fetches all COG headers at once (memory cache, then the
  * disk cache keyed by URL, then one range GET of the first 16 KiB and a
  * second only if the IFDs run past it), picks for each band the coarsest
- * overview still at least as fine as the grid (DESIGN.md rule 3), finds
- * every tile the grid samples, requests all of them at once with adjacent
- * ranges merged, decodes them and samples nearest-neighbour at pixel
- * centres.
+ * overview still at least as fine as the grid (docs/ARCHITECTURE.md
+ * "Rendering rules", rule 3), finds every tile the grid samples and takes
+ * them from a cache of decoded tiles shared by the whole mount: the tiles
+ * missing are requested all at once with adjacent ranges merged and
+ * decoded on a pool of one thread per core, each tile once, whichever
+ * window (product, render, or look-ahead) asked first. Values are sampled
+ * nearest-neighbour at pixel centres.
  *
- * Thread-safe; sat_cogread_window() blocks on the network.
+ * Thread-safe; the reads block on the network.
  */
 #ifndef SATFS_COGREAD_H
 #define SATFS_COGREAD_H
@@ -26,6 +30,11 @@ struct sat_grid;
 struct sat_cogread;
 struct sat_signer;
 
+/* Decoded tiles kept, at most (beyond those windows in progress use). */
+#define SAT_COGREAD_TILE_CACHE_BYTES (128u << 20)
+
+/* Starts the decoders (one per core). cache may be NULL (no disk cache of
+ * headers). */
 int sat_cogread_new(struct sat_cogread **out, struct sat_fetch *fetch,
 		    struct sat_cache *cache);
 void sat_cogread_free(struct sat_cogread *cr);
@@ -52,9 +61,27 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
 		       struct sat_band_window *bands, size_t n,
 		       uint8_t *valid, enum sat_fetch_priority prio);
 
-/* The STAC source's read (include/satfs/source.h): a window through
- * sat_cogread_window(), counted into rd->progress. */
+/* The STAC source's read (include/satfs/source.h): rd->bands[i].href are
+ * COG URLs; values come back in the file's sample type; the tiles of
+ * rd->next are asked for before this returns. sat_cogread_window() is the
+ * same for uint16 values in arrays of its own (tests). */
 struct sat_read;
 int sat_cogread_read(struct sat_cogread *cr, const struct sat_read *rd);
+
+/* Tests: caps the decoded tiles kept at cap_bytes. */
+void sat_cogread_set_tile_cap(struct sat_cogread *cr, size_t cap_bytes);
+/* Drops the headers and decoded tiles kept in memory (those in use stay
+ * until their windows are done). */
+void sat_cogread_drop_caches(struct sat_cogread *cr);
+
+struct sat_cogread_stats {
+	uint64_t tiles_fetched;  /* tiles whose bytes were requested */
+	uint64_t tiles_decoded;
+	uint64_t tile_hits;      /* wanted and found, ready or on its way */
+	uint64_t tiles_evicted;
+	uint64_t tile_bytes;     /* decoded bytes held now */
+};
+void sat_cogread_get_stats(struct sat_cogread *cr,
+			   struct sat_cogread_stats *st);
 
 #endif

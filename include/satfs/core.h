@@ -5,6 +5,7 @@
 #ifndef SATFS_CORE_H
 #define SATFS_CORE_H
 
+#include <stdint.h>
 #include <time.h>
 
 struct sat_config;
@@ -27,5 +28,12 @@ struct sat_core {
 int sat_core_new(struct sat_core **out, const struct sat_config *cfg);
 /* Stops every thread and frees everything. Accepts NULL. */
 void sat_core_free(struct sat_core *core);
+
+/* satfs cache --clear: removes the rendered files nobody has open and the
+ * cached headers (sat_cache_clear_files), and drops what the source keeps
+ * in memory, so that what comes next is read from the network again.
+ * Disk I/O: not on a FUSE thread. 0 or -errno. */
+int sat_core_clear_cache(struct sat_core *core, uint64_t *files,
+			 uint64_t *bytes);
 
 #endif

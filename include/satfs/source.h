@@ -100,6 +100,10 @@ struct sat_source_ops {
 	 * left with sat_log_cause), -ENOMEM, -ECANCELED, -ENOTSUP (a sample
 	 * type or layout the source cannot read). Blocks. */
 	int (*read)(struct sat_source *src, const struct sat_read *rd);
+	/* Forgets what it keeps in memory (headers, decoded tiles) so that
+	 * the next reads ask the network again (satfs cache --clear). May be
+	 * NULL. */
+	void (*drop_caches)(struct sat_source *src);
 	void (*free)(struct sat_source *src);
 };
 

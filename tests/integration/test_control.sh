@@ -58,7 +58,10 @@ F=$MNT/david/2024-01-03/S2B_17PMK_20240103_0_L2A.truecolor.tif
 [ "$(getfattr --absolute-names --only-values -n user.satfs.state "$F")" = remote ] || fail "state after clear"
 n0=$(log_lines)
 cat "$F" >/dev/null || fail "open after clear"
+# rendered again from the network (the clear dropped the decoded tiles
+# and headers in memory too), so back in the cache directory
 [ "$(requests_since "$n0" /cogs/)" -gt 0 ] || fail "no render after clear"
+[ "$(cached_files)" -ge 2 ] || fail "the render after clear is not cached"
 # the same through the attribute, only at the root
 setfattr -n user.satfs.clear_cache -v 1 "$MNT/david" 2>/dev/null &&
 	fail "clear_cache below the root was accepted"

@@ -68,6 +68,8 @@ RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(\.\d+)?"
 
 # Order in which the single uniform draw of a request is partitioned.
 FAULT_ORDER = ("reset", "stall", "429", "503", "truncate")
+# satfs tries a request 5 times: one random fault fewer than that in a row
+MAX_FAULTS_IN_A_ROW = 3
 
 
 class BadRequest(Exception):
@@ -86,6 +88,7 @@ class State:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.rng = random.Random(opts.seed)          # protected by lock
+        self.in_a_row = {}                           # protected by lock
         self.faults = {                              # protected by lock
             "latency_ms": opts.latency_ms,
             "bandwidth": opts.bandwidth,
@@ -198,17 +201,30 @@ class State:
                 return True
         return False
 
-    def draw(self):
-        """One seeded draw per faultable request: which fault, if any."""
+    def draw(self, key):
+        """One seeded draw per faultable request: which fault, if any.
+        The same request (key: path and range) is answered with a random
+        fault at most MAX_FAULTS_IN_A_ROW times in a row, so that a client
+        retrying it as often as satfs does always gets through: the rates
+        say how often faults come, not that one request may fail forever
+        (which a test would meet by the luck of the draw). Rates adding
+        up to 1 fail every request, as asked."""
         with self.lock:
             u = self.rng.random()
             f = self.faults
             acc = 0.0
+            fault = None
             for name in FAULT_ORDER:
                 acc += f["rate_" + name]
                 if u < acc:
-                    return name
-        return None
+                    fault = name
+                    break
+            n = self.in_a_row.get(key, 0)
+            total = sum(f["rate_" + name] for name in FAULT_ORDER)
+            if fault and n >= MAX_FAULTS_IN_A_ROW and total < 1.0:
+                fault = None  # a rate of 1 means every time
+            self.in_a_row[key] = n + 1 if fault else 0
+        return fault
 
     def record(self, entry):
         line = json.dumps(entry)
@@ -801,7 +817,8 @@ class Handler(BaseHTTPRequestHandler):
                 path.startswith("/cogs/")
             # fail_next: a counted fault, before (and instead of) a draw
             failing = faultable and st.take_fail_next()
-            fault = st.draw() if faultable and not failing else None
+            fault = st.draw((path, self.headers.get("Range"))) \
+                if faultable and not failing else None
             if fault in ("reset", "stall"):
                 entry["fault"] = fault
                 st.record(entry)

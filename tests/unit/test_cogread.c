@@ -80,8 +80,11 @@ static int expected_runs(const char *local, const struct sat_grid *g)
 	return runs;
 }
 
+static void check_same_file(const char *a, const char *b);
+
 SAT_TEST(request_counts)
 {
+	struct sat_cogread_stats st;
 	struct sat_render_plan *p;
 	struct fx f;
 	int runs = 0, n1;
@@ -103,13 +106,26 @@ SAT_TEST(request_counts)
 	fprintf(stderr, "cold: 3 header + %d tile requests (4 tiles a band)\n",
 		runs);
 	CHECK(runs >= 3 && runs < 12);
-	/* Again with the same cogread: no header request at all. */
+	/* Again with the same cogread: no request at all, the tiles are
+	 * decoded already (the tile cache), and each was decoded once. */
 	n1 = f.srv.nlog;
 	t0 = now_s();
 	CHECK_INT(fx_render(&f, p, tmpfile_in("b.tif")), 0);
 	fprintf(stderr, "warm render: %.3f s\n", now_s() - t0);
 	CHECK_INT(srv_count(&f.srv, n1, true), 0);
+	CHECK_INT(srv_count(&f.srv, n1, false), 0);
+	sat_cogread_get_stats(f.cr, &st);
+	CHECK_INT(st.tiles_decoded, 12);
+	CHECK_INT(st.tiles_fetched, 12);
+	/* With a new cogread (no tile cache), the tiles again, the headers
+	 * from memory no more: from the network, as there is no disk cache. */
+	sat_cogread_free(f.cr);
+	CHECK_INT(sat_cogread_new(&f.cr, f.fetch, NULL), 0);
+	n1 = f.srv.nlog;
+	CHECK_INT(fx_render(&f, p, tmpfile_in("c.tif")), 0);
+	CHECK_INT(srv_count(&f.srv, n1, true), 3);
 	CHECK_INT(srv_count(&f.srv, n1, false), runs);
+	check_same_file(tmpfile_in("a.tif"), tmpfile_in("c.tif"));
 	sat_render_plan_free(p);
 	fx_stop(&f);
 }
@@ -148,11 +164,14 @@ SAT_TEST(disk_cache)
 	CHECK_INT(srv_count(&f.srv, n1, true), 0);
 	check_same_file(tmpfile_in("a.tif"), tmpfile_in("b.tif"));
 
-	/* The object changes (new ETag): the tile answers say so, the
-	 * header is read once more, the render is still right. */
+	/* The object changes (new ETag): with its tiles no longer decoded
+	 * in memory (a new cogread), the tile answers say so, the header is
+	 * read once more, the render is still right. */
 	pthread_mutex_lock(&f.srv.lock);
 	strcpy(f.srv.files[2].etag, "\"v2\"");
 	pthread_mutex_unlock(&f.srv.lock);
+	sat_cogread_free(f.cr);
+	CHECK_INT(sat_cogread_new(&f.cr, f.fetch, cache), 0);
 	n1 = f.srv.nlog;
 	CHECK_INT(fx_render(&f, p, tmpfile_in("c.tif")), 0);
 	CHECK_INT(srv_count(&f.srv, n1, true), 1);
@@ -395,6 +414,126 @@ SAT_TEST(two_threads)
 	CHECK_INT(fx_render(&f, p, tmpfile_in("t2.tif")), 0);
 	CHECK_INT(srv_count(&f.srv, n1, true), 0);
 	check_same_file(tmpfile_in("t0.tif"), tmpfile_in("t2.tif"));
+	sat_render_plan_free(p);
+	fx_stop(&f);
+}
+
+/* Products of one scene share their bands' tiles: falsecolor (B8, B4,
+ * B3) then truecolor (B4, B3, B2) fetch and decode B04's and B03's tiles
+ * once, and only B02's are new. */
+SAT_TEST(products_share_tiles)
+{
+	struct sat_render_plan *fc, *tc;
+	struct sat_cogread_stats st;
+	struct fx f;
+	int n1, runs_b02;
+
+	fx_start(&f, NULL);
+	CHECK_INT(sat_render_plan_new(&fc, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	fx_product(&f, "truecolor", "B4", "B3", "B2", 3000, 1.0, 100);
+	CHECK_INT(sat_render_plan_new(&tc, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	CHECK_INT(fx_render(&f, fc, tmpfile_in("fc.tif")), 0);
+	n1 = f.srv.nlog;
+	CHECK_INT(fx_render(&f, tc, tmpfile_in("tc.tif")), 0);
+	/* B02: one header and its runs of tiles; nothing else */
+	runs_b02 = expected_runs(f.srv.files[0].local, &tc->grid);
+	CHECK_INT(f.srv.nlog - n1, 1 + runs_b02);
+	for (int i = n1; i < f.srv.nlog; i++)
+		CHECK_INT(f.srv.log[i].file, 0);
+	sat_cogread_get_stats(f.cr, &st);
+	CHECK_INT(st.tiles_fetched, 16); /* 4 tiles x 4 distinct bands */
+	CHECK_INT(st.tiles_decoded, 16);
+	sat_render_plan_free(fc);
+	sat_render_plan_free(tc);
+	fx_stop(&f);
+}
+
+struct thr2 {
+	struct fx *f;
+	const struct sat_render_plan *p;
+	const char *path;
+	int rc;
+};
+
+static void *thr2_render(void *arg)
+{
+	struct thr2 *t = arg;
+
+	t->rc = fx_render(t->f, t->p, t->path);
+	return NULL;
+}
+
+/* Both products at once: a tile on its way for one is waited for by the
+ * other, never fetched twice; the files are those made one at a time. */
+SAT_TEST(concurrent_products_share_tiles)
+{
+	struct sat_render_plan *p[2];
+	struct sat_cogread_stats st;
+	struct thr2 t[2];
+	pthread_t th[2];
+	struct fx f;
+
+	fx_start(&f, NULL);
+	CHECK_INT(sat_render_plan_new(&p[0], f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	fx_product(&f, "truecolor", "B4", "B3", "B2", 3000, 1.0, 100);
+	CHECK_INT(sat_render_plan_new(&p[1], f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	for (int i = 0; i < 2; i++) {
+		t[i] = (struct thr2){ &f, p[i],
+				      tmpfile_in(i ? "ct.tif" : "cf.tif"), -1 };
+		CHECK(pthread_create(&th[i], NULL, thr2_render, &t[i]) == 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_INT(t[i].rc, 0);
+	}
+	sat_cogread_get_stats(f.cr, &st);
+	CHECK_INT(st.tiles_fetched, 16);
+	CHECK_INT(st.tiles_decoded, 16);
+	/* each tile range asked for once (headers, at offset 0, may be
+	 * fetched by both when both miss them at once) */
+	for (int a = 0; a < f.srv.nlog; a++)
+		for (int b = a + 1; b < f.srv.nlog; b++)
+			CHECK(f.srv.log[a].off == 0 ||
+			      f.srv.log[a].file != f.srv.log[b].file ||
+			      f.srv.log[a].off != f.srv.log[b].off ||
+			      f.srv.log[a].len != f.srv.log[b].len);
+	/* the same bytes as one after the other */
+	sat_cogread_drop_caches(f.cr);
+	CHECK_INT(fx_render(&f, p[1], tmpfile_in("ct2.tif")), 0);
+	check_same_file(tmpfile_in("ct.tif"), tmpfile_in("ct2.tif"));
+	sat_render_plan_free(p[0]);
+	sat_render_plan_free(p[1]);
+	fx_stop(&f);
+}
+
+/* Under a cap smaller than one render's tiles, idle tiles go least
+ * recently used first: the renders stay right, memory stays near the
+ * cap, and a tile evicted is fetched again when needed again. */
+SAT_TEST(tile_cache_cap)
+{
+	struct sat_render_plan *p;
+	struct sat_cogread_stats st;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	CHECK_INT(fx_render(&f, p, tmpfile_in("big.tif")), 0);
+	sat_cogread_get_stats(f.cr, &st);
+	CHECK(st.tile_bytes > 0);
+	CHECK_INT(st.tiles_evicted, 0);
+	/* a cap of two tiles: the next render evicts as it goes */
+	sat_cogread_set_tile_cap(f.cr, 2 * 512 * 512 * 2);
+	sat_cogread_drop_caches(f.cr);
+	CHECK_INT(fx_render(&f, p, tmpfile_in("small.tif")), 0);
+	check_same_file(tmpfile_in("big.tif"), tmpfile_in("small.tif"));
+	sat_cogread_get_stats(f.cr, &st);
+	CHECK(st.tiles_evicted >= 10);
+	CHECK(st.tile_bytes <= 2 * 512 * 512 * 2);
 	sat_render_plan_free(p);
 	fx_stop(&f);
 }

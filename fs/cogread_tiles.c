@@ -1,0 +1,714 @@
+/*
+ * cogread_tiles: the decoded-tile cache, shared by every window of the
+ * mount (include/satfs/cogread.h).
+ *
+ * A window names the tiles it needs (cr_tiles_get). Tiles already decoded
+ * or on their way are shared; the missing ones get an entry at once, so a
+ * second window wanting the same tile waits for it instead of fetching it
+ * again, and their byte ranges go out together, adjacent ranges of one URL
+ * in one request. When a request completes, the fetch engine's I/O thread
+ * hands it to the decoders (a pool of one thread per core; foreground work
+ * first), which check the answer and decode each of its tiles in a task of
+ * its own, so that the tiles of one window decode on every core. A window
+ * then samples straight from the decoded tiles.
+ *
+ * Bounds: decoded tiles take at most cr->tile_cap_bytes, except what
+ * windows have pinned (a window pins the tiles of one chunk of a render,
+ * bounded by the chunk's size); idle tiles are evicted least recently used
+ * first, and a new tile reuses an evicted tile's buffer when it can. The
+ * compressed bytes live only until the tiles in them are decoded.
+ *
+ * Failures: every waiter of a failed tile gets its error and cause, the
+ * tile leaves the table (the next window fetches it anew), and, as before
+ * this cache existed, a header that may be what is wrong is forgotten.
+ *
+ * Threading: cr->lock protects the table, the LRU list, the byte count,
+ * the counters and each tile's state, pins and pix; cr->tile_cond is
+ * broadcast when a tile becomes READY or FAILED. Decoding runs without
+ * the lock into a buffer no one else sees until the state says READY. The
+ * lock is never held across the network, a decode or a call into another
+ * module.
+ */
+#include "satfs/cogread.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "cogread_private.h"
+#include "satfs/cog.h"
+#include "satfs/log.h"
+#include "satfs/sign.h"
+#include "satfs/workq.h"
+
+#define CR_MERGE_CAP (16u << 20)
+/* Tiles this close are fetched in one request: GDAL's COG writer puts a
+ * 4-byte leader and trailer around every tile, so tiles stored one after
+ * another are never exactly adjacent; a few wasted bytes cost far less
+ * than a round trip. */
+#define CR_MERGE_GAP 16384u
+/* A URL for a log line (query strings may carry tokens); needs ubuf. */
+#define CR_URL(u) sat_log_url((u), ubuf, sizeof(ubuf))
+
+/* One request: a run of tiles of one URL. */
+struct cr_req {
+	struct sat_cogread *cr;
+	struct sat_cogread_header *hdr;  /* a reference */
+	struct sat_fetch_req req;
+	char *signed_url;                /* what went out, when signed */
+	bool resigned;                   /* the 403 retry was used */
+	bool urgent;                     /* someone waits: decode first */
+	struct cr_tile **tiles;          /* each holds a reference (pin) */
+	size_t ntiles;
+	struct sat_fetch_result res;
+	atomic_uint decodes_left;
+};
+
+struct cr_decode {
+	struct cr_req *rq;
+	struct cr_tile *tile;
+};
+
+/* Decoded tiles of 2 MiB and more (a 1024x1024 uint16 tile is exactly
+ * 2 MiB) go in huge pages where the kernel offers them: one fault and one
+ * page to clear instead of 512 each, a quarter of a tile's decode time
+ * when every tile is new. Smaller ones come from malloc. */
+#define CR_HUGE (2u << 20)
+
+static void *pix_alloc(size_t bytes)
+{
+	size_t len = (bytes + CR_HUGE - 1) & ~(size_t)(CR_HUGE - 1);
+	uint8_t *p, *a;
+
+	if (bytes < CR_HUGE)
+		return malloc(bytes);
+	p = mmap(NULL, len + CR_HUGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* keep the aligned part only */
+	a = (uint8_t *)(((uintptr_t)p + CR_HUGE - 1) & ~(uintptr_t)(CR_HUGE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + len < p + len + CR_HUGE)
+		munmap(a + len, (size_t)(p + len + CR_HUGE - (a + len)));
+	madvise(a, len, MADV_HUGEPAGE); /* a hint: fine if refused */
+	return a;
+}
+
+static void pix_free(void *pix, size_t bytes)
+{
+	if (!pix)
+		return;
+	if (bytes < CR_HUGE)
+		free(pix);
+	else
+		munmap(pix, (bytes + CR_HUGE - 1) & ~(size_t)(CR_HUGE - 1));
+}
+
+static size_t tile_hash(const struct sat_cogread_header *h, uint32_t level,
+			uint32_t tx, uint32_t ty)
+{
+	size_t v = 5381;
+
+	for (const char *p = h->url; *p; p++)
+		v = v * 33 + (unsigned char)*p;
+	v ^= (size_t)level * 0x9e3779b97f4a7c15u;
+	v ^= ((size_t)tx << 20) ^ ty;
+	return v % CR_TILE_BUCKETS;
+}
+
+static bool same_header(const struct sat_cogread_header *a,
+			const struct sat_cogread_header *b)
+{
+	if (a == b)
+		return true;
+	if (strcmp(a->url, b->url) != 0)
+		return false;
+	if (!a->etag || !b->etag)
+		return !a->etag && !b->etag;
+	return strcmp(a->etag, b->etag) == 0;
+}
+
+static struct cr_tile *find_locked(struct sat_cogread *cr,
+				   const struct cr_want *w)
+{
+	struct cr_tile *t = cr->tiles[tile_hash(w->hdr, w->level, w->tx,
+						w->ty)];
+
+	for (; t; t = t->hnext)
+		if (t->level == w->level && t->tx == w->tx &&
+		    t->ty == w->ty && same_header(t->hdr, w->hdr))
+			return t;
+	return NULL;
+}
+
+static void unhash_locked(struct sat_cogread *cr, struct cr_tile *t)
+{
+	struct cr_tile **pp = &cr->tiles[tile_hash(t->hdr, t->level, t->tx,
+						   t->ty)];
+
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == t) {
+			*pp = t->hnext;
+			break;
+		}
+	t->in_table = false;
+}
+
+static void lru_remove_locked(struct sat_cogread *cr, struct cr_tile *t)
+{
+	if (t->lru_prev)
+		t->lru_prev->lru_next = t->lru_next;
+	else if (cr->lru_head == t)
+		cr->lru_head = t->lru_next;
+	if (t->lru_next)
+		t->lru_next->lru_prev = t->lru_prev;
+	else if (cr->lru_tail == t)
+		cr->lru_tail = t->lru_prev;
+	t->lru_prev = t->lru_next = NULL;
+}
+
+static void lru_push_locked(struct sat_cogread *cr, struct cr_tile *t)
+{
+	t->lru_prev = NULL;
+	t->lru_next = cr->lru_head;
+	if (cr->lru_head)
+		cr->lru_head->lru_prev = t;
+	cr->lru_head = t;
+	if (!cr->lru_tail)
+		cr->lru_tail = t;
+}
+
+/* Frees a tile no one holds (out of the table, the LRU and every pin). */
+static void tile_destroy(struct sat_cogread *cr, struct cr_tile *t)
+{
+	sat_cogread_header_unref(cr, t->hdr);
+	pix_free(t->pix, t->bytes);
+	free(t);
+}
+
+/* Drops one pin; the last pin of an idle tile makes it evictable (READY)
+ * or frees it (FAILED). Returns the tile to destroy after unlocking. */
+static struct cr_tile *unpin_locked(struct sat_cogread *cr, struct cr_tile *t)
+{
+	if (--t->pins > 0)
+		return NULL;
+	if (t->state == CR_TILE_READY && t->in_table) {
+		lru_push_locked(cr, t);
+		return NULL;
+	}
+	if (t->state == CR_TILE_FAILED || !t->in_table) {
+		if (t->pix)
+			cr->tile_bytes -= t->bytes;
+		return t;
+	}
+	return NULL; /* still on its way: its request holds it */
+}
+
+/* Room for `bytes` more: evicts idle tiles, least recently used first,
+ * and hands back the buffer of one of the same size (or NULL). */
+static void *make_room_locked(struct sat_cogread *cr, size_t bytes,
+			      struct cr_tile **victims)
+{
+	void *reuse = NULL;
+
+	while (cr->tile_bytes + bytes > cr->tile_cap_bytes && cr->lru_tail) {
+		struct cr_tile *t = cr->lru_tail;
+
+		lru_remove_locked(cr, t);
+		unhash_locked(cr, t);
+		cr->stats.tiles_evicted++;
+		if (t->pix) {
+			cr->tile_bytes -= t->bytes;
+			if (!reuse && bytes && t->bytes == bytes) {
+				reuse = t->pix;
+				t->pix = NULL;
+			}
+		}
+		t->hnext = *victims; /* freed after unlocking */
+		*victims = t;
+	}
+	cr->tile_bytes += bytes;
+	return reuse;
+}
+
+static void destroy_list(struct sat_cogread *cr, struct cr_tile *list)
+{
+	while (list) {
+		struct cr_tile *next = list->hnext;
+
+		tile_destroy(cr, list);
+		list = next;
+	}
+}
+
+/* Ends a tile: READY with pix, or FAILED with err and why. Wakes waiters;
+ * drops the request's pin. */
+static void tile_finish(struct sat_cogread *cr, struct cr_tile *t, void *pix,
+			size_t bytes, int err, const char *why)
+{
+	struct cr_tile *dead;
+
+	pthread_mutex_lock(&cr->lock);
+	if (err) {
+		t->state = CR_TILE_FAILED;
+		t->err = err;
+		snprintf(t->why, sizeof(t->why), "%s", why ? why : "");
+		if (t->in_table)
+			unhash_locked(cr, t);
+		if (pix)
+			cr->tile_bytes -= bytes;
+		pix_free(pix, bytes);
+	} else {
+		t->state = CR_TILE_READY;
+		t->pix = pix;
+		t->bytes = bytes;
+		cr->stats.tiles_decoded += t->length ? 1 : 0;
+	}
+	dead = unpin_locked(cr, t);
+	pthread_cond_broadcast(&cr->tile_cond);
+	pthread_mutex_unlock(&cr->lock);
+	if (dead)
+		tile_destroy(cr, dead);
+}
+
+static void req_free(struct cr_req *rq)
+{
+	sat_fetch_result_clear(&rq->res);
+	sat_cogread_header_unref(rq->cr, rq->hdr);
+	free(rq->signed_url);
+	free(rq->tiles);
+	free(rq);
+}
+
+static void decode_task(void *payload)
+{
+	struct cr_decode *d = payload;
+	struct cr_req *rq = d->rq;
+	struct sat_cogread *cr = rq->cr;
+	struct cr_tile *t = d->tile, *victims = NULL;
+	const struct sat_cog_level *lv = sat_cog_level(t->hdr->cog, t->level);
+	size_t bytes = (size_t)lv->tile_width * lv->tile_height *
+		       lv->samples * (lv->bits / 8);
+	char why[400] = "", ubuf[512];
+	void *pix;
+	int rc;
+
+	free(d);
+	pthread_mutex_lock(&cr->lock);
+	pix = make_room_locked(cr, bytes, &victims);
+	pthread_mutex_unlock(&cr->lock);
+	destroy_list(cr, victims);
+	if (!pix)
+		pix = pix_alloc(bytes);
+	if (!pix) {
+		tile_finish(cr, t, NULL, 0, -ENOMEM, "out of memory");
+		pthread_mutex_lock(&cr->lock);
+		cr->tile_bytes -= bytes;
+		pthread_mutex_unlock(&cr->lock);
+	} else {
+		rc = sat_cog_decode_tile(t->hdr->cog, t->level, t->tx, t->ty,
+					 (const uint8_t *)rq->res.data +
+						 (t->offset -
+						  rq->req.range_offset),
+					 t->length, pix, bytes);
+		if (rc)
+			snprintf(why, sizeof(why), "%s: tile %u,%u of level "
+				 "%u does not decode (%s)", CR_URL(t->hdr->url),
+				 t->tx, t->ty, t->level, strerror(-rc));
+		tile_finish(cr, t, pix, bytes, rc ? -EIO : 0, why);
+	}
+	if (atomic_fetch_sub(&rq->decodes_left, 1) == 1)
+		req_free(rq);
+}
+
+/* Fails every tile of rq with err and why. */
+static void req_fail(struct cr_req *rq, int err, const char *why)
+{
+	for (size_t i = 0; i < rq->ntiles; i++)
+		tile_finish(rq->cr, rq->tiles[i], NULL, 0, err, why);
+	req_free(rq);
+}
+
+static void on_fetched(struct sat_fetch_result *res, void *payload);
+
+/* Signs (again, after a refusal) and submits rq. 0 or -errno. */
+static int req_submit(struct cr_req *rq)
+{
+	struct sat_cogread *cr = rq->cr;
+	struct sat_fetch_req req = rq->req;
+	int rc;
+
+	if (cr->signer) {
+		free(rq->signed_url);
+		rq->signed_url = NULL;
+		rc = sat_signer_sign(cr->signer, rq->req.url,
+				     &rq->signed_url);
+		if (rc)
+			return rc;
+		if (rq->signed_url)
+			req.url = rq->signed_url;
+	}
+	return sat_fetch_submit(cr->fetch, &req, on_fetched, rq);
+}
+
+/* On a decoder: checks the answer, then decodes its tiles, one task each. */
+static void fetched_task(void *payload)
+{
+	struct cr_req *rq = payload;
+	struct sat_cogread *cr = rq->cr;
+	const struct sat_fetch_result *res = &rq->res;
+	const struct sat_cogread_header *h = rq->hdr;
+	bool changed = h->etag && res->etag && strcmp(h->etag, res->etag);
+	char why[400], ubuf[512];
+	int rc;
+
+	if (res->err == -EACCES && res->status == 403 && cr->signer &&
+	    rq->signed_url && !rq->resigned) {
+		/* the token was refused: a new one, once */
+		sat_signer_reject(cr->signer, rq->req.url, rq->signed_url);
+		rq->resigned = true;
+		sat_fetch_result_clear(&rq->res);
+		memset(&rq->res, 0, sizeof(rq->res));
+		rc = req_submit(rq);
+		if (rc) {
+			snprintf(why, sizeof(why), "no SAS token for %s (%s)",
+				 CR_URL(rq->req.url), strerror(-rc));
+			req_fail(rq, rc, why);
+		}
+		return;
+	}
+	if (changed) {
+		snprintf(why, sizeof(why), "%s changed (ETag %s, was %s)",
+			 CR_URL(rq->req.url), res->etag, h->etag);
+		sat_info("cogread: %s; rereading its header", why);
+		sat_cogread_forget(cr, rq->hdr);
+		req_fail(rq, -ESTALE, why);
+		return;
+	}
+	if (res->err) {
+		snprintf(why, sizeof(why), "tiles of %s: %s (HTTP %ld, %d tries)",
+			 CR_URL(rq->req.url),
+			 res->status < 300 && res->why[0] ? res->why
+							  : strerror(-res->err),
+			 res->status, res->tries);
+		/* The header may be what is wrong (the object was replaced,
+		 * e.g. a 416 for offsets past its new end, and no ETag said
+		 * so): a later read starts afresh instead of failing on it
+		 * forever. */
+		if (res->err != -ECANCELED)
+			sat_cogread_forget(cr, rq->hdr);
+		req_fail(rq, res->err, why);
+		return;
+	}
+	if (res->len != rq->req.range_length) {
+		snprintf(why, sizeof(why), "%s: short answer (%zu of %llu "
+			 "bytes)", CR_URL(rq->req.url), res->len,
+			 (unsigned long long)rq->req.range_length);
+		sat_cogread_forget(cr, rq->hdr); /* as above */
+		req_fail(rq, -EIO, why);
+		return;
+	}
+	atomic_store(&rq->decodes_left, (unsigned)rq->ntiles);
+	for (size_t i = 0; i < rq->ntiles; i++) {
+		struct cr_decode *d = malloc(sizeof(*d));
+
+		if (d) {
+			d->rq = rq;
+			d->tile = rq->tiles[i];
+		}
+		if (!d || (rq->urgent ? sat_workq_submit_urgent(cr->decoders,
+								decode_task, d)
+				      : sat_workq_submit(cr->decoders,
+							 decode_task, d))) {
+			free(d);
+			tile_finish(cr, rq->tiles[i], NULL, 0, -ENOMEM,
+				    "out of memory");
+			if (atomic_fetch_sub(&rq->decodes_left, 1) == 1)
+				req_free(rq);
+		}
+	}
+}
+
+/* On the fetch engine's I/O thread: must not block. */
+static void on_fetched(struct sat_fetch_result *res, void *payload)
+{
+	struct cr_req *rq = payload;
+	struct sat_cogread *cr = rq->cr;
+
+	rq->res = *res; /* the buffers move */
+	if ((rq->urgent ? sat_workq_submit_urgent(cr->decoders, fetched_task,
+						  rq)
+			: sat_workq_submit(cr->decoders, fetched_task, rq)))
+		req_fail(rq, -ENOMEM, "out of memory");
+}
+
+static int cmp_range(const void *pa, const void *pb)
+{
+	const struct cr_tile *a = *(struct cr_tile *const *)pa;
+	const struct cr_tile *b = *(struct cr_tile *const *)pb;
+	int c = strcmp(a->hdr->url, b->hdr->url);
+
+	if (c)
+		return c;
+	return a->offset < b->offset ? -1 : a->offset > b->offset;
+}
+
+/* Fetches the new tiles nt[0..n): one request per run of adjacent ranges
+ * of one URL (gaps of up to CR_MERGE_GAP included). Each tile holds a pin
+ * for its request, released when it is finished. */
+static void fetch_new(struct sat_cogread *cr, struct cr_tile **nt, size_t n,
+		      enum sat_fetch_priority prio,
+		      struct sat_progress *progress)
+{
+	char why[400];
+	size_t i = 0;
+
+	qsort(nt, n, sizeof(*nt), cmp_range);
+	while (i < n) {
+		struct cr_req *rq = calloc(1, sizeof(*rq));
+		uint64_t start = nt[i]->offset, end = start + nt[i]->length;
+		size_t j = i + 1;
+		int rc;
+
+		while (j < n && strcmp(nt[j]->hdr->url, nt[i]->hdr->url) == 0 &&
+		       nt[j]->offset >= end &&
+		       nt[j]->offset - end <= CR_MERGE_GAP &&
+		       nt[j]->offset + nt[j]->length - start <= CR_MERGE_CAP) {
+			end = nt[j]->offset + nt[j]->length;
+			j++;
+		}
+		if (rq)
+			rq->tiles = malloc((j - i) * sizeof(*rq->tiles));
+		if (!rq || !rq->tiles) {
+			free(rq);
+			for (; i < j; i++)
+				tile_finish(cr, nt[i], NULL, 0, -ENOMEM,
+					    "out of memory");
+			continue;
+		}
+		rq->cr = cr;
+		rq->hdr = nt[i]->hdr;
+		pthread_mutex_lock(&cr->lock);
+		rq->hdr->refs++;
+		pthread_mutex_unlock(&cr->lock);
+		rq->urgent = prio == SAT_FETCH_FOREGROUND;
+		rq->req.url = rq->hdr->url;
+		rq->req.range_offset = start;
+		rq->req.range_length = end - start;
+		rq->req.priority = prio;
+		rq->req.progress = progress;
+		for (; i < j; i++)
+			rq->tiles[rq->ntiles++] = nt[i];
+		rc = req_submit(rq);
+		if (rc) {
+			snprintf(why, sizeof(why), "tiles of %s: %s",
+				 rq->hdr->url, strerror(-rc));
+			req_fail(rq, rc, why);
+		}
+	}
+}
+
+/* Finds want's tile or makes it (FETCHING, pinned for its request, put in
+ * nt[] to fetch). With pin, pins it for the caller. Sets *joined when the
+ * tile was there already. -ENOMEM. */
+static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
+			  bool pin, struct cr_tile **nt, size_t *nnew,
+			  bool *joined)
+{
+	struct cr_tile *t = find_locked(cr, want);
+	size_t h;
+
+	want->tile = NULL;
+	*joined = t != NULL;
+	if (t) {
+		cr->stats.tile_hits++;
+		if (pin) {
+			if (t->pins++ == 0 && t->state == CR_TILE_READY)
+				lru_remove_locked(cr, t);
+			want->tile = t;
+		}
+		return 0;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->hdr = want->hdr;
+	t->hdr->refs++;
+	t->level = want->level;
+	t->tx = want->tx;
+	t->ty = want->ty;
+	t->offset = want->offset;
+	t->length = want->length;
+	t->in_table = true;
+	if (t->length == 0) {
+		t->state = CR_TILE_READY; /* sparse: nothing to fetch */
+		if (!pin)
+			lru_push_locked(cr, t);
+	} else {
+		t->state = CR_TILE_FETCHING;
+		t->pins = 1; /* its request's */
+		nt[(*nnew)++] = t;
+		cr->stats.tiles_fetched++;
+	}
+	h = tile_hash(t->hdr, t->level, t->tx, t->ty);
+	t->hnext = cr->tiles[h];
+	cr->tiles[h] = t;
+	if (pin) {
+		t->pins++;
+		want->tile = t;
+	}
+	return 0;
+}
+
+int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
+		 bool pin, enum sat_fetch_priority prio,
+		 struct sat_progress *progress)
+{
+	struct cr_tile **nt = calloc(n + 1, sizeof(*nt));
+	bool *joined = calloc(n + 1, sizeof(*joined));
+	size_t nnew = 0, i;
+	int err = 0;
+
+	if (!nt || !joined) {
+		free(nt);
+		free(joined);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&cr->lock);
+	for (i = 0; i < n && !err; i++)
+		err = acquire_locked(cr, &want[i], pin, nt, &nnew, &joined[i]);
+	pthread_mutex_unlock(&cr->lock);
+	fetch_new(cr, nt, nnew, prio, progress);
+	if (err || !pin)
+		goto out;
+
+	/* Wait for all of them; the first failure is the answer. A tile we
+	 * found on its way and that failed was someone else's try: ours is
+	 * one more, of our own. */
+	pthread_mutex_lock(&cr->lock);
+	for (i = 0; i < n && !err; i++) {
+		struct cr_tile *t = want[i].tile, *dead = NULL;
+
+		while (t->state == CR_TILE_FETCHING)
+			pthread_cond_wait(&cr->tile_cond, &cr->lock);
+		if (t->state != CR_TILE_FAILED)
+			continue;
+		if (joined[i]) {
+			joined[i] = false;
+			dead = unpin_locked(cr, t);
+			nnew = 0;
+			err = acquire_locked(cr, &want[i], true, nt, &nnew,
+					     &joined[i]);
+			joined[i] = false;
+			pthread_mutex_unlock(&cr->lock);
+			if (dead)
+				tile_destroy(cr, dead);
+			fetch_new(cr, nt, nnew, prio, progress);
+			pthread_mutex_lock(&cr->lock);
+			i--; /* wait for it again */
+			continue;
+		}
+		err = t->err;
+		sat_log_cause("%s", t->why);
+	}
+	pthread_mutex_unlock(&cr->lock);
+out:
+	if (err && pin)
+		cr_tiles_unpin(cr, want, n);
+	free(nt);
+	free(joined);
+	return err;
+}
+
+void cr_tiles_unpin(struct sat_cogread *cr, struct cr_want *want, size_t n)
+{
+	struct cr_tile *dead = NULL;
+	void *spare;
+
+	pthread_mutex_lock(&cr->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct cr_tile *t = want[i].tile, *d;
+
+		if (!t)
+			continue;
+		want[i].tile = NULL;
+		d = unpin_locked(cr, t);
+		if (d) {
+			d->hnext = dead;
+			dead = d;
+		}
+	}
+	/* back under the cap, now that these are idle */
+	spare = make_room_locked(cr, 0, &dead);
+	pthread_mutex_unlock(&cr->lock);
+	pix_free(spare, 0);
+	destroy_list(cr, dead);
+}
+
+void cr_tiles_drop(struct sat_cogread *cr)
+{
+	struct cr_tile *dead = NULL;
+
+	pthread_mutex_lock(&cr->lock);
+	for (size_t b = 0; b < CR_TILE_BUCKETS; b++) {
+		struct cr_tile *t = cr->tiles[b], *next;
+
+		cr->tiles[b] = NULL;
+		for (; t; t = next) {
+			next = t->hnext;
+			t->in_table = false;
+			if (t->pins || t->state != CR_TILE_READY)
+				continue; /* its last unpin frees it */
+			lru_remove_locked(cr, t);
+			if (t->pix)
+				cr->tile_bytes -= t->bytes;
+			t->hnext = dead;
+			dead = t;
+		}
+	}
+	pthread_mutex_unlock(&cr->lock);
+	destroy_list(cr, dead);
+}
+
+int cr_tiles_init(struct sat_cogread *cr, int threads)
+{
+	pthread_cond_init(&cr->tile_cond, NULL);
+	return sat_workq_new(&cr->decoders, threads);
+}
+
+void cr_tiles_fini(struct sat_cogread *cr)
+{
+	struct cr_tile *dead = NULL;
+
+	/* runs what is queued: every request in flight ends, and with it
+	 * its tiles' pins (the fetch engine stops first, completing what
+	 * it had with -ECANCELED) */
+	sat_workq_free(cr->decoders);
+	cr->decoders = NULL;
+	for (size_t b = 0; b < CR_TILE_BUCKETS; b++) {
+		while (cr->tiles[b]) {
+			struct cr_tile *t = cr->tiles[b];
+
+			cr->tiles[b] = t->hnext;
+			t->hnext = dead;
+			dead = t;
+		}
+	}
+	destroy_list(cr, dead);
+	cr->lru_head = cr->lru_tail = NULL;
+	pthread_cond_destroy(&cr->tile_cond);
+}
+
+void sat_cogread_get_stats(struct sat_cogread *cr,
+			   struct sat_cogread_stats *st)
+{
+	pthread_mutex_lock(&cr->lock);
+	*st = cr->stats;
+	st->tile_bytes = cr->tile_bytes;
+	pthread_mutex_unlock(&cr->lock);
+}
