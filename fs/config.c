@@ -22,6 +22,7 @@
 
 #include "config_priv.h"
 #include "satfs/log.h"
+#include "satfs/objstore.h"
 #include "satfs/region.h"
 
 #define MSG_MAX 512
@@ -29,7 +30,8 @@
 const char *const sat_config_option_names[] = {
 	"config", "cache", "cache_max", "stac", "collection", "max_cloud",
 	"prefetch", "connections", "listing_ttl", "max_items", "timeout",
-	"offline", "log", "log_level", "sign", "sign_url", "connect_to", NULL
+	"offline", "log", "log_level", "sign", "sign_url", "connect_to",
+	"shared_store", "shared_endpoint", "shared_region", NULL
 };
 
 /* Writes "KEY: what is wrong" for the value setters; returns -EINVAL. */
@@ -41,6 +43,19 @@ int sat_config_problem(char *msg, size_t msglen, const char *fmt, ...)
 	vsnprintf(msg, msglen, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
+}
+
+bool sat_config_credential_key(const char *key)
+{
+	static const char *const words[] = { "secret", "access_key",
+					     "session_token", "password",
+					     "credential", NULL };
+	int i;
+
+	for (i = 0; words[i]; i++)
+		if (strstr(key, words[i]))
+			return true;
+	return false;
 }
 
 int sat_config_key_index(const char *const *keys, const char *key)
@@ -274,6 +289,26 @@ int sat_config_apply_key(struct sat_config *c, const char *key,
 			why = "is not HOST:PORT:TO-HOST:TO-PORT[ ...]";
 		else
 			ret = set_string(&c->connect_to, v);
+	} else if (strcmp(key, "shared_store") == 0) {
+		char b[SAT_OBJSTORE_BUCKET_MAX], p[SAT_OBJSTORE_PREFIX_MAX];
+		char why_buf[256];
+
+		if (sat_objstore_parse_store(v, b, sizeof(b), p, sizeof(p),
+					     why_buf, sizeof(why_buf)) < 0)
+			return sat_config_problem(msg, msglen, "%s: %s", key,
+						  why_buf);
+		ret = set_string(&c->shared_store, v);
+	} else if (strcmp(key, "shared_endpoint") == 0) {
+		if (!sat_objstore_valid_endpoint(v))
+			why = "is not an http:// or https:// URL (without "
+			      "user name, query or fragment)";
+		else
+			ret = set_string(&c->shared_endpoint, v);
+	} else if (strcmp(key, "shared_region") == 0) {
+		if (!sat_objstore_valid_region(v))
+			why = "is not a region name such as eu-central-1";
+		else
+			ret = set_string(&c->shared_region, v);
 	} else if (strcmp(key, "cache") == 0 || strcmp(key, "log") == 0) {
 		if (!v[0])
 			why = "is not a path";
@@ -478,7 +513,12 @@ static int apply_opt(struct sat_config *c, char *item, char *err,
 	if (!item[0] && !v)
 		return 0; /* ",," */
 	if (!sat_config_is_option(item)) {
-		snprintf(err, errlen, "-o %s: unknown option", item);
+		snprintf(err, errlen, "-o %s: unknown option%s", item,
+			 sat_config_credential_key(item)
+				 ? " (credentials are never options: set "
+				   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,"
+				   " or use ~/.aws/credentials)"
+				 : "");
 		return -EINVAL;
 	}
 	if (strcmp(item, "config") == 0)
@@ -588,6 +628,9 @@ void sat_config_free(struct sat_config *c)
 	free(c->ee_url);
 	free(c->token_command);
 	free(c->token_file);
+	free(c->shared_store);
+	free(c->shared_endpoint);
+	free(c->shared_region);
 	for (i = 0; i < c->nregions; i++)
 		sat_region_free(c->regions[i]);
 	free(c->regions);

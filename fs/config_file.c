@@ -38,7 +38,8 @@
 #define NAME_CHARS \
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 
-enum section { SEC_NONE, SEC_SOURCE, SEC_MOUNT, SEC_REGION, SEC_PRODUCT };
+enum section { SEC_NONE, SEC_SOURCE, SEC_MOUNT, SEC_SHARED, SEC_REGION,
+	       SEC_PRODUCT };
 
 static const char *const source_keys[] = { "type", "stac", "collection",
 	"max_cloud", "dates", "offset", "sign", "sign_url", "project", "ee_url",
@@ -46,6 +47,9 @@ static const char *const source_keys[] = { "type", "stac", "collection",
 static const char *const mount_keys[] = { "cache", "cache_max", "prefetch",
 	"connections", "listing_ttl", "max_items", "timeout", "offline", "log",
 	"log_level", "connect_to", NULL };
+/* [shared]: the -o options shared_store, shared_endpoint, shared_region */
+static const char *const shared_keys[] = { "store", "endpoint", "region",
+	NULL };
 static const char *const region_keys[] = { "bbox", "center", "size",
 	"geojson", "dates", NULL };
 static const char *const product_keys[] = { "bands", "min", "max", "gamma",
@@ -521,8 +525,8 @@ static int end_section(struct parse *ps)
 /* Starts the section of header line s ("[...]"). */
 static int begin_section(struct parse *ps, char *s)
 {
-	static const char *const kinds[] = { "", "source", "mount", "region",
-					     "product" };
+	static const char *const kinds[] = { "", "source", "mount", "shared",
+					     "region", "product" };
 	/* What a new product starts from: falsecolor's rendering. */
 	static const struct sat_product tmpl = {
 		.min = { 0, 0, 0 }, .max = { 5000, 5000, 5000 }, .gamma = 1.35,
@@ -660,13 +664,24 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
+/* A [source], [mount] or [shared] key: the -o option of that name, or
+ * for [shared] "shared_" and its name. */
+static void apply_key(struct parse *ps, const char *key, const char *v)
+{
+	bool shared = ps->kind == SEC_SHARED;
+	char msg[MSG_MAX], opt[64];
+
+	snprintf(opt, sizeof(opt), "%s%s", shared ? "shared_" : "", key);
+	if (sat_config_apply_key(ps->c, opt, v, msg, sizeof(msg)) < 0)
+		fail(ps, ps->lineno, "%s", shared ? msg + 7 : msg);
+}
+
 static int on_key(void *user, const char *section, const char *key,
 		  const char *v)
 {
 	static const char *const *const keys[] = { NULL, source_keys,
-		mount_keys, region_keys, product_keys };
+		mount_keys, shared_keys, region_keys, product_keys };
 	struct parse *ps = user;
-	char msg[MSG_MAX];
 	int i;
 
 	(void)section; /* ours, from read_line, is already checked */
@@ -677,7 +692,12 @@ static int on_key(void *user, const char *section, const char *key,
 		return 0;
 	}
 	i = sat_config_key_index(keys[ps->kind], key);
-	if (i < 0) {
+	if (i < 0 && sat_config_credential_key(key)) {
+		/* never echo what follows the key */
+		fail(ps, ps->lineno, "'%s': credentials are never "
+		     "configuration: set AWS_ACCESS_KEY_ID and "
+		     "AWS_SECRET_ACCESS_KEY, or use ~/.aws/credentials", key);
+	} else if (i < 0) {
 		fail(ps, ps->lineno, "unknown key '%s' in [%s]", key,
 		     ps->label);
 	} else if (ps->keys_seen & (1u << i)) {
@@ -689,9 +709,8 @@ static int on_key(void *user, const char *section, const char *key,
 			region_key(ps, key, v);
 		else if (ps->kind == SEC_PRODUCT)
 			product_key(ps, key, v);
-		else if (sat_config_apply_key(ps->c, key, v, msg,
-					      sizeof(msg)) < 0)
-			fail(ps, ps->lineno, "%s", msg);
+		else
+			apply_key(ps, key, v);
 	}
 	return ps->err == 0;
 }

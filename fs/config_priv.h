@@ -12,6 +12,9 @@ struct sat_config;
 struct sat_product;
 struct sat_region;
 
+/* Does key name a credential (secret, access_key, ...)? Such keys are
+ * refused with a hint, and their values never echoed. */
+bool sat_config_credential_key(const char *key);
 /* Index of key in the NULL-terminated keys, or -1. */
 int sat_config_key_index(const char *const *keys, const char *key);
 /* A decimal number filling s (blanks around allowed; no nan/inf/hex). */

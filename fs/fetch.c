@@ -40,6 +40,15 @@
  * Options: fields <= 0 take their defaults; verify_tls is taken as given
  * (and its being off is logged). stats.in_flight counts transfers handed
  * to curl, not jobs queued or waiting to retry.
+ *
+ * Deadlines: a request with deadline_ms gets it as an absolute time at
+ * submit. Each try is bounded by what is left (CURLOPT_TIMEOUT_MS), no
+ * retry is scheduled past it, and a job still queued when it passes
+ * completes with -ETIMEDOUT (the loop wakes at least once a second).
+ *
+ * Secrets: SigV4 keys and session tokens live in the job, go to curl as
+ * options and headers, and are wiped when the job is freed. Neither the
+ * headers nor the keys are ever logged.
  */
 #include "satfs/fetch.h"
 
@@ -53,6 +62,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define FETCH_POOL_MAX 32	  /* idle easy handles kept for reuse */
@@ -132,14 +143,31 @@ static void list_insert_before(struct job_list *l, struct fetch_job *pos,
 		l->tail = j;
 }
 
+static void free_secret(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 static void job_free(struct fetch_job *j)
 {
+	struct curl_slist *h;
+
 	free(j->url);
 	free(j->method);
 	free(j->body);
+	/* headers may carry a session token or an API key */
+	for (h = j->headers; h; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(j->headers);
+	free(j->sigv4);
+	free_secret(j->user);
+	free_secret(j->secret);
 	free(j->buf);
 	free(j->etag);
+	free(j->hdrs);
 	free(j);
 }
 
@@ -202,13 +230,61 @@ static struct fetch_host *host_get(struct sat_fetch *f, const char *key)
 	return h;
 }
 
+static int header_add(struct fetch_job *j, const char *h)
+{
+	struct curl_slist *sl = curl_slist_append(j->headers, h);
+
+	if (!sl)
+		return -ENOMEM;
+	j->headers = sl;
+	return 0;
+}
+
+/* The SigV4 parts of a job: curl's parameter, the keys, and the headers
+ * S3 wants with it. 0, -EINVAL (a part missing) or -ENOMEM. */
+static int job_sigv4(struct fetch_job *j, const struct sat_fetch_sigv4 *v)
+{
+	char *tok = NULL;
+	int rc;
+
+	if (!v->region || !v->region[0] || !v->service || !v->service[0] ||
+	    !v->access_key || !v->access_key[0] || !v->secret_key ||
+	    strchr(v->region, ':') || strchr(v->service, ':'))
+		return -EINVAL;
+	if (asprintf(&j->sigv4, "aws:amz:%s:%s", v->region, v->service) < 0) {
+		j->sigv4 = NULL;
+		return -ENOMEM;
+	}
+	j->user = strdup(v->access_key);
+	j->secret = strdup(v->secret_key);
+	if (!j->user || !j->secret)
+		return -ENOMEM;
+	/* curl 7.88 hashes the POSTFIELDS (so: nothing, for a streamed
+	 * body) unless this header says otherwise. */
+	rc = header_add(j, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+	if (rc == 0 && v->session_token && v->session_token[0]) {
+		if (asprintf(&tok, "x-amz-security-token: %s",
+			     v->session_token) < 0)
+			return -ENOMEM;
+		rc = header_add(j, tok);
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+	}
+	return rc;
+}
+
+static bool is_upload(const char *method)
+{
+	return strcmp(method, "PUT") == 0;
+}
+
 static struct fetch_job *job_new(struct sat_fetch *f,
-				 const struct sat_fetch_req *req)
+				 const struct sat_fetch_req *req, int *err)
 {
 	const char *const *hp;
 	struct fetch_job *j;
-	struct curl_slist *sl;
 
+	*err = -ENOMEM;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return NULL;
@@ -224,29 +300,64 @@ static struct fetch_job *job_new(struct sat_fetch *f,
 		j->body[req->body_len] = '\0';
 		j->body_len = req->body_len;
 	}
-	for (hp = req->headers; hp && *hp; hp++) {
-		sl = curl_slist_append(j->headers, *hp);
-		if (!sl)
+	for (hp = req->headers; hp && *hp; hp++)
+		if (header_add(j, *hp))
 			goto fail;
-		j->headers = sl;
-	}
-	if (strcmp(j->method, "POST") == 0) {
-		/* No "Expect: 100-continue" round trip before a POST body. */
-		sl = curl_slist_append(j->headers, "Expect:");
-		if (!sl)
+	if (strcmp(j->method, "POST") == 0 ||
+	    (is_upload(j->method) && !req->sigv4)) {
+		/* No "Expect: 100-continue" round trip before a body (a
+		 * server without it would cost a second each time). Not
+		 * when signing: curl 7.88 signs the empty "Expect:" that it
+		 * then leaves out, and S3 answers SignatureDoesNotMatch. */
+		if (header_add(j, "Expect:"))
 			goto fail;
-		j->headers = sl;
 	}
+	j->flags = req->flags;
+	j->upload_fd = j->download_fd = -1;
+	if (is_upload(j->method)) {
+		j->upload_bytes = req->body_len;
+		if (req->flags & SAT_FETCH_UPLOAD_FD) {
+			j->upload_fd = req->upload_fd;
+			j->upload_bytes = req->upload_bytes;
+		}
+	} else if (req->flags & SAT_FETCH_UPLOAD_FD) {
+		*err = -EINVAL; /* a body from a file is for PUT only */
+		goto fail;
+	}
+	if (req->flags & SAT_FETCH_DOWNLOAD_FD)
+		j->download_fd = req->download_fd;
+	if (req->sigv4) {
+		*err = job_sigv4(j, req->sigv4);
+		if (*err)
+			goto fail;
+		*err = -ENOMEM;
+	}
+	if (req->deadline_ms > 0)
+		j->deadline_at_ms = now_ms() + (uint64_t)req->deadline_ms;
+	j->stall_ms_req = req->stall_timeout_ms > 0 ? req->stall_timeout_ms : 0;
+	j->max_tries = req->max_tries > 0 ? req->max_tries
+					  : f->opts.max_tries;
 	j->range_offset = req->range_offset;
 	j->range_length = req->range_length;
 	j->max_body = req->max_body_bytes ? req->max_body_bytes
 					  : f->opts.max_body_bytes;
 	j->prio = req->priority == SAT_FETCH_PREFETCH ? SAT_FETCH_PREFETCH
 						      : SAT_FETCH_FOREGROUND;
+	*err = 0;
 	return j;
 fail:
 	job_free(j);
 	return NULL;
+}
+
+/* A file a body goes to must be a regular file (each try truncates it). */
+static int check_download_fd(int fd)
+{
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) != 0)
+		return -EBADF;
+	return S_ISREG(st.st_mode) ? 0 : -EINVAL;
 }
 
 int sat_fetch_submit(struct sat_fetch *f, const struct sat_fetch_req *req,
@@ -261,9 +372,16 @@ int sat_fetch_submit(struct sat_fetch *f, const struct sat_fetch_req *req,
 	if (req->range_length &&
 	    req->range_offset > UINT64_MAX - req->range_length)
 		return -EINVAL;
-	j = job_new(f, req);
+	if ((req->flags & SAT_FETCH_UPLOAD_FD) && req->upload_fd < 0)
+		return -EBADF;
+	if (req->flags & SAT_FETCH_DOWNLOAD_FD) {
+		rc = check_download_fd(req->download_fd);
+		if (rc)
+			return rc;
+	}
+	j = job_new(f, req, &rc);
 	if (!j)
-		return -ENOMEM;
+		return rc;
 	j->done = done;
 	j->payload = payload;
 	/* counted into the submitting render's progress (status file) */
@@ -328,11 +446,20 @@ static void pool_put(struct sat_fetch *f, CURL *e)
 
 static int try_start(struct sat_fetch *f, struct fetch_job *j)
 {
-	CURL *e = pool_get(f);
+	long timeout_ms = 0;
+	uint64_t now;
+	CURL *e;
 
+	if (j->deadline_at_ms) {
+		now = now_ms();
+		if (now >= j->deadline_at_ms)
+			return -ETIMEDOUT;
+		timeout_ms = (long)(j->deadline_at_ms - now);
+	}
+	e = pool_get(f);
 	if (!e)
 		return -ENOMEM;
-	sat_fetch_xfer_setup(j, e, &f->opts);
+	sat_fetch_xfer_setup(j, e, &f->opts, timeout_ms);
 	if (f->connect_to)
 		curl_easy_setopt(e, CURLOPT_CONNECT_TO, f->connect_to);
 	j->tries++;
@@ -376,6 +503,8 @@ static void job_complete(struct sat_fetch *f, struct fetch_job *j, int err)
 		res.len = j->len;
 		j->buf = NULL;
 	}
+	res.headers = j->hdrs;
+	j->hdrs = NULL;
 	if (j->easy) {
 		pool_put(f, j->easy);
 		j->easy = NULL;
@@ -422,7 +551,20 @@ static int reap(struct sat_fetch *f)
 					     f->opts.backoff_max_ms);
 		curl_multi_remove_handle(f->multi, j->easy);
 		list_remove(&f->active, j);
-		retry = retry && j->tries < f->opts.max_tries;
+		retry = retry && j->tries < j->max_tries;
+		delay = 0;
+		if (retry) {
+			delay = sat_fetch_backoff_ms(j->tries,
+						     f->opts.backoff_base_ms,
+						     f->opts.backoff_max_ms,
+						     &f->rng);
+			if (j->retry_after_ms >= 0)
+				delay = (int)j->retry_after_ms;
+			/* no try that could not finish before the deadline */
+			if (j->deadline_at_ms &&
+			    now_ms() + (uint64_t)delay >= j->deadline_at_ms)
+				retry = false;
+		}
 		n++;
 
 		pthread_mutex_lock(&f->lock);
@@ -447,10 +589,6 @@ static int reap(struct sat_fetch *f)
 			job_complete(f, j, j->err);
 			continue;
 		}
-		delay = sat_fetch_backoff_ms(j->tries, f->opts.backoff_base_ms,
-					     f->opts.backoff_max_ms, &f->rng);
-		if (j->retry_after_ms >= 0)
-			delay = (int)j->retry_after_ms;
 		sat_debug("fetch: try %d failed (%ld, %s), again in %d ms",
 			  j->tries, j->status, j->why, delay);
 		pool_put(f, j->easy);
@@ -486,14 +624,26 @@ static void timers_release(struct sat_fetch *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* Called with f->lock held: takes the jobs that may start now. */
-static void pick_jobs(struct sat_fetch *f, struct job_list *go)
+/* Called with f->lock held: takes the jobs that may start now, and
+ * those whose deadline passed while they waited (into expired). */
+static void pick_jobs(struct sat_fetch *f, struct job_list *go,
+		      struct job_list *expired)
 {
 	int cap = f->opts.connections_per_host;
 	int pcap = cap / 2 > 0 ? cap / 2 : 1;
 	struct fetch_job *j, *next;
+	uint64_t now = now_ms();
 	int p;
 
+	for (p = SAT_FETCH_FOREGROUND; p <= SAT_FETCH_PREFETCH; p++) {
+		for (j = f->queue[p].head; j; j = next) {
+			next = j->next;
+			if (j->deadline_at_ms && now >= j->deadline_at_ms) {
+				list_remove(&f->queue[p], j);
+				list_insert_before(expired, NULL, j);
+			}
+		}
+	}
 	for (p = SAT_FETCH_FOREGROUND; p <= SAT_FETCH_PREFETCH; p++) {
 		/* Prefetch never starts while a foreground job waits. */
 		if (p == SAT_FETCH_PREFETCH && f->queue[0].head)
@@ -519,13 +669,24 @@ static void pick_jobs(struct sat_fetch *f, struct job_list *go)
 
 static void start_jobs(struct sat_fetch *f)
 {
-	struct job_list go = { 0 };
+	struct job_list go = { 0 }, expired = { 0 };
 	struct fetch_job *j;
 	int rc;
 
 	pthread_mutex_lock(&f->lock);
-	pick_jobs(f, &go);
+	pick_jobs(f, &go, &expired);
 	pthread_mutex_unlock(&f->lock);
+	while ((j = expired.head)) {
+		list_remove(&expired, j);
+		if (!j->err || j->err == -ETIMEDOUT) {
+			/* keep the last try's cause when there was one */
+			if (!j->why[0])
+				snprintf(j->why, sizeof(j->why),
+					 "deadline passed while queued");
+			j->err = -ETIMEDOUT;
+		}
+		job_complete(f, j, j->err);
+	}
 	while ((j = go.head)) {
 		list_remove(&go, j);
 		if (!j->host) {
@@ -541,7 +702,9 @@ static void start_jobs(struct sat_fetch *f)
 			j->host->active_prefetch--;
 		f->stats.in_flight--;
 		pthread_mutex_unlock(&f->lock);
-		snprintf(j->why, sizeof(j->why), "cannot start transfer");
+		snprintf(j->why, sizeof(j->why), "%s",
+			 rc == -ETIMEDOUT ? "deadline passed"
+					  : "cannot start transfer");
 		job_complete(f, j, rc);
 	}
 }
@@ -760,7 +923,33 @@ void sat_fetch_result_clear(struct sat_fetch_result *res)
 		return;
 	free(res->data);
 	free(res->etag);
+	free(res->headers);
 	memset(res, 0, sizeof(*res));
+}
+
+const char *sat_fetch_result_header(const struct sat_fetch_result *res,
+				    const char *name, char *buf, size_t len)
+{
+	size_t nl = strlen(name), vl;
+	const char *p, *v, *e;
+
+	if (!res || !res->headers || !len)
+		return NULL;
+	for (p = res->headers; *p; p = e + (*e == '\n')) {
+		e = p + strcspn(p, "\n");
+		if ((size_t)(e - p) <= nl || p[nl] != ':' ||
+		    strncasecmp(p, name, nl) != 0)
+			continue;
+		for (v = p + nl + 1; v < e && (*v == ' ' || *v == '\t'); v++)
+			;
+		vl = (size_t)(e - v);
+		if (vl >= len)
+			vl = len - 1;
+		memcpy(buf, v, vl);
+		buf[vl] = '\0';
+		return buf;
+	}
+	return NULL;
 }
 
 /* ---- Fan out, fan in (caller's thread) ---- */

@@ -35,6 +35,14 @@ struct fetch_job {
 	uint64_t range_offset, range_length;
 	size_t max_body;
 	enum sat_fetch_priority prio;
+	unsigned flags;          /* enum sat_fetch_flag */
+	int upload_fd, download_fd;
+	uint64_t upload_bytes;   /* the PUT body's size (fd or body) */
+	char *sigv4;             /* "aws:amz:REGION:SERVICE", or NULL */
+	char *user, *secret;     /* the keys; wiped at free */
+	uint64_t deadline_at_ms; /* monotonic; 0: none */
+	int stall_ms_req;        /* 0: the engine's */
+	int max_tries;           /* this request's; never 0 */
 	struct fetch_host *host; /* NULL when refused at submit */
 	struct sat_progress *progress; /* the submitter's, or NULL */
 	sat_fetch_done_fn done;
@@ -58,17 +66,22 @@ struct fetch_job {
 	uint64_t try_bytes; /* body bytes received, as decoded */
 	uint64_t object_size;
 	char *etag;
+	char *hdrs;            /* SAT_FETCH_KEEP_HEADERS: the answer's */
+	uint64_t up_off;       /* PUT: bytes of the body sent this try */
+	int io_err;            /* errno of a failed pread/pwrite */
 	bool overflow, slice_done, http_err;
 	bool stalled;          /* aborted: nothing received for stall_ms */
 	uint64_t stall_ms;
-	uint64_t last_rx_ms;   /* when the last byte was received */
+	uint64_t last_rx_ms;   /* when the last byte moved */
 	curl_off_t last_rx;    /* bytes received then */
+	curl_off_t last_tx;    /* bytes sent then (uploads) */
 };
 
 /* Starts a new try of j on the easy handle e (fresh or reset): clears the
- * previous try's answer and sets every option. I/O thread only. */
+ * previous try's answer and sets every option; timeout_ms > 0 bounds the
+ * whole try (what is left of the request's deadline). I/O thread only. */
 void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
-			  const struct sat_fetch_opts *o);
+			  const struct sat_fetch_opts *o, long timeout_ms);
 
 /* Judges the try that just finished with rc, while j->easy is still valid:
  * sets j->err (0 on success), j->status, j->why, j->object_size, j->etag

@@ -136,8 +136,16 @@ int sat_fetch_status_errno(long status)
 	case 401:
 	case 403:
 		return -EACCES;
+	case 409: /* S3: a conflicting conditional write is in progress */
+		return -EBUSY;
+	case 412: /* a precondition (If-None-Match: *) failed */
+		return -EEXIST;
+	case 413:
+		return -EFBIG;
 	case 416:
 		return -EINVAL;
+	case 507: /* no room left in the store */
+		return -ENOSPC;
 	default:
 		return -EIO;
 	}

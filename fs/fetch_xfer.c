@@ -4,6 +4,10 @@
  * request is cut to the range while it arrives), and what its answer means
  * (done, failed, or worth another try). See fs/fetch_job.h.
  *
+ * Bodies may also stream: a PUT's from a file (read with pread, so that
+ * every try starts again at 0) and an answer's into one (pwrite, the file
+ * truncated at the start of each try and to the length at the end).
+ *
  * Runs on the fetch I/O thread only (curl callbacks included); no locks.
  */
 #include "fetch_job.h"
@@ -17,12 +21,14 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef SATFS_VERSION
 #define SATFS_VERSION "0"
 #endif
 
 #define FETCH_ERR_BODY_MAX 4096 /* bytes of an error page kept */
+#define FETCH_HDRS_MAX 16384    /* bytes of answer headers kept */
 
 static int buf_append(struct fetch_job *j, const char *p, size_t n)
 {
@@ -41,6 +47,31 @@ static int buf_append(struct fetch_job *j, const char *p, size_t n)
 	memcpy(j->buf + j->len, p, n);
 	j->len += n;
 	j->buf[j->len] = '\0';
+	return 0;
+}
+
+/* Keeps n body bytes: in memory, or written to the download file. */
+static int body_keep(struct fetch_job *j, const char *p, size_t n)
+{
+	ssize_t w;
+
+	if (!(j->flags & SAT_FETCH_DOWNLOAD_FD))
+		return buf_append(j, p, n);
+	while (n > 0) {
+		w = pwrite(j->download_fd, p, n, (off_t)j->len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			j->io_err = w < 0 ? errno : EIO;
+			snprintf(j->why, sizeof(j->why),
+				 "writing the body file: %s",
+				 strerror(j->io_err));
+			return -j->io_err;
+		}
+		p += w;
+		n -= (size_t)w;
+		j->len += (size_t)w;
+	}
 	return 0;
 }
 
@@ -108,10 +139,53 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *arg)
 		j->overflow = true;
 		return 0; /* aborts the transfer */
 	}
-	if (buf_append(j, ptr, n))
+	if (body_keep(j, ptr, n))
 		return 0;
 	/* Stop reading a whole object once the range is complete. */
 	return j->slice_done ? 0 : total;
+}
+
+/* A PUT body, from the upload file or from memory. */
+static size_t on_upload(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct fetch_job *j = arg;
+	uint64_t left = j->upload_bytes - j->up_off;
+	size_t n = size * nmemb;
+	ssize_t r;
+
+	if (n > left)
+		n = (size_t)left;
+	if (n == 0)
+		return 0;
+	if (j->upload_fd < 0) {
+		memcpy(ptr, j->body + j->up_off, n);
+		j->up_off += n;
+		return n;
+	}
+	do
+		r = pread(j->upload_fd, ptr, n, (off_t)j->up_off);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		/* an error, or a file shorter than it was said to be */
+		j->io_err = r < 0 ? errno : EIO;
+		snprintf(j->why, sizeof(j->why), "reading the body file: %s",
+			 r < 0 ? strerror(j->io_err) : "shorter than its size");
+		return CURL_READFUNC_ABORT;
+	}
+	j->up_off += (uint64_t)r;
+	return (size_t)r;
+}
+
+/* curl rewinds an upload it must send again (e.g. on a redirect). */
+static int on_upload_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct fetch_job *j = arg;
+
+	if (origin != SEEK_SET || offset < 0 ||
+	    (uint64_t)offset > j->upload_bytes)
+		return CURL_SEEKFUNC_FAIL;
+	j->up_off = (uint64_t)offset;
+	return CURL_SEEKFUNC_OK;
 }
 
 
@@ -126,6 +200,29 @@ static const char *header_get(struct fetch_job *j, const char *name)
 	    CURLHE_OK)
 		return NULL;
 	return h->value;
+}
+
+/* Copies the final answer's headers, "Name: value\n" each, capped. */
+static void keep_headers(struct fetch_job *j)
+{
+	struct curl_header *h, *prev = NULL;
+	size_t len = 0, n;
+	char *out;
+
+	out = malloc(FETCH_HDRS_MAX);
+	if (!out)
+		return;
+	out[0] = '\0';
+	while ((h = curl_easy_nextheader(j->easy, CURLH_HEADER, -1, prev))) {
+		prev = h;
+		n = strlen(h->name) + strlen(h->value) + 3;
+		if (len + n >= FETCH_HDRS_MAX)
+			break;
+		len += (size_t)snprintf(out + len, FETCH_HDRS_MAX - len,
+					"%s: %s\n", h->name, h->value);
+	}
+	free(j->hdrs);
+	j->hdrs = out;
 }
 
 /* Size of the whole object from a 2xx answer that was not a 206. */
@@ -182,7 +279,8 @@ static bool judge_body(struct fetch_job *j)
 	}
 	if (j->len > j->range_length) { /* more than asked: cut it */
 		j->len = j->range_length;
-		j->buf[j->len] = '\0';
+		if (j->buf)
+			j->buf[j->len] = '\0';
 	}
 	return false;
 }
@@ -191,10 +289,19 @@ bool sat_fetch_xfer_judge(struct fetch_job *j, CURLcode rc,
 			  int retry_after_max_ms)
 {
 	const char *etag;
+	bool retry;
 
 	curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &j->status);
+	if (j->flags & SAT_FETCH_KEEP_HEADERS)
+		keep_headers(j);
 	if (rc == CURLE_WRITE_ERROR && j->slice_done && !j->overflow)
 		rc = CURLE_OK; /* we stopped it ourselves, range complete */
+	if (j->io_err) {
+		/* our own file failed (j->why says how): another try would
+		 * fail the same */
+		j->err = -j->io_err;
+		return false;
+	}
 	if (rc == CURLE_ABORTED_BY_CALLBACK && j->stalled) {
 		rc = CURLE_OPERATION_TIMEDOUT;
 		snprintf(j->errbuf, sizeof(j->errbuf),
@@ -228,15 +335,26 @@ bool sat_fetch_xfer_judge(struct fetch_job *j, CURLcode rc,
 		j->err = -ENOMEM;
 		return false;
 	}
-	return judge_body(j);
+	retry = judge_body(j);
+	if (!j->err && (j->flags & SAT_FETCH_DOWNLOAD_FD) &&
+	    ftruncate(j->download_fd, (off_t)j->len) != 0) {
+		j->err = -errno;
+		snprintf(j->why, sizeof(j->why), "truncating the body file: %s",
+			 strerror(errno));
+		return false;
+	}
+	return retry;
 }
 
 static void try_reset(struct fetch_job *j)
 {
 	free(j->buf);
 	free(j->etag);
-	j->buf = j->etag = NULL;
+	free(j->hdrs);
+	j->buf = j->etag = j->hdrs = NULL;
 	j->len = j->cap = 0;
+	j->up_off = 0;
+	j->io_err = 0;
 	j->mode = BODY_UNDECIDED;
 	j->status = 0;
 	j->skip = j->try_bytes = j->object_size = 0;
@@ -244,6 +362,13 @@ static void try_reset(struct fetch_job *j)
 	j->retry_after_ms = -1;
 	j->errbuf[0] = j->why[0] = '\0';
 	j->err = 0;
+	/* a retry writes the download file again from the start */
+	if ((j->flags & SAT_FETCH_DOWNLOAD_FD) &&
+	    ftruncate(j->download_fd, 0) != 0) {
+		j->io_err = errno;
+		snprintf(j->why, sizeof(j->why), "truncating the body file: %s",
+			 strerror(errno));
+	}
 }
 
 static uint64_t mono_ms(void)
@@ -257,15 +382,18 @@ static uint64_t mono_ms(void)
 /* A stall is a time without a byte received. curl's LOW_SPEED check
  * averages over seconds and counts the bytes we send, so a POST whose
  * answer never comes looked alive for several seconds more; this watches
- * received bytes alone (curl calls it at least once a second). */
+ * received bytes alone (curl calls it at least once a second) -- and, for
+ * a PUT, sent bytes too: a large upload receives nothing until its end. */
 static int on_progress(void *payload, curl_off_t dltotal, curl_off_t dlnow,
 		       curl_off_t ultotal, curl_off_t ulnow)
 {
 	struct fetch_job *j = payload;
 	uint64_t now = mono_ms();
 
-	if (dlnow != j->last_rx) {
+	if (dlnow != j->last_rx ||
+	    (j->upload_bytes && ulnow != j->last_tx)) {
 		j->last_rx = dlnow;
+		j->last_tx = ulnow;
 		j->last_rx_ms = now;
 		return 0;
 	}
@@ -277,10 +405,12 @@ static int on_progress(void *payload, curl_off_t dltotal, curl_off_t dlnow,
 }
 
 void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
-			  const struct sat_fetch_opts *o)
+			  const struct sat_fetch_opts *o, long timeout_ms)
 {
+	int stall_ms = j->stall_ms_req > 0 ? j->stall_ms_req
+					   : o->stall_timeout_ms;
 	/* LOW_SPEED_TIME counts whole seconds: round the stall up. */
-	long stall_s = (o->stall_timeout_ms + 999) / 1000;
+	long stall_s = (stall_ms + 999) / 1000;
 	uint64_t last = j->range_offset + j->range_length - 1;
 	char range[64];
 
@@ -291,7 +421,8 @@ void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	/* A signed request goes where it was signed for, or nowhere. */
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, j->sigv4 ? 0L : 1L);
 	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	/* Over TLS, ALPN soon tells whether the connection multiplexes, so
@@ -304,9 +435,11 @@ void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
 			 (long)o->connect_timeout_ms);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s ? stall_s : 1L);
+	if (timeout_ms > 0)
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
 	j->stalled = false;
-	j->stall_ms = (uint64_t)o->stall_timeout_ms;
-	j->last_rx = 0;
+	j->stall_ms = (uint64_t)stall_ms;
+	j->last_rx = j->last_tx = 0;
 	j->last_rx_ms = mono_ms();
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(e, CURLOPT_XFERINFODATA, j);
@@ -322,12 +455,27 @@ void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
 		snprintf(range, sizeof(range), "%" PRIu64 "-%" PRIu64,
 			 j->range_offset, last);
 		curl_easy_setopt(e, CURLOPT_RANGE, range);
-	} else {
-		/* Ranges address the stored bytes: no content coding there. */
+	} else if (!j->sigv4) {
+		/* Ranges address the stored bytes: no content coding there;
+		 * nor on objects of a store, whose digests are of the bytes
+		 * as stored. */
 		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	}
+	if (j->sigv4) {
+		curl_easy_setopt(e, CURLOPT_AWS_SIGV4, j->sigv4);
+		curl_easy_setopt(e, CURLOPT_USERNAME, j->user);
+		curl_easy_setopt(e, CURLOPT_PASSWORD, j->secret);
 	}
 	if (strcmp(j->method, "HEAD") == 0) {
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(j->method, "PUT") == 0) {
+		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
+				 (curl_off_t)j->upload_bytes);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload);
+		curl_easy_setopt(e, CURLOPT_READDATA, j);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_upload_seek);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, j);
 	} else if (strcmp(j->method, "POST") == 0) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)j->body_len);

@@ -72,6 +72,14 @@ static void usage(const char *prog)
 	       "                           (as curl --connect-to)\n"
 	       "    log=FILE               log to FILE instead of stderr/syslog\n"
 	       "    log_level=LEVEL        error, warning, info (default), debug\n"
+	       "    shared_store=s3://BUCKET[/PREFIX]\n"
+	       "                           a cache tier shared with other mounts,\n"
+	       "                           on S3 or an S3-compatible store (keys:\n"
+	       "                           AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n"
+	       "                           or ~/.aws/credentials)\n"
+	       "    shared_endpoint=URL    the store, when not AWS (path-style)\n"
+	       "    shared_region=REGION   signing region (default $AWS_REGION,\n"
+	       "                           else us-east-1)\n"
 	       "\n"
 	       "\n"
 	       "SOURCE, as mount(8) passes it from /etc/fstab, is ignored.\n"
@@ -210,6 +218,11 @@ int main(int argc, char *argv[])
 			cfg->log_path);
 		goto out_fo;
 	}
+	/* The render path does not consult the store yet (#19, phase 2):
+	 * say so rather than let a user think renders are shared. */
+	if (cfg->shared_store)
+		sat_warn("shared store %s: configured, but this version does "
+			 "not use it yet", cfg->shared_store);
 	/* Read-only, but not mounted "ro": the kernel would refuse the
 	 * setxattr that satfs refresh and satfs cache --clear use. Every
 	 * change answers EROFS from fs/fuse_ll.c instead. */

@@ -73,6 +73,11 @@ struct sat_config {
 	char *log_path;        /* NULL: stderr / syslog */
 	char *connect_to;      /* "HOST:PORT:TO-HOST:TO-PORT ..." or NULL */
 	int log_level;         /* enum sat_log_level */
+	/* [shared]: the shared cache tier (fs/objstore.c); credentials are
+	 * not configuration (AWS_* variables or ~/.aws/credentials) */
+	char *shared_store;    /* "s3://BUCKET[/PREFIX]", or NULL: none */
+	char *shared_endpoint; /* "http(s)://HOST[:PORT]", or NULL: AWS */
+	char *shared_region;   /* or NULL: $AWS_REGION, else us-east-1 */
 
 	struct sat_region **regions;
 	size_t nregions;

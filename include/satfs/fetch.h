@@ -12,6 +12,10 @@
  * Only http:// and https:// are followed, redirects included. A range
  * request answered 200 with the whole object is cut to the range asked for.
  * HTTP status is mapped to an errno here and nowhere else.
+ *
+ * For object stores (fs/objstore.c): requests signed with AWS Signature
+ * Version 4 (curl's own CURLOPT_AWS_SIGV4), PUT and DELETE, bodies streamed
+ * from and to files (never held in memory), and a deadline per request.
  */
 #ifndef SATFS_FETCH_H
 #define SATFS_FETCH_H
@@ -43,10 +47,41 @@ enum sat_fetch_priority {
 	SAT_FETCH_PREFETCH = 1,   /* speculative: only when nothing waits */
 };
 
+/* What a request does besides the plain one (or-ed into req->flags). */
+enum sat_fetch_flag {
+	/* PUT: the body is upload_bytes bytes of upload_fd, read with
+	 * pread() from offset 0 (again on each try); never in memory. The
+	 * fd must stay open until the request completes. */
+	SAT_FETCH_UPLOAD_FD = 1 << 0,
+	/* A 2xx body goes to download_fd (a regular file open for writing:
+	 * -EINVAL otherwise) with pwrite() from offset 0, and the file is
+	 * truncated to what was written; never in memory. Each try starts
+	 * again at 0. res->data is then "" and res->len the bytes written.
+	 * max_body_bytes still caps it. */
+	SAT_FETCH_DOWNLOAD_FD = 1 << 1,
+	/* Keep the final answer's headers in res->headers. */
+	SAT_FETCH_KEEP_HEADERS = 1 << 2,
+};
+
+/* AWS Signature Version 4 (curl's CURLOPT_AWS_SIGV4 "aws:amz:REGION:
+ * SERVICE" with the keys as user name and password). The payload is sent
+ * as UNSIGNED-PAYLOAD (x-amz-content-sha256; curl 7.88 signs an empty
+ * body otherwise), a session token as x-amz-security-token. Signed
+ * requests never follow redirects. The strings are copied at submit and
+ * wiped when the request ends; they never reach a log. */
+struct sat_fetch_sigv4 {
+	const char *region;        /* e.g. "us-east-1" */
+	const char *service;       /* "s3" */
+	const char *access_key;
+	const char *secret_key;
+	const char *session_token; /* NULL: none */
+};
+
 struct sat_fetch_req {
 	const char *url;
-	const char *method;        /* "GET" (default when NULL), "POST", "HEAD" */
-	const char *body;          /* POST body, or NULL */
+	const char *method;        /* "GET" (default when NULL), "POST",
+				      "HEAD", "PUT", "DELETE" */
+	const char *body;          /* POST or PUT body, or NULL */
 	size_t body_len;
 	const char *const *headers; /* "Name: value" strings, NULL-terminated */
 	uint64_t range_offset;     /* with range_length > 0: a byte range */
@@ -56,17 +91,36 @@ struct sat_fetch_req {
 	/* counted into while the request runs (include/satfs/progress.h);
 	 * must outlive the request; may be NULL */
 	struct sat_progress *progress;
+	unsigned flags;            /* enum sat_fetch_flag */
+	int upload_fd;             /* with SAT_FETCH_UPLOAD_FD */
+	uint64_t upload_bytes;     /* with SAT_FETCH_UPLOAD_FD */
+	int download_fd;           /* with SAT_FETCH_DOWNLOAD_FD */
+	const struct sat_fetch_sigv4 *sigv4; /* sign; NULL: don't */
+	/* The whole request, waiting in the queue and retries included,
+	 * fails with -ETIMEDOUT after this long (a queued request is looked
+	 * at least once a second). 0: no limit but the per-try connect and
+	 * stall timeouts and max_tries. */
+	int deadline_ms;
+	int stall_timeout_ms;      /* 0: the engine's */
+	int max_tries;             /* 0: the engine's */
 };
 
 struct sat_fetch_result {
 	int err;            /* 0, or -errno: -ENOENT (404/410), -EACCES
-			       (401/403), -EIO (other failure, 5xx after
-			       retries), -ETIMEDOUT, -EFBIG (body over cap),
-			       -EPROTO (scheme or range answer not allowed) */
+			       (401/403), -EBUSY (409: a conflicting write
+			       in progress), -EEXIST (412: a precondition
+			       such as If-None-Match failed), -EFBIG (413,
+			       or body over cap), -ENOSPC (507), -EIO
+			       (other failure, 5xx after retries),
+			       -ETIMEDOUT (stalled, or deadline), -EPROTO
+			       (scheme or range answer not allowed) */
 	long status;        /* last HTTP status, 0 if none */
 	char *data;         /* body, NUL-terminated (malloc'd; owner: caller) */
 	size_t len;
 	char *etag;         /* ETag header or NULL (malloc'd) */
+	char *headers;      /* with SAT_FETCH_KEEP_HEADERS: the final
+			       answer's headers, "Name: value\n" each, at
+			       most 16 KiB; else NULL (malloc'd) */
 	uint64_t object_size; /* from Content-Range or Content-Length; 0 unknown */
 	int tries;          /* attempts made */
 	char why[256];      /* on failure, what went wrong ("Failed to
@@ -99,6 +153,11 @@ int sat_fetch_all(struct sat_fetch *f, const struct sat_fetch_req *reqs,
 		  struct sat_fetch_result *res, size_t n);
 
 void sat_fetch_result_clear(struct sat_fetch_result *res);
+
+/* The value of header name (any case) in res->headers, copied into buf
+ * (cut to len); NULL when absent or not kept. */
+const char *sat_fetch_result_header(const struct sat_fetch_result *res,
+				    const char *name, char *buf, size_t len);
 
 /* Counters since start, for status and tests. */
 struct sat_fetch_stats {

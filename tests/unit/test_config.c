@@ -721,7 +721,8 @@ SAT_TEST(option_names)
 		"config", "cache", "cache_max", "stac", "collection",
 		"max_cloud", "prefetch", "connections", "listing_ttl",
 		"max_items", "timeout", "offline", "log", "log_level", "sign",
-		"sign_url", "connect_to", NULL,
+		"sign_url", "connect_to", "shared_store", "shared_endpoint",
+		"shared_region", NULL,
 	};
 	size_t i;
 
@@ -808,4 +809,59 @@ SAT_TEST(sign_and_connect_to)
 	BAD_OPTS("connect_to=h/x:80:a:1", "-o connect_to: ");
 	BAD_OPTS("connect_to=", "-o connect_to: ");
 	BAD_OPTS("sign=", "-o sign: '' is not");
+}
+
+SAT_TEST(shared_store)
+{
+	struct sat_config *c;
+
+	/* none by default */
+	c = load_ok("[source]\nmax_cloud = 5\n", NULL);
+	CHECK(c->shared_store == NULL);
+	CHECK(c->shared_endpoint == NULL);
+	CHECK(c->shared_region == NULL);
+	sat_config_free(c);
+	c = load_ok("[shared]\nstore = s3://team-renders/satfs\n"
+		    "endpoint = http://rgw.lan:7480\nregion = eu-west-3\n",
+		    NULL);
+	CHECK_STR(c->shared_store, "s3://team-renders/satfs");
+	CHECK_STR(c->shared_endpoint, "http://rgw.lan:7480");
+	CHECK_STR(c->shared_region, "eu-west-3");
+	sat_config_free(c);
+	/* -o overrides the file */
+	c = load_ok("[shared]\nstore = s3://team-renders/satfs\n",
+		    "shared_store=s3://other/x,shared_region=us-west-2,"
+		    "shared_endpoint=https://s3.example.org");
+	CHECK_STR(c->shared_store, "s3://other/x");
+	CHECK_STR(c->shared_region, "us-west-2");
+	CHECK_STR(c->shared_endpoint, "https://s3.example.org");
+	sat_config_free(c);
+	BAD("[shared]\nstore = https://bucket/x\n", 2,
+	    "store: 'https://bucket/x' is not s3://BUCKET[/PREFIX]");
+	BAD("[shared]\nstore = s3://Bucket\n", 2, "store: bucket 'Bucket'");
+	BAD("[shared]\nendpoint = ftp://x\n", 2, "endpoint: 'ftp://x'");
+	BAD("[shared]\nregion = Europe\n", 2, "region: 'Europe'");
+	BAD("[shared]\nbucket = x\n", 2, "unknown key 'bucket' in [shared]");
+	/* credentials are refused, and their values never echoed */
+	BAD("[shared]\naws_secret_access_key = hunter2\n", 2,
+	    "'aws_secret_access_key': credentials are never configuration");
+	BAD("[mount]\naccess_key = AKIA123\n", 2, "AWS_ACCESS_KEY_ID");
+	BAD_OPTS("shared_secret_key=hunter2",
+		 "-o shared_secret_key: unknown option (credentials are never");
+	{
+		struct sat_config *bad = NULL;
+		char err[1024];
+
+		isolate_env();
+		CHECK_INT(sat_config_load(&bad, write_conf("[shared]\n"
+			  "secret_key = hunter2\n"), "aws_session_token=tok99",
+			  err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "hunter2") == NULL);
+		CHECK_INT(sat_config_load(&bad, NULL, "aws_session_token=tok99",
+					  err, sizeof(err)), -EINVAL);
+		CHECK(strstr(err, "tok99") == NULL);
+		CHECK(strstr(err, "credentials") != NULL);
+	}
+	BAD_OPTS("shared_store=s3://x", "-o shared_store: bucket 'x'");
+	BAD_OPTS("shared_region=", "-o shared_region:");
 }

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -246,6 +247,9 @@ static int serve(int fd, const char *path, const char *hdrs,
 			respond(fd, 200, NULL, "plain", 5);
 	} else if (!strcmp(path, "/echo")) {
 		respond(fd, 200, NULL, body, body_len);
+	} else if (!strcmp(path, "/headers")) {
+		/* the request's header block, for checking what was sent */
+		respond(fd, 200, NULL, hdrs, strlen(hdrs));
 	} else {
 		respond(fd, 404, NULL, "not found", 9);
 	}
@@ -1059,10 +1063,227 @@ SAT_TEST(content_range_and_status)
 	CHECK_INT(sat_fetch_status_errno(401), -EACCES);
 	CHECK_INT(sat_fetch_status_errno(403), -EACCES);
 	CHECK_INT(sat_fetch_status_errno(416), -EINVAL);
+	CHECK_INT(sat_fetch_status_errno(409), -EBUSY);
+	CHECK_INT(sat_fetch_status_errno(412), -EEXIST);
+	CHECK_INT(sat_fetch_status_errno(413), -EFBIG);
+	CHECK_INT(sat_fetch_status_errno(507), -ENOSPC);
+	CHECK(!sat_fetch_status_retryable(409));
+	CHECK(!sat_fetch_status_retryable(412));
 	CHECK_INT(sat_fetch_status_errno(400), -EIO);
 	CHECK_INT(sat_fetch_status_errno(503), -EIO);
 	CHECK(sat_fetch_status_retryable(429));
 	CHECK(sat_fetch_status_retryable(502));
 	CHECK(!sat_fetch_status_retryable(404));
 	CHECK(!sat_fetch_status_retryable(501));
+}
+
+/* A temporary file of n pattern bytes (or empty), open read-write. */
+static int tmp_file(const char *name, size_t n)
+{
+	char path[512], buf[4096];
+	size_t i, k;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", satest_tmpdir(), name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	for (i = 0; i < n; i += k) {
+		k = n - i < sizeof(buf) ? n - i : sizeof(buf);
+		for (size_t b = 0; b < k; b++)
+			buf[b] = (char)('a' + (i + b) % 23);
+		CHECK(pwrite(fd, buf, k, (off_t)i) == (ssize_t)k);
+	}
+	return fd;
+}
+
+SAT_TEST(put_from_fd_get_into_fd)
+{
+	const size_t n = 40000; /* the scripted server holds 64 KiB */
+	struct sat_fetch_req r = { 0 };
+	struct sat_fetch_result res;
+	struct sat_fetch *f;
+	char *a, *b, v[64];
+	int src, dst, p[2];
+
+	srv_start();
+	f = fetch_start(4, 3);
+	src = tmp_file("src", n);
+	dst = tmp_file("dst", 100000); /* longer: must be cut to size */
+	r.url = url("/echo");
+	r.method = "PUT";
+	r.flags = SAT_FETCH_UPLOAD_FD | SAT_FETCH_DOWNLOAD_FD |
+		  SAT_FETCH_KEEP_HEADERS;
+	r.upload_fd = src;
+	r.upload_bytes = n;
+	r.download_fd = dst;
+	CHECK_INT(sat_fetch_sync(f, &r, &res), 0);
+	CHECK_INT(res.status, 200);
+	CHECK_INT(res.len, n);
+	CHECK_STR(res.data, ""); /* the body went to the file */
+	CHECK_STR(sat_fetch_result_header(&res, "content-length", v,
+					  sizeof(v)), "40000");
+	CHECK(sat_fetch_result_header(&res, "X-None", v, sizeof(v)) == NULL);
+	sat_fetch_result_clear(&res);
+	CHECK_INT(lseek(dst, 0, SEEK_END), n);
+	a = malloc(n);
+	b = malloc(n);
+	CHECK(pread(src, a, n, 0) == (ssize_t)n);
+	CHECK(pread(dst, b, n, 0) == (ssize_t)n);
+	CHECK(memcmp(a, b, n) == 0);
+	free(a);
+	free(b);
+	/* A PUT body from memory. */
+	r.flags = 0;
+	r.body = "lease";
+	r.body_len = 5;
+	CHECK_INT(sat_fetch_sync(f, &r, &res), 0);
+	CHECK_STR(res.data, "lease");
+	CHECK(res.headers == NULL); /* not asked for */
+	sat_fetch_result_clear(&res);
+	/* A file shorter than announced fails at once, saying why. */
+	r.body = NULL;
+	r.flags = SAT_FETCH_UPLOAD_FD;
+	r.upload_bytes = n + 10;
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -EIO);
+	CHECK_INT(res.tries, 1);
+	CHECK(strstr(res.why, "reading the body file") != NULL);
+	sat_fetch_result_clear(&res);
+	/* A body into a pipe (no retry could rewrite it), or an upload
+	 * file on a GET, is refused at submit. */
+	CHECK(pipe(p) == 0);
+	r.flags = SAT_FETCH_DOWNLOAD_FD;
+	r.method = NULL;
+	r.download_fd = p[1];
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -EINVAL);
+	r.flags = SAT_FETCH_UPLOAD_FD;
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -EINVAL);
+	close(p[0]);
+	close(p[1]);
+	close(src);
+	close(dst);
+	sat_fetch_free(f);
+	srv_stop();
+}
+
+SAT_TEST(sigv4_signed_headers)
+{
+	const struct sat_fetch_sigv4 v = { .region = "eu-west-3",
+					   .service = "s3",
+					   .access_key = "AKIDEXAMPLE",
+					   .secret_key = "wJalrXUtnFEMIsecret",
+					   .session_token = "TOKEN123" };
+	struct sat_fetch_req r = { 0 };
+	struct sat_fetch_result res;
+	struct sat_fetch *f;
+
+	srv_start();
+	f = fetch_start(4, 3);
+	r.url = url("/headers");
+	r.sigv4 = &v;
+	CHECK_INT(sat_fetch_sync(f, &r, &res), 0);
+	CHECK(strstr(res.data, "Authorization: AWS4-HMAC-SHA256 "
+			       "Credential=AKIDEXAMPLE/") != NULL);
+	CHECK(strstr(res.data, "/eu-west-3/s3/aws4_request") != NULL);
+	CHECK(strstr(res.data, "x-amz-content-sha256: UNSIGNED-PAYLOAD") !=
+	      NULL);
+	CHECK(strstr(res.data, "x-amz-security-token: TOKEN123") != NULL);
+	CHECK(strstr(res.data, "X-Amz-Date: ") != NULL);
+	CHECK(strstr(res.data, "wJalrXUtnFEMIsecret") == NULL);
+	sat_fetch_result_clear(&res);
+	/* A signed request follows no redirect. */
+	r.url = url("/redirect-ok");
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -EIO);
+	CHECK_INT(res.status, 302);
+	CHECK_INT(srv_hits("/ok"), 0);
+	sat_fetch_result_clear(&res);
+	/* Without a secret there is nothing to sign with. */
+	{
+		struct sat_fetch_sigv4 bad = v;
+
+		bad.secret_key = NULL;
+		r.sigv4 = &bad;
+		CHECK_INT(sat_fetch_sync(f, &r, &res), -EINVAL);
+	}
+	sat_fetch_free(f);
+	srv_stop();
+}
+
+struct gate_arg {
+	struct sat_fetch *f;
+	struct sat_fetch_req req;
+	struct sat_fetch_result res;
+	int rc;
+};
+
+static void *gate_main(void *arg)
+{
+	struct gate_arg *ga = arg;
+
+	ga->rc = sat_fetch_sync(ga->f, &ga->req, &ga->res);
+	return NULL;
+}
+
+SAT_TEST(deadline_bounds_request)
+{
+	struct sat_fetch_opts o = { .connections_per_host = 1,
+				    .max_tries = 5,
+				    .stall_timeout_ms = 30000,
+				    .backoff_base_ms = 10,
+				    .verify_tls = true };
+	struct gate_arg ga = { 0 };
+	struct sat_fetch_req r = { 0 };
+	struct sat_fetch_result res;
+	struct sat_fetch *f;
+	uint64_t t0, dt;
+	pthread_t t;
+
+	srv_start();
+	CHECK_INT(sat_fetch_new(&f, &o), 0);
+	/* A server that never answers: the deadline, not the 30 s stall
+	 * timeout times 5 tries, ends it. */
+	r.url = url("/stall");
+	r.deadline_ms = 600;
+	t0 = ms_now();
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -ETIMEDOUT);
+	dt = ms_now() - t0;
+	CHECK(dt >= 550);
+	CHECK(dt < 2000);
+	CHECK_INT(res.tries, 1);
+	sat_fetch_result_clear(&res);
+	/* A per-request stall timeout and number of tries. */
+	r.deadline_ms = 0;
+	r.stall_timeout_ms = 300;
+	r.max_tries = 2;
+	t0 = ms_now();
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -ETIMEDOUT);
+	dt = ms_now() - t0;
+	CHECK(dt >= 550);
+	CHECK(dt < 4000);
+	CHECK_INT(res.tries, 2);
+	sat_fetch_result_clear(&res);
+	/* Waiting in the queue counts: the one connection is taken. */
+	ga.f = f;
+	ga.req.url = url("/gate");
+	CHECK(pthread_create(&t, NULL, gate_main, &ga) == 0);
+	for (t0 = ms_now(); srv_hits("/gate") == 0 && ms_now() - t0 < 5000;)
+		usleep(1000);
+	CHECK_INT(srv_hits("/gate"), 1);
+	r.url = url("/ok");
+	r.deadline_ms = 300;
+	t0 = ms_now();
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -ETIMEDOUT);
+	dt = ms_now() - t0;
+	CHECK(dt >= 250);
+	CHECK(dt < 2500); /* a queue is looked at once a second */
+	CHECK_INT(res.tries, 0);
+	CHECK(strstr(res.why, "queued") != NULL);
+	CHECK_INT(srv_hits("/ok"), 0);
+	sat_fetch_result_clear(&res);
+	CHECK(write(srv.gate_pipe[1], "x", 1) == 1);
+	pthread_join(t, NULL);
+	CHECK_INT(ga.rc, 0);
+	CHECK_STR(ga.res.data, "gate");
+	sat_fetch_result_clear(&ga.res);
+	sat_fetch_free(f);
+	srv_stop();
 }
