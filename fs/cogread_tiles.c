@@ -413,7 +413,9 @@ static void fetched_task(void *payload)
 		req_fail(rq, -EIO, why);
 		return;
 	}
-	atomic_store(&rq->decodes_left, (unsigned)rq->ntiles);
+	/* one count per decode, and one for this loop, which reads rq until
+	 * it ends: whoever drops the last count frees rq */
+	atomic_store(&rq->decodes_left, (unsigned)rq->ntiles + 1);
 	for (size_t i = 0; i < rq->ntiles; i++) {
 		struct cr_decode *d = malloc(sizeof(*d));
 
@@ -428,10 +430,11 @@ static void fetched_task(void *payload)
 			free(d);
 			tile_finish(cr, rq->tiles[i], NULL, 0, -ENOMEM,
 				    "out of memory");
-			if (atomic_fetch_sub(&rq->decodes_left, 1) == 1)
-				req_free(rq);
+			atomic_fetch_sub(&rq->decodes_left, 1);
 		}
 	}
+	if (atomic_fetch_sub(&rq->decodes_left, 1) == 1)
+		req_free(rq);
 }
 
 /* On the fetch engine's I/O thread: must not block. */
