@@ -2,23 +2,28 @@
 """The satfs benchmark; run through scripts/bench, which builds satfs
 (release), makes the catalogs and passes their paths.
 
-Every number is a median over --runs runs made in this one invocation, and
-every ratio is taken between runs of this invocation. Measures (see
-docs/BENCHMARKS.md for what each one means and why):
+The job is the tutorial's: region david, K dates, the falsecolor snippet of
+each scene, from a catalog and COG server with --latency-ms to first byte.
+For each K (--scenes, default 5 and 50), in the same run:
 
-  1. cold `cp -r` of region david (K scenes) through satfs, default options
-  2. the same with connections=1,prefetch=0 (one request at a time)
-  3. GDAL (gdalbuildvrt + gdalwarp over /vsicurl/ + gdal_translate), one
-     process per scene, sequentially and 4 at a time
-  4. the physical limit: max(critical round trips x latency, the bytes
-     moved through this server at its full speed, CPU / cores)
-  5. warm reads: cat through the mount vs cat of the cache files
-  6. listing: cold `ls -R` of a region with D dates vs pages x latency;
-     warm `ls -R`
-  7. requests and bytes per snippet vs the minimum (tiles needed)
-  8. peak RSS (VmHWM) of the daemon over a cold copy of 2*D files
+  1. satfs: cold `cp MNT/david/*/*.falsecolor.tif DST` on a fresh mount and
+     cache (listing included), default options
+  2. satfs sequential: the same with connections=1,prefetch=0
+  3. the peer: bench/peer.py, the script a competent user writes today
+     (STAC search, then rasterio reads of the windows in 8 threads)
+  4. GDAL: gdalbuildvrt + gdalwarp over /vsicurl/ + gdal_translate, one
+     process per scene, 4 at a time
+  5. the limit: round trips x latency + max(the COG bytes of run 1 moved
+     through this server at its full speed, decoding each needed tile once
+     on every core); not the daemon's own CPU time
+and, once (K = the first): one cold file (catalog listed, prefetch off)
+against its own limit, warm reads, listing times, requests and bytes per
+snippet, and peak RSS over a cold copy of a 100-date region.
+
+Every number is a median over --runs runs made in this one invocation; the
+targets (satfs at least 3x faster than the peer, within 1.5x of the limit)
+are checked on those ratios, and the exit status says whether they hold.
 """
-
 import argparse
 import json
 import os
@@ -46,8 +51,11 @@ GDAL_ENV = {
 # -0.1 in the items), then min..max and gamma; GDAL works on the DNs.
 PRODUCTS = {
     "falsecolor": (("B08", "B04", "B03"), 0, 5000, 1.35),
-    "truecolor": (("B04", "B03", "B02"), 0, 3000, 1.0),
 }
+PEER = os.path.join(HERE, "peer.py")
+# Debian's interpreter, whose python3-rasterio the peer uses (a python3
+# earlier on PATH may not have it).
+DEBIAN_PYTHON = "/usr/bin/python3"
 BAND_INDEX = {"B02": 1, "B03": 2, "B04": 3, "B08": 4}
 
 
@@ -283,7 +291,7 @@ def gdal_script(work, grid, epsg):
     te = "%r %r %r %r" % (x0, y0 - h * res, x0 + w * res, y0)
     lines = [
         "#!/bin/sh",
-        "# gdal-scene.sh BASE ITEM OUTDIR: both products of one scene",
+        "# gdal-scene.sh BASE ITEM OUTDIR: the falsecolor snippet of a scene",
         "set -e",
         'V="/vsicurl/$1/cogs/$2"; O="$3/$2"',
         "gdalbuildvrt -q -overwrite -separate \"$O.vrt\" "
@@ -320,151 +328,42 @@ def median(xs):
     return statistics.median(xs) if xs else float("nan")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--satfs", required=True)
-    ap.add_argument("--decode", help="decode_tiles binary")
-    ap.add_argument("--catalog", required=True, help="K-scene catalog")
-    ap.add_argument("--dates-catalog", required=True, help="D-date catalog")
-    ap.add_argument("--base", required=True, help="base scenes (COGs)")
-    ap.add_argument("--work", required=True)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--latency-ms", type=float, default=50)
-    ap.add_argument("--bandwidth", type=float, default=0)
-    ap.add_argument("--page-limit", type=int, default=25)
-    ap.add_argument("--satfs-opts", default="",
-                    help="extra -o options for the default runs")
-    ap.add_argument("--json", help="write the raw results here")
-    ap.add_argument("--skip-gdal", action="store_true",
-                    help="no GDAL runs (quicker, while tuning)")
-    a = ap.parse_args()
-
-    work = a.work
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
-    items = sorted(f[:-5] for f in os.listdir(os.path.join(a.catalog,
-                                                             "items")))
-    ncpu = os.cpu_count()
-    R = {"runs": a.runs, "scenes": len(items), "latency_ms": a.latency_ms,
-         "bandwidth": a.bandwidth, "nproc": ncpu,
-         "load_before": open("/proc/loadavg").read().split()[:3]}
-    srv = Server(work, a.catalog, a.latency_ms, a.bandwidth)
-    try:
-        # Warm the server's ETag cache (an md5 of every COG) so that no
-        # run pays for it.
-        subprocess.run(["curl", "-s", "-I"] +
-                       ["%s/cogs/%s/%s.tif" % (srv.base, it, b)
-                        for it in items[:1] for b in BAND_INDEX],
-                       check=True, stdout=subprocess.DEVNULL)
-        bench_copy(a, R, srv, items, work)
-    finally:
-        srv.stop()
-    srv2 = Server(work, a.dates_catalog, a.latency_ms, a.bandwidth,
-                  ["--page-limit", str(a.page_limit)] if a.page_limit
-                  else [])
-    try:
-        bench_listing(a, R, srv2, work)
-    finally:
-        srv2.stop()
-    R["load_after"] = open("/proc/loadavg").read().split()[:3]
-    report(R)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(R, f, indent=1)
-    return 0
+def falsecolor_files(d):
+    return sorted(f for f in tif_files(d) if f.endswith(".falsecolor.tif"))
 
 
-def bench_copy(a, R, srv, items, work):
-    t_def, t_seq, t_g1, t_g4, cpu_def, srv_cpu = [], [], [], [], [], []
-    traffic_def = None
-    cache_last = None
-    for run in range(a.runs):
-        # satfs, default options
-        cache = os.path.join(work, "cache-def-%d" % run)
-        dst = os.path.join(work, "copy-def")
-        shutil.rmtree(dst, ignore_errors=True)
-        m = Mount(a.satfs, work, "def", srv, cache, a.satfs_opts)
-        start = srv.lines()
-        c0, s0 = cpu_s(m.proc.pid), cpu_s(srv.proc.pid)
-        t = timed(["cp", "-r", os.path.join(m.mnt, "david"), dst])
-        cpu_def.append(cpu_s(m.proc.pid) - c0)
-        srv_cpu.append((cpu_s(srv.proc.pid) - s0) / t)
-        m.unmount()
-        t_def.append(t)
-        ent = srv.entries(start)
-        traffic_def = ent
-        if cache_last:
-            shutil.rmtree(cache_last, ignore_errors=True)
-        cache_last = cache
-        log("run %d: satfs default %.2f s" % (run + 1, t))
-        # satfs, one request at a time
-        cache = os.path.join(work, "cache-seq")
-        shutil.rmtree(cache, ignore_errors=True)
-        shutil.rmtree(dst + "-seq", ignore_errors=True)
-        m = Mount(a.satfs, work, "seq", srv, cache,
-                  "connections=1,prefetch=0")
-        t = timed(["cp", "-r", os.path.join(m.mnt, "david"), dst + "-seq"])
-        m.unmount()
-        t_seq.append(t)
-        log("run %d: satfs sequential %.2f s" % (run + 1, t))
-        if run == 0:
-            files = tif_files(dst)
-            R["files"] = len(files)
-            if len(files) != 2 * len(items):
-                raise RuntimeError("cp -r copied %d GeoTIFFs, not %d"
-                                   % (len(files), 2 * len(items)))
-            R["bytes_out"] = sum(os.path.getsize(f) for f in files)
-            grid, epsg = output_grid(files[0])
-            script = gdal_script(work, grid, epsg)
-            R["gdal_script"] = open(script).read()
-            R["grid"] = grid
-        # GDAL, sequential and 4 at a time
-        if a.skip_gdal:
-            t_g1.append(float("nan"))
-            t_g4.append(float("nan"))
-            continue
-        t_g1.append(run_gdal(script, srv.base, items,
-                             os.path.join(work, "gdal1"), 1))
-        log("run %d: GDAL sequential %.2f s" % (run + 1, t_g1[-1]))
-        t_g4.append(run_gdal(script, srv.base, items,
-                             os.path.join(work, "gdal4"), 4))
-        log("run %d: GDAL 4-wide %.2f s" % (run + 1, t_g4[-1]))
-    R.update(t_default=t_def, t_seq=t_seq, t_gdal1=t_g1, t_gdal4=t_g4,
-             cpu_default=cpu_def, server_cpu_share=srv_cpu)
+def cold_copy(a, srv, work, name, opts):
+    """A fresh mount and cache, then cp of every falsecolor snippet
+    (the shell's glob lists the region and each date: listing included).
+    Returns (seconds, daemon CPU seconds, log start, destination)."""
+    cache = os.path.join(work, "cache-" + name)
+    dst = os.path.join(work, "copy-" + name)
+    shutil.rmtree(cache, ignore_errors=True)
+    shutil.rmtree(dst, ignore_errors=True)
+    os.makedirs(dst)
+    m = Mount(a.satfs, work, name, srv, cache, opts)
+    start = srv.lines()
+    c0 = cpu_s(m.proc.pid)
+    t = timed(["sh", "-c", 'cp "$1"/david/*/*.falsecolor.tif "$2"', "-",
+               m.mnt, dst])
+    cpu = cpu_s(m.proc.pid) - c0
+    m.unmount()
+    return t, cpu, start, dst, cache
 
-    # 7. requests and bytes per snippet vs the minimum
-    nreq, nbytes = traffic(traffic_def)
-    ntif = R["files"]
-    grid = R["grid"]
-    # The minimum: for every snippet, the level-0 tiles of its 3 bands
-    # that hold an output pixel centre, and each band's header (IFDs).
-    min_tiles = min_bytes = min_hdr = 0
-    for it in items:
-        lay = {b: cog_layout(os.path.join(a.catalog, "cogs", it,
-                                          b + ".tif")) for b in BAND_INDEX}
-        for name, (bands, _, _, _) in PRODUCTS.items():
-            for b in bands:
-                t = tiles_needed(lay[b], grid)
-                min_tiles += len(t)
-                min_bytes += sum(lay[b]["counts"][i] for i in t)
-                min_hdr += lay[b]["header"]
-    R.update(req_per_snippet=nreq / ntif, bytes_per_snippet=nbytes / ntif,
-             min_tiles_per_snippet=min_tiles / ntif,
-             min_bytes_per_snippet=min_bytes / ntif,
-             min_header_bytes_per_snippet=min_hdr / ntif,
-             cog_bytes_total=nbytes, cog_requests_total=nreq)
 
-    # 4. the physical limit: its inputs
-    cog_ent = [e for e in traffic_def if e["path"].startswith("/cogs/")]
-    first_cog = next(i for i, e in enumerate(traffic_def)
-                     if e["path"].startswith("/cogs/"))
-    R["listing_round_trips"] = first_cog
-    # bytes: replay exactly the COG requests of a default run, all at once
-    # (curl, 32 in parallel), with the server's latency off: the time this
-    # server needs to move those bytes.
+def run_peer(srv, work):
+    out = os.path.join(work, "peer-out")
+    shutil.rmtree(out, ignore_errors=True)
+    return timed([DEBIAN_PYTHON, PEER, srv.base, out],
+                 stdout=subprocess.DEVNULL)
+
+
+def replay_seconds(a, srv, work, entries):
+    """The time this server needs to move exactly these COG requests, all
+    at once (curl, 32 in parallel), with its latency off."""
     cfg = os.path.join(work, "replay.curl")
     with open(cfg, "w") as f:
-        for e in cog_ent:
+        for e in entries:
             f.write('url = "%s%s"\noutput = "/dev/null"\n'
                     % (srv.base, e["path"]))
             if e.get("range"):
@@ -476,48 +375,152 @@ def bench_copy(a, R, srv, items, work):
                            "32", "-K", cfg], stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL))
     srv.control({"latency_ms": a.latency_ms})
-    R["t_bytes"] = median(reps)
-    # CPU: decode per tile with satfs' decoder (single thread), tiles
-    # decoded, and the daemon's whole CPU time in the default run.
-    if a.decode:
-        x0, y0, res, w, h = grid
-        out = subprocess.run(
-            [a.decode, os.path.join(a.catalog, "cogs", items[0], "B04.tif"),
-             str(x0), str(y0 - h * res), str(x0 + w * res), str(y0), "5"],
-            check=True, capture_output=True, text=True).stdout.split()
-        R["decode_ms_per_tile"] = float(out[3])
-    R["tiles_decoded"] = min_tiles
+    return median(reps)
 
-    # 5. warm reads: through a fresh mount of the last cache vs direct
-    cache = cache_last
+
+def decode_ms(a, catalog, item, grid):
+    """satfs' own decoder, one thread: ms per level-0 tile of B04 that the
+    snippet's grid needs."""
+    x0, y0, res, w, h = grid
+    out = subprocess.run(
+        [a.decode, os.path.join(catalog, "cogs", item, "B04.tif"),
+         str(x0), str(y0 - h * res), str(x0 + w * res), str(y0), "5"],
+        check=True, capture_output=True, text=True).stdout.split()
+    return float(out[3])
+
+
+def needed(catalog, items, grid):
+    """Level-0 tiles holding an output pixel centre, of every band of every
+    snippet, and their bytes and the headers' (the minimum to move)."""
+    tiles = nbytes = hdr = 0
+    for it in items:
+        for b in PRODUCTS["falsecolor"][0]:
+            lay = cog_layout(os.path.join(catalog, "cogs", it, b + ".tif"))
+            t = tiles_needed(lay, grid)
+            tiles += len(t)
+            nbytes += sum(lay["counts"][i] for i in t)
+            hdr += lay["header"]
+    return tiles, nbytes, hdr
+
+
+def bench_scenes(a, R, K, catalog, work):
+    """Measures 1-5 for the K-scene catalog; returns the row."""
+    items = sorted(f[:-5] for f in os.listdir(os.path.join(catalog,
+                                                             "items")))
+    row = {"scenes": len(items)}
+    srv = Server(work, catalog, a.latency_ms, a.bandwidth)
+    try:
+        # Warm the server's ETag cache (an md5 of every COG, shared by
+        # the hard links) so that no run pays for it.
+        subprocess.run(["curl", "-s", "-I"] +
+                       ["%s/cogs/%s/%s.tif" % (srv.base, it, b)
+                        for it in items[:1] for b in BAND_INDEX],
+                       check=True, stdout=subprocess.DEVNULL)
+        t_def, t_seq, t_peer, t_gdal, cpu_def = [], [], [], [], []
+        traffic_def = None
+        for run in range(a.runs):
+            t, cpu, start, dst, cache = cold_copy(a, srv, work, "def",
+                                                  a.satfs_opts)
+            files = falsecolor_files(dst)
+            if len(files) != len(items):
+                raise RuntimeError("cp copied %d snippets, not %d"
+                                   % (len(files), len(items)))
+            t_def.append(t)
+            cpu_def.append(cpu)
+            traffic_def = srv.entries(start)
+            if run == 0:
+                grid, epsg = output_grid(files[0])
+                script = gdal_script(work, grid, epsg)
+                row["bytes_out"] = sum(os.path.getsize(f) for f in files)
+                row["cache"] = cache
+            log("%d scenes, run %d: satfs %.2f s" % (K, run + 1, t))
+            t, _, _, _, _ = cold_copy(a, srv, work, "seq",
+                                      "connections=1,prefetch=0")
+            t_seq.append(t)
+            log("%d scenes, run %d: satfs sequential %.2f s"
+                % (K, run + 1, t))
+            t_peer.append(run_peer(srv, work))
+            log("%d scenes, run %d: peer %.2f s" % (K, run + 1, t_peer[-1]))
+            if a.skip_gdal:
+                t_gdal.append(float("nan"))
+                continue
+            t_gdal.append(run_gdal(script, srv.base, items,
+                                   os.path.join(work, "gdal4"), 4))
+            log("%d scenes, run %d: GDAL 4-wide %.2f s"
+                % (K, run + 1, t_gdal[-1]))
+        row.update(t_satfs=t_def, t_seq=t_seq, t_peer=t_peer, t_gdal=t_gdal,
+                   cpu_satfs=cpu_def, grid=grid)
+        cogs = [e for e in traffic_def if e["path"].startswith("/cogs/")]
+        first_cog = next(i for i, e in enumerate(traffic_def)
+                         if e["path"].startswith("/cogs/"))
+        row["listing_round_trips"] = first_cog
+        row["cog_requests"], row["cog_bytes"] = traffic(traffic_def)
+        row["t_bytes"] = replay_seconds(a, srv, work, cogs)
+        tiles, nbytes, hdr = needed(catalog, items, grid)
+        row.update(tiles_needed=tiles, min_tile_bytes=nbytes,
+                   min_header_bytes=hdr)
+        row["decode_ms_per_tile"] = decode_ms(a, catalog, items[0], grid)
+        if K == a.scenes[0]:
+            one_file(a, R, srv, work, items, grid)
+    finally:
+        srv.stop()
+    L = a.latency_ms / 1000.0
+    row["t_rt"] = (row["listing_round_trips"] + 2) * L
+    row["t_decode"] = (row["decode_ms_per_tile"] * row["tiles_needed"] /
+                       1000.0 / R["nproc"])
+    row["limit"] = row["t_rt"] + max(row["t_bytes"], row["t_decode"])
+    return row
+
+
+def one_file(a, R, srv, work, items, grid):
+    """One cold file, catalog already listed, prefetch off: the time of
+    `cat` alone, against its own limit (a header and a tile round trip,
+    its bytes, its tiles decoded on every core)."""
+    times, cogs = [], None
+    for run in range(a.runs):
+        cache = os.path.join(work, "cache-one")
+        shutil.rmtree(cache, ignore_errors=True)
+        m = Mount(a.satfs, work, "one", srv, cache, "prefetch=0")
+        subprocess.run(["ls", "-R", m.mnt + "/david"],
+                       stdout=subprocess.DEVNULL, check=True)
+        f = falsecolor_files(m.mnt + "/david")[0]
+        start = srv.lines()
+        times.append(timed(["cat", f], stdout=subprocess.DEVNULL))
+        cogs = [e for e in srv.entries(start)
+                if e["path"].startswith("/cogs/")]
+        m.unmount()
+    L = a.latency_ms / 1000.0
+    tiles, _, _ = needed(a.catalogs[0], items[:1], grid)
+    ms = decode_ms(a, a.catalogs[0], items[0], grid)
+    t_bytes = replay_seconds(a, srv, work, cogs)
+    t_dec = ms * tiles / 1000.0 / R["nproc"]
+    R["one_file"] = {"t": times, "requests": len(cogs), "tiles": tiles,
+                     "t_bytes": t_bytes, "t_decode": t_dec,
+                     "limit": 2 * L + max(t_bytes, t_dec)}
+
+
+def bench_warm(a, R, srv, cache, work):
+    """Warm reads: through a fresh mount of a filled cache vs cat of the
+    same files in the cache directory."""
     direct = tif_files(os.path.join(cache, "files"))
-    if len(direct) != R["files"]:
-        raise RuntimeError("cache holds %d rendered files, not %d"
-                           % (len(direct), R["files"]))
     through, straight = [], []
     for _ in range(max(1, a.runs)):
         m = Mount(a.satfs, work, "warm", srv, cache, a.satfs_opts)
         subprocess.run(["ls", "-lR", m.mnt + "/david"],
                        stdout=subprocess.DEVNULL, check=True)
-        files = tif_files(os.path.join(m.mnt, "david"))
+        files = falsecolor_files(os.path.join(m.mnt, "david"))
         start = srv.lines()
         through.append(timed(["cat"] + files, stdout=subprocess.DEVNULL))
-        warm_cog = traffic(srv.entries(start))[0]
+        R["warm_cog_requests"] = traffic(srv.entries(start))[0]
         m.unmount()
         straight.append(timed(["cat"] + direct, stdout=subprocess.DEVNULL))
     R.update(warm_bytes=sum(os.path.getsize(f) for f in direct),
-             t_warm_mount=through, t_warm_direct=straight,
-             warm_cog_requests=warm_cog)
-
-
-def walk_files(d):
-    out = []
-    for root, _, files in os.walk(d):
-        out += [os.path.join(root, f) for f in files]
-    return out
+             t_warm_mount=through, t_warm_direct=straight)
 
 
 def bench_listing(a, R, srv, work):
+    """Listing: cold and warm `ls -R` of a region with D dates; peak RSS
+    over a cold copy of its files."""
     cold, warm, pages = [], [], []
     for run in range(a.runs):
         cache = os.path.join(work, "cache-ls-%d" % run)
@@ -527,19 +530,12 @@ def bench_listing(a, R, srv, work):
                           stdout=subprocess.DEVNULL))
         ent = srv.entries(start)
         pages.append(sum(1 for e in ent if e["path"].endswith("/search")))
-        R["listing_requests"] = len(ent)
         warm.append(timed(["ls", "-R", m.mnt + "/david"],
                           stdout=subprocess.DEVNULL))
         if run == a.runs - 1:
-            # 8. peak RSS over a cold copy of every file of the region
             dst = os.path.join(work, "copy-all")
             t = timed(["cp", "-r", m.mnt + "/david", dst])
             R["rss_files"] = len(tif_files(dst))
-            want = 2 * len(os.listdir(os.path.join(a.dates_catalog,
-                                                   "items")))
-            if R["rss_files"] != want:
-                raise RuntimeError("cp -r copied %d GeoTIFFs, not %d"
-                                   % (R["rss_files"], want))
             R["rss_copy_s"] = t
             R["vm_hwm_kb"] = vm_hwm_kb(m.proc.pid)
             shutil.rmtree(dst, ignore_errors=True)
@@ -550,81 +546,162 @@ def bench_listing(a, R, srv, work):
              listing_items=dates)
 
 
+def check_targets(R):
+    """The targets, on ratios between runs of this invocation."""
+    out = []
+    for row in R["rows"]:
+        s, p = median(row["t_satfs"]), median(row["t_peer"])
+        out.append(("%d scenes: satfs at least 3x faster than the peer"
+                    % row["scenes"], p / s >= 3, "%.2fx" % (p / s)))
+        out.append(("%d scenes: satfs within 1.5x of the limit"
+                    % row["scenes"], s / row["limit"] <= 1.5,
+                    "%.2fx" % (s / row["limit"])))
+    one = R.get("one_file")
+    if one:
+        t = median(one["t"])
+        out.append(("one cold file within 1.5x of its limit",
+                    t / one["limit"] <= 1.5, "%.2fx" % (t / one["limit"])))
+    return out
+
+
 def report(R):
     L = R["latency_ms"] / 1000.0
-    d, s = median(R["t_default"]), median(R["t_seq"])
-    g1, g4 = median(R["t_gdal1"]), median(R["t_gdal4"])
-    cpu = median(R["cpu_default"])
-    rt = (R["listing_round_trips"] + 2) * L
-    lim_cpu = cpu / R["nproc"]
-    dec_cpu = R.get("decode_ms_per_tile", 0) * R["tiles_decoded"] / 1000
-    limit = max(rt, R["t_bytes"], lim_cpu)
-    R["limit"] = limit
-    wm, wd = median(R["t_warm_mount"]), median(R["t_warm_direct"])
-    mb = R["warm_bytes"] / 1e6
-    lc, lw = median(R["t_ls_cold"]), median(R["t_ls_warm"])
-    floor_ls = R["search_pages"] * L
-    rows = [
-        ("1", "satfs cold `cp -r` (%d scenes, %d files, default)"
-         % (R["scenes"], R["files"]), "%.2f s" % d, "1.00"),
-        ("2", "satfs, `connections=1,prefetch=0` (sequential)",
-         "%.2f s" % s, "%.2f x slower (target >= 8)" % (s / d)),
-        ("3a", "GDAL, one scene at a time", "%.2f s" % g1,
-         "%.2f x slower" % (g1 / d)),
-        ("3b", "GDAL, 4 scenes at a time", "%.2f s" % g4,
-         "%.2f x slower (target >= 2)" % (g4 / d)),
-        ("4", "physical limit = max(RT, bytes, CPU)", "%.2f s" % limit,
-         "satfs at %.2f x the limit (target <= 1.5)" % (d / limit)),
-        ("4a", "  RT: (%d listing + 2 render) round trips x %.0f ms"
-         % (R["listing_round_trips"], R["latency_ms"]), "%.2f s" % rt, ""),
-        ("4b", "  bytes: %.1f MB in %d requests, replayed at latency 0"
-         % (R["cog_bytes_total"] / 1e6, R["cog_requests_total"]),
-         "%.2f s" % R["t_bytes"],
-         "%.0f MB/s" % (R["cog_bytes_total"] / 1e6 / R["t_bytes"])),
-        ("4c", "  CPU: daemon %.2f s CPU / %d cores" % (cpu, R["nproc"]),
-         "%.2f s" % lim_cpu,
-         "decode alone: %.0f tiles x %.2f ms = %.2f s CPU"
-         % (R["tiles_decoded"], R.get("decode_ms_per_tile", 0), dec_cpu)),
-        ("", "  fixture server CPU during (1), share of one core",
-         "%.0f %%" % (100 * median(R["server_cpu_share"])), ""),
-        ("5", "warm `cat` through the mount (%.0f MB)" % mb,
-         "%.0f MB/s" % (mb / wm),
-         "%.0f %% of direct (target >= 80 %%)" % (100 * wd / wm)),
-        ("5b", "`cat` of the same files in the cache directory",
-         "%.0f MB/s" % (mb / wd), ""),
-        ("6", "cold `ls -R` (%d items, %d search pages)"
-         % (R["listing_items"], R["search_pages"]), "%.2f s" % lc,
-         "pages x latency = %.2f s (%.2f x)" % (floor_ls, lc / floor_ls
-                                              if floor_ls else 0)),
-        ("6b", "warm `ls -R`", "%.3f s" % lw, ""),
-        ("7", "requests per snippet", "%.1f" % R["req_per_snippet"],
-         "%.1f tiles needed; minimum 4 (a scene's 2 snippets: 4 "
-         "headers + 4 merged ranges)" % R["min_tiles_per_snippet"]),
-        ("7b", "bytes per snippet", "%.2f MB"
-         % (R["bytes_per_snippet"] / 1e6),
-         "minimum %.2f MB tiles + %.3f MB headers (%.2f x)"
-         % (R["min_bytes_per_snippet"] / 1e6,
-            R["min_header_bytes_per_snippet"] / 1e6,
-            R["bytes_per_snippet"] / (R["min_bytes_per_snippet"] +
-                                      R["min_header_bytes_per_snippet"]))),
-        ("8", "daemon peak RSS (VmHWM), cold copy of %d files"
-         % R["rss_files"], "%.0f MB" % (R["vm_hwm_kb"] / 1024),
-         "target < 150 MB; copy took %.1f s" % R["rss_copy_s"]),
-    ]
-    print("| # | measure | median of %d | compared |" % R["runs"])
-    print("|---|---|---|---|")
-    for r in rows:
-        print("| %s | %s | %s | %s |" % r)
+    print("| scenes | satfs | satfs sequential | peer (rasterio, 8 threads)"
+          " | GDAL, 4 at a time | limit | peer / satfs | satfs / limit |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in R["rows"]:
+        s = median(row["t_satfs"])
+        print("| %d | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f x |"
+              " %.2f x |" % (row["scenes"], s, median(row["t_seq"]),
+                            median(row["t_peer"]), median(row["t_gdal"]),
+                            row["limit"], median(row["t_peer"]) / s,
+                            s / row["limit"]))
     print()
-    print("runs (s): default %s; sequential %s; GDAL %s; GDAL 4-wide %s"
-          % tuple(" ".join("%.2f" % x for x in R[k])
-                  for k in ("t_default", "t_seq", "t_gdal1", "t_gdal4")))
-    print("warm reads through the mount %d COG requests" %
-          R["warm_cog_requests"])
+    for row in R["rows"]:
+        print("%d scenes: limit %.2f s = %d round trips x %.0f ms (%.2f s) "
+              "+ max(bytes %.1f MB in %d requests replayed at latency 0: "
+              "%.2f s, decode %d tiles x %.2f ms / %d cores: %.2f s); "
+              "daemon CPU %.2f s; minimum %.1f MB of tiles + %.2f MB of "
+              "headers" % (
+                  row["scenes"], row["limit"], row["listing_round_trips"] + 2,
+                  R["latency_ms"], row["t_rt"], row["cog_bytes"] / 1e6,
+                  row["cog_requests"], row["t_bytes"], row["tiles_needed"],
+                  row["decode_ms_per_tile"], R["nproc"], row["t_decode"],
+                  median(row["cpu_satfs"]), row["min_tile_bytes"] / 1e6,
+                  row["min_header_bytes"] / 1e6))
+    one = R.get("one_file")
+    if one:
+        print("one cold file (listed, prefetch off): %.3f s; limit %.3f s "
+              "= 2 x %.0f ms + max(%.3f s bytes, %d tiles decoded: "
+              "%.3f s); %d COG requests"
+              % (median(one["t"]), one["limit"], R["latency_ms"],
+                 one["t_bytes"], one["tiles"], one["t_decode"],
+                 one["requests"]))
+    if "t_warm_mount" in R:
+        wm, wd = median(R["t_warm_mount"]), median(R["t_warm_direct"])
+        mb = R["warm_bytes"] / 1e6
+        print("warm cat through the mount: %.0f MB/s (%.0f %% of cat in "
+              "the cache directory, %.0f MB/s); %d COG requests"
+              % (mb / wm, 100 * wd / wm, mb / wd, R["warm_cog_requests"]))
+    if "t_ls_cold" in R:
+        lc, lw = median(R["t_ls_cold"]), median(R["t_ls_warm"])
+        print("ls -R of %d dates (%d search pages): cold %.2f s (pages x "
+              "latency %.2f s), warm %.3f s; peak RSS %.0f MB over a cold "
+              "copy of %d files (%.1f s)"
+              % (R["listing_items"], R["search_pages"], lc,
+                 R["search_pages"] * L, lw, R["vm_hwm_kb"] / 1024,
+                 R["rss_files"], R["rss_copy_s"]))
+    print()
+    for what, ok, ratio in R["targets"]:
+        print("%s %s: %s" % ("PASS" if ok else "MISS", what, ratio))
     print("load average (1, 5, 15 min) before %s, after %s (other work on "
           "this machine competes for the %d cores)"
           % (" ".join(R["load_before"]), " ".join(R["load_after"]),
              R["nproc"]))
+
+
+def plot(R, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    xs = [row["scenes"] for row in R["rows"]]
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    for key, label, style in (("t_peer", "peer: rasterio, 8 threads", "s-"),
+                              ("t_gdal", "GDAL, 4 at a time", "^-"),
+                              ("t_seq", "satfs sequential", "v-"),
+                              ("t_satfs", "satfs", "o-")):
+        ax.plot(xs, [median(r[key]) for r in R["rows"]], style, label=label)
+    ax.plot(xs, [r["limit"] for r in R["rows"]], "k--", label="limit")
+    ax.set_xlabel("scenes (falsecolor snippets, listing included)")
+    ax.set_ylabel("wall time, s (median of %d)" % R["runs"])
+    ax.set_title("Cold copy, %d ms to first byte, %d cores"
+                 % (R["latency_ms"], R["nproc"]))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(xs)
+    ax.set_xticklabels([str(x) for x in xs])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--satfs", required=True)
+    ap.add_argument("--decode", required=True, help="decode_tiles binary")
+    ap.add_argument("--catalogs", required=True,
+                    help="comma-separated K-scene catalogs")
+    ap.add_argument("--dates-catalog", required=True, help="D-date catalog")
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--latency-ms", type=float, default=50)
+    ap.add_argument("--bandwidth", type=float, default=0)
+    ap.add_argument("--page-limit", type=int, default=25)
+    ap.add_argument("--satfs-opts", default="",
+                    help="extra -o options for the default runs")
+    ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument("--plot", help="write the plot (PNG) here")
+    ap.add_argument("--skip-gdal", action="store_true",
+                    help="no GDAL runs (quicker, while tuning)")
+    ap.add_argument("--no-check", action="store_true",
+                    help="report the targets, exit 0 whatever they say")
+    a = ap.parse_args()
+    a.catalogs = a.catalogs.split(",")
+    a.scenes = [len(os.listdir(os.path.join(c, "items")))
+                for c in a.catalogs]
+
+    work = a.work
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    R = {"runs": a.runs, "latency_ms": a.latency_ms,
+         "bandwidth": a.bandwidth, "nproc": os.cpu_count(),
+         "load_before": open("/proc/loadavg").read().split()[:3],
+         "rows": []}
+    for K, catalog in zip(a.scenes, a.catalogs):
+        R["rows"].append(bench_scenes(a, R, K, catalog, work))
+    srv = Server(work, a.catalogs[0], a.latency_ms, a.bandwidth)
+    try:
+        bench_warm(a, R, srv, R["rows"][0]["cache"], work)
+    finally:
+        srv.stop()
+    srv2 = Server(work, a.dates_catalog, a.latency_ms, a.bandwidth,
+                  ["--page-limit", str(a.page_limit)] if a.page_limit
+                  else [])
+    try:
+        bench_listing(a, R, srv2, work)
+    finally:
+        srv2.stop()
+    R["load_after"] = open("/proc/loadavg").read().split()[:3]
+    R["targets"] = check_targets(R)
+    report(R)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(R, f, indent=1)
+    if a.plot:
+        plot(R, a.plot)
+    missed = [t for t in R["targets"] if not t[1]]
+    return 1 if missed and not a.no_check else 0
 
 
 if __name__ == "__main__":
