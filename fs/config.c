@@ -360,6 +360,8 @@ void sat_config_product_free(struct sat_product *p)
 	free(p->name);
 	for (i = 0; i < SAT_PRODUCT_MAX_BANDS; i++)
 		free(p->bands[i]);
+	free(p->expression);
+	free(p->palette);
 	free(p);
 }
 
@@ -375,8 +377,15 @@ struct sat_product *sat_config_product_dup(const struct sat_product *src,
 	p->name = strdup(name);
 	for (i = 0; i < SAT_PRODUCT_MAX_BANDS; i++)
 		p->bands[i] = src->bands[i] ? strdup(src->bands[i]) : NULL;
+	p->expression = src->expression ? strdup(src->expression) : NULL;
+	p->palette = src->palette ? strdup(src->palette) : NULL;
+	if (!p->name || (src->expression && !p->expression) ||
+	    (src->palette && !p->palette)) {
+		sat_config_product_free(p);
+		return NULL;
+	}
 	for (i = 0; i < SAT_PRODUCT_MAX_BANDS; i++) {
-		if (!p->name || (src->bands[i] && !p->bands[i])) {
+		if (src->bands[i] && !p->bands[i]) {
 			sat_config_product_free(p);
 			return NULL;
 		}
@@ -417,7 +426,8 @@ static int builtin_product(struct sat_config *c, const char *name,
 		.bands = { (char *)b0, (char *)b1, (char *)b2 },
 		.min = { 0, 0, 0 }, .max = { max, max, max }, .gamma = gamma,
 		.scale_m = 0, .outline = true, .outline_rgb = { 0, 0, 255 },
-		.outline_width_px = 2, .clip = true, .raw = false,
+		.outline_width_px = 2, .clip = true,
+		.type = SAT_PRODUCT_VISUAL,
 	};
 	struct sat_product *p = sat_config_product_dup(&tmpl, name);
 

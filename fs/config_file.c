@@ -448,7 +448,8 @@ static int product_key(struct parse *ps, const char *key, const char *v)
 	} else if (strcmp(key, "clip") == 0) {
 		ret = sat_config_parse_bool(key, v, &p->clip, msg, sizeof(msg));
 	} else if (strcmp(v, "visual") == 0 || strcmp(v, "raw") == 0) {
-		p->raw = v[0] == 'r'; /* key "type", the last of them */
+		/* key "type", the last of them */
+		p->type = v[0] == 'r' ? SAT_PRODUCT_RAW : SAT_PRODUCT_VISUAL;
 	} else {
 		ret = sat_config_problem(msg, sizeof(msg), "type: '%s' is not visual or "
 			      "raw", v);

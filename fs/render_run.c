@@ -10,13 +10,17 @@
  * a chunk is being drawn, the source is told which chunk comes next
  * (sat_read.next) so that its downloads overlap our work.
  *
- * For each chunk: the bands of the first input are read; where pixels are
- * still invalid, the bands of the next input, and so on (a mosaic takes
- * each pixel from the first scene that has it); then rules 4-7 of
- * docs/ARCHITECTURE.md "Rendering rules" per pixel.
+ * For each chunk: the bands of the first input are read, and its SCL
+ * classes the product masks made invalid; where pixels are still invalid,
+ * the bands of the next input, and so on (a mosaic takes each pixel from
+ * the first scene that has it; its scenes go in order of increasing region
+ * cloud cover, then id). Then per pixel, docs/ARCHITECTURE.md "Rendering
+ * rules": a picture (rules 4-7: stretch, or an expression through a
+ * palette), the data values in their own type (raw), or reflectance as
+ * float32.
  *
  * Threading: everything here belongs to the calling thread; the sources
- * are thread-safe.
+ * and the region cloud covers are thread-safe.
  */
 #include "satfs/render.h"
 
@@ -28,11 +32,12 @@
 #include <sys/stat.h>
 
 #include "satfs/log.h"
+#include "satfs/regioncloud.h"
 #include "satfs/sample.h"
 #include "satfs/source.h"
 
-/* A chunk holds at most this many output pixels (unless a single tile
- * row of one tile is larger, which it never is: 256 x 256). */
+/* A chunk holds at most this many output pixels (unless one tile row of
+ * one tile is larger, which it never is: 256 x 256). */
 #define RD_CHUNK_PIXELS (1u << 20)
 #define RD_MAX_INPUTS 64
 
@@ -45,17 +50,18 @@ struct rd_chunk {
 struct rd_run {
 	const struct sat_render_plan *plan;
 	const struct sat_render_ctx *ctx;
+	size_t order[RD_MAX_INPUTS]; /* inputs, in the order pixels are taken */
 	uint32_t tiles_x, tiles_y;
 	uint32_t chunk_tw, chunk_th; /* chunk size, in tiles */
 	bool have_chunk;
 	bool read_failed;    /* the error came from the pixels, not the disk */
 	struct rd_chunk cur;
 	/* the chunk's pixels */
-	struct sat_read_band bands[SAT_PRODUCT_MAX_BANDS];  /* merged */
-	struct sat_read_band more[SAT_PRODUCT_MAX_BANDS];   /* input k > 0 */
+	struct sat_read_band bands[SAT_RENDER_MAX_BANDS];  /* merged */
+	struct sat_read_band more[SAT_RENDER_MAX_BANDS];   /* a later input */
 	uint8_t *valid;      /* 1: some input has data there */
 	uint8_t *valid_more;
-	uint8_t *from;       /* which input each pixel came from */
+	uint8_t *from;       /* which input (index into plan->inputs) */
 	uint8_t *inside;     /* 1: inside the region (or no clipping) */
 	uint8_t *outline;    /* 1: outline colour; NULL when none */
 	size_t cap_pixels;   /* what the pixel arrays above hold */
@@ -63,6 +69,11 @@ struct rd_run {
 	 * uint16 samples); other types are computed per pixel. */
 	uint8_t *lut[RD_MAX_INPUTS][SAT_PRODUCT_MAX_BANDS];
 };
+
+static bool rd_visual_bands(const struct sat_render_plan *p)
+{
+	return p->product.type == SAT_PRODUCT_VISUAL && !p->expr;
+}
 
 /* Rules 4-5 for one value, exactly as written. */
 static uint8_t rd_stretch(const struct sat_render_plan *p,
@@ -91,7 +102,8 @@ static uint8_t *rd_lut(const struct sat_render_plan *p, size_t k, int b)
 
 	if (!lut)
 		return NULL;
-	if (!(in->dn_scale[b] > 0) || !(p->product.max[b] > p->product.min[b])) {
+	if (!(in->dn_scale[b] > 0) ||
+	    !(p->product.max[b] > p->product.min[b])) {
 		for (uint32_t dn = 0; dn < 65536; dn++)
 			lut[dn] = rd_stretch(p, in, b, dn);
 		return lut;
@@ -120,9 +132,9 @@ static int rd_luts(struct rd_run *r, size_t k)
 {
 	const struct sat_render_plan *p = r->plan;
 
-	if (p->product.raw)
+	if (!rd_visual_bands(p))
 		return 0;
-	for (int b = 0; b < p->nbands; b++) {
+	for (int b = 0; b < p->nout; b++) {
 		if (r->lut[k][b])
 			continue;
 		r->lut[k][b] = rd_lut(p, k, b);
@@ -179,8 +191,7 @@ static int rd_reserve(struct rd_run *r, size_t npix)
 	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
 		uint8_t *v;
 
-		if (arrays[i] == &r->outline &&
-		    (r->plan->product.raw || !r->plan->product.outline))
+		if (arrays[i] == &r->outline && !r->outline)
 			continue;
 		v = realloc(*arrays[i], npix);
 		if (!v)
@@ -191,6 +202,22 @@ static int rd_reserve(struct rd_run *r, size_t npix)
 	return 0;
 }
 
+/* Makes the pixels whose SCL class the product masks invalid. */
+static void rd_mask(const struct rd_run *r, const struct sat_read_band *rb,
+		    uint8_t *valid, size_t npix)
+{
+	const struct sat_render_plan *p = r->plan;
+	const struct sat_read_band *scl = &rb[p->scl];
+	uint32_t mask = p->product.mask;
+
+	for (size_t i = 0; i < npix; i++) {
+		double c = sat_sample_get(scl->values, scl->type, i);
+
+		if (c >= 0 && c < 32 && (mask >> (unsigned)c & 1))
+			valid[i] = 0;
+	}
+}
+
 /* Reads the bands of input k on the chunk's grid into rb / valid. */
 static int rd_read_input(struct rd_run *r, size_t k,
 			 struct sat_read_band *rb, uint8_t *valid,
@@ -198,8 +225,9 @@ static int rd_read_input(struct rd_run *r, size_t k,
 {
 	const struct sat_render_plan *p = r->plan;
 	const struct sat_render_input *in = &p->inputs[k];
+	const struct sat_grid *g = &r->cur.grid;
 	struct sat_read rd = {
-		.grid = &r->cur.grid,
+		.grid = g,
 		.bands = rb,
 		.nbands = (size_t)p->nbands,
 		.valid = valid,
@@ -207,6 +235,7 @@ static int rd_read_input(struct rd_run *r, size_t k,
 		.progress = r->ctx->progress,
 		.next = next,
 	};
+	int ret;
 
 	if (!in->source) {
 		sat_log_cause("%s: no source to read it from", in->item_id);
@@ -214,11 +243,14 @@ static int rd_read_input(struct rd_run *r, size_t k,
 	}
 	for (int b = 0; b < p->nbands; b++) {
 		rb[b].href = in->hrefs[b];
-		rb[b].sample = 0;
+		rb[b].sample = in->samples[b];
 		rb[b].has_nodata = in->has_nodata[b];
 		rb[b].nodata = in->nodata[b];
 	}
-	return in->source->ops->read(in->source, &rd);
+	ret = in->source->ops->read(in->source, &rd);
+	if (!ret && p->scl >= 0)
+		rd_mask(r, rb, valid, (size_t)g->width * g->height);
+	return ret;
 }
 
 /* Takes the pixels of input k where the chunk has none yet. */
@@ -255,7 +287,7 @@ static int rd_load(struct rd_run *r, const struct rd_chunk *c)
 {
 	const struct sat_render_plan *p = r->plan;
 	const struct sat_grid *g = &c->grid;
-	size_t npix = (size_t)g->width * g->height;
+	size_t npix = (size_t)g->width * g->height, k0 = r->order[0];
 	struct rd_chunk nc;
 	bool has_next = rd_chunk_next(r, c, &nc);
 	int ret;
@@ -265,14 +297,16 @@ static int rd_load(struct rd_run *r, const struct rd_chunk *c)
 	ret = rd_reserve(r, npix);
 	if (ret)
 		return ret;
-	ret = rd_read_input(r, 0, r->bands, r->valid,
+	ret = rd_read_input(r, k0, r->bands, r->valid,
 			    has_next ? &nc.grid : NULL);
 	if (!ret)
-		ret = rd_luts(r, 0);
+		ret = rd_luts(r, k0);
 	if (ret)
 		return ret;
-	memset(r->from, 0, npix);
-	for (size_t k = 1; k < p->ninputs; k++) {
+	memset(r->from, (int)k0, npix);
+	for (size_t j = 1; j < p->ninputs; j++) {
+		size_t k = r->order[j];
+
 		if (!memchr(r->valid, 0, npix))
 			break; /* nothing left to fill */
 		ret = rd_read_input(r, k, r->more, r->valid_more, NULL);
@@ -295,7 +329,7 @@ static int rd_load(struct rd_run *r, const struct rd_chunk *c)
 	return 0;
 }
 
-/* One visual pixel's colour channel c from band b. */
+/* One visual pixel's colour channel from band b. */
 static uint8_t rd_visual(const struct rd_run *r, int b, size_t i)
 {
 	const struct sat_read_band *rb = &r->bands[b];
@@ -312,6 +346,96 @@ static uint8_t rd_visual(const struct rd_run *r, int b, size_t i)
 	}
 }
 
+/* Reflectance of band b at pixel i: DN * scale + offset of its input. */
+static double rd_reflectance(const struct rd_run *r, int b, size_t i)
+{
+	const struct sat_render_input *in = &r->plan->inputs[r->from[i]];
+	const struct sat_read_band *rb = &r->bands[b];
+
+	return sat_sample_get(rb->values, rb->type, i) * in->dn_scale[b] +
+	       in->dn_offset[b];
+}
+
+/* The expression's value at pixel i (NaN: none). */
+static double rd_expr(const struct rd_run *r, size_t i)
+{
+	double v[SAT_RENDER_MAX_BANDS];
+	size_t n = sat_expr_nbands(r->plan->expr);
+
+	for (size_t b = 0; b < n; b++)
+		v[b] = rd_reflectance(r, (int)b, i);
+	return sat_expr_eval(r->plan->expr, v);
+}
+
+/* Stores v at index o of a tile of type t, clamped into the type's range
+ * (a data value that fits is kept exactly). */
+static void rd_put(uint8_t *buf, enum sat_sample_type t, size_t o, double v)
+{
+	static const double lo[] = { 0, -128, 0, -32768, 0, -2147483648.0 };
+	static const double hi[] = { 255, 127, 65535, 32767, 4294967295.0,
+				     2147483647.0 };
+
+	if (!sat_sample_is_float(t)) {
+		v = isnan(v) ? 0 : round(v);
+		v = v < lo[t] ? lo[t] : v > hi[t] ? hi[t] : v;
+	}
+	sat_sample_put(buf, t, o, v);
+}
+
+/* One output pixel: the picture's RGBA, or the data/reflectance bands. */
+static void rd_pixel(const struct rd_run *r, uint8_t *buf, size_t o,
+		     size_t i)
+{
+	const struct sat_render_plan *p = r->plan;
+	const struct sat_product *pr = &p->product;
+	bool show = r->valid[i] && r->inside[i];
+	double v;
+
+	if (pr->type != SAT_PRODUCT_VISUAL) {
+		enum sat_sample_type t = p->out_type;
+		bool refl = pr->type == SAT_PRODUCT_REFLECTANCE;
+		double none = sat_sample_is_float(t) ? NAN : 0;
+
+		if (p->expr) {
+			rd_put(buf, t, o, show ? rd_expr(r, i) : none);
+			return;
+		}
+		for (int b = 0; b < p->nout; b++) {
+			const struct sat_read_band *rb = &r->bands[b];
+
+			v = !show ? none
+			    : refl ? rd_reflectance(r, b, i)
+				   : sat_sample_get(rb->values, rb->type, i);
+			rd_put(buf, t, o * (size_t)p->nout + (size_t)b, v);
+		}
+		return;
+	}
+	uint8_t *px = buf + o * 4;
+
+	if (r->outline && r->outline[i]) {
+		memcpy(px, pr->outline_rgb, 3);
+		px[3] = 255;
+		return;
+	}
+	if (!show)
+		return;
+	if (p->expr) {
+		double t;
+
+		v = rd_expr(r, i);
+		if (isnan(v))
+			return; /* no value: transparent */
+		t = (v - pr->min[0]) / (pr->max[0] - pr->min[0]);
+		t = t < 0 ? 0 : t > 1 ? 1 : t;
+		memcpy(px, p->palette[lround(255 * t)], 3);
+		px[3] = 255;
+		return;
+	}
+	for (int ch = 0; ch < 3; ch++)
+		px[ch] = rd_visual(r, p->nout == 1 ? 0 : ch, i);
+	px[3] = 255;
+}
+
 static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
 		   void *payload)
 {
@@ -321,7 +445,7 @@ static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
 	const uint32_t T = SAT_TIFFOUT_TILE;
 	size_t bpp = (size_t)p->spec.samples * (p->spec.bits / 8);
 	uint32_t cx0, cy0, w;
-	int nb = p->nbands, ret;
+	int ret;
 
 	if (!r->have_chunk || tile_x < c->tx0 || tile_x >= c->tx0 + c->tw ||
 	    tile_y < c->ty0 || tile_y >= c->ty0 + c->th) {
@@ -339,40 +463,16 @@ static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
 	cy0 = (tile_y - c->ty0) * T;
 	w = c->grid.width;
 	memset(buf, 0, (size_t)T * T * bpp);
-	for (uint32_t yy = 0; yy < T && cy0 + yy < c->grid.height; yy++) {
-		for (uint32_t xx = 0; xx < T && cx0 + xx < w; xx++) {
-			size_t i = (size_t)(cy0 + yy) * w + cx0 + xx;
-			size_t o = (size_t)yy * T + xx;
-			bool show = r->valid[i] && r->inside[i];
-
-			if (p->product.raw) {
-				uint16_t *px = (uint16_t *)buf + o * nb;
-
-				for (int b = 0; show && b < nb; b++)
-					px[b] = (uint16_t)sat_sample_get(
-						r->bands[b].values,
-						r->bands[b].type, i);
-				continue;
-			}
-			uint8_t *px = buf + o * 4;
-
-			if (r->outline && r->outline[i]) {
-				memcpy(px, p->product.outline_rgb, 3);
-				px[3] = 255;
-			} else if (show) {
-				for (int ch = 0; ch < 3; ch++)
-					px[ch] = rd_visual(r, nb == 1 ? 0 : ch,
-							   i);
-				px[3] = 255;
-			}
-		}
-	}
+	for (uint32_t yy = 0; yy < T && cy0 + yy < c->grid.height; yy++)
+		for (uint32_t xx = 0; xx < T && cx0 + xx < w; xx++)
+			rd_pixel(r, buf, (size_t)yy * T + xx,
+				 (size_t)(cy0 + yy) * w + cx0 + xx);
 	return 0;
 }
 
 static void rd_run_clear(struct rd_run *r)
 {
-	for (int b = 0; b < SAT_PRODUCT_MAX_BANDS; b++) {
+	for (int b = 0; b < SAT_RENDER_MAX_BANDS; b++) {
 		free(r->bands[b].values);
 		free(r->more[b].values);
 	}
@@ -405,11 +505,65 @@ static void rd_chunk_size(struct rd_run *r)
 		r->chunk_tw = r->tiles_x;
 }
 
+struct rd_sort {
+	const double *pct;
+	const struct sat_render_plan *plan;
+};
+
+/* Increasing region cloud (unknown last), then id. */
+static int rd_cmp_input(const void *a, const void *b, void *arg)
+{
+	const struct rd_sort *so = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	double cx = so->pct[x], cy = so->pct[y];
+
+	if (isnan(cx) != isnan(cy))
+		return isnan(cx) ? 1 : -1;
+	if (!isnan(cx) && cx != cy)
+		return cx < cy ? -1 : 1;
+	return strcmp(so->plan->inputs[x].item_id, so->plan->inputs[y].item_id);
+}
+
+/* The region cloud cover of every input (NaN where unknown), and the
+ * order in which they give pixels. */
+static void rd_clouds(struct rd_run *r, double *pct)
+{
+	const struct sat_render_plan *p = r->plan;
+	struct rd_sort so = { .pct = pct, .plan = p };
+
+	for (size_t k = 0; k < p->ninputs; k++) {
+		char cause[400];
+		int err;
+
+		r->order[k] = k;
+		pct[k] = NAN;
+		if (!r->ctx->clouds)
+			continue;
+		err = sat_regioncloud_get(r->ctx->clouds, &p->inputs[k],
+					  p->ring_lonlat, p->nring_lonlat,
+					  r->ctx->prio, r->ctx->progress,
+					  &pct[k]);
+		if (err) {
+			sat_log_take_cause(cause, sizeof(cause));
+			sat_warn("render: %s: region cloud cover unknown: %s",
+				 p->inputs[k].item_id,
+				 cause[0] ? cause : strerror(-err));
+			pct[k] = NAN;
+		}
+	}
+	if (p->ninputs < 2)
+		return;
+	qsort_r(r->order, p->ninputs, sizeof(r->order[0]), rd_cmp_input, &so);
+}
+
 int sat_render_run(const struct sat_render_plan *plan,
 		   const struct sat_render_ctx *ctx, int fd)
 {
 	const struct sat_grid *g = &plan->grid;
 	struct rd_run r = { .plan = plan, .ctx = ctx };
+	double pct[RD_MAX_INPUTS];
+	struct sat_tiffout_spec spec;
+	char *metadata = NULL;
 	struct stat st;
 	int ret = 0;
 
@@ -418,14 +572,22 @@ int sat_render_run(const struct sat_render_plan *plan,
 	r.tiles_x = (g->width + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
 	r.tiles_y = (g->height + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
 	rd_chunk_size(&r);
-	if (!plan->product.raw && plan->product.outline) {
+	rd_clouds(&r, pct);
+	metadata = sat_render_metadata_with_clouds(plan, pct);
+	if (!metadata)
+		return -ENOMEM;
+	spec = plan->spec;
+	spec.gdal_metadata = metadata;
+	if (plan->product.type == SAT_PRODUCT_VISUAL &&
+	    plan->product.outline) {
 		r.outline = malloc(1);
-		if (!r.outline)
-			return -ENOMEM;
-		r.outline[0] = 0;
+		if (!r.outline) {
+			ret = -ENOMEM;
+			goto out;
+		}
 	}
 
-	ret = sat_tiffout_write(fd, &plan->spec, rd_fill, &r);
+	ret = sat_tiffout_write(fd, &spec, rd_fill, &r);
 	if (ret) {
 		if (!r.read_failed)
 			sat_log_cause("writing the GeoTIFF failed: %s",
@@ -447,6 +609,7 @@ out:
 	 * file now": EIO. Resource errors stay. */
 	if (ret && ret != -ENOMEM && ret != -ENOSPC && ret != -ECANCELED)
 		ret = -EIO;
+	free(metadata);
 	rd_run_clear(&r);
 	return ret;
 }

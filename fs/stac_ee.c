@@ -179,6 +179,7 @@ static int image_parse(struct json_object *img, const char *assets_url,
 	for (i = 0; i < n; i++) {
 		struct sat_asset *a = &s->assets[s->nassets];
 
+		a->data_type = -1; /* the image's bands say it (dataType) */
 		ret = band_parse(json_object_array_get_idx(bands, i),
 				 image_url, a, why);
 		if (ret == 0) {
@@ -190,6 +191,7 @@ static int image_parse(struct json_object *img, const char *assets_url,
 		free(a->type);
 		free(a->href);
 		memset(a, 0, sizeof(*a));
+		a->data_type = -1;
 		if (ret == -ENOMEM)
 			goto fail;
 		ret = -ENOMEM; /* a band we cannot use: skip it */

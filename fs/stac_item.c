@@ -8,6 +8,7 @@
  * CRS, cloud cover, scale and offset) is left unset for the caller to
  * decide. No shared state: thread-safe.
  */
+#include "satfs/sample.h"
 #include "satfs/stac.h"
 #include "stac_private.h"
 
@@ -425,6 +426,7 @@ static int asset_bands(struct sat_asset *a, struct json_object *ja)
 			return -ENOMEM;
 	}
 	a->scale = 1.0;
+	a->data_type = -1;
 	for (i = 0; i < 3; i++) {
 		const char *ks = i == 0 ? "scale" : "raster:scale";
 		const char *ko = i == 0 ? "offset" : "raster:offset";
@@ -441,6 +443,9 @@ static int asset_bands(struct sat_asset *a, struct json_object *ja)
 			a->has_nodata = true;
 		if (res <= 0)
 			sat_stac_get_num(where[i], kr, &res);
+		if (a->data_type < 0)
+			a->data_type = sat_sample_parse(
+				sat_stac_get_str(where[i], "data_type"));
 	}
 	/* The raster extension defaults a missing scale to 1 and a missing
 	 * offset to 0, but only when the other one is given. */

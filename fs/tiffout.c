@@ -218,9 +218,21 @@ static int tiffout_check(const struct sat_tiffout_spec *spec,
 		return -EINVAL;
 	if (g->epsg <= 0 || g->epsg > 65535 || !(g->pixel_size > 0))
 		return -EINVAL;
-	if (spec->bits != 8 && spec->bits != 16)
+	switch (spec->sample_format) {
+	case 0:
+	case SAT_TIFFOUT_UINT:
+	case SAT_TIFFOUT_INT:
+		if (spec->bits != 8 && spec->bits != 16 && spec->bits != 32)
+			return -EINVAL;
+		break;
+	case SAT_TIFFOUT_FLOAT:
+		if (spec->bits != 32 && spec->bits != 64)
+			return -EINVAL;
+		break;
+	default:
 		return -EINVAL;
-	if (spec->samples < 1 || spec->samples > 4)
+	}
+	if (spec->samples < 1 || spec->samples > SAT_TIFFOUT_MAX_SAMPLES)
 		return -EINVAL;
 	if (spec->alpha && spec->samples < 2)
 		return -EINVAL;
@@ -259,9 +271,12 @@ static int tiffout_set_tags(TIFF *tif, const struct sat_tiffout_spec *spec,
 			    bool geo)
 {
 	const struct sat_grid *g = spec->grid;
-	bool rgb = spec->samples >= 3;
+	/* RGB(A) only for 8-bit colour; data bands are plain samples */
+	bool rgb = spec->samples >= 3 && spec->bits == 8 &&
+		   spec->sample_format <= SAT_TIFFOUT_UINT &&
+		   (spec->alpha ? spec->samples == 4 : spec->samples == 3);
 	uint16_t extra = spec->samples - (rgb ? 3 : 1);
-	uint16_t extras[3];
+	uint16_t extras[SAT_TIFFOUT_MAX_SAMPLES];
 	double scale[3] = { g->pixel_size, g->pixel_size, 0 };
 	double tie[6] = { 0, 0, 0, g->origin_x, g->origin_y, 0 };
 	uint16_t keys[16] = {
@@ -285,7 +300,9 @@ static int tiffout_set_tags(TIFF *tif, const struct sat_tiffout_spec *spec,
 	ok &= TIFFSetField(tif, TIFFTAG_TILELENGTH, SAT_TIFFOUT_TILE);
 	ok &= TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, spec->bits);
 	ok &= TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, spec->samples);
-	ok &= TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_UINT);
+	ok &= TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT,
+			   spec->sample_format ? spec->sample_format
+					       : SAMPLEFORMAT_UINT);
 	ok &= TIFFSetField(tif, TIFFTAG_PHOTOMETRIC,
 			   rgb ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK);
 	if (extra)

@@ -29,10 +29,28 @@ enum sat_sign_mode {
 	SAT_SIGN_PLANETARY,  /* SAS tokens for *.blob.core.windows.net */
 };
 
+enum sat_product_type {
+	SAT_PRODUCT_VISUAL = 0,  /* an 8-bit RGBA picture */
+	SAT_PRODUCT_RAW,         /* the data values, in their own type */
+	SAT_PRODUCT_REFLECTANCE, /* float32 reflectance: scale, offset applied */
+};
+
+/* SCL classes (Sentinel-2 scene classification) a product's `mask`
+ * names: bit n is class n. */
+#define SAT_SCL_SHADOW (1u << 3)
+#define SAT_SCL_CLOUD ((1u << 8) | (1u << 9))
+#define SAT_SCL_CIRRUS (1u << 10)
+#define SAT_SCL_SNOW (1u << 11)
+#define SAT_SCL_WATER (1u << 6)
+/* what the region cloud cover counts as cloud: 3, 8, 9 and 10 */
+#define SAT_SCL_CLOUDY (SAT_SCL_SHADOW | SAT_SCL_CLOUD | SAT_SCL_CIRRUS)
+
 struct sat_product {
 	char *name;
-	int nbands;                             /* 1 or 3 */
-	char *bands[SAT_PRODUCT_MAX_BANDS];     /* as written: B8, nir, ... */
+	int nbands;                             /* 1 or 3 (an expression: 0) */
+	char *bands[SAT_PRODUCT_MAX_BANDS];     /* as written: B8, nir,
+						   visual:1 (band 1 of a
+						   multi-band asset) ... */
 	double min[SAT_PRODUCT_MAX_BANDS];
 	double max[SAT_PRODUCT_MAX_BANDS];
 	double gamma;
@@ -41,7 +59,13 @@ struct sat_product {
 	uint8_t outline_rgb[3];
 	double outline_width_px;
 	bool clip;             /* alpha 0 outside the region */
-	bool raw;              /* type = raw: uint16 data values */
+	enum sat_product_type type;
+	char *expression;      /* band math on reflectance (include/satfs/
+				  expr.h), or NULL */
+	char *palette;         /* colours for an expression's value
+				  (include/satfs/palette.h), or NULL: greys */
+	uint32_t mask;         /* SCL classes made transparent (bit n:
+				  class n); 0: none */
 };
 
 struct sat_config {

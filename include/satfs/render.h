@@ -20,30 +20,50 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <time.h>
+
 #include "satfs/cache.h"
 #include "satfs/config.h"
+#include "satfs/expr.h"
 #include "satfs/fetch.h"
 #include "satfs/geom.h"
+#include "satfs/sample.h"
 #include "satfs/tiffout.h"
 
 struct sat_progress;
+struct sat_regioncloud;
 struct sat_scene;
 struct sat_region;
 struct sat_source;
 
 /* Bumped whenever the output of the renderer changes for the same inputs:
  * part of every cache key. */
-#define SAT_RENDER_VERSION 1
+#define SAT_RENDER_VERSION 2
+
+/* Bands read from each scene: an expression's and SCL for a mask. */
+#define SAT_RENDER_MAX_BANDS (SAT_EXPR_MAX_BANDS + 1)
 
 /* One scene a file is drawn from. */
 struct sat_render_input {
 	struct sat_source *source;   /* borrowed: it listed the scene */
 	char *item_id;
-	char *hrefs[SAT_PRODUCT_MAX_BANDS];
-	double dn_scale[SAT_PRODUCT_MAX_BANDS];  /* v = DN * 10000 * scale */
-	double dn_offset[SAT_PRODUCT_MAX_BANDS]; /*     + 10000 * offset */
-	bool has_nodata[SAT_PRODUCT_MAX_BANDS];
-	double nodata[SAT_PRODUCT_MAX_BANDS];
+	time_t datetime;             /* acquisition time */
+	bool has_cloud;              /* the catalog's cloud cover */
+	double cloud_cover;
+	char *hrefs[SAT_RENDER_MAX_BANDS];
+	uint16_t samples[SAT_RENDER_MAX_BANDS];  /* band within the asset */
+	double dn_scale[SAT_RENDER_MAX_BANDS];   /* v = DN * 10000 * scale */
+	double dn_offset[SAT_RENDER_MAX_BANDS];  /*     + 10000 * offset */
+	bool has_nodata[SAT_RENDER_MAX_BANDS];
+	double nodata[SAT_RENDER_MAX_BANDS];
+	/* What its region cloud cover is computed from (include/satfs/
+	 * regioncloud.h): its SCL band (NULL: none, no cover), its CRS and
+	 * its finest band's resolution; the key of the result. */
+	char *scl_href;
+	uint16_t scl_sample;
+	int epsg;
+	double default_scale;
+	char cloud_key[SAT_HASH_HEX];
 };
 
 struct sat_render_plan {
@@ -53,12 +73,29 @@ struct sat_render_plan {
 	struct sat_grid grid;
 	double *ring_xy;             /* region outline in grid CRS */
 	size_t nring;
+	double *ring_lonlat;         /* the region, lon/lat (not closed) */
+	size_t nring_lonlat;
+	/* The bands read from every input, as the product names them (an
+	 * expression's in order of first use), SCL last when masking. */
 	int nbands;
-	/* The scenes, in the order their pixels are taken: a pixel comes
-	 * from the first input that has it valid. */
+	char *band_names[SAT_RENDER_MAX_BANDS];
+	int scl;                     /* index of SCL in them, or -1 */
+	int nout;                    /* data bands a raw or reflectance
+					file holds */
+	struct sat_expr *expr;       /* product.expression, parsed */
+	uint8_t (*palette)[3];       /* 256 colours of an expression's
+					picture */
+	enum sat_sample_type out_type; /* of raw and reflectance files */
+	/* The scenes a pixel may come from: the first that has it valid.
+	 * With several (a mosaic), they are put in order of increasing
+	 * region cloud cover, then id, when the file is rendered. */
 	struct sat_render_input *inputs;
 	size_t ninputs;
 	char *metadata;              /* GDAL_METADATA XML */
+	/* Where the region cloud cover goes in metadata: the value, then
+	 * spaces after its </Item> up to cloud_width bytes, so that the
+	 * size never depends on it. */
+	size_t cloud_at, cloud_width;
 	struct sat_tiffout_spec spec;
 	uint64_t size_bytes;         /* exact size of the output file */
 };
@@ -67,17 +104,37 @@ struct sat_render_plan {
 struct sat_render_ctx {
 	enum sat_fetch_priority prio;
 	struct sat_progress *progress; /* counted into; may be NULL */
+	/* Region cloud covers, for the metadata and the order of a mosaic's
+	 * scenes; NULL: not computed ("n/a"). */
+	struct sat_regioncloud *clouds;
 };
 
-/* Plans a render. Returns 0; -EINVAL when the scene cannot be rendered
- * for this product (a band missing, unknown CRS or resolution, region
- * outside the valid range), with one warning logged; -ENOMEM. */
+/* Plans a render of one scene. Returns 0; -EINVAL when the scene cannot
+ * be rendered for this product (a band missing, unknown CRS or
+ * resolution, region outside the valid range), with one warning logged;
+ * -ENOMEM. */
 int sat_render_plan_new(struct sat_render_plan **out,
 			const struct sat_scene *scene,
 			const struct sat_product *product,
 			const struct sat_region *region,
 			enum sat_offset_mode offset_mode);
+/* Plans a mosaic of n scenes (of one date) named name ("mosaic"): the
+ * grid is in the CRS most of them share (the smaller EPSG code on a tie);
+ * a scene without the product's bands is left out, with a warning; fewer
+ * than two left is -EINVAL. */
+int sat_render_plan_new_mosaic(struct sat_render_plan **out,
+			       const char *name,
+			       const struct sat_scene *const *scenes, size_t n,
+			       const struct sat_product *product,
+			       const struct sat_region *region,
+			       enum sat_offset_mode offset_mode);
 void sat_render_plan_free(struct sat_render_plan *plan);
+
+/* plan's metadata with the region cloud covers of its inputs (pct[k],
+ * percent; NaN: unknown) in their fixed place: malloc'd, the same length,
+ * or NULL. */
+char *sat_render_metadata_with_clouds(const struct sat_render_plan *plan,
+				      const double *pct);
 
 /* Renders into fd (a fresh temporary file), reading pixels through each
  * input's source. Returns 0 or -errno (-EIO for a network or decoding

@@ -33,6 +33,8 @@ struct sat_asset {
 	double scale, offset;
 	bool has_nodata;
 	double nodata;
+	int data_type;      /* raster:bands data_type as enum sat_sample_type,
+			       or -1 when not given */
 	double gsd;         /* metres, from asset gsd / raster:bands
 			       spatial_resolution / proj:transform; 0 unknown */
 	int epsg;           /* asset-level proj:epsg/proj:code, 0 if none */

@@ -20,14 +20,21 @@
 struct sat_grid;
 
 #define SAT_TIFFOUT_TILE 256
+#define SAT_TIFFOUT_MAX_SAMPLES 8
+
+/* sample_format values, as TIFF's SampleFormat */
+#define SAT_TIFFOUT_UINT 1 /* (0 means the same) */
+#define SAT_TIFFOUT_INT 2
+#define SAT_TIFFOUT_FLOAT 3
 
 struct sat_tiffout_spec {
 	const struct sat_grid *grid; /* size, CRS and geotransform */
-	uint16_t samples;            /* 4 (RGBA) or 1..3 (raw) */
-	uint16_t bits;               /* 8 or 16 */
+	uint16_t samples;            /* 4 (RGBA) or 1..SAT_TIFFOUT_MAX_SAMPLES */
+	uint16_t bits;               /* 8, 16, 32, or 64 (floats only) */
 	bool alpha;                  /* last sample is unassociated alpha */
 	const char *gdal_metadata;   /* GDAL_METADATA XML, or NULL */
 	const char *nodata;          /* GDAL_NODATA text, or NULL */
+	uint16_t sample_format;      /* SAT_TIFFOUT_UINT, _INT, _FLOAT */
 };
 
 /* Fills one tile: SAT_TIFFOUT_TILE^2 pixels, chunky, samples * bits/8

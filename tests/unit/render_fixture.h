@@ -38,7 +38,7 @@
 #include "satfs/stac.h"
 
 #define SCENE "cog/S2A_29RKH_20200219_0_L2A"
-#define NFILES 6
+#define NFILES 10
 #define MAXLOG 8192
 
 /* ---- the HTTP server: GET with one Range, 206, a request log ---- */

@@ -156,7 +156,7 @@ SAT_TEST(defaults)
 	CHECK(p->outline && p->outline_width_px == 2);
 	CHECK(p->outline_rgb[0] == 0 && p->outline_rgb[1] == 0 &&
 	      p->outline_rgb[2] == 255);
-	CHECK(p->clip && !p->raw);
+	CHECK(p->clip && p->type == SAT_PRODUCT_VISUAL);
 	p = sat_config_find_product(c, "truecolor");
 	CHECK(p != NULL && p == c->products[1]);
 	CHECK_STR(p->bands[0], "B4");
@@ -164,7 +164,7 @@ SAT_TEST(defaults)
 	CHECK_STR(p->bands[2], "B2");
 	CHECK(p->min[2] == 0 && p->max[0] == 3000 && p->max[2] == 3000);
 	CHECK(p->gamma == 1.0);
-	CHECK(p->outline && p->outline_rgb[2] == 255 && p->clip && !p->raw);
+	CHECK(p->outline && p->outline_rgb[2] == 255 && p->clip && p->type == SAT_PRODUCT_VISUAL);
 	CHECK(sat_config_find_product(c, "json") == NULL);
 	sat_config_free(c);
 	sat_config_free(NULL);
@@ -352,13 +352,13 @@ SAT_TEST(full_file)
 	CHECK(p->outline && p->outline_width_px == 3);
 	CHECK(p->outline_rgb[0] == 0xff && p->outline_rgb[1] == 0x80 &&
 	      p->outline_rgb[2] == 0);
-	CHECK(!p->clip && p->raw);
+	CHECK(!p->clip && p->type == SAT_PRODUCT_RAW);
 	p = sat_config_find_product(c, "rgb");
 	CHECK_INT(p->nbands, 3);
 	CHECK_STR(p->bands[2], "blue");
 	CHECK(p->min[0] == 0 && p->min[1] == 10 && p->min[2] == 20);
 	CHECK(p->max[0] == 3000 && p->max[1] == 3100 && p->max[2] == 3200);
-	CHECK(p->scale_m == 2 && !p->raw);
+	CHECK(p->scale_m == 2 && p->type == SAT_PRODUCT_VISUAL);
 	CHECK(p->outline && p->outline_width_px == 2);
 	CHECK(p->outline_rgb[0] == 255 && p->outline_rgb[1] == 255 &&
 	      p->outline_rgb[2] == 0);

@@ -164,7 +164,7 @@ SAT_TEST(plan_grid)
 
 	/* raw: uint16, no alpha, nodata 0; offsets by mode. */
 	fx_product(&f, "raw", "B4", "B3", "B2", 0, 0, 100);
-	f.prod.raw = true;
+	f.prod.type = SAT_PRODUCT_RAW;
 	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
 				      SAT_OFFSET_MINUS1000), 0);
 	CHECK_INT(p->spec.samples, 3);
@@ -225,7 +225,7 @@ SAT_TEST(plan_key)
 		case 7: f.prod.outline_rgb[0] = 1; break;
 		case 8: f.prod.outline_width_px = 3; break;
 		case 9: f.prod.clip = false; break;
-		case 10: f.prod.raw = true; break;
+		case 10: f.prod.type = SAT_PRODUCT_RAW; break;
 		case 11: fx_region(&f, -11.50, 24.80, -11.40, 24.881); break;
 		case 12: m = SAT_OFFSET_ZERO; break;
 		case 13: m = SAT_OFFSET_MINUS1000; break;
@@ -396,7 +396,7 @@ SAT_TEST(raw_exact)
 
 	fx_start(&f, NULL);
 	fx_product(&f, "raw", "B4", "B3", "B2", 0, 0, 100);
-	f.prod.raw = true;
+	f.prod.type = SAT_PRODUCT_RAW;
 	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
 				      SAT_OFFSET_AUTO), 0);
 	CHECK_INT(fx_render(&f, p, tif), 0);

@@ -262,7 +262,7 @@ static const char *md_xml =
 SAT_TEST(gdal_reads_rgba)
 {
 	struct sat_grid g = { 32617, 337030, 933340, 10, 1000, 333 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0 };
 	struct fill_ctx c = { .junk = 0xab };
 	char path[512];
 	uint64_t size;
@@ -303,8 +303,8 @@ SAT_TEST(gdal_reads_rgba)
 SAT_TEST(gdal_reads_raw16)
 {
 	struct sat_grid g = { 32633, 499980, 5300040, 20, 300, 257 };
-	struct sat_tiffout_spec s = { &g, 3, 16, false, md_xml, "0" };
-	struct sat_tiffout_spec s1 = { &g, 1, 16, false, NULL, "0" };
+	struct sat_tiffout_spec s = { &g, 3, 16, false, md_xml, "0", 0 };
+	struct sat_tiffout_spec s1 = { &g, 1, 16, false, NULL, "0", 0 };
 	struct fill_ctx c = { .junk = 0x5a };
 	char path[512];
 	uint64_t size;
@@ -344,7 +344,7 @@ SAT_TEST(gdal_reads_raw16)
 SAT_TEST(gdal_reads_geographic)
 {
 	struct sat_grid g = { 4326, -82.48, 8.4408, 0.0001, 900, 900 };
-	struct sat_tiffout_spec s = { &g, 2, 8, true, NULL, NULL };
+	struct sat_tiffout_spec s = { &g, 2, 8, true, NULL, NULL, 0 };
 	struct fill_ctx c = { 0 };
 	char path[512];
 	char *j;
@@ -363,7 +363,7 @@ SAT_TEST(gdal_reads_geographic)
 
 	/* a projected CRS among the 4000s: World Equidistant Cylindrical */
 	struct sat_grid g2 = { 4087, -9181000, 934000, 30, 40, 30 };
-	struct sat_tiffout_spec s2 = { &g2, 4, 8, true, NULL, NULL };
+	struct sat_tiffout_spec s2 = { &g2, 4, 8, true, NULL, NULL, 0 };
 
 	snprintf(path, sizeof(path), "%s/eqc.tif", satest_tmpdir());
 	CHECK_INT(write_file(path, &s2, &c), 0);
@@ -407,7 +407,7 @@ SAT_TEST(size_is_exact)
 			struct sat_tiffout_spec s = {
 				&g, kinds[k].samples, kinds[k].bits,
 				kinds[k].alpha,
-				v % 6 == 5 ? big : mds[v % 5], nds[v % 3],
+				v % 6 == 5 ? big : mds[v % 5], nds[v % 3], 0,
 			};
 			struct fill_ctx c = { .junk = (uint8_t)v };
 			uint64_t size, size2;
@@ -448,7 +448,7 @@ SAT_TEST(size_metadata_lengths)
 	snprintf(path, sizeof(path), "%s/m.tif", satest_tmpdir());
 	for (int len = 0; len < 40; len++) {
 		struct sat_tiffout_spec s = { &g, 4, 8, true, md,
-					      len % 2 ? "255" : NULL };
+					      len % 2 ? "255" : NULL, 0 };
 		struct fill_ctx c = { 0 };
 		uint64_t size;
 
@@ -469,7 +469,7 @@ SAT_TEST(size_metadata_lengths)
 SAT_TEST(output_is_deterministic)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 300, 270 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0 };
 	struct fill_ctx c1 = { .junk = 0x11 }, c2 = { .junk = 0xee };
 	char p1[512], p2[512];
 	size_t l1, l2;
@@ -500,7 +500,7 @@ SAT_TEST(output_is_deterministic)
 SAT_TEST(enospc)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 600 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0 };
 	struct fill_ctx c = { .spec = &s };
 	int fd = open("/dev/full", O_RDWR);
 
@@ -513,7 +513,7 @@ SAT_TEST(enospc)
 SAT_TEST(fill_error_aborts)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 600 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, NULL, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, NULL, NULL, 0 };
 	struct fill_ctx c = { .fail_at = 5, .fail_err = -EBADMSG };
 	char path[512];
 
@@ -526,7 +526,7 @@ SAT_TEST(fill_error_aborts)
 SAT_TEST(invalid_spec)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 100, 100 };
-	struct sat_tiffout_spec ok = { &g, 4, 8, true, NULL, NULL };
+	struct sat_tiffout_spec ok = { &g, 4, 8, true, NULL, NULL, 0 };
 	struct sat_tiffout_spec s;
 	struct fill_ctx c = { 0 };
 	char path[512];
@@ -543,7 +543,13 @@ SAT_TEST(invalid_spec)
 	CHECK_INT(c.calls, 0);
 	s = ok, s.samples = 0;
 	CHECK_INT(sat_tiffout_size(&s, &size), -EINVAL);
-	s = ok, s.samples = 5;
+	s = ok, s.samples = SAT_TIFFOUT_MAX_SAMPLES + 1;
+	CHECK_INT(sat_tiffout_size(&s, &size), -EINVAL);
+	s = ok, s.bits = 64; /* integers of 64 bits: no */
+	CHECK_INT(sat_tiffout_size(&s, &size), -EINVAL);
+	s = ok, s.sample_format = SAT_TIFFOUT_FLOAT, s.bits = 16;
+	CHECK_INT(sat_tiffout_size(&s, &size), -EINVAL);
+	s = ok, s.sample_format = 4;
 	CHECK_INT(sat_tiffout_size(&s, &size), -EINVAL);
 	s = ok, s.samples = 1;
 	CHECK_INT(sat_tiffout_size(&s, &size), -EINVAL); /* alpha alone */
@@ -572,7 +578,7 @@ SAT_TEST(invalid_spec)
 SAT_TEST(size_large)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 40000, 40000 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0 };
 	uint64_t tiles = 157 * 157, size;
 
 	CHECK_INT(sat_tiffout_size(&s, &size), 0);

@@ -1,0 +1,336 @@
+/*
+ * regioncloud: see include/satfs/regioncloud.h.
+ *
+ * Threading: rc->lock protects the table. The entry of a value being
+ * counted is marked `filling`; others asking for it wait on rc->cond and
+ * get the filler's answer (or count themselves when it failed). Counting
+ * (reads through the source, disk I/O) runs without the lock.
+ *
+ * Disk: cache entries of the listing kind (they belong to a listing's
+ * scenes and are as small), "satfs-region-cloud 1 PCT\n" with PCT a number
+ * or "nan".
+ */
+#include "satfs/regioncloud.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "satfs/cache.h"
+#include "satfs/config.h"
+#include "satfs/geom.h"
+#include "satfs/log.h"
+#include "satfs/render.h"
+#include "satfs/sample.h"
+#include "satfs/source.h"
+
+#define RC_BUCKETS 1024
+#define RC_MAX_ENTRIES 65536     /* values kept in memory, at most */
+#define RC_CHUNK_PIXELS (1u << 20) /* SCL counted this much at a time */
+#define RC_MAGIC "satfs-region-cloud 1"
+
+struct rc_entry {
+	struct rc_entry *next;       /* in its bucket */
+	struct rc_entry *newer;      /* the FIFO of entries; rc->lock */
+	char key[SAT_HASH_HEX];
+	bool filling;
+	bool known;
+	double pct;
+};
+
+struct sat_regioncloud {
+	struct sat_cache *cache;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct rc_entry *buckets[RC_BUCKETS]; /* protected by lock */
+	struct rc_entry *newest, *oldest;     /* FIFO; protected by lock */
+	size_t n;                             /* protected by lock */
+};
+
+int sat_regioncloud_new(struct sat_regioncloud **out, struct sat_cache *cache)
+{
+	struct sat_regioncloud *rc = calloc(1, sizeof(*rc));
+
+	*out = NULL;
+	if (!rc)
+		return -ENOMEM;
+	rc->cache = cache;
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_cond_init(&rc->cond, NULL);
+	*out = rc;
+	return 0;
+}
+
+void sat_regioncloud_free(struct sat_regioncloud *rc)
+{
+	if (!rc)
+		return;
+	for (size_t b = 0; b < RC_BUCKETS; b++)
+		while (rc->buckets[b]) {
+			struct rc_entry *e = rc->buckets[b];
+
+			rc->buckets[b] = e->next;
+			free(e);
+		}
+	pthread_cond_destroy(&rc->cond);
+	pthread_mutex_destroy(&rc->lock);
+	free(rc);
+}
+
+static size_t rc_bucket(const char *key)
+{
+	size_t v = 0;
+
+	for (int i = 0; i < 8 && key[i]; i++)
+		v = v * 16 + (size_t)(key[i] <= '9' ? key[i] - '0'
+						    : key[i] - 'a' + 10);
+	return v % RC_BUCKETS;
+}
+
+static struct rc_entry *rc_find_locked(struct sat_regioncloud *rc,
+				       const char *key)
+{
+	struct rc_entry *e = rc->buckets[rc_bucket(key)];
+
+	for (; e; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			return e;
+	return NULL;
+}
+
+static void rc_unlink_locked(struct sat_regioncloud *rc, struct rc_entry *e)
+{
+	struct rc_entry **pp = &rc->buckets[rc_bucket(e->key)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == e) {
+			*pp = e->next;
+			break;
+		}
+	rc->n--;
+}
+
+/* A new entry, filling; the oldest settled ones go past the cap. */
+static struct rc_entry *rc_add_locked(struct sat_regioncloud *rc,
+				      const char *key)
+{
+	struct rc_entry *e = calloc(1, sizeof(*e));
+	size_t b;
+
+	if (!e)
+		return NULL;
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->filling = true;
+	b = rc_bucket(key);
+	e->next = rc->buckets[b];
+	rc->buckets[b] = e;
+	if (rc->newest)
+		rc->newest->newer = e;
+	rc->newest = e;
+	if (!rc->oldest)
+		rc->oldest = e;
+	rc->n++;
+	while (rc->n > RC_MAX_ENTRIES && rc->oldest && !rc->oldest->filling) {
+		struct rc_entry *old = rc->oldest;
+
+		rc->oldest = old->newer;
+		rc_unlink_locked(rc, old);
+		free(old);
+	}
+	return e;
+}
+
+static int rc_disk_get(struct sat_regioncloud *rc, const char *key,
+		       double *pct)
+{
+	char *data = NULL, word[16];
+	size_t len;
+	int ret = -ENOENT;
+
+	if (!rc->cache ||
+	    sat_cache_read(rc->cache, SAT_CACHE_LISTING, key, &data, &len,
+			   NULL) != 0)
+		return -ENOENT;
+	if (sscanf(data, RC_MAGIC " %15s", word) == 1) {
+		char *end;
+		double v = strtod(word, &end);
+
+		if (strcmp(word, "nan") == 0) {
+			*pct = NAN;
+			ret = 0;
+		} else if (*end == '\0' && v >= 0 && v <= 100) {
+			*pct = v;
+			ret = 0;
+		}
+	}
+	if (ret)
+		sat_cache_remove(rc->cache, SAT_CACHE_LISTING, key);
+	free(data);
+	return ret;
+}
+
+static void rc_disk_put(struct sat_regioncloud *rc, const char *key,
+			double pct)
+{
+	char buf[64];
+	int n;
+
+	if (!rc->cache)
+		return;
+	n = isnan(pct) ? snprintf(buf, sizeof(buf), RC_MAGIC " nan\n")
+		       : snprintf(buf, sizeof(buf), RC_MAGIC " %.1f\n", pct);
+	if (sat_cache_write(rc->cache, SAT_CACHE_LISTING, key, buf,
+			    (size_t)n) != 0)
+		sat_debug("regioncloud: %s not saved", key);
+}
+
+/* Counts the cloudy SCL pixels of the region on the scene's grid. */
+static int rc_count(const struct sat_render_input *in, const double *ring,
+		    size_t n, enum sat_fetch_priority prio,
+		    struct sat_progress *progress, double *pct)
+{
+	struct sat_read_band band = { .href = in->scl_href,
+				      .sample = in->scl_sample };
+	struct sat_grid g, chunk;
+	double *xy = NULL;
+	size_t nxy = 0, rows;
+	uint64_t total = 0, cloudy = 0;
+	uint8_t *valid = NULL, *inside = NULL;
+	int ret;
+
+	ret = sat_geom_project_ring(in->epsg, ring, n, &xy, &nxy);
+	if (!ret)
+		ret = sat_geom_grid_for_ring(xy, nxy, in->epsg,
+					     in->default_scale, &g);
+	if (ret) {
+		sat_log_cause("the region does not fit EPSG:%d", in->epsg);
+		goto out;
+	}
+	rows = RC_CHUNK_PIXELS / g.width ? RC_CHUNK_PIXELS / g.width : 1;
+	valid = malloc(rows * g.width);
+	inside = malloc(rows * g.width);
+	if (!valid || !inside) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t y = 0; y < g.height && !ret; y += (uint32_t)rows) {
+		struct sat_grid next = g;
+		struct sat_read rd = { .grid = &chunk, .bands = &band,
+				       .nbands = 1, .valid = valid,
+				       .prio = prio, .progress = progress };
+		size_t npix;
+
+		chunk = g;
+		chunk.origin_y = g.origin_y - y * g.pixel_size;
+		chunk.height = g.height - y < rows ? g.height - y
+						    : (uint32_t)rows;
+		if (y + rows < g.height) {
+			next.origin_y = chunk.origin_y -
+					chunk.height * g.pixel_size;
+			next.height = g.height - y - chunk.height < rows
+					      ? g.height - y - chunk.height
+					      : (uint32_t)rows;
+			rd.next = &next;
+		}
+		npix = (size_t)chunk.width * chunk.height;
+		ret = in->source->ops->read(in->source, &rd);
+		if (ret)
+			break;
+		sat_geom_mask_inside(xy, nxy, &chunk, inside);
+		for (size_t i = 0; i < npix; i++) {
+			double c;
+
+			if (!inside[i] || !valid[i])
+				continue;
+			c = sat_sample_get(band.values, band.type, i);
+			if (c == 0)
+				continue; /* SCL 0: no data */
+			total++;
+			if (c > 0 && c < 32 &&
+			    (SAT_SCL_CLOUDY >> (unsigned)c & 1))
+				cloudy++;
+		}
+	}
+	if (!ret)
+		*pct = total ? round(1000.0 * (double)cloudy / (double)total) /
+				       10
+			     : NAN;
+out:
+	free(band.values);
+	free(valid);
+	free(inside);
+	free(xy);
+	return ret;
+}
+
+int sat_regioncloud_peek(struct sat_regioncloud *rc,
+			 const struct sat_render_input *in, double *pct)
+{
+	struct rc_entry *e;
+	bool known;
+
+	*pct = NAN;
+	if (!in->scl_href)
+		return 0; /* no SCL: no cover, and that is known */
+	pthread_mutex_lock(&rc->lock);
+	e = rc_find_locked(rc, in->cloud_key);
+	known = e && e->known;
+	if (known)
+		*pct = e->pct;
+	pthread_mutex_unlock(&rc->lock);
+	return known ? 0 : rc_disk_get(rc, in->cloud_key, pct);
+}
+
+int sat_regioncloud_get(struct sat_regioncloud *rc,
+			const struct sat_render_input *in,
+			const double *ring_lonlat, size_t n,
+			enum sat_fetch_priority prio,
+			struct sat_progress *progress, double *pct)
+{
+	struct rc_entry *e;
+	double v = NAN;
+	int ret = 0;
+
+	*pct = NAN;
+	if (!in->scl_href || !in->source)
+		return 0; /* no SCL: no cover to give */
+	pthread_mutex_lock(&rc->lock);
+	for (;;) {
+		e = rc_find_locked(rc, in->cloud_key);
+		if (!e || !e->filling)
+			break;
+		pthread_cond_wait(&rc->cond, &rc->lock);
+	}
+	if (e && e->known) {
+		*pct = e->pct;
+		pthread_mutex_unlock(&rc->lock);
+		return 0;
+	}
+	if (e)
+		e->filling = true; /* the last filler failed: our turn */
+	else
+		e = rc_add_locked(rc, in->cloud_key);
+	pthread_mutex_unlock(&rc->lock);
+	if (!e)
+		return -ENOMEM;
+
+	if (rc_disk_get(rc, in->cloud_key, &v) != 0) {
+		ret = rc_count(in, ring_lonlat, n, prio, progress, &v);
+		if (!ret)
+			rc_disk_put(rc, in->cloud_key, v);
+	}
+	pthread_mutex_lock(&rc->lock);
+	e->filling = false;
+	if (!ret) {
+		e->known = true;
+		e->pct = v;
+		*pct = v;
+	}
+	pthread_cond_broadcast(&rc->cond);
+	pthread_mutex_unlock(&rc->lock);
+	return ret;
+}

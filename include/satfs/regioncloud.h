@@ -1,0 +1,47 @@
+/*
+ * regioncloud: how cloudy a scene is over a region, rather than over its
+ * whole tile: the percentage (one decimal) of the region's pixels whose
+ * Sentinel-2 scene classification (SCL) is cloud shadow (3), cloud (8, 9)
+ * or cirrus (10), among the region's pixels whose SCL is not 0 (no data),
+ * counted on the scene's grid at its finest band's resolution.
+ *
+ * SCL is read through the scene's source, in chunks (bounded memory
+ * whatever the region's size), tiles shared with every other read. Results
+ * are kept in memory and in the cache directory (they never change for a
+ * scene), and concurrent asks for one scene and region share one count.
+ *
+ * Thread-safe; sat_regioncloud_get() blocks on the network when the value
+ * is not known yet.
+ */
+#ifndef SATFS_REGIONCLOUD_H
+#define SATFS_REGIONCLOUD_H
+
+#include <stddef.h>
+
+#include "satfs/fetch.h"
+
+struct sat_cache;
+struct sat_progress;
+struct sat_render_input;
+struct sat_regioncloud;
+
+/* cache may be NULL (memory only). */
+int sat_regioncloud_new(struct sat_regioncloud **out, struct sat_cache *cache);
+void sat_regioncloud_free(struct sat_regioncloud *rc);
+
+/* The region cloud cover of input `in` (a scene of a render plan) over the
+ * region ring (lon/lat pairs, n vertices) into *pct: 0..100, or NaN when
+ * the scene has no SCL band. 0 or -errno (the SCL could not be read: the
+ * cause is left with sat_log_cause). Blocks. */
+int sat_regioncloud_get(struct sat_regioncloud *rc,
+			const struct sat_render_input *in,
+			const double *ring_lonlat, size_t n,
+			enum sat_fetch_priority prio,
+			struct sat_progress *progress, double *pct);
+
+/* The value if it is known without reading anything (memory or disk):
+ * 0, or -ENOENT. Never blocks on the network. */
+int sat_regioncloud_peek(struct sat_regioncloud *rc,
+			 const struct sat_render_input *in, double *pct);
+
+#endif
