@@ -17,6 +17,7 @@
 
 #include "satest.h"
 #include "satfs/cog.h"
+#include "satfs/geom.h"
 
 #define SCENE "cog/S2A_29RKH_20200219_0_L2A/"
 
@@ -397,9 +398,13 @@ SAT_TEST(truncated_and_corrupt_tiles)
 		  -EINVAL);
 	CHECK_INT(sat_cog_tile_range(cog, 0, 0, 3, &off, &n), -EINVAL);
 	CHECK_INT(sat_cog_tile_range(cog, 2, 3, 0, &off, &n), -EINVAL);
-	/* Zero bytes (a sparse tile) are the caller's to fill. */
-	CHECK_INT(sat_cog_decode_tile(cog, 0, 1, 1, raw, 0, out, size),
-		  -EINVAL);
+	CHECK(strstr(sat_cog_last_error(), "no such tile") != NULL);
+	/* Zero bytes (a sparse tile) are filled as GDAL reads one: with the
+	 * nodata value, 0 here. */
+	memset(out, 0xab, size);
+	CHECK_INT(sat_cog_decode_tile(cog, 0, 1, 1, raw, 0, out, size), 0);
+	for (i = 0; i < size; i++)
+		CHECK_INT(out[i], 0);
 	free(raw);
 	free(out);
 	sat_cog_free(cog);
@@ -637,26 +642,62 @@ SAT_TEST(large_header_one_retry)
 	free(f.bytes);
 }
 
-SAT_TEST(stripped_tiff_is_einval)
+/* A striped scene: strips are tiles as wide as the image. */
+SAT_TEST(stripped_scene)
 {
-	struct file f = variant("B04.tif", "-co TILED=NO", "strip.tif");
-	struct sat_cog *cog = NULL;
-	int calls;
+	struct file f = variant("B04.tif", "-co TILED=NO -co COMPRESS=DEFLATE "
+				"-co PREDICTOR=2", "strip.tif");
+	struct sat_cog *cog = open_file(&f, 16384, 2);
+	const struct sat_cog_level *l = sat_cog_level(cog, 0);
+	static const double want[5] = { 3248, 3679, 3763, 3664, 3053 };
 
-	CHECK_INT(open_err(&cog, &f, 16384, &calls), -EINVAL);
-	CHECK(cog == NULL);
+	CHECK(l->striped);
+	CHECK_INT(l->tile_width, 1098);
+	CHECK_INT(l->tiles_across, 1);
+	CHECK_INT(l->tiles_down, (1098 + l->tile_height - 1) / l->tile_height);
+	for (int i = 0; i < 5; i++)
+		CHECK_INT(pixel(cog, &f, 0, probe_xy[i][0], probe_xy[i][1], 0),
+			  want[i]);
+	sat_cog_free(cog);
 	free(f.bytes);
 }
 
-SAT_TEST(planar_separate_is_enotsup)
+/* The true-colour scene with one tile per band: band 2 of a tile equals
+ * sample 2 of the same tile of a chunky copy. */
+SAT_TEST(planar_separate_scene)
 {
 	struct file f = variant("TCI.tif", "-co TILED=YES -co INTERLEAVE=BAND",
 				"planar.tif");
-	struct sat_cog *cog = NULL;
-	int calls;
+	struct file c = variant("TCI.tif", "-co TILED=YES", "chunky.tif");
+	struct sat_cog *cog = open_file(&f, 16384, 2);
+	struct sat_cog *chunky = open_file(&c, 16384, 2);
+	const struct sat_cog_level *l = sat_cog_level(cog, 0);
+	uint64_t off, n, off2, n2;
+	uint8_t *raw, *plane, *all;
 
-	CHECK_INT(open_err(&cog, &f, 16384, &calls), -ENOTSUP);
-	CHECK(cog == NULL);
+	CHECK(l->separate);
+	CHECK_INT(l->samples, 3);
+	CHECK_INT(sat_cog_tile_bytes(cog, 0),
+		  (size_t)l->tile_width * l->tile_height);
+	CHECK_INT(sat_cog_band_range(cog, 0, 2, 0, 0, &off, &n), 0);
+	CHECK_INT(sat_cog_band_range(cog, 0, 0, 0, 0, &off2, &n2), 0);
+	CHECK(off != off2);
+	CHECK_INT(sat_cog_band_range(cog, 0, 3, 0, 0, &off, &n), -EINVAL);
+	CHECK_INT(sat_cog_band_range(cog, 0, 2, 0, 0, &off, &n), 0);
+	raw = copy_of(f.bytes + off, n);
+	plane = malloc(sat_cog_tile_bytes(cog, 0));
+	CHECK_INT(sat_cog_decode_band(cog, 0, 2, 0, 0, raw, n, plane,
+				      sat_cog_tile_bytes(cog, 0)), 0);
+	free(raw);
+	CHECK_INT(sat_cog_level(chunky, 0)->tile_width, l->tile_width);
+	all = decode(chunky, &c, 0, 0, 0);
+	for (size_t i = 0; i < (size_t)l->tile_width * l->tile_height; i++)
+		CHECK_INT(plane[i], all[3 * i + 2]);
+	free(all);
+	free(plane);
+	sat_cog_free(chunky);
+	sat_cog_free(cog);
+	free(c.bytes);
 	free(f.bytes);
 }
 
@@ -672,7 +713,7 @@ SAT_TEST(not_a_tiff_is_einval)
 	free(buf);
 }
 
-SAT_TEST(mask_ifds_are_skipped)
+SAT_TEST(mask_ifds_are_masks)
 {
 	struct file f = variant("B04.tif", "-of COG -co COMPRESS=DEFLATE "
 				"-co BLOCKSIZE=256 -mask 1 "
@@ -685,11 +726,13 @@ SAT_TEST(mask_ifds_are_skipped)
 	double g[1] = { 0 };
 	size_t i;
 
-	/* IFDs: image, mask, 3 overviews, 3 overview masks. */
+	/* IFDs: image, mask, 3 overviews, 3 overview masks; each level has
+	 * its mask. */
 	CHECK_INT(sat_cog_level_count(cog), 4);
 	for (i = 0; i < 4; i++) {
 		CHECK_INT(sat_cog_level(cog, i)->width, widths[i]);
 		CHECK_INT(sat_cog_level(cog, i)->bits, 16);
+		CHECK_INT(sat_cog_level(cog, i)->mask, SAT_COG_MASK_IFD);
 	}
 	CHECK_INT(pixel(cog, &f, 0, 700, 300, 0), 3053);
 	/* The last overview is the 5th IFD: decoding must select it. */
@@ -779,10 +822,13 @@ static void check_decode_image(const char *opts, const char *name,
 	char path[512];
 	uint32_t w = 0, h = 0;
 	uint16_t s = 0, *img = NULL;
+	enum sat_cog_type type = 0;
 	uint16_t *ref;
 	size_t len, i, bad = 0;
 
-	CHECK_INT(sat_cog_decode_image(f.bytes, f.len, &w, &h, &s, &img), 0);
+	CHECK_INT(sat_cog_decode_image(f.bytes, f.len, &w, &h, &s, &type,
+				       (void **)&img), 0);
+	CHECK_INT(type, SAT_COG_U16);
 	CHECK_INT(w, want_w);
 	CHECK_INT(h, want_h);
 	CHECK_INT(s, want_s);
@@ -799,7 +845,8 @@ static void check_decode_image(const char *opts, const char *name,
 
 SAT_TEST(decode_image_layouts)
 {
-	uint16_t *img = (uint16_t *)1;
+	void *img = (void *)1;
+	enum sat_cog_type type;
 	uint32_t w, h;
 	uint16_t s;
 	uint8_t junk[64] = "II*\0garbage";
@@ -816,7 +863,208 @@ SAT_TEST(decode_image_layouts)
 			   "-co BLOCKXSIZE=128 -co BLOCKYSIZE=128 "
 			   "-co INTERLEAVE=BAND -co COMPRESS=LZW",
 			   "tiled2.tif", 300, 200, 2);
-	CHECK_INT(sat_cog_decode_image(junk, sizeof(junk), &w, &h, &s, &img),
-		  -EINVAL);
+	CHECK_INT(sat_cog_decode_image(junk, sizeof(junk), &w, &h, &s, &type,
+				       &img), -EINVAL);
 	CHECK(img == NULL);
+}
+
+/* ---- whole levels against GDAL ----------------------------------------- */
+
+/*
+ * A level read whole as a render would read it: every tile of every band
+ * decoded, and its mask made by the rule the level's mask kind names,
+ * both laid out as gdal_translate -of ENVI -co INTERLEAVE=BSQ (and -b
+ * mask) writes them, for a byte-for-byte comparison.
+ */
+
+/* Decodes the tile of level lv holding band b (a malloc'd buffer); sparse
+ * tiles are decoded from zero bytes, as the API says. */
+static uint8_t *decode_band_tile(const struct sat_cog *cog,
+				 const struct file *f, size_t lv, uint16_t b,
+				 uint32_t tx, uint32_t ty)
+{
+	size_t size = sat_cog_tile_bytes(cog, lv);
+	uint8_t *out = malloc(size), *raw = NULL;
+	uint64_t off, n;
+
+	CHECK(size > 0 && out);
+	CHECK_INT(sat_cog_band_range(cog, lv, b, tx, ty, &off, &n), 0);
+	CHECK(off + n <= f->len);
+	if (n)
+		raw = copy_of(f->bytes + off, n);
+	if (sat_cog_decode_band(cog, lv, b, tx, ty, raw, n, out, size) != 0)
+		satest_fail(__FILE__, __LINE__, "tile decodes",
+			    sat_cog_last_error());
+	free(raw);
+	return out;
+}
+
+/* Level lv as GDAL's ENVI dump holds it: bands one after another. */
+static uint8_t *decode_level(const struct sat_cog *cog, const struct file *f,
+			     size_t lv)
+{
+	const struct sat_cog_level *l = sat_cog_level(cog, lv);
+	size_t ts = sat_cog_type_size(l->type);
+	size_t plane = (size_t)l->width * l->height * ts;
+	uint8_t *img = calloc(l->samples, plane);
+	uint16_t nb = l->separate ? l->samples : 1;
+
+	for (uint32_t ty = 0; ty < l->tiles_down; ty++)
+		for (uint32_t tx = 0; tx < l->tiles_across; tx++)
+			for (uint16_t b = 0; b < nb; b++) {
+				uint8_t *t = decode_band_tile(cog, f, lv, b, tx,
+							      ty);
+				uint16_t ns = l->separate ? 1 : l->samples;
+
+				for (uint32_t y = 0; y < l->tile_height; y++)
+					for (uint32_t x = 0; x < l->tile_width;
+					     x++) {
+						uint32_t ix = tx * l->tile_width + x;
+						uint32_t iy = ty * l->tile_height + y;
+
+						if (ix >= l->width || iy >= l->height)
+							continue;
+						for (uint16_t s = 0; s < ns; s++)
+							memcpy(img + (size_t)(b + s) * plane +
+								       ((size_t)iy * l->width + ix) * ts,
+							       t + (((size_t)y * l->tile_width + x) *
+								    ns + s) * ts,
+							       ts);
+					}
+				free(t);
+			}
+	return img;
+}
+
+/* GDAL's mask band of band 0 of level lv, one byte per pixel. */
+static uint8_t *mask_level(const struct sat_cog *cog, const struct file *f,
+			   size_t lv)
+{
+	const struct sat_cog_level *l = sat_cog_level(cog, lv);
+	size_t npix = (size_t)l->tile_width * l->tile_height;
+	uint8_t *img = malloc((size_t)l->width * l->height), *m = malloc(npix);
+	uint64_t off, n;
+
+	for (uint32_t ty = 0; ty < l->tiles_down; ty++) {
+		for (uint32_t tx = 0; tx < l->tiles_across; tx++) {
+			if (l->mask == SAT_COG_MASK_IFD) {
+				uint8_t *raw = NULL;
+
+				CHECK_INT(sat_cog_mask_range(cog, lv, 0, tx, ty,
+							     &off, &n), 0);
+				CHECK(off + n <= f->len);
+				if (n)
+					raw = copy_of(f->bytes + off, n);
+				if (sat_cog_decode_mask(cog, lv, 0, tx, ty, raw,
+							n, m, npix))
+					satest_fail(__FILE__, __LINE__,
+						    "mask decodes",
+						    sat_cog_last_error());
+				free(raw);
+			} else {
+				/* the tile holding the band the rule reads */
+				uint16_t b = l->mask == SAT_COG_MASK_ALPHA &&
+							     l->separate
+						     ? (uint16_t)sat_cog_alpha(cog)
+						     : 0;
+				uint8_t *t = decode_band_tile(cog, f, lv, b, tx,
+							      ty);
+
+				CHECK_INT(sat_cog_mask_from_tile(
+						  cog, lv, 0, t,
+						  sat_cog_tile_bytes(cog, lv), m,
+						  npix), 0);
+				free(t);
+			}
+			for (uint32_t y = 0; y < l->tile_height; y++)
+				for (uint32_t x = 0; x < l->tile_width; x++) {
+					uint32_t ix = tx * l->tile_width + x;
+					uint32_t iy = ty * l->tile_height + y;
+
+					if (ix < l->width && iy < l->height)
+						img[(size_t)iy * l->width + ix] =
+							m[(size_t)y * l->tile_width + x];
+				}
+		}
+	}
+	free(m);
+	return img;
+}
+
+/* Compares n bytes, naming the first difference by band, x and y. */
+static void check_same(const char *what, const uint8_t *ours,
+		       const uint8_t *gdal, size_t n, size_t ts, uint32_t w,
+		       uint32_t h)
+{
+	size_t bad = 0, first = 0;
+	char d[200];
+
+	for (size_t i = 0; i < n; i++)
+		if (ours[i] != gdal[i] && bad++ == 0)
+			first = i;
+	if (!bad)
+		return;
+	first /= ts;
+	snprintf(d, sizeof(d), "%zu bytes differ, first at band %zu x %zu "
+		 "y %zu", bad, first / ((size_t)w * h), first % w,
+		 first / w % h);
+	satest_fail(__FILE__, __LINE__, what, d);
+}
+
+/* The real Sentinel-2 scene (../shared/realdata), every file, every
+ * level, every band and the mask, against GDAL's reading made now. */
+static void check_real_vs_gdal(const char *file)
+{
+	struct file f = load(satest_realdata(file));
+	struct sat_cog *cog = open_file(&f, 16384, 1);
+	char cmd[2048], out[512], what[160];
+	const char *path = satest_realdata(file);
+	char src[512];
+
+	snprintf(src, sizeof(src), "%s", path);
+	for (size_t lv = 0; lv < sat_cog_level_count(cog); lv++) {
+		const struct sat_cog_level *l = sat_cog_level(cog, lv);
+		size_t ts = sat_cog_type_size(l->type), len;
+		char oo[64] = "";
+		uint8_t *ours, *gdal;
+
+		if (lv)
+			snprintf(oo, sizeof(oo), "-oo OVERVIEW_LEVEL=%zu",
+				 lv - 1);
+		snprintf(out, sizeof(out), "%s/real.raw", satest_tmpdir());
+		snprintf(cmd, sizeof(cmd), "gdal_translate -q -of ENVI -co "
+			 "INTERLEAVE=BSQ %s '%s' '%s'", oo, src, out);
+		run(cmd);
+		gdal = (uint8_t *)satest_read_file(out, &len);
+		CHECK_INT(len, (size_t)l->width * l->height * l->samples * ts);
+		ours = decode_level(cog, &f, lv);
+		snprintf(what, sizeof(what), "%s level %zu pixels", file, lv);
+		check_same(what, ours, gdal, len, ts, l->width, l->height);
+		free(ours);
+		free(gdal);
+		snprintf(cmd, sizeof(cmd), "gdal_translate -q -of ENVI -b mask "
+			 "%s '%s' '%s'", oo, src, out);
+		run(cmd);
+		gdal = (uint8_t *)satest_read_file(out, &len);
+		CHECK_INT(len, (size_t)l->width * l->height);
+		ours = mask_level(cog, &f, lv);
+		snprintf(what, sizeof(what), "%s level %zu mask", file, lv);
+		check_same(what, ours, gdal, len, 1, l->width, l->height);
+		free(ours);
+		free(gdal);
+	}
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
+SAT_TEST(real_scene_vs_gdal)
+{
+	static const char *const files[] = { "B02.tif", "B03.tif", "B04.tif",
+					     "B08.tif", "SCL.tif", "TCI.tif" };
+	char name[128];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(name, sizeof(name), SCENE "%s", files[i]);
+		check_real_vs_gdal(name);
+	}
 }
