@@ -337,8 +337,8 @@ static int level_parse(TIFF *tif, const struct ifd_info *info, size_t dir,
 	if (err)
 		return err;
 	l->img.dir = (uint16_t)dir;
-	p->type = cog_type_of(l->img.bps, l->img.format, why, sizeof(why));
-	if (!p->type)
+	if (!cog_type_of(l->img.bps, l->img.format, &p->type, why,
+			 sizeof(why)))
 		return cog_fail(-ENOTSUP, "%s: %s", what, why);
 	p->width = l->img.width;
 	p->height = l->img.height;
@@ -500,7 +500,7 @@ static void levels_finish(struct sat_cog *cog)
 	 * 2-band or 4-band dataset, alpha last, of Byte or UInt16. */
 	alpha_masks = cog->alpha >= 0 && cog->alpha == l0->samples - 1 &&
 		      (l0->samples == 2 || l0->samples == 4) &&
-		      (l0->type == SAT_COG_U8 || l0->type == SAT_COG_U16);
+		      (l0->type == SAT_SAMPLE_U8 || l0->type == SAT_SAMPLE_U16);
 	for (size_t i = 0; i < cog->nlevels; i++) {
 		l = &cog->levels[i].pub;
 		if (i > 0) {
@@ -683,7 +683,7 @@ size_t sat_cog_tile_bytes(const struct sat_cog *cog, size_t level)
 		return 0;
 	l = &cog->levels[level].pub;
 	return (size_t)l->tile_width * l->tile_height *
-	       (l->separate ? 1 : l->samples) * sat_cog_type_size(l->type);
+	       (l->separate ? 1 : l->samples) * sat_sample_size(l->type);
 }
 
 /* ---- byte ranges ------------------------------------------------------ */

@@ -107,40 +107,31 @@ out:
 
 /* GDAL's conversion of a double to a sample (GDALCopyWord): NaN is 0 for
  * integers, others are rounded half away from zero and clamped. */
-static void put_sample(enum sat_cog_type type, double v, void *p)
+static void put_sample(enum sat_sample_type type, double v, void *p)
 {
-	static const double lo[] = { 0, 0, -128, 0, -32768, 0, -2147483648.0 };
-	static const double hi[] = { 0, 255, 127, 65535, 32767, 4294967295.0,
-				     2147483647.0 };
+	double lo = 0, hi = 0;
 
-	if (type == SAT_COG_F32) {
-		float f = (float)v;
-
-		memcpy(p, &f, sizeof(f));
-		return;
-	}
-	if (type == SAT_COG_F64) {
-		memcpy(p, &v, sizeof(v));
-		return;
-	}
-	v = isnan(v) ? 0 : round(v);
-	v = v < lo[type] ? lo[type] : v > hi[type] ? hi[type] : v;
 	switch (type) {
-	case SAT_COG_U8: *(uint8_t *)p = (uint8_t)v; break;
-	case SAT_COG_I8: *(int8_t *)p = (int8_t)v; break;
-	case SAT_COG_U16: { uint16_t x = (uint16_t)v; memcpy(p, &x, 2); break; }
-	case SAT_COG_I16: { int16_t x = (int16_t)v; memcpy(p, &x, 2); break; }
-	case SAT_COG_U32: { uint32_t x = (uint32_t)v; memcpy(p, &x, 4); break; }
-	case SAT_COG_I32: { int32_t x = (int32_t)v; memcpy(p, &x, 4); break; }
-	default: break;
+	case SAT_SAMPLE_U8: hi = 255; break;
+	case SAT_SAMPLE_I8: lo = -128; hi = 127; break;
+	case SAT_SAMPLE_U16: hi = 65535; break;
+	case SAT_SAMPLE_I16: lo = -32768; hi = 32767; break;
+	case SAT_SAMPLE_U32: hi = 4294967295.0; break;
+	case SAT_SAMPLE_I32: lo = -2147483648.0; hi = 2147483647.0; break;
+	default: break; /* floats: as they are */
 	}
+	if (!sat_sample_is_float(type)) {
+		v = isnan(v) ? 0 : round(v);
+		v = v < lo ? lo : v > hi ? hi : v;
+	}
+	sat_sample_put(p, type, 0, v);
 }
 
 /* A sparse tile, as GDAL's NullBlock() fills it. */
 static void fill_sparse(const struct sat_cog *cog,
 			const struct sat_cog_level *l, void *out, size_t bytes)
 {
-	size_t size = sat_cog_type_size(l->type);
+	size_t size = sat_sample_size(l->type);
 	uint8_t one[8];
 
 	if (!cog->has_nodata) {
@@ -261,24 +252,6 @@ int sat_cog_decode_mask(const struct sat_cog *cog, size_t level,
 	return err;
 }
 
-/* Sample i of a decoded tile, as a double. */
-static double sample_at(enum sat_cog_type type, const void *tile, size_t i)
-{
-	const uint8_t *p = tile;
-
-	switch (type) {
-	case SAT_COG_U8: return p[i];
-	case SAT_COG_I8: return (int8_t)p[i];
-	case SAT_COG_U16: { uint16_t v; memcpy(&v, p + 2 * i, 2); return v; }
-	case SAT_COG_I16: { int16_t v; memcpy(&v, p + 2 * i, 2); return v; }
-	case SAT_COG_U32: { uint32_t v; memcpy(&v, p + 4 * i, 4); return v; }
-	case SAT_COG_I32: { int32_t v; memcpy(&v, p + 4 * i, 4); return v; }
-	case SAT_COG_F32: { float v; memcpy(&v, p + 4 * i, 4); return v; }
-	case SAT_COG_F64: { double v; memcpy(&v, p + 8 * i, 8); return v; }
-	default: return 0;
-	}
-}
-
 int sat_cog_mask_from_tile(const struct sat_cog *cog, size_t level,
 			   uint16_t band, const void *tile, size_t tile_len,
 			   uint8_t *out, size_t out_len)
@@ -309,9 +282,9 @@ int sat_cog_mask_from_tile(const struct sat_cog *cog, size_t level,
 	if (l->mask == SAT_COG_MASK_ALPHA) {
 		pick = l->separate ? 0 : (size_t)cog->alpha;
 		for (i = 0; i < npix; i++) {
-			v = sample_at(l->type, tile, i * stride + pick);
+			v = sat_sample_get(tile, l->type, i * stride + pick);
 			/* GDALRescaledAlphaBand for uint16 alpha */
-			if (l->type == SAT_COG_U16)
+			if (l->type == SAT_SAMPLE_U16)
 				v = v == 0 ? 0 : v < 257 ? 1 : v * 255 / 65535;
 			out[i] = (uint8_t)v;
 		}
@@ -325,10 +298,10 @@ int sat_cog_mask_from_tile(const struct sat_cog *cog, size_t level,
 	for (i = 0; i < npix; i++) {
 		bool invalid;
 
-		v = sample_at(l->type, tile, i * stride + pick);
+		v = sat_sample_get(tile, l->type, i * stride + pick);
 		if (isnan(nd))
 			invalid = isnan(v);
-		else if (l->type == SAT_COG_F32)
+		else if (l->type == SAT_SAMPLE_F32)
 			invalid = (float)v == ndf;
 		else
 			invalid = v == nd;
@@ -364,18 +337,18 @@ static void chunk_copy(const uint8_t *chunk, size_t size, uint32_t cw,
 
 int sat_cog_decode_image(const uint8_t *buf, size_t len, uint32_t *width,
 			 uint32_t *height, uint16_t *samples,
-			 enum sat_cog_type *type, void **out)
+			 enum sat_sample_type *type, void **out)
 {
 	struct mem_src src = { .buf = buf, .len = len };
 	uint32_t w = 0, h = 0, cw = 0, ch = 0, x, y, rows;
 	size_t row_bytes, size;
 	uint16_t spp = 1, bits = 1, fmt = SAMPLEFORMAT_UINT, planar = 1;
 	uint16_t comp = COMPRESSION_NONE, photo = 0;
-	enum sat_cog_type t;
+	enum sat_sample_type t = SAT_SAMPLE_U8;
 	uint8_t *img = NULL, *chunk = NULL;
 	tmsize_t csize;
 	char why[96];
-	bool tiled;
+	bool tiled, known;
 	TIFF *tif;
 	int ret, p, nplanes;
 
@@ -393,16 +366,16 @@ int sat_cog_decode_image(const uint8_t *buf, size_t len, uint32_t *width,
 	TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
 	TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
 	TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo);
-	t = cog_type_of(bits, fmt, why, sizeof(why));
-	size = sat_cog_type_size(t);
+	known = cog_type_of(bits, fmt, &t, why, sizeof(why));
+	size = known ? sat_sample_size(t) : 1;
 	if (!w || !h || w > COG_MAX_SIDE || h > COG_MAX_SIDE || !spp ||
 	    spp > COG_MAX_SAMPLES ||
-	    (uint64_t)w * h * spp * (size ? size : 1) > COG_MAX_ALLOC) {
+	    (uint64_t)w * h * spp * size > COG_MAX_ALLOC) {
 		ret = cog_fail(-EINVAL, "an image of %ux%u x %u samples", w, h,
 			       spp);
 		goto out;
 	}
-	if (!t) {
+	if (!known) {
 		ret = cog_fail(-ENOTSUP, "%s", why);
 		goto out;
 	}

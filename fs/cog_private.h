@@ -84,10 +84,10 @@ const char *cog_codec_name(uint16_t compression);
 int cog_fail(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cog_clear_error(void);
-/* The sample type of (bits, SampleFormat), or 0 with a reason written to
- * why (e.g. "12-bit samples"). */
-enum sat_cog_type cog_type_of(uint16_t bits, uint16_t format, char *why,
-			      size_t why_len);
+/* The sample type of (bits, SampleFormat) into *type; false with a reason
+ * written to why (e.g. "12-bit samples") for one we do not read. */
+bool cog_type_of(uint16_t bits, uint16_t format, enum sat_sample_type *type,
+		 char *why, size_t why_len);
 
 /* cog_geo.c */
 /* Level 0's geotransform, the GeoKeys (EPSG code, CRS), GDAL_NODATA, and

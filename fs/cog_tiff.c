@@ -184,69 +184,43 @@ bool cog_codec_supported(uint16_t c)
 	}
 }
 
-enum sat_cog_type cog_type_of(uint16_t bits, uint16_t format, char *why,
-			      size_t why_len)
+bool cog_type_of(uint16_t bits, uint16_t format, enum sat_sample_type *type,
+		 char *why, size_t why_len)
 {
-	switch (format) {
-	case SAMPLEFORMAT_UINT:
-	case SAMPLEFORMAT_VOID: /* GDAL reads it as unsigned */
-		if (bits == 8)
-			return SAT_COG_U8;
-		if (bits == 16)
-			return SAT_COG_U16;
-		if (bits == 32)
-			return SAT_COG_U32;
-		break;
-	case SAMPLEFORMAT_INT:
-		if (bits == 8)
-			return SAT_COG_I8;
-		if (bits == 16)
-			return SAT_COG_I16;
-		if (bits == 32)
-			return SAT_COG_I32;
-		break;
-	case SAMPLEFORMAT_IEEEFP:
-		if (bits == 32)
-			return SAT_COG_F32;
-		if (bits == 64)
-			return SAT_COG_F64;
+	static const struct {
+		uint16_t format, bits;
+		enum sat_sample_type type;
+	} map[] = {
+		/* GDAL reads SampleFormat VOID as unsigned */
+		{ SAMPLEFORMAT_UINT, 8, SAT_SAMPLE_U8 },
+		{ SAMPLEFORMAT_VOID, 8, SAT_SAMPLE_U8 },
+		{ SAMPLEFORMAT_UINT, 16, SAT_SAMPLE_U16 },
+		{ SAMPLEFORMAT_VOID, 16, SAT_SAMPLE_U16 },
+		{ SAMPLEFORMAT_UINT, 32, SAT_SAMPLE_U32 },
+		{ SAMPLEFORMAT_VOID, 32, SAT_SAMPLE_U32 },
+		{ SAMPLEFORMAT_INT, 8, SAT_SAMPLE_I8 },
+		{ SAMPLEFORMAT_INT, 16, SAT_SAMPLE_I16 },
+		{ SAMPLEFORMAT_INT, 32, SAT_SAMPLE_I32 },
+		{ SAMPLEFORMAT_IEEEFP, 32, SAT_SAMPLE_F32 },
+		{ SAMPLEFORMAT_IEEEFP, 64, SAT_SAMPLE_F64 },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (map[i].format == format && map[i].bits == bits) {
+			*type = map[i].type;
+			return true;
+		}
+	}
+	if (format == SAMPLEFORMAT_IEEEFP)
 		snprintf(why, why_len, "%u-bit floating-point samples", bits);
-		return 0;
-	case SAMPLEFORMAT_COMPLEXINT:
-	case SAMPLEFORMAT_COMPLEXIEEEFP:
+	else if (format == SAMPLEFORMAT_COMPLEXINT ||
+		 format == SAMPLEFORMAT_COMPLEXIEEEFP)
 		snprintf(why, why_len, "complex samples");
-		return 0;
-	default:
+	else if (format == SAMPLEFORMAT_INT)
+		snprintf(why, why_len, "%u-bit signed samples", bits);
+	else if (format == SAMPLEFORMAT_UINT || format == SAMPLEFORMAT_VOID)
+		snprintf(why, why_len, "%u-bit samples", bits);
+	else
 		snprintf(why, why_len, "sample format %u", format);
-		return 0;
-	}
-	snprintf(why, why_len, "%u-bit %ssamples", bits,
-		 format == SAMPLEFORMAT_INT ? "signed " : "");
-	return 0;
-}
-
-size_t sat_cog_type_size(enum sat_cog_type type)
-{
-	switch (type) {
-	case SAT_COG_U8: case SAT_COG_I8: return 1;
-	case SAT_COG_U16: case SAT_COG_I16: return 2;
-	case SAT_COG_U32: case SAT_COG_I32: case SAT_COG_F32: return 4;
-	case SAT_COG_F64: return 8;
-	default: return 0;
-	}
-}
-
-const char *sat_cog_type_name(enum sat_cog_type type)
-{
-	switch (type) {
-	case SAT_COG_U8: return "uint8";
-	case SAT_COG_I8: return "int8";
-	case SAT_COG_U16: return "uint16";
-	case SAT_COG_I16: return "int16";
-	case SAT_COG_U32: return "uint32";
-	case SAT_COG_I32: return "int32";
-	case SAT_COG_F32: return "float32";
-	case SAT_COG_F64: return "float64";
-	default: return "?";
-	}
+	return false;
 }

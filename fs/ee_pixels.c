@@ -52,7 +52,7 @@ static int get_tile(struct sat_ee *ee, const char *url,
 	struct sat_fetch_result res;
 	uint32_t w = 0, h = 0, y;
 	uint16_t spp = 0, *img = NULL;
-	enum sat_cog_type type = 0;
+	enum sat_sample_type type = SAT_SAMPLE_U8;
 	void *raw = NULL;
 	char *body;
 	int err;
@@ -74,9 +74,9 @@ static int get_tile(struct sat_ee *ee, const char *url,
 	err = sat_cog_decode_image((const uint8_t *)res.data, res.len, &w, &h,
 				   &spp, &type, &raw);
 	sat_fetch_result_clear(&res);
-	if (!err && type != SAT_COG_U16 && type != SAT_COG_U8) {
+	if (!err && type != SAT_SAMPLE_U16 && type != SAT_SAMPLE_U8) {
 		sat_error("earthengine: getPixels answered %s samples, not "
-			  "uint16", sat_cog_type_name(type));
+			  "uint16", sat_sample_name(type));
 		free(raw);
 		return -EIO;
 	}
@@ -86,7 +86,7 @@ static int get_tile(struct sat_ee *ee, const char *url,
 		return err == -ENOMEM ? err : -EIO;
 	}
 	img = raw;
-	if (type == SAT_COG_U8) { /* widened in place, from the end */
+	if (type == SAT_SAMPLE_U8) { /* widened in place, from the end */
 		size_t k = (size_t)w * h * spp;
 
 		img = realloc(raw, k * sizeof(*img));

@@ -9,7 +9,8 @@
  *     the image and RowsPerStrip high, so that a caller treats both alike;
  *   - chunky (PlanarConfiguration 1: one tile holds every band,
  *     interleaved) and separate (2: one tile per band) layouts;
- *   - samples of enum sat_cog_type, in the file's byte order or not,
+ *   - samples of every enum sat_sample_type (GDAL's Byte with
+ *     SampleFormat INT is int8), in the file's byte order or not,
  *     decoded to native types in host byte order; NONE, LZW, DEFLATE,
  *     PACKBITS, ZSTD, LZMA, WEBP, LERC (when libtiff has them) with
  *     predictors 2 and 3, and JPEG (YCbCr JPEG decoded to RGB, as GDAL
@@ -40,25 +41,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "satfs/sample.h" /* enum sat_sample_type, a field of a level */
+
 struct sat_cog;
-
-/* Sample types, as GDAL names them: Byte (or Int8), UInt16, Int16,
- * UInt32, Int32, Float32, Float64. */
-enum sat_cog_type {
-	SAT_COG_U8 = 1,
-	SAT_COG_I8,
-	SAT_COG_U16,
-	SAT_COG_I16,
-	SAT_COG_U32,
-	SAT_COG_I32,
-	SAT_COG_F32,
-	SAT_COG_F64,
-};
-
-/* Bytes of one sample of type, 0 for a value outside the enum. */
-size_t sat_cog_type_size(enum sat_cog_type type);
-/* "uint8", "int8", "uint16", ..., "float64"; "?" outside the enum. */
-const char *sat_cog_type_name(enum sat_cog_type type);
 
 /*
  * Where a level's pixels are invalid (transparent), by GDAL's rules for
@@ -113,7 +98,7 @@ struct sat_cog_level {
 	uint16_t bits;             /* per sample: 8, 16, 32 or 64 */
 	uint16_t sample_format;    /* SAMPLEFORMAT_UINT (also for VOID),
 				      _INT, _IEEEFP */
-	enum sat_cog_type type;
+	enum sat_sample_type type;
 	bool separate;             /* planar configuration 2: a tile per band */
 	bool striped;              /* strips presented as tiles (above) */
 	enum sat_cog_mask mask;
@@ -173,7 +158,7 @@ bool sat_cog_nodata(const struct sat_cog *cog, double *nodata);
 int sat_cog_alpha(const struct sat_cog *cog);
 
 /* Bytes of one decoded tile of a level: tile_width * tile_height *
- * (separate ? 1 : samples) * sat_cog_type_size(type). 0 for a bad level. */
+ * (separate ? 1 : samples) * sat_sample_size(type). 0 for a bad level. */
 size_t sat_cog_tile_bytes(const struct sat_cog *cog, size_t level);
 
 /* Byte range of the tile (tx, ty) holding band `band` of a level: for a
@@ -241,6 +226,6 @@ int sat_cog_mask_from_tile(const struct sat_cog *cog, size_t level,
  * codec), with the reason in sat_cog_last_error(); -ENOMEM. */
 int sat_cog_decode_image(const uint8_t *buf, size_t len, uint32_t *width,
 			 uint32_t *height, uint16_t *samples,
-			 enum sat_cog_type *type, void **out);
+			 enum sat_sample_type *type, void **out);
 
 #endif

@@ -140,7 +140,7 @@ out:
 
 static void decode_image(const uint8_t *data, size_t size)
 {
-	enum sat_cog_type type;
+	enum sat_sample_type type;
 	uint32_t w, h;
 	uint16_t spp;
 	void *img = NULL;
@@ -151,7 +151,7 @@ static void decode_image(const uint8_t *data, size_t size)
 		return;
 	err = sat_cog_decode_image(data, size, &w, &h, &spp, &type, &img);
 	check_reason(err);
-	if (!err && (!img || !sat_cog_type_size(type) || !w || !h || !spp))
+	if (!err && (!img || !sat_sample_size(type) || !w || !h || !spp))
 		abort();
 	free(img);
 }

@@ -822,13 +822,13 @@ static void check_decode_image(const char *opts, const char *name,
 	char path[512];
 	uint32_t w = 0, h = 0;
 	uint16_t s = 0, *img = NULL;
-	enum sat_cog_type type = 0;
+	enum sat_sample_type type = SAT_SAMPLE_U8;
 	uint16_t *ref;
 	size_t len, i, bad = 0;
 
 	CHECK_INT(sat_cog_decode_image(f.bytes, f.len, &w, &h, &s, &type,
 				       (void **)&img), 0);
-	CHECK_INT(type, SAT_COG_U16);
+	CHECK_INT(type, SAT_SAMPLE_U16);
 	CHECK_INT(w, want_w);
 	CHECK_INT(h, want_h);
 	CHECK_INT(s, want_s);
@@ -846,7 +846,7 @@ static void check_decode_image(const char *opts, const char *name,
 SAT_TEST(decode_image_layouts)
 {
 	void *img = (void *)1;
-	enum sat_cog_type type;
+	enum sat_sample_type type;
 	uint32_t w, h;
 	uint16_t s;
 	uint8_t junk[64] = "II*\0garbage";
@@ -904,7 +904,7 @@ static uint8_t *decode_level(const struct sat_cog *cog, const struct file *f,
 			     size_t lv)
 {
 	const struct sat_cog_level *l = sat_cog_level(cog, lv);
-	size_t ts = sat_cog_type_size(l->type);
+	size_t ts = sat_sample_size(l->type);
 	size_t plane = (size_t)l->width * l->height * ts;
 	uint8_t *img = calloc(l->samples, plane);
 	uint16_t nb = l->separate ? l->samples : 1;
@@ -1024,7 +1024,7 @@ static void check_real_vs_gdal(const char *file)
 	snprintf(src, sizeof(src), "%s", path);
 	for (size_t lv = 0; lv < sat_cog_level_count(cog); lv++) {
 		const struct sat_cog_level *l = sat_cog_level(cog, lv);
-		size_t ts = sat_cog_type_size(l->type), len;
+		size_t ts = sat_sample_size(l->type), len;
 		char oo[64] = "";
 		uint8_t *ours, *gdal;
 
@@ -1152,20 +1152,20 @@ static void expect_load(const char *name, struct expect *e)
 	CHECK(e->nlevels >= 1 && e->nlevels <= MAX_LEVELS && e->bands >= 1);
 }
 
-static enum sat_cog_type gdal_type(const struct expect *e)
+static enum sat_sample_type gdal_type(const struct expect *e)
 {
 	static const struct {
 		const char *name;
-		enum sat_cog_type type;
+		enum sat_sample_type type;
 	} map[] = {
-		{ "Byte", SAT_COG_U8 },     { "UInt16", SAT_COG_U16 },
-		{ "Int16", SAT_COG_I16 },   { "UInt32", SAT_COG_U32 },
-		{ "Int32", SAT_COG_I32 },   { "Float32", SAT_COG_F32 },
-		{ "Float64", SAT_COG_F64 },
+		{ "Byte", SAT_SAMPLE_U8 },     { "UInt16", SAT_SAMPLE_U16 },
+		{ "Int16", SAT_SAMPLE_I16 },   { "UInt32", SAT_SAMPLE_U32 },
+		{ "Int32", SAT_SAMPLE_I32 },   { "Float32", SAT_SAMPLE_F32 },
+		{ "Float64", SAT_SAMPLE_F64 },
 	};
 
 	if (e->signedbyte)
-		return SAT_COG_I8;
+		return SAT_SAMPLE_I8;
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
 		if (strcmp(map[i].name, e->type) == 0)
 			return map[i].type;
@@ -1271,7 +1271,7 @@ static void check_vs_gdal_crs(const char *name, int epsg)
 		CHECK_NEAR(l->pixel_x, gt[1], 1e-9 * fabs(gt[1]));
 		CHECK_NEAR(l->origin_y, gt[3], 1e-9 * fabs(gt[3]) + 1e-12);
 		CHECK_NEAR(l->pixel_y, -gt[5], 1e-9 * fabs(gt[5]));
-		ts = sat_cog_type_size(l->type);
+		ts = sat_sample_size(l->type);
 
 		snprintf(rel, sizeof(rel), "gdal/%s.%zu.raw", name, lv);
 		gdal = (uint8_t *)satest_read_file(variant_path(rel, ""), &len);
