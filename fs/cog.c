@@ -168,9 +168,17 @@ static int ifd_walk(struct ifd_walk *w)
 		if (w->nifds == COG_MAX_IFDS)
 			return cog_fail(-EINVAL, "more than %d IFDs (or a "
 					"loop in their chain)", COG_MAX_IFDS);
-		if (off > COG_MAX_HEADER || off < 8)
+		if (off < 8)
 			return cog_fail(-EINVAL, "IFD %zu at offset %llu",
 					w->nifds, (unsigned long long)off);
+		/* A header is a prefix of the file: an IFD far behind the
+		 * image data is a layout that is not cloud-optimized. */
+		if (off > COG_MAX_HEADER)
+			return cog_fail(-EINVAL, "IFD %zu at offset %llu, past "
+					"the first %u MiB a header may take "
+					"(not cloud-optimized)", w->nifds,
+					(unsigned long long)off,
+					COG_MAX_HEADER >> 20);
 		if (off + csize > w->len) {
 			w->guess = off + COG_FIRST_GUESS;
 			return 0;

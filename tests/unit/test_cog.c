@@ -710,6 +710,23 @@ SAT_TEST(not_a_tiff_is_einval)
 
 	CHECK_INT(sat_cog_open(&cog, buf, sizeof(junk), &need), -EINVAL);
 	CHECK(cog == NULL);
+	CHECK_STR(sat_cog_last_error(), "not a TIFF (no II or MM)");
+	free(buf);
+}
+
+/* A TIFF whose first IFD lies behind 32 MiB of image data (GTiff's
+ * layout for a big file) is no COG: a prefix cannot hold its header. */
+SAT_TEST(ifd_past_header_is_einval)
+{
+	static const uint8_t head[64] = { 'I', 'I', 42, 0, 0, 0, 0, 2 };
+	struct sat_cog *cog = NULL;
+	uint64_t need = 0;
+	uint8_t *buf = copy_of(head, sizeof(head));
+
+	CHECK_INT(sat_cog_open(&cog, buf, sizeof(head), &need), -EINVAL);
+	CHECK(cog == NULL);
+	CHECK_STR(sat_cog_last_error(), "IFD 0 at offset 33554432, past the "
+		  "first 16 MiB a header may take (not cloud-optimized)");
 	free(buf);
 }
 
