@@ -1,5 +1,7 @@
 /*
- * cog: see include/satfs/cog.h.
+ * cog: see include/satfs/cog.h. This file opens a header and lays out its
+ * levels and masks; cog_geo.c reads the georeferencing, cog_decode.c
+ * decodes, cog_tiff.c holds libtiff over memory.
  *
  * Opening is two passes over the caller's bytes. First ifd_walk() follows
  * the IFD chain itself (classic and BigTIFF, both byte orders) to learn how
@@ -7,66 +9,27 @@
  * -EAGAIN with that exact prefix, or with a generous guess when an IFD is
  * out of reach, so that a normal COG needs at most one retry (libtiff alone
  * drops a short tag or fails, but never says how many bytes it lacked).
- * Then libtiff parses the bytes, now complete, from memory, and we copy out
- * each level's layout and whole tile offset/length arrays: nothing is read
- * from the header after sat_cog_open().
+ * Then libtiff parses the bytes, now complete, from memory, and we sort
+ * the IFDs as GDAL's GTiff driver does (GTiffDataset::ScanDirectories()):
+ * the first is the image; FILETYPE_REDUCEDIMAGE ones are overviews;
+ * FILETYPE_MASK ones are the image's mask, FILETYPE_REDUCEDIMAGE |
+ * FILETYPE_MASK ones the mask of the first overview of the same size that
+ * has none yet; anything else (pages) is skipped. Each IFD's layout and
+ * whole strile offset/length arrays are copied out: nothing is read from
+ * the header after sat_cog_open().
  *
- * Threading: a struct sat_cog is immutable after sat_cog_open(). For each
- * sat_cog_decode_tile() we open a fresh TIFF handle on the stored header
- * (deferred strile loading, so only the IFDs are parsed) instead of pooling
- * handles behind a mutex: a TIFF handle carries codec state and may not be
- * shared, and the fresh open costs about 15 us against 1.8 ms to inflate a
- * 512x512 tile of the test scene and 2.9 ms for a 1024x1024 DEFLATE +
- * predictor tile (measured, -O2), so a pool would buy nothing but locking
- * and bookkeeping of handles left in an error state.
- *
- * Every libtiff message goes through per-handle handlers to the log at
- * debug level (the caller reports the failed operation once, with the
- * URL); an error or warning during a decode fails it even if libtiff then
- * claims success.
+ * Threading: a struct sat_cog is immutable after sat_cog_open().
  */
-#include "satfs/cog.h"
-
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <tiffio.h>
 
-#include "geotiff_tags.h"
+#include "cog_private.h"
 #include "satfs/log.h"
 
-#define COG_MAX_HEADER (16u << 20)   /* IFDs and their arrays */
-#define COG_MAX_ALLOC (256u << 20)   /* libtiff single allocation */
 #define COG_FIRST_GUESS (16u << 10)  /* when an IFD's size is unknown */
-#define COG_MAX_IFDS 64
-#define COG_MAX_LEVELS 32
-#define COG_MAX_SIDE (1u << 20)
-#define COG_MAX_TILE_SIDE 4096
-#define COG_MAX_SAMPLES 16
-#define COG_MAX_TILE_BYTES (256u << 20)
-
-struct cog_level {
-	struct sat_cog_level pub;
-	uint16_t dir;         /* index of its IFD in the chain */
-	uint16_t compression;
-	uint16_t photometric;
-	size_t tile_bytes;    /* decoded size of one tile */
-	uint64_t *offsets;    /* tiles_across * tiles_down, row-major */
-	uint64_t *lengths;
-};
-
-struct sat_cog {
-	uint8_t *header;
-	size_t header_len;
-	size_t nlevels;
-	struct cog_level levels[COG_MAX_LEVELS];
-	int epsg;
-	bool has_nodata;
-	double nodata;
-};
 
 /* ---- pass 1: the IFD chain, by hand ---------------------------------- */
 
@@ -75,8 +38,9 @@ struct ifd_walk {
 	uint64_t len;
 	bool big_endian, bigtiff;
 	size_t nifds;
-	struct ifd_info { /* counts of tags 324/325 */
+	struct ifd_info { /* counts of the strile arrays */
 		uint64_t tile_offsets, tile_bytecounts;
+		uint64_t strip_offsets, strip_bytecounts;
 	} ifds[COG_MAX_IFDS];
 	uint64_t extent;   /* end of everything known to be needed */
 	uint64_t guess;    /* when an IFD was out of reach: its end, guessed */
@@ -137,10 +101,15 @@ static uint64_t ifd_entries(struct ifd_walk *w, uint64_t off, uint64_t n,
 			info->tile_offsets = count;
 		else if (tag == TIFFTAG_TILEBYTECOUNTS)
 			info->tile_bytecounts = count;
+		else if (tag == TIFFTAG_STRIPOFFSETS)
+			info->strip_offsets = count;
+		else if (tag == TIFFTAG_STRIPBYTECOUNTS)
+			info->strip_bytecounts = count;
 		if (tsize == 0)
 			continue;
 		if (count > COG_MAX_HEADER / tsize) {
-			*err = -EINVAL;
+			*err = cog_fail(-EINVAL, "tag %u has %llu values", tag,
+					(unsigned long long)count);
 			return 0;
 		}
 		size = count * tsize;
@@ -148,7 +117,9 @@ static uint64_t ifd_entries(struct ifd_walk *w, uint64_t off, uint64_t n,
 			continue; /* value inline */
 		data = rd(w, e + 4 + word, word);
 		if (data > COG_MAX_HEADER || size > COG_MAX_HEADER - data) {
-			*err = -EINVAL;
+			*err = cog_fail(-EINVAL, "tag %u ends past the %u MiB "
+					"a header may take", tag,
+					COG_MAX_HEADER >> 20);
 			return 0;
 		}
 		ifd_need(w, data + size);
@@ -171,7 +142,7 @@ static int ifd_walk(struct ifd_walk *w)
 	else if (w->buf[0] == 'M' && w->buf[1] == 'M')
 		w->big_endian = true;
 	else
-		return -EINVAL;
+		return cog_fail(-EINVAL, "not a TIFF (no II or MM)");
 	switch (rd(w, 2, 2)) {
 	case 42:
 		off = rd(w, 4, 4);
@@ -179,32 +150,48 @@ static int ifd_walk(struct ifd_walk *w)
 		break;
 	case 43:
 		if (rd(w, 4, 2) != 8 || rd(w, 6, 2) != 0)
-			return -EINVAL;
+			return cog_fail(-EINVAL, "a BigTIFF with offsets of "
+					"%u bytes", (unsigned)rd(w, 4, 2));
 		w->bigtiff = true;
 		off = rd(w, 8, 8);
 		ifd_need(w, 16);
 		break;
 	default:
-		return -EINVAL;
+		return cog_fail(-EINVAL, "not a TIFF (version %u)",
+				(unsigned)rd(w, 2, 2));
 	}
 	csize = w->bigtiff ? 8 : 2;
 	esize = w->bigtiff ? 20 : 12;
 	word = w->bigtiff ? 8 : 4;
 	while (off != 0) {
 		/* A loop in the chain ends here too, after COG_MAX_IFDS. */
-		if (w->nifds == COG_MAX_IFDS || off > COG_MAX_HEADER ||
-		    off < 8)
-			return -EINVAL;
+		if (w->nifds == COG_MAX_IFDS)
+			return cog_fail(-EINVAL, "more than %d IFDs (or a "
+					"loop in their chain)", COG_MAX_IFDS);
+		if (off < 8)
+			return cog_fail(-EINVAL, "IFD %zu at offset %llu",
+					w->nifds, (unsigned long long)off);
+		/* A header is a prefix of the file: an IFD far behind the
+		 * image data is a layout that is not cloud-optimized. */
+		if (off > COG_MAX_HEADER)
+			return cog_fail(-EINVAL, "IFD %zu at offset %llu, past "
+					"the first %u MiB a header may take "
+					"(not cloud-optimized)", w->nifds,
+					(unsigned long long)off,
+					COG_MAX_HEADER >> 20);
 		if (off + csize > w->len) {
 			w->guess = off + COG_FIRST_GUESS;
 			return 0;
 		}
 		n = rd(w, off, csize);
-		if (n == 0 || n > 4096)
-			return -EINVAL; /* libtiff's own sanity limit */
+		if (n == 0 || n > 4096) /* libtiff's own sanity limit */
+			return cog_fail(-EINVAL, "IFD %zu has %llu entries",
+					w->nifds, (unsigned long long)n);
 		end = off + csize + n * esize + word;
 		if (end > COG_MAX_HEADER)
-			return -EINVAL;
+			return cog_fail(-EINVAL, "IFD %zu ends past the %u MiB "
+					"a header may take", w->nifds,
+					COG_MAX_HEADER >> 20);
 		if (end > w->len) {
 			/* Its values and the IFDs after it are unknown. */
 			w->guess = end + COG_FIRST_GUESS;
@@ -221,153 +208,33 @@ static int ifd_walk(struct ifd_walk *w)
 
 /* ---- pass 2: libtiff over memory ------------------------------------- */
 
-struct mem_src {
-	const uint8_t *buf;
-	uint64_t len;
-	uint64_t pos;
-	uint64_t wanted; /* highest end offset libtiff tried to read */
-	int errors;      /* error messages libtiff reported */
-	int warnings;    /* warnings, e.g. libjpeg's "Premature end" */
-};
-
-static tmsize_t mem_read(thandle_t h, void *dst, tmsize_t n)
+/* The layout of the current directory into d, for an image (mask false)
+ * or a mask IFD. what names it in reasons ("level 1", "mask of level 0").
+ * 0 or -errno with the reason set. */
+static int ifd_layout(TIFF *tif, const struct ifd_info *info, bool mask,
+		      const char *what, struct cog_ifd *d)
 {
-	struct mem_src *s = h;
-	uint64_t avail;
-
-	if (n <= 0)
-		return 0;
-	if (s->pos + (uint64_t)n > s->wanted)
-		s->wanted = s->pos + (uint64_t)n;
-	if (s->pos >= s->len)
-		return 0;
-	avail = s->len - s->pos;
-	if ((uint64_t)n > avail)
-		n = (tmsize_t)avail;
-	memcpy(dst, s->buf + s->pos, (size_t)n);
-	s->pos += (uint64_t)n;
-	return n;
-}
-
-static tmsize_t mem_write(thandle_t h, void *src, tmsize_t n)
-{
-	return -1;
-}
-
-static toff_t mem_seek(thandle_t h, toff_t off, int whence)
-{
-	struct mem_src *s = h;
-
-	if (whence == SEEK_SET)
-		s->pos = off;
-	else if (whence == SEEK_CUR)
-		s->pos += off;
-	else if (whence == SEEK_END)
-		s->pos = s->len + off;
-	else
-		return (toff_t)-1;
-	return s->pos;
-}
-
-static int mem_close(thandle_t h)
-{
-	return 0;
-}
-
-static toff_t mem_size(thandle_t h)
-{
-	return ((struct mem_src *)h)->len;
-}
-
-__attribute__((format(printf, 4, 0)))
-static int tiff_error(TIFF *tif, void *payload, const char *module,
-		      const char *fmt, va_list ap)
-{
-	struct mem_src *s = payload;
-	char msg[512];
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	sat_debug("cog: libtiff: %s: %s", module ? module : "-", msg);
-	if (s)
-		s->errors++;
-	return 1; /* handled: the global handler is not called */
-}
-
-__attribute__((format(printf, 4, 0)))
-static int tiff_warning(TIFF *tif, void *payload, const char *module,
-			const char *fmt, va_list ap)
-{
-	struct mem_src *s = payload;
-	char msg[512];
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	sat_debug("cog: libtiff warning: %s: %s", module ? module : "-", msg);
-	if (s)
-		s->warnings++;
-	return 1;
-}
-
-/* Mode "rmD": read-only, not mapped (no map procs: libtiff reads through
- * mem_read), strile arrays loaded only when asked for (the decoder never
- * asks). */
-static TIFF *tiff_open(struct mem_src *src)
-{
-	TIFFOpenOptions *opts;
-	TIFF *tif;
-
-	sat_geotiff_tags_register();
-	opts = TIFFOpenOptionsAlloc();
-	if (!opts)
-		return NULL;
-	TIFFOpenOptionsSetMaxSingleMemAlloc(opts, COG_MAX_ALLOC);
-	TIFFOpenOptionsSetErrorHandlerExtR(opts, tiff_error, src);
-	TIFFOpenOptionsSetWarningHandlerExtR(opts, tiff_warning, src);
-	tif = TIFFClientOpenExt("cog", "rmD", src, mem_read, mem_write,
-				mem_seek, mem_close, mem_size, NULL, NULL,
-				opts);
-	TIFFOpenOptionsFree(opts);
-	return tif;
-}
-
-static bool codec_supported(uint16_t c)
-{
-	switch (c) {
-	case COMPRESSION_NONE: case COMPRESSION_LZW: case COMPRESSION_JPEG:
-	case COMPRESSION_ADOBE_DEFLATE: case COMPRESSION_DEFLATE:
-	case COMPRESSION_PACKBITS: case COMPRESSION_ZSTD:
-	case COMPRESSION_LZMA: case COMPRESSION_WEBP:
-		/* These only read their input: TIFFReadFromUserBuffer()
-		 * may be handed the caller's const bytes. */
-		return TIFFIsCODECConfigured(c);
-	default:
-		return false;
-	}
-}
-
-/* Fills the layout of the current directory into l. Returns 0, 1 to skip
- * this IFD, or -errno. */
-static int level_layout(TIFF *tif, const struct ifd_info *info, bool first,
-			struct cog_level *l)
-{
-	uint32_t subfile = 0, w = 0, h = 0, tw = 0, th = 0;
-	uint16_t spp = 1, bps = 1, fmt = 1, comp = 1, planar = 1, photo = 0;
+	uint32_t w = 0, h = 0, tw = 0, th = 0;
+	uint16_t spp = 1, bps = 1, fmt = SAMPLEFORMAT_UINT, comp = 1;
+	uint16_t planar = PLANARCONFIG_CONTIG, photo = PHOTOMETRIC_MINISBLACK;
 	uint16_t fill = FILLORDER_MSB2LSB;
-	uint64_t ntiles;
+	uint64_t n, planes, have_off, have_len, row_bits;
 
-	TIFFGetFieldDefaulted(tif, TIFFTAG_SUBFILETYPE, &subfile);
-	if (subfile & FILETYPE_MASK)
-		return 1;
-	if (!first && !(subfile & FILETYPE_REDUCEDIMAGE))
-		return 1; /* another page, not an overview */
-	if (!TIFFIsTiled(tif)) {
-		sat_debug("cog: stripped TIFF, not a COG");
-		return first ? -EINVAL : 1;
-	}
 	if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) ||
-	    !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h) ||
-	    !TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw) ||
-	    !TIFFGetField(tif, TIFFTAG_TILELENGTH, &th))
-		return -EINVAL;
+	    !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h))
+		return cog_fail(-EINVAL, "%s: no image size", what);
+	d->striped = !TIFFIsTiled(tif);
+	if (!d->striped) {
+		if (!TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw) ||
+		    !TIFFGetField(tif, TIFFTAG_TILELENGTH, &th))
+			return cog_fail(-EINVAL, "%s: no tile size", what);
+	} else {
+		tw = w;
+		th = UINT32_MAX;
+		TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &th);
+		if (th > h)
+			th = h;
+	}
 	TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
 	TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
 	TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
@@ -375,203 +242,289 @@ static int level_layout(TIFF *tif, const struct ifd_info *info, bool first,
 	TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
 	TIFFGetFieldDefaulted(tif, TIFFTAG_FILLORDER, &fill);
 	TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photo);
-	if (w == 0 || h == 0 || w > COG_MAX_SIDE || h > COG_MAX_SIDE ||
-	    tw == 0 || th == 0 || tw > COG_MAX_TILE_SIDE ||
-	    th > COG_MAX_TILE_SIDE || spp == 0 || spp > COG_MAX_SAMPLES ||
-	    (bps != 8 && bps != 16 && bps != 32) ||
-	    (fmt != SAMPLEFORMAT_UINT && fmt != SAMPLEFORMAT_INT &&
-	     fmt != SAMPLEFORMAT_IEEEFP) ||
-	    (fmt == SAMPLEFORMAT_IEEEFP && bps != 32))
-		return -EINVAL;
+	if (w == 0 || h == 0 || w > COG_MAX_SIDE || h > COG_MAX_SIDE)
+		return cog_fail(-EINVAL, "%s: size %ux%u", what, w, h);
+	if (tw == 0 || th == 0 ||
+	    (!d->striped && (tw > COG_MAX_TILE_SIDE || th > COG_MAX_TILE_SIDE)))
+		return cog_fail(-EINVAL, "%s: %s of %ux%u", what,
+				d->striped ? "strips" : "tiles", tw, th);
+	if (spp == 0 || spp > COG_MAX_SAMPLES)
+		return cog_fail(-EINVAL, "%s: %u samples per pixel", what, spp);
+	if (!cog_codec_supported(comp))
+		return cog_fail(-ENOTSUP, "%s: unsupported compression %u (%s)",
+				what, comp, cog_codec_name(comp));
+	if (fill != FILLORDER_MSB2LSB)
+		return cog_fail(-ENOTSUP, "%s: FillOrder %u", what, fill);
+	if (planar != PLANARCONFIG_CONTIG && planar != PLANARCONFIG_SEPARATE)
+		return cog_fail(-EINVAL, "%s: PlanarConfiguration %u", what,
+				planar);
+	if (mask && (bps != 1 && bps != 8))
+		return cog_fail(-ENOTSUP, "%s: %u-bit mask", what, bps);
+	if (comp == COMPRESSION_JPEG && bps != 8)
+		return cog_fail(-ENOTSUP, "%s: %u-bit JPEG", what, bps);
 	/* Subsampled YCbCr is read only through JPEG, which converts it to
-	 * RGB for us. */
-	if ((planar == PLANARCONFIG_SEPARATE && spp > 1) ||
-	    (photo == PHOTOMETRIC_YCBCR && comp != COMPRESSION_JPEG) ||
-	    fill != FILLORDER_MSB2LSB || !codec_supported(comp)) {
-		sat_debug("cog: unsupported layout (planar %u, compression %u)",
-			  planar, comp);
-		return -ENOTSUP;
-	}
-	l->pub.width = w;
-	l->pub.height = h;
-	l->pub.tile_width = tw;
-	l->pub.tile_height = th;
-	l->pub.tiles_across = (w + tw - 1) / tw;
-	l->pub.tiles_down = (h + th - 1) / th;
-	l->pub.samples = spp;
-	l->pub.bits = bps;
-	l->pub.sample_format = fmt;
-	l->compression = comp;
-	l->photometric = photo;
-	l->tile_bytes = (size_t)tw * th * spp * (bps / 8);
-	if (l->tile_bytes > COG_MAX_TILE_BYTES)
-		return -EINVAL;
-	ntiles = (uint64_t)l->pub.tiles_across * l->pub.tiles_down;
-	if (info->tile_offsets != ntiles || info->tile_bytecounts != ntiles ||
-	    TIFFNumberOfTiles(tif) != ntiles)
-		return -EINVAL;
+	 * RGB for us (GDAL would use TIFFReadRGBA*()). */
+	if (photo == PHOTOMETRIC_YCBCR &&
+	    (comp != COMPRESSION_JPEG || planar != PLANARCONFIG_CONTIG ||
+	     spp < 3))
+		return cog_fail(-ENOTSUP, "%s: YCbCr without chunky JPEG", what);
+	d->width = w;
+	d->height = h;
+	d->tile_w = tw;
+	d->tile_h = th;
+	d->across = (w + tw - 1) / tw;
+	d->down = (h + th - 1) / th;
+	d->spp = spp;
+	d->bps = bps;
+	d->format = fmt;
+	d->compression = comp;
+	d->photometric = photo;
+	d->separate = planar == PLANARCONFIG_SEPARATE && spp > 1;
+	planes = d->separate ? spp : 1;
+	row_bits = (uint64_t)tw * (d->separate ? 1 : spp) * bps;
+	d->row_bytes = (size_t)((row_bits + 7) / 8);
+	if ((uint64_t)d->row_bytes * th > COG_MAX_TILE_BYTES)
+		return cog_fail(-EINVAL, "%s: a %s of %ux%u x %u samples of "
+				"%u bits is more than %u MiB", what,
+				d->striped ? "strip" : "tile", tw, th,
+				d->separate ? 1 : spp, bps,
+				COG_MAX_TILE_BYTES >> 20);
+	d->chunk_bytes = d->row_bytes * th;
+	n = (uint64_t)d->across * d->down * planes;
+	have_off = d->striped ? info->strip_offsets : info->tile_offsets;
+	have_len = d->striped ? info->strip_bytecounts : info->tile_bytecounts;
+	if (have_off != n || have_len != n ||
+	    (d->striped ? TIFFNumberOfStrips(tif) : TIFFNumberOfTiles(tif)) !=
+		    n)
+		return cog_fail(-EINVAL, "%s: %llu %s offsets and %llu byte "
+				"counts for %llu %s", what,
+				(unsigned long long)have_off,
+				d->striped ? "strip" : "tile",
+				(unsigned long long)have_len,
+				(unsigned long long)n,
+				d->striped ? "strips" : "tiles");
+	d->nchunks = (uint32_t)n;
 	return 0;
 }
 
-static int level_arrays(TIFF *tif, struct cog_level *l)
+static int ifd_arrays(TIFF *tif, struct cog_ifd *d, const char *what)
 {
-	uint32_t i, n = l->pub.tiles_across * l->pub.tiles_down;
 	int err = 0;
 
-	l->offsets = calloc(n, sizeof(*l->offsets));
-	l->lengths = calloc(n, sizeof(*l->lengths));
-	if (!l->offsets || !l->lengths)
-		return -ENOMEM;
-	for (i = 0; i < n && !err; i++) {
-		l->offsets[i] = TIFFGetStrileOffsetWithErr(tif, i, &err);
+	d->offsets = calloc(d->nchunks, sizeof(*d->offsets));
+	d->lengths = calloc(d->nchunks, sizeof(*d->lengths));
+	if (!d->offsets || !d->lengths)
+		return cog_fail(-ENOMEM, "%s: no memory for %u offsets", what,
+				d->nchunks);
+	for (uint32_t i = 0; i < d->nchunks && !err; i++) {
+		d->offsets[i] = TIFFGetStrileOffsetWithErr(tif, i, &err);
 		if (!err)
-			l->lengths[i] = TIFFGetStrileByteCountWithErr(tif, i,
+			d->lengths[i] = TIFFGetStrileByteCountWithErr(tif, i,
 								      &err);
 	}
-	return err ? -EINVAL : 0;
+	return err ? cog_fail(-EINVAL, "%s: unreadable strile arrays", what)
+		   : 0;
 }
 
-/* Looks a short-valued GeoKey up in the key directory. */
-static bool geokey(const uint16_t *k, uint16_t n, uint16_t id, uint16_t *val)
+static void ifd_clear(struct cog_ifd *d)
 {
-	uint32_t i, nkeys;
-	const uint16_t *e;
-
-	if (n < 4)
-		return false;
-	nkeys = k[3];
-	if (nkeys > (uint32_t)(n - 4) / 4)
-		nkeys = (uint32_t)(n - 4) / 4;
-	for (i = 0; i < nkeys; i++) {
-		e = k + 4 + 4 * i;
-		if (e[0] != id || e[2] < 1)
-			continue;
-		if (e[1] == 0) {
-			*val = e[3];
-			return true;
-		}
-		if (e[1] == SAT_TIFFTAG_GEOKEYDIRECTORY && e[3] < n) {
-			*val = k[e[3]];
-			return true;
-		}
-		return false;
-	}
-	return false;
+	free(d->offsets);
+	free(d->lengths);
+	memset(d, 0, sizeof(*d));
 }
 
-/* Geotransform of level 0, EPSG code and nodata, from the first IFD. */
-static int read_geo(struct sat_cog *cog, TIFF *tif)
+/* An image IFD (level 0 or an overview) into level l. */
+static int level_parse(TIFF *tif, const struct ifd_info *info, size_t dir,
+		       const char *what, struct cog_level *l)
 {
-	struct sat_cog_level *l0 = &cog->levels[0].pub;
-	uint16_t n = 0, n2 = 0, nkeys = 0, model = 0, raster = 0, code = 0;
-	double *m = NULL, *scale = NULL, *tie = NULL;
-	uint16_t *keys = NULL;
-	char *text = NULL, *end;
+	struct sat_cog_level *p = &l->pub;
+	char why[96];
+	int err;
 
-	if (TIFFGetField(tif, SAT_TIFFTAG_MODELTRANSFORMATION, &n, &m) &&
-	    n >= 16 && m) {
-		if (m[1] != 0.0 || m[4] != 0.0) {
-			sat_debug("cog: rotated geotransform");
-			return -ENOTSUP;
-		}
-		l0->origin_x = m[3];
-		l0->origin_y = m[7];
-		l0->pixel_x = m[0];
-		l0->pixel_y = -m[5];
-	} else if (TIFFGetField(tif, SAT_TIFFTAG_MODELPIXELSCALE, &n, &scale) &&
-		   n >= 2 && scale &&
-		   TIFFGetField(tif, SAT_TIFFTAG_MODELTIEPOINT, &n2, &tie) &&
-		   n2 >= 6 && tie) {
-		l0->pixel_x = scale[0];
-		l0->pixel_y = scale[1];
-		l0->origin_x = tie[3] - tie[0] * scale[0];
-		l0->origin_y = tie[4] + tie[1] * scale[1];
-	} else {
-		sat_debug("cog: no geotransform");
-		return -EINVAL;
+	err = ifd_layout(tif, info, false, what, &l->img);
+	if (err)
+		return err;
+	l->img.dir = (uint16_t)dir;
+	if (!cog_type_of(l->img.bps, l->img.format, &p->type, why,
+			 sizeof(why)))
+		return cog_fail(-ENOTSUP, "%s: %s", what, why);
+	p->width = l->img.width;
+	p->height = l->img.height;
+	p->tile_width = l->img.tile_w;
+	p->tile_height = l->img.tile_h;
+	p->tiles_across = l->img.across;
+	p->tiles_down = l->img.down;
+	p->samples = l->img.spp;
+	p->bits = l->img.bps;
+	p->sample_format = l->img.format == SAMPLEFORMAT_VOID
+				   ? SAMPLEFORMAT_UINT
+				   : l->img.format;
+	p->separate = l->img.separate;
+	p->striped = l->img.striped;
+	return ifd_arrays(tif, &l->img, what);
+}
+
+/* A mask IFD for level l, with GDAL's conditions for using it: the
+ * level's size, one sample or one per band, 1 or 8 bits. Returns 0 (l has
+ * it), 1 when GDAL would ignore it, -errno when GDAL would use it but we
+ * cannot. */
+static int mask_parse(TIFF *tif, const struct ifd_info *info, size_t dir,
+		      size_t level, struct cog_level *l)
+{
+	struct cog_ifd m = { 0 };
+	uint32_t w = 0, h = 0;
+	uint16_t spp = 1, bps = 1, fmt = SAMPLEFORMAT_UINT;
+	char what[40];
+	int err;
+
+	TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
+	TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
+	TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+	TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps);
+	TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
+	if (w != l->pub.width || h != l->pub.height ||
+	    (spp != 1 && spp != l->pub.samples) || bps > 8 ||
+	    (fmt != SAMPLEFORMAT_UINT && fmt != SAMPLEFORMAT_VOID)) {
+		sat_debug("cog: IFD %zu, a %ux%u mask of %u x %u bits, is not "
+			  "one for level %zu", dir, w, h, spp, bps, level);
+		return 1;
 	}
-	if (!isfinite(l0->origin_x) || !isfinite(l0->origin_y) ||
-	    !isfinite(l0->pixel_x) || !isfinite(l0->pixel_y))
-		return -EINVAL;
-	if (!(l0->pixel_x > 0) || !(l0->pixel_y > 0)) {
-		sat_debug("cog: not north-up");
-		return -ENOTSUP;
+	snprintf(what, sizeof(what), "mask of level %zu", level);
+	err = ifd_layout(tif, info, true, what, &m);
+	if (!err && (m.tile_w != l->img.tile_w || m.tile_h != l->img.tile_h ||
+		     m.striped != l->img.striped))
+		err = cog_fail(-ENOTSUP, "%s: %s of %ux%u, the image's of "
+			       "%ux%u", what, m.striped ? "strips" : "tiles",
+			       m.tile_w, m.tile_h, l->img.tile_w,
+			       l->img.tile_h);
+	if (!err)
+		err = ifd_arrays(tif, &m, what);
+	if (err) {
+		ifd_clear(&m);
+		return err;
 	}
-	if (TIFFGetField(tif, SAT_TIFFTAG_GEOKEYDIRECTORY, &nkeys, &keys) &&
-	    keys) {
-		geokey(keys, nkeys, SAT_GEOKEY_MODELTYPE, &model);
-		geokey(keys, nkeys, SAT_GEOKEY_RASTERTYPE, &raster);
-		/* Without ModelType, whichever code is there. */
-		if (model != SAT_MODELTYPE_GEOGRAPHIC)
-			geokey(keys, nkeys, SAT_GEOKEY_PROJECTEDCSTYPE, &code);
-		if (model != SAT_MODELTYPE_PROJECTED && code == 0)
-			geokey(keys, nkeys, SAT_GEOKEY_GEOGRAPHICTYPE, &code);
-		cog->epsg = code == SAT_GEOKEY_USERDEFINED ? 0 : code;
-	}
-	/* The tie point names a pixel's centre: the corner is half a pixel
-	 * up and left, as GDAL reads it. */
-	if (raster == SAT_RASTER_PIXELISPOINT) {
-		l0->origin_x -= 0.5 * l0->pixel_x;
-		l0->origin_y += 0.5 * l0->pixel_y;
-	}
-	if (TIFFGetField(tif, SAT_TIFFTAG_GDAL_NODATA, &text) && text) {
-		cog->nodata = strtod(text, &end);
-		cog->has_nodata = end != text;
-	}
+	m.dir = (uint16_t)dir;
+	l->mask = m;
+	l->pub.mask = SAT_COG_MASK_IFD;
 	return 0;
 }
 
-static int read_levels(struct sat_cog *cog, TIFF *tif,
-		       const struct ifd_walk *w)
+static int read_ifds(struct sat_cog *cog, TIFF *tif,
+		     const struct ifd_walk *w)
 {
 	struct cog_level *l, *l0 = &cog->levels[0];
-	size_t dir;
+	uint32_t subfile;
+	char what[32];
+	size_t dir, i;
 	int err;
 
 	for (dir = 0;; dir++) {
 		if (dir >= w->nifds)
-			return -EINVAL; /* libtiff saw an IFD we did not */
-		l = &cog->levels[cog->nlevels];
-		err = level_layout(tif, &w->ifds[dir], cog->nlevels == 0, l);
-		if (err < 0)
-			return err;
-		if (err == 0 && cog->nlevels > 0 &&
-		    (l->pub.samples != l0->pub.samples ||
-		     l->pub.bits != l0->pub.bits ||
-		     l->pub.sample_format != l0->pub.sample_format ||
-		     l->pub.width >= cog->levels[cog->nlevels - 1].pub.width))
-			err = 1; /* not an overview we can use in its place */
-		if (err == 0) {
-			l->dir = (uint16_t)dir;
-			err = level_arrays(tif, l);
-			cog->nlevels++;
+			return cog_fail(-EINVAL, "libtiff read an IFD the walk "
+					"did not");
+		subfile = 0;
+		TIFFGetFieldDefaulted(tif, TIFFTAG_SUBFILETYPE, &subfile);
+		if (dir == 0) {
+			if (subfile & FILETYPE_MASK)
+				return cog_fail(-EINVAL, "the first IFD is a "
+						"mask");
+			err = level_parse(tif, &w->ifds[0], 0, "level 0", l0);
 			if (err)
 				return err;
-			if (cog->nlevels == 1 && (err = read_geo(cog, tif)))
+			cog->nlevels = 1;
+			err = cog_read_geo(cog, tif);
+			if (err)
 				return err;
+		} else if ((subfile & FILETYPE_REDUCEDIMAGE) &&
+			   !(subfile & FILETYPE_MASK)) {
+			/* An overview we cannot use in level 0's place
+			 * (another band count or type, not smaller, a layout
+			 * we do not read) is skipped: the finer levels serve
+			 * instead. */
+			if (cog->nlevels == COG_MAX_LEVELS)
+				goto next;
+			l = &cog->levels[cog->nlevels];
+			snprintf(what, sizeof(what), "level %zu",
+				 cog->nlevels);
+			err = level_parse(tif, &w->ifds[dir], dir, what, l);
+			if (!err && (l->pub.samples != l0->pub.samples ||
+				     l->pub.type != l0->pub.type ||
+				     l->pub.width >= cog->levels[cog->nlevels -
+								  1].pub.width ||
+				     l->pub.height > cog->levels[cog->nlevels -
+								  1].pub.height))
+				err = 1;
+			if (err) {
+				sat_debug("cog: IFD %zu, a %ux%u overview, "
+					  "skipped (%s)", dir, l->pub.width,
+					  l->pub.height,
+					  err < 0 ? sat_cog_last_error()
+						  : "does not match");
+				ifd_clear(&l->img);
+				memset(l, 0, sizeof(*l));
+				cog_clear_error();
+				goto next;
+			}
+			cog->nlevels++;
+		} else if ((subfile & FILETYPE_MASK) &&
+			   !(subfile & FILETYPE_REDUCEDIMAGE)) {
+			if (l0->pub.mask == SAT_COG_MASK_IFD)
+				goto next; /* GDAL takes the first */
+			err = mask_parse(tif, &w->ifds[dir], dir, 0, l0);
+			if (err < 0)
+				return err;
+		} else if (subfile & FILETYPE_MASK) {
+			/* The first overview of its size without a mask. */
+			for (i = 1; i < cog->nlevels; i++) {
+				l = &cog->levels[i];
+				if (l->pub.mask == SAT_COG_MASK_IFD)
+					continue;
+				err = mask_parse(tif, &w->ifds[dir], dir, i, l);
+				if (err < 0)
+					return err;
+				if (err == 0)
+					break;
+			}
 		}
-		if (TIFFLastDirectory(tif) || cog->nlevels == COG_MAX_LEVELS)
+next:
+		if (TIFFLastDirectory(tif))
 			break;
 		if (!TIFFReadDirectory(tif))
-			return -EINVAL;
+			return cog_fail(-EINVAL, "IFD %zu does not parse",
+					dir + 1);
 	}
-	return cog->nlevels ? 0 : -EINVAL;
+	return 0;
 }
 
 /* Overviews share level 0's origin; their pixel size is level 0's scaled
- * by the size ratio (GDAL's rule). */
-static void overview_geo(struct sat_cog *cog)
+ * by the size ratio (GDAL's rule). Then each level's mask kind. */
+static void levels_finish(struct sat_cog *cog)
 {
 	const struct sat_cog_level *l0 = &cog->levels[0].pub;
 	struct sat_cog_level *l;
-	size_t i;
+	bool alpha_masks;
 
-	for (i = 1; i < cog->nlevels; i++) {
+	/* GDALRasterBand::GetMaskBand(): an alpha band masks the others of a
+	 * 2-band or 4-band dataset, alpha last, of Byte or UInt16. */
+	alpha_masks = cog->alpha >= 0 && cog->alpha == l0->samples - 1 &&
+		      (l0->samples == 2 || l0->samples == 4) &&
+		      (l0->type == SAT_SAMPLE_U8 || l0->type == SAT_SAMPLE_U16);
+	for (size_t i = 0; i < cog->nlevels; i++) {
 		l = &cog->levels[i].pub;
-		l->origin_x = l0->origin_x;
-		l->origin_y = l0->origin_y;
-		l->pixel_x = l0->pixel_x * l0->width / l->width;
-		l->pixel_y = l0->pixel_y * l0->height / l->height;
+		if (i > 0) {
+			l->origin_x = l0->origin_x;
+			l->origin_y = l0->origin_y;
+			l->pixel_x = l0->pixel_x * l0->width / l->width;
+			l->pixel_y = l0->pixel_y * l0->height / l->height;
+		}
+		if (l->mask == SAT_COG_MASK_IFD)
+			continue;
+		if (cog->has_nodata)
+			l->mask = SAT_COG_MASK_NODATA;
+		else if (alpha_masks)
+			l->mask = SAT_COG_MASK_ALPHA;
+		else
+			l->mask = SAT_COG_MASK_ALL_VALID;
 	}
 }
 
@@ -586,11 +539,12 @@ int sat_cog_open(struct sat_cog **out, const uint8_t *buf, size_t len,
 	int err;
 
 	*out = NULL;
+	cog_clear_error();
 	if (need_bytes)
 		*need_bytes = 0;
 	w = calloc(1, sizeof(*w));
 	if (!w)
-		return -ENOMEM;
+		return cog_fail(-ENOMEM, "no memory");
 	w->buf = buf;
 	w->len = len;
 	err = ifd_walk(w);
@@ -608,28 +562,33 @@ int sat_cog_open(struct sat_cog **out, const uint8_t *buf, size_t len,
 	if (need > len) {
 		if (need_bytes)
 			*need_bytes = need;
-		err = -EAGAIN;
+		err = cog_fail(-EAGAIN, "the header needs %llu bytes, not %zu",
+			       (unsigned long long)need, len);
 		goto out;
 	}
 
 	cog = calloc(1, sizeof(*cog));
 	if (!cog) {
-		err = -ENOMEM;
+		err = cog_fail(-ENOMEM, "no memory");
 		goto out;
 	}
+	cog->alpha = -1;
 	src.buf = buf;
 	src.len = len;
-	tif = tiff_open(&src);
+	tif = cog_tiff_open(&src);
 	if (!tif) {
-		err = src.wanted > len ? -EAGAIN : -EINVAL;
+		err = src.wanted > len
+			      ? -EAGAIN
+			      : cog_fail(-EINVAL, "libtiff cannot open it (%s)",
+					 src.first[0] ? src.first : "?");
 		goto out_need;
 	}
-	err = read_levels(cog, tif, w);
+	err = read_ifds(cog, tif, w);
 	if (err == -EINVAL && src.wanted > len)
 		err = -EAGAIN; /* libtiff wanted bytes our walk missed */
 	if (err)
 		goto out_need;
-	overview_geo(cog);
+	levels_finish(cog);
 
 	/* Keep only the prefix the parse used: enough to open it again. */
 	cog->header_len = w->extent > src.wanted ? w->extent : src.wanted;
@@ -637,7 +596,7 @@ int sat_cog_open(struct sat_cog **out, const uint8_t *buf, size_t len,
 		cog->header_len = len;
 	cog->header = malloc(cog->header_len);
 	if (!cog->header) {
-		err = -ENOMEM;
+		err = cog_fail(-ENOMEM, "no memory");
 		goto out;
 	}
 	memcpy(cog->header, buf, cog->header_len);
@@ -650,11 +609,17 @@ out_need:
 	 * likely): ask for them, at least doubling, within the cap. */
 	if (err == -EAGAIN) {
 		need = src.wanted > 2 * (uint64_t)len ? src.wanted : 2 * len;
-		if (src.wanted > COG_MAX_HEADER || len >= COG_MAX_HEADER)
-			err = -EINVAL;
-		else if (need_bytes)
-			*need_bytes = need < COG_MAX_HEADER ? need
-							    : COG_MAX_HEADER;
+		if (src.wanted > COG_MAX_HEADER || len >= COG_MAX_HEADER) {
+			err = cog_fail(-EINVAL, "the header reaches past the "
+				       "%u MiB it may take",
+				       COG_MAX_HEADER >> 20);
+		} else {
+			need = need < COG_MAX_HEADER ? need : COG_MAX_HEADER;
+			if (need_bytes)
+				*need_bytes = need;
+			cog_fail(-EAGAIN, "the header needs %llu bytes, not "
+				 "%zu", (unsigned long long)need, len);
+		}
 	}
 out:
 	if (tif)
@@ -666,14 +631,13 @@ out:
 
 void sat_cog_free(struct sat_cog *cog)
 {
-	size_t i;
-
 	if (!cog)
 		return;
-	for (i = 0; i < COG_MAX_LEVELS; i++) {
-		free(cog->levels[i].offsets);
-		free(cog->levels[i].lengths);
+	for (size_t i = 0; i < COG_MAX_LEVELS; i++) {
+		ifd_clear(&cog->levels[i].img);
+		ifd_clear(&cog->levels[i].mask);
 	}
+	free(cog->crs);
 	free(cog->header);
 	free(cog);
 }
@@ -700,6 +664,13 @@ int sat_cog_epsg(const struct sat_cog *cog)
 	return cog->epsg;
 }
 
+const char *sat_cog_crs(const struct sat_cog *cog, const char **why)
+{
+	if (why)
+		*why = cog->crs ? "" : cog->crs_why;
+	return cog->crs;
+}
+
 bool sat_cog_nodata(const struct sat_cog *cog, double *nodata)
 {
 	if (cog->has_nodata && nodata)
@@ -707,215 +678,143 @@ bool sat_cog_nodata(const struct sat_cog *cog, double *nodata)
 	return cog->has_nodata;
 }
 
-static const struct cog_level *tile_level(const struct sat_cog *cog,
-					  size_t level, uint32_t tx,
-					  uint32_t ty)
+int sat_cog_alpha(const struct sat_cog *cog)
 {
-	const struct cog_level *l;
+	return cog->alpha;
+}
+
+size_t sat_cog_tile_bytes(const struct sat_cog *cog, size_t level)
+{
+	const struct sat_cog_level *l;
 
 	if (!cog || level >= cog->nlevels)
-		return NULL;
-	l = &cog->levels[level];
-	if (tx >= l->pub.tiles_across || ty >= l->pub.tiles_down)
-		return NULL;
-	return l;
+		return 0;
+	l = &cog->levels[level].pub;
+	return (size_t)l->tile_width * l->tile_height *
+	       (l->separate ? 1 : l->samples) * sat_sample_size(l->type);
+}
+
+/* ---- byte ranges ------------------------------------------------------ */
+
+/* The strile index of (band, tx, ty) in ifd d, or -1. */
+static int64_t strile_of(const struct cog_ifd *d, uint16_t band, uint32_t tx,
+			 uint32_t ty)
+{
+	uint64_t plane;
+
+	if (tx >= d->across || ty >= d->down || band >= d->spp)
+		return -1;
+	plane = d->separate ? band : 0;
+	return (int64_t)((plane * d->down + ty) * d->across + tx);
+}
+
+static int chunk_range(const struct cog_ifd *d, uint16_t band, uint32_t tx,
+		       uint32_t ty, uint64_t *offset, uint64_t *length,
+		       const char *what, size_t level)
+{
+	int64_t i = strile_of(d, band, tx, ty);
+
+	*offset = *length = 0;
+	if (i < 0)
+		return cog_fail(-EINVAL, "%s %u,%u of band %u of level %zu: "
+				"no such %s", what, tx, ty, band, level, what);
+	/* GDAL reads a tile of zero bytes as absent; an offset of zero
+	 * would be the TIFF header, never a tile. */
+	if (d->lengths[i] == 0 || d->offsets[i] == 0)
+		return 0;
+	/* A compressed tile is never much larger than the raw one; a length
+	 * far beyond it would only make the caller fetch garbage. */
+	if (d->lengths[i] > 2 * (uint64_t)d->chunk_bytes + (1u << 20) ||
+	    d->offsets[i] > UINT64_MAX - d->lengths[i])
+		return cog_fail(-EINVAL, "%s %u,%u of level %zu: %llu bytes "
+				"for %zu decoded", what, tx, ty, level,
+				(unsigned long long)d->lengths[i],
+				d->chunk_bytes);
+	*offset = d->offsets[i];
+	*length = d->lengths[i];
+	return 0;
+}
+
+int sat_cog_band_range(const struct sat_cog *cog, size_t level,
+		       uint16_t band, uint32_t tx, uint32_t ty,
+		       uint64_t *offset, uint64_t *length)
+{
+	cog_clear_error();
+	if (!cog || level >= cog->nlevels) {
+		*offset = *length = 0;
+		return cog_fail(-EINVAL, "no level %zu", level);
+	}
+	return chunk_range(&cog->levels[level].img, band, tx, ty, offset,
+			   length, cog->levels[level].img.striped ? "strip"
+								  : "tile",
+			   level);
 }
 
 int sat_cog_tile_range(const struct sat_cog *cog, size_t level, uint32_t tx,
 		       uint32_t ty, uint64_t *offset, uint64_t *length)
 {
-	const struct cog_level *l = tile_level(cog, level, tx, ty);
-	size_t i;
+	return sat_cog_band_range(cog, level, 0, tx, ty, offset, length);
+}
 
-	if (!l)
-		return -EINVAL;
-	i = (size_t)ty * l->pub.tiles_across + tx;
-	*offset = l->offsets[i];
-	*length = l->lengths[i];
-	if (*length == 0)
-		return 0; /* sparse */
-	/* A compressed tile is never much larger than the raw one; a length
-	 * far beyond it would only make the caller fetch garbage. */
-	if (*length > 2 * (uint64_t)l->tile_bytes + (1u << 20) ||
-	    *offset > UINT64_MAX - *length) {
-		*offset = *length = 0;
-		return -EINVAL;
+int sat_cog_mask_range(const struct sat_cog *cog, size_t level,
+		       uint16_t band, uint32_t tx, uint32_t ty,
+		       uint64_t *offset, uint64_t *length)
+{
+	const struct cog_level *l;
+
+	cog_clear_error();
+	*offset = *length = 0;
+	if (!cog || level >= cog->nlevels)
+		return cog_fail(-EINVAL, "no level %zu", level);
+	l = &cog->levels[level];
+	if (l->pub.mask != SAT_COG_MASK_IFD)
+		return cog_fail(-EINVAL, "level %zu has no mask IFD", level);
+	if (band >= l->pub.samples)
+		return cog_fail(-EINVAL, "no band %u", band);
+	return chunk_range(&l->mask, l->mask.spp == 1 ? 0 : band, tx, ty,
+			   offset, length, "mask tile", level);
+}
+
+static int check_ifd_size(const struct cog_ifd *d, size_t level,
+			  const char *what, uint64_t size)
+{
+	for (uint32_t i = 0; i < d->nchunks; i++) {
+		uint32_t per_plane = d->across * d->down;
+		uint32_t k = i % per_plane;
+		uint64_t end = d->offsets[i] + d->lengths[i];
+
+		if (d->lengths[i] == 0 || d->offsets[i] == 0)
+			continue;
+		if (d->offsets[i] > size || d->lengths[i] > size ||
+		    end > size)
+			return cog_fail(-EINVAL, "%s %u,%u of level %zu ends at "
+					"%llu, past the object's end (%llu "
+					"bytes)", what, k % d->across,
+					k / d->across, level,
+					(unsigned long long)(d->offsets[i] >
+							     UINT64_MAX -
+								     d->lengths[i]
+								     ? UINT64_MAX
+								     : end),
+					(unsigned long long)size);
 	}
 	return 0;
 }
 
-int sat_cog_decode_tile(const struct sat_cog *cog, size_t level,
-			uint32_t tx, uint32_t ty, const uint8_t *raw,
-			size_t raw_len, void *out, size_t out_len)
+int sat_cog_check_size(const struct sat_cog *cog, uint64_t object_size)
 {
-	const struct cog_level *l = tile_level(cog, level, tx, ty);
-	struct mem_src src = { 0 };
-	uint32_t strile;
-	TIFF *tif;
 	int err = 0;
 
-	/* raw_len 0 is a sparse tile: nothing to decode, the caller fills
-	 * it (cog.h). */
-	if (!l || !out || out_len < l->tile_bytes || !raw || raw_len == 0 ||
-	    raw_len > COG_MAX_ALLOC)
-		return -EINVAL;
-	src.buf = cog->header;
-	src.len = cog->header_len;
-	tif = tiff_open(&src);
-	if (!tif)
-		return -ENOMEM; /* these bytes opened before */
-	if (l->dir && !TIFFSetDirectory(tif, l->dir)) {
-		err = -EINVAL;
-		goto out;
+	cog_clear_error();
+	for (size_t i = 0; i < cog->nlevels && !err; i++) {
+		const struct cog_level *l = &cog->levels[i];
+
+		err = check_ifd_size(&l->img, i, l->img.striped ? "strip"
+								: "tile",
+				     object_size);
+		if (!err && l->pub.mask == SAT_COG_MASK_IFD)
+			err = check_ifd_size(&l->mask, i, "mask tile",
+					     object_size);
 	}
-	if (l->compression == COMPRESSION_JPEG &&
-	    l->photometric == PHOTOMETRIC_YCBCR &&
-	    !TIFFSetField(tif, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB)) {
-		err = -EINVAL;
-		goto out;
-	}
-	if (TIFFTileSize64(tif) != l->tile_bytes) {
-		err = -EINVAL;
-		goto out;
-	}
-	strile = ty * l->pub.tiles_across + tx;
-	src.errors = src.warnings = 0;
-	/* The codecs allowed by codec_supported() never write to their
-	 * input, so handing libtiff the caller's const bytes is safe. A
-	 * warning fails the tile too: libjpeg only warns about a truncated
-	 * stream, and fills the rest with grey. */
-	if (!TIFFReadFromUserBuffer(tif, strile, (void *)raw,
-				    (tmsize_t)raw_len, out,
-				    (tmsize_t)l->tile_bytes) ||
-	    src.errors || src.warnings)
-		err = -EINVAL;
-out:
-	TIFFClose(tif);
 	return err;
-}
-
-/* ---- whole small images (Earth Engine's getPixels answers) ------------ */
-
-/* Copies a decoded chunk (tile or strip: cw x ch pixels of spp samples,
- * or one plane of it when planar) at (x0, y0) into the band-sequential
- * image. */
-static void chunk_copy(const uint8_t *chunk, uint16_t bits, uint32_t cw,
-		       uint32_t ch, uint32_t x0, uint32_t y0, uint16_t spp,
-		       int plane, uint32_t w, uint32_t h, uint16_t *out)
-{
-	uint32_t x, y;
-	uint16_t s;
-	uint16_t nsamp = plane < 0 ? spp : 1;
-
-	for (y = 0; y < ch && y0 + y < h; y++) {
-		for (x = 0; x < cw && x0 + x < w; x++) {
-			for (s = 0; s < nsamp; s++) {
-				size_t i = ((size_t)y * cw + x) * nsamp + s;
-				uint16_t band = plane < 0 ? s : (uint16_t)plane;
-				uint16_t v = bits == 8
-					? chunk[i]
-					: ((const uint16_t *)chunk)[i];
-
-				out[(size_t)band * w * h +
-				    (size_t)(y0 + y) * w + x0 + x] = v;
-			}
-		}
-	}
-}
-
-int sat_cog_decode_image(const uint8_t *buf, size_t len, uint32_t *width,
-			 uint32_t *height, uint16_t *samples, uint16_t **out)
-{
-	struct mem_src src = { .buf = buf, .len = len };
-	uint32_t w = 0, h = 0, cw = 0, ch = 0, x, y, rows;
-	size_t row_bytes;
-	uint16_t spp = 1, bits = 0, fmt = SAMPLEFORMAT_UINT, planar = 1;
-	uint16_t comp = COMPRESSION_NONE;
-	uint16_t *img = NULL;
-	uint8_t *chunk = NULL;
-	tmsize_t csize;
-	bool tiled;
-	TIFF *tif;
-	int ret = -EINVAL, p, nplanes;
-
-	*out = NULL;
-	tif = tiff_open(&src);
-	if (!tif)
-		return -EINVAL;
-	TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w);
-	TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h);
-	TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
-	TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bits);
-	TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &fmt);
-	TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
-	TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &comp);
-	if (!w || !h || w > COG_MAX_SIDE || h > COG_MAX_SIDE || !spp ||
-	    spp > COG_MAX_SAMPLES ||
-	    (uint64_t)w * h * spp * 2 > COG_MAX_ALLOC)
-		goto out;
-	ret = -ENOTSUP;
-	if ((bits != 8 && bits != 16) || fmt != SAMPLEFORMAT_UINT ||
-	    !codec_supported(comp))
-		goto out;
-	tiled = TIFFIsTiled(tif);
-	if (tiled) {
-		TIFFGetField(tif, TIFFTAG_TILEWIDTH, &cw);
-		TIFFGetField(tif, TIFFTAG_TILELENGTH, &ch);
-		csize = TIFFTileSize(tif);
-	} else {
-		cw = w;
-		ch = 0;
-		TIFFGetFieldDefaulted(tif, TIFFTAG_ROWSPERSTRIP, &ch);
-		if (ch > h || ch == 0)
-			ch = h;
-		csize = TIFFStripSize(tif);
-	}
-	ret = -EINVAL;
-	if (!cw || !ch || csize <= 0 || (uint64_t)csize > COG_MAX_TILE_BYTES ||
-	    (uint64_t)cw * ch * (planar == PLANARCONFIG_CONTIG ? spp : 1) *
-			    (bits / 8) > (uint64_t)csize)
-		goto out;
-	ret = -ENOMEM;
-	img = calloc((size_t)w * h * spp, sizeof(*img));
-	chunk = malloc((size_t)csize);
-	if (!img || !chunk)
-		goto out;
-	ret = -EINVAL;
-	nplanes = planar == PLANARCONFIG_SEPARATE ? spp : 1;
-	row_bytes = (size_t)cw * (nplanes > 1 ? 1 : spp) * (bits / 8);
-	for (p = 0; p < nplanes; p++) {
-		for (y = 0; y < h; y += ch) {
-			for (x = 0; x < w; x += cw) {
-				tmsize_t got = tiled
-					? TIFFReadEncodedTile(tif,
-						TIFFComputeTile(tif, x, y, 0,
-								(uint16_t)p),
-						chunk, csize)
-					: TIFFReadEncodedStrip(tif,
-						TIFFComputeStrip(tif, y,
-								 (uint16_t)p),
-						chunk, csize);
-
-				if (got < 0 || src.errors)
-					goto out;
-				/* a short last strip decodes fewer rows */
-				rows = tiled ? ch
-					     : (uint32_t)(got / (tmsize_t)
-							  row_bytes);
-				chunk_copy(chunk, bits, cw, rows, x, y, spp,
-					   nplanes > 1 ? p : -1, w, h, img);
-			}
-		}
-	}
-	*width = w;
-	*height = h;
-	*samples = spp;
-	*out = img;
-	img = NULL;
-	ret = 0;
-out:
-	free(img);
-	free(chunk);
-	TIFFClose(tif);
-	return ret;
 }

@@ -513,7 +513,7 @@ static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
 				sat_log_cause("%s: not a COG we can read "
 					      "(%s)",
 					      CR_URL(q->url),
-					      strerror(-rc));
+					      sat_cog_last_error());
 			q->err = rc;
 			q->cog = cog;
 			q->need = 0; /* done */

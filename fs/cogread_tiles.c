@@ -319,7 +319,7 @@ static void decode_task(void *payload)
 		if (rc)
 			snprintf(why, sizeof(why), "%s: tile %u,%u of level "
 				 "%u does not decode (%s)", CR_URL(t->hdr->url),
-				 t->tx, t->ty, t->level, strerror(-rc));
+				 t->tx, t->ty, t->level, sat_cog_last_error());
 		tile_finish(cr, t, pix, bytes, rc ? -EIO : 0, why);
 	}
 	if (atomic_fetch_sub(&rq->decodes_left, 1) == 1)

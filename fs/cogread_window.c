@@ -130,6 +130,14 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 		return -EINVAL;
 	}
 	b->sample = rb->sample;
+	/* The reader locates these; this window does not sample them. */
+	if ((lv->separate && lv->samples > 1) || !(lv->pixel_y > 0)) {
+		sat_log_cause("%s: %s are not supported here",
+			      CR_URL(rb->href),
+			      lv->separate ? "planar-separate bands"
+					   : "south-up rasters");
+		return -ENOTSUP;
+	}
 	ntile = (size_t)lv->tiles_across * lv->tiles_down;
 	tile_bytes = (size_t)lv->tile_width * lv->tile_height * lv->samples *
 		     (lv->bits / 8);

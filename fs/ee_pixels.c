@@ -52,6 +52,8 @@ static int get_tile(struct sat_ee *ee, const char *url,
 	struct sat_fetch_result res;
 	uint32_t w = 0, h = 0, y;
 	uint16_t spp = 0, *img = NULL;
+	enum sat_sample_type type = SAT_SAMPLE_U8;
+	void *raw = NULL;
 	char *body;
 	int err;
 
@@ -70,12 +72,30 @@ static int get_tile(struct sat_ee *ee, const char *url,
 		return err;
 	}
 	err = sat_cog_decode_image((const uint8_t *)res.data, res.len, &w, &h,
-				   &spp, &img);
+				   &spp, &type, &raw);
 	sat_fetch_result_clear(&res);
+	if (!err && type != SAT_SAMPLE_U16 && type != SAT_SAMPLE_U8) {
+		sat_error("earthengine: getPixels answered %s samples, not "
+			  "uint16", sat_sample_name(type));
+		free(raw);
+		return -EIO;
+	}
 	if (err) {
 		sat_error("earthengine: getPixels answered a GeoTIFF we cannot "
-			  "decode (%s)", strerror(-err));
+			  "decode (%s)", sat_cog_last_error());
 		return err == -ENOMEM ? err : -EIO;
+	}
+	img = raw;
+	if (type == SAT_SAMPLE_U8) { /* widened in place, from the end */
+		size_t k = (size_t)w * h * spp;
+
+		img = realloc(raw, k * sizeof(*img));
+		if (!img) {
+			free(raw);
+			return -ENOMEM;
+		}
+		while (k--)
+			img[k] = ((const uint8_t *)img)[k];
 	}
 	if (w != tw || h != th || spp != n) {
 		sat_error("earthengine: getPixels answered %ux%u x %u bands "

@@ -6,9 +6,11 @@
  * be used by one thread at a time, so every thread that calls in gets its
  * own context, created on first use and destroyed by the thread-specific
  * data destructor when the thread exits. Each thread also keeps its last
- * few (src, dst) transformations, because creating one queries PROJ's
+ * few (src, dst) transformations, keyed by the CRS definitions as given
+ * ("EPSG:32617" for an integer code), because creating one queries PROJ's
  * SQLite database and costs about a millisecond, while a render projects
- * a handful of points. The pthread key is the only process-wide state; it
+ * a handful of points. CRSs built from parts and identified by EPSG code
+ * are in geom_crs.c. The pthread key is the only process-wide state; it
  * is created once and holds nothing but per-thread pointers.
  */
 #include "satfs/geom.h"
@@ -25,6 +27,7 @@
 
 #include <proj.h>
 
+#include "geom_private.h"
 #include "satfs/log.h"
 
 #define GEOM_TF_CACHE 8
@@ -47,7 +50,7 @@
 #define GEOM_MAX_SIDE 65536
 
 struct geom_tf {
-	int src, dst;
+	char *src, *dst; /* definitions, as the caller gave them */
 	PJ *pj;
 };
 
@@ -57,7 +60,7 @@ struct geom_tls {
 	struct geom_tf tf[GEOM_TF_CACHE];
 	unsigned int next; /* slot replaced when the cache is full */
 	struct {
-		int epsg; /* 0: empty */
+		char *crs; /* NULL: empty */
 		int geographic;
 	} kind[GEOM_TF_CACHE];
 	unsigned int kind_next;
@@ -73,8 +76,12 @@ static void geom_tls_free(void *p)
 
 	if (!t)
 		return;
-	for (int i = 0; i < GEOM_TF_CACHE; i++)
+	for (int i = 0; i < GEOM_TF_CACHE; i++) {
 		proj_destroy(t->tf[i].pj);
+		free(t->tf[i].src);
+		free(t->tf[i].dst);
+		free(t->kind[i].crs);
+	}
 	proj_context_destroy(t->ctx);
 	free(t);
 }
@@ -82,6 +89,15 @@ static void geom_tls_free(void *p)
 static void geom_key_init(void)
 {
 	geom_key_err = pthread_key_create(&geom_key, geom_tls_free);
+}
+
+static struct geom_tls *geom_tls_get(void);
+
+PJ_CONTEXT *geom_ctx(void)
+{
+	struct geom_tls *t = geom_tls_get();
+
+	return t ? t->ctx : NULL;
 }
 
 static struct geom_tls *geom_tls_get(void)
@@ -112,63 +128,104 @@ static struct geom_tls *geom_tls_get(void)
 	return t;
 }
 
-/* Only these can hold a north-up grid (no vertical or geocentric CRSs). */
-static bool geom_is_2d_crs(const PJ *crs)
+/* Only these can hold a north-up grid (no vertical or geocentric CRSs);
+ * a CRS bound to WGS 84 (TOWGS84) qualifies by its source CRS. */
+bool geom_is_2d_crs(PJ_CONTEXT *ctx, const PJ *crs)
 {
 	PJ_TYPE type;
+	PJ *src;
+	bool ok;
 
 	if (!crs)
 		return false;
 	type = proj_get_type(crs);
+	if (type == PJ_TYPE_BOUND_CRS) {
+		src = proj_get_source_crs(ctx, crs);
+		ok = src && (proj_get_type(src) == PJ_TYPE_GEOGRAPHIC_2D_CRS ||
+			     proj_get_type(src) == PJ_TYPE_PROJECTED_CRS);
+		proj_destroy(src);
+		return ok;
+	}
 	return type == PJ_TYPE_GEOGRAPHIC_2D_CRS ||
 	       type == PJ_TYPE_PROJECTED_CRS;
 }
 
+/* The 2D CRS a definition names, or NULL. Definitions are bounded: no
+ * CRS needs 64 KiB of WKT. */
+PJ *geom_crs(PJ_CONTEXT *ctx, const char *def)
+{
+	PJ *crs;
+
+	if (!def || !*def || strnlen(def, 65536) == 65536)
+		return NULL;
+	crs = proj_create(ctx, def);
+	if (!geom_is_2d_crs(ctx, crs)) {
+		proj_destroy(crs);
+		return NULL;
+	}
+	return crs;
+}
+
+static void geom_epsg_name(char *buf, size_t len, int code)
+{
+	snprintf(buf, len, "EPSG:%d", code);
+}
+
 /* Returns the cached transformation src -> dst of this thread, with the
  * axis order x = easting/longitude, y = northing/latitude. */
-static int geom_tf_get(int src, int dst, PJ **out)
+static int geom_tf_get(const char *src, const char *dst, PJ **out)
 {
 	struct geom_tls *t = geom_tls_get();
-	char s[32], d[32];
 	PJ *a = NULL, *b = NULL, *raw, *pj;
 	struct geom_tf *slot;
+	char *s = NULL, *d = NULL;
 	int ret = -EINVAL;
 
 	*out = NULL;
 	if (!t)
 		return -ENOMEM;
-	if (src <= 0 || dst <= 0)
+	if (!src || !dst)
 		return -EINVAL;
 	for (int i = 0; i < GEOM_TF_CACHE; i++) {
-		if (t->tf[i].pj && t->tf[i].src == src && t->tf[i].dst == dst) {
+		if (t->tf[i].pj && strcmp(t->tf[i].src, src) == 0 &&
+		    strcmp(t->tf[i].dst, dst) == 0) {
 			*out = t->tf[i].pj;
 			return 0;
 		}
 	}
 	/* proj_create_crs_to_crs() accepts codes that are not 2D CRSs
 	 * (EPSG:9001, the metre, gives some operation); check first. */
-	snprintf(s, sizeof(s), "EPSG:%d", src);
-	snprintf(d, sizeof(d), "EPSG:%d", dst);
-	a = proj_create(t->ctx, s);
-	b = proj_create(t->ctx, d);
-	if (!geom_is_2d_crs(a) || !geom_is_2d_crs(b)) {
-		sat_debug("geom: %s or %s is not a known CRS", s, d);
+	a = geom_crs(t->ctx, src);
+	b = geom_crs(t->ctx, dst);
+	if (!a || !b) {
+		sat_debug("geom: %s or %s is not a known 2D CRS", src, dst);
 		goto out;
 	}
 	raw = proj_create_crs_to_crs_from_pj(t->ctx, a, b, NULL, NULL);
 	if (!raw) {
-		sat_debug("geom: no transformation %s -> %s", s, d);
+		sat_debug("geom: no transformation %s -> %s", src, dst);
 		goto out;
 	}
 	pj = proj_normalize_for_visualization(t->ctx, raw);
 	proj_destroy(raw);
 	if (!pj)
 		goto out;
+	s = strdup(src);
+	d = strdup(dst);
+	if (!s || !d) {
+		free(s);
+		free(d);
+		proj_destroy(pj);
+		ret = -ENOMEM;
+		goto out;
+	}
 	slot = &t->tf[t->next];
 	t->next = (t->next + 1) % GEOM_TF_CACHE;
 	proj_destroy(slot->pj);
-	slot->src = src;
-	slot->dst = dst;
+	free(slot->src);
+	free(slot->dst);
+	slot->src = s;
+	slot->dst = d;
 	slot->pj = pj;
 	*out = pj;
 	ret = 0;
@@ -178,35 +235,54 @@ out:
 	return ret;
 }
 
-int sat_geom_is_geographic(int epsg)
+int sat_geom_crs_is_geographic(const char *def)
 {
 	struct geom_tls *t = geom_tls_get();
-	char name[32];
-	PJ *crs;
+	PJ *crs, *src;
 	int ret = -EINVAL;
+	char *copy;
 
 	if (!t)
 		return -ENOMEM;
-	if (epsg <= 0)
+	if (!def)
 		return -EINVAL;
 	/* The writer asks for every file it sizes: remember the answer. */
 	for (int i = 0; i < GEOM_TF_CACHE; i++) {
-		if (t->kind[i].epsg == epsg)
+		if (t->kind[i].crs && strcmp(t->kind[i].crs, def) == 0)
 			return t->kind[i].geographic;
 	}
-	snprintf(name, sizeof(name), "EPSG:%d", epsg);
-	crs = proj_create(t->ctx, name);
-	if (geom_is_2d_crs(crs)) {
-		ret = proj_get_type(crs) == PJ_TYPE_GEOGRAPHIC_2D_CRS;
-		t->kind[t->kind_next].epsg = epsg;
-		t->kind[t->kind_next].geographic = ret;
-		t->kind_next = (t->kind_next + 1) % GEOM_TF_CACHE;
+	crs = geom_crs(t->ctx, def);
+	if (crs) {
+		src = proj_get_type(crs) == PJ_TYPE_BOUND_CRS
+			      ? proj_get_source_crs(t->ctx, crs)
+			      : NULL;
+		ret = proj_get_type(src ? src : crs) ==
+		      PJ_TYPE_GEOGRAPHIC_2D_CRS;
+		proj_destroy(src);
+		copy = strdup(def);
+		if (copy) {
+			free(t->kind[t->kind_next].crs);
+			t->kind[t->kind_next].crs = copy;
+			t->kind[t->kind_next].geographic = ret;
+			t->kind_next = (t->kind_next + 1) % GEOM_TF_CACHE;
+		}
 	}
 	proj_destroy(crs);
 	return ret;
 }
 
-int sat_geom_transform(int src_epsg, int dst_epsg, double *xy, size_t n)
+int sat_geom_is_geographic(int epsg)
+{
+	char name[32];
+
+	if (epsg <= 0)
+		return -EINVAL;
+	geom_epsg_name(name, sizeof(name), epsg);
+	return sat_geom_crs_is_geographic(name);
+}
+
+int sat_geom_transform_crs(const char *src, const char *dst, double *xy,
+			   size_t n)
 {
 	PJ *pj;
 	size_t done;
@@ -216,7 +292,7 @@ int sat_geom_transform(int src_epsg, int dst_epsg, double *xy, size_t n)
 		return 0;
 	if (!xy)
 		return -EINVAL;
-	ret = geom_tf_get(src_epsg, dst_epsg, &pj);
+	ret = geom_tf_get(src, dst, &pj);
 	if (ret)
 		return ret;
 	proj_errno_reset(pj);
@@ -234,8 +310,19 @@ int sat_geom_transform(int src_epsg, int dst_epsg, double *xy, size_t n)
 	return 0;
 }
 
-int sat_geom_project_ring(int epsg, const double *lonlat, size_t n,
-			  double **xy, size_t *nxy)
+int sat_geom_transform(int src_epsg, int dst_epsg, double *xy, size_t n)
+{
+	char s[32], d[32];
+
+	if (src_epsg <= 0 || dst_epsg <= 0)
+		return -EINVAL;
+	geom_epsg_name(s, sizeof(s), src_epsg);
+	geom_epsg_name(d, sizeof(d), dst_epsg);
+	return sat_geom_transform_crs(s, d, xy, n);
+}
+
+int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
+			      double **xy, size_t *nxy)
 {
 	double step = GEOM_STEP_DEG, total = 0;
 	size_t count = 0, k = 0;
@@ -291,7 +378,7 @@ int sat_geom_project_ring(int epsg, const double *lonlat, size_t n,
 				return -ENOMEM;
 		}
 	}
-	ret = sat_geom_transform(4326, epsg, out, count);
+	ret = sat_geom_transform_crs("EPSG:4326", crs, out, count);
 	if (ret) {
 		free(out);
 		return ret;
@@ -299,6 +386,19 @@ int sat_geom_project_ring(int epsg, const double *lonlat, size_t n,
 	*xy = out;
 	*nxy = count;
 	return 0;
+}
+
+int sat_geom_project_ring(int epsg, const double *lonlat, size_t n,
+			  double **xy, size_t *nxy)
+{
+	char name[32];
+
+	*xy = NULL;
+	*nxy = 0;
+	if (epsg <= 0)
+		return -EINVAL;
+	geom_epsg_name(name, sizeof(name), epsg);
+	return sat_geom_project_ring_crs(name, lonlat, n, xy, nxy);
 }
 
 int sat_geom_grid_for_ring(const double *xy, size_t n, int epsg,

@@ -55,4 +55,69 @@ int sat_geom_is_geographic(int epsg);
 /* Parses "EPSG:32629" or a bare number; returns the code or 0. */
 int sat_geom_parse_epsg(const char *s);
 
+/*
+ * CRSs given by a definition string: "EPSG:32629" (any authority:code
+ * PROJ's database knows), or anything proj_create() accepts: a PROJ
+ * string with +type=crs, WKT 1 or 2, PROJJSON, an OGC URN such as
+ * "urn:ogc:def:crs,crs:EPSG::4267,cs:EPSG::4400,coordinateOperation:EPSG::16017".
+ * Only 2D geographic and projected CRSs are accepted, also when bound to
+ * WGS 84 by a TOWGS84 clause. Axis order is always x = easting/longitude,
+ * y = northing/latitude, whatever the definition says.
+ */
+
+/* Transforms n points in place from CRS src to CRS dst. Returns 0,
+ * -EINVAL (a definition PROJ does not accept or that is not a 2D CRS, no
+ * transformation, a point outside the domain) or -ENOMEM. */
+int sat_geom_transform_crs(const char *src, const char *dst, double *xy,
+			   size_t n);
+
+/* sat_geom_project_ring() into the CRS crs. */
+int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
+			      double **xy, size_t *nxy);
+
+/* 1 when crs is a geographic 2D CRS, 0 when projected, -EINVAL else. */
+int sat_geom_crs_is_geographic(const char *crs);
+
+/* The EPSG code of the CRS crs names or is equivalent to, for choosing an
+ * output CRS: the code itself for "EPSG:n"; else the one candidate PROJ's
+ * proj_identify() finds equivalent (confidence >= 70: same datum,
+ * projection, parameters and units, whatever the names), and that
+ * proj_is_equivalent_to() confirms. 0 when there is none (or more than
+ * one), -EINVAL for a definition that is not a 2D CRS. */
+int sat_geom_crs_epsg(const char *crs);
+
+/*
+ * A CRS from GeoTIFF-style parts, as the COG reader finds them in
+ * user-defined GeoKeys. The geodetic part is the first given of:
+ * geographic_epsg (a geographic 2D CRS), datum_epsg (a geodetic datum,
+ * with its ellipsoid and prime meridian, in longitude/latitude degrees),
+ * ellipsoid_epsg (an ellipsoid, unknown datum, Greenwich), geodetic (a
+ * PROJ string of a geographic CRS, "+proj=longlat +a=... +rf=...
+ * [+pm=...] [+towgs84=...] +type=crs"). The projection, absent for a
+ * geographic CRS, is conversion_epsg (an EPSG conversion such as 16017,
+ * UTM zone 17N) or conversion (a PROJ string of one projection step
+ * without ellipsoid, units nor false easting and northing, angles in
+ * degrees: "+proj=tmerc +lat_0=0 +lon_0=9 +k=0.9996") with false_easting
+ * and false_northing in the linear unit; the axes are in the linear unit
+ * unit_epsg (an EPSG unit code such as 9001 metre or 9003 US survey foot)
+ * or, when it is 0, unit_to_metre metres (1 when 0 too).
+ */
+struct sat_geom_crs_parts {
+	int geographic_epsg;
+	int datum_epsg;
+	int ellipsoid_epsg;
+	const char *geodetic;
+	int conversion_epsg;
+	const char *conversion;
+	double false_easting, false_northing;
+	int unit_epsg;
+	double unit_to_metre;
+};
+
+/* Builds the CRS; on success *def is its WKT2:2019 definition on one line
+ * (malloc'd), which the functions above accept. Returns 0, -EINVAL with
+ * *why (a static phrase) saying what PROJ refused, or -ENOMEM. */
+int sat_geom_crs_build(const struct sat_geom_crs_parts *parts, char **def,
+		       const char **why);
+
 #endif

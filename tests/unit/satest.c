@@ -53,17 +53,24 @@ const char *satest_realdata(const char *relpath)
 	static char buf[4096];
 	const char *top = getenv("SATFS_SOURCE_DIR");
 	const char *ci = getenv("CI");
+	const char *dir = getenv("SATFS_REALDATA");
 	struct stat st;
 
-	snprintf(buf, sizeof(buf), "%s/../shared/realdata", top ? top : ".");
+	/* SATFS_REALDATA: the folder, for a tree that is not beside it (a
+	 * git worktree). */
+	if (dir && *dir)
+		snprintf(buf, sizeof(buf), "%s", dir);
+	else
+		snprintf(buf, sizeof(buf), "%s/../shared/realdata",
+			 top ? top : ".");
 	if (stat(buf, &st) != 0) {
 		if (ci && strcmp(ci, "true") == 0)
 			satest_fail(__FILE__, __LINE__, "realdata present",
 				    "../shared/realdata is missing under CI");
 		satest_skip("../shared/realdata is absent");
 	}
-	snprintf(buf, sizeof(buf), "%s/../shared/realdata/%s",
-		 top ? top : ".", relpath);
+	snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "/%s",
+		 relpath);
 	return buf;
 }
 

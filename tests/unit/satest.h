@@ -20,8 +20,9 @@ void satest_fail(const char *file, int line, const char *expr, const char *detai
 void satest_skip(const char *why);
 /* Path of a file below the source tree, in a static buffer. */
 const char *satest_src(const char *relpath);
-/* Path of ../shared/realdata/<relpath>; skips the case when the folder is
- * missing, except under CI=true where that is a failure. */
+/* Path of ../shared/realdata/<relpath> (or $SATFS_REALDATA/<relpath>);
+ * skips the case when the folder is missing, except under CI=true where
+ * that is a failure. */
 const char *satest_realdata(const char *relpath);
 /* A fresh private directory for this case (removed by nobody: under /tmp). */
 const char *satest_tmpdir(void);

@@ -601,3 +601,257 @@ SAT_TEST(is_geographic)
 		CHECK_INT(sat_geom_is_geographic(0), -EINVAL);
 	}
 }
+
+/* ---- CRSs given by definition ------------------------------------------ */
+
+/* Reference values from PROJ's own command line (PROJ 9.1.1), lat/lon in:
+ *   echo "48.25 12.5" | cs2cs -f %.6f EPSG:4326 +to +proj=laea +lat_0=52
+ *     +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +units=us-ft
+ *   echo "-70.5 15.3" | cs2cs -f %.6f EPSG:4326 +to +proj=stere +lat_0=-90
+ *     +lat_ts=-70 +lon_0=0 +datum=WGS84
+ *   echo "50.1 10.2" | cs2cs -f %.6f EPSG:4326 +to +proj=tmerc +lat_0=0
+ *     +lon_0=9 +k=0.9996 +x_0=500000 +y_0=0 +ellps=intl
+ *     +towgs84=-87,-98,-121
+ * (the last is 0.45 m from EPSG:23032, ED50 / UTM 32N, whose transformation
+ * to WGS 84 PROJ takes from the EPSG database instead). */
+#define LAEA_USFT "+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 " \
+	"+y_0=3210000 +ellps=GRS80 +units=us-ft +type=crs"
+#define STERE_S "+proj=stere +lat_0=-90 +lat_ts=-70 +lon_0=0 +datum=WGS84 " \
+	"+type=crs"
+#define TM_INTL "+proj=tmerc +lat_0=0 +lon_0=9 +k=0.9996 +x_0=500000 " \
+	"+y_0=0 +ellps=intl +towgs84=-87,-98,-121 +type=crs"
+
+static void check_point(const char *src, const char *dst, double x, double y,
+			double want_x, double want_y, double eps)
+{
+	double pt[2] = { x, y };
+
+	CHECK_INT(sat_geom_transform_crs(src, dst, pt, 1), 0);
+	CHECK_NEAR(pt[0], want_x, eps);
+	CHECK_NEAR(pt[1], want_y, eps);
+}
+
+SAT_TEST(transform_crs_definitions)
+{
+	double ring[8], *xy = NULL;
+	size_t n = 0;
+
+	check_point("EPSG:4326", LAEA_USFT, 12.5, 48.25, 14785750.501972,
+		    9173491.671575, 0.001);
+	check_point(LAEA_USFT, "EPSG:4326", 14785750.501972, 9173491.671575,
+		    12.5, 48.25, 1e-8);
+	check_point("EPSG:4326", STERE_S, 15.3, -70.5, 562626.836101,
+		    2056617.334192, 0.001);
+	/* bound to WGS 84 by TOWGS84 */
+	check_point("EPSG:4326", TM_INTL, 10.2, 50.1, 585904.550830,
+		    5550640.677607, 0.001);
+	check_point("EPSG:4326", "EPSG:23032", 10.2, 50.1, 585904.100795,
+		    5550640.505651, 0.001);
+	/* the integer API is the same thing */
+	double a[2] = { -82.48, 8.3508 }, b[2] = { -82.48, 8.3508 };
+
+	CHECK_INT(sat_geom_transform(4326, 32617, a, 1), 0);
+	CHECK_INT(sat_geom_transform_crs("EPSG:4326", "EPSG:32617", b, 1), 0);
+	CHECK(a[0] == b[0] && a[1] == b[1]);
+	/* a ring into a definition */
+	memcpy(ring, david, sizeof(ring));
+	CHECK_INT(sat_geom_project_ring_crs("+proj=utm +zone=17 +datum=WGS84 "
+					    "+type=crs", ring, 4, &xy, &n), 0);
+	CHECK(n >= 360);
+	CHECK_NEAR(xy[0], david_utm[0], 0.001);
+	CHECK_NEAR(xy[1], david_utm[1], 0.001);
+	free(xy);
+	/* what is not a 2D CRS */
+	CHECK_INT(sat_geom_transform_crs("EPSG:4326", "", a, 1), -EINVAL);
+	CHECK_INT(sat_geom_transform_crs(NULL, "EPSG:4326", a, 1), -EINVAL);
+	CHECK_INT(sat_geom_transform_crs("EPSG:4326", "EPSG:9001", a, 1),
+		  -EINVAL);
+	CHECK_INT(sat_geom_transform_crs("EPSG:4326", "+proj=utm +zone=33",
+					 a, 1), -EINVAL); /* an operation */
+	CHECK_INT(sat_geom_transform_crs("EPSG:4326", "+proj=geocent "
+					 "+type=crs", a, 1), -EINVAL);
+	CHECK_INT(sat_geom_transform_crs("EPSG:4326", "PROJCRS[garbage", a, 1),
+		  -EINVAL);
+	CHECK_INT(sat_geom_crs_is_geographic("+proj=longlat +ellps=intl "
+					     "+towgs84=1,2,3 +type=crs"), 1);
+	CHECK_INT(sat_geom_crs_is_geographic(TM_INTL), 0);
+	CHECK_INT(sat_geom_crs_is_geographic("EPSG:4978"), -EINVAL);
+	CHECK_INT(sat_geom_crs_is_geographic(NULL), -EINVAL);
+}
+
+/* More definitions than the per-thread cache holds, twice: every answer
+ * stays right while slots are replaced. */
+SAT_TEST(transform_crs_cache)
+{
+	char def[128];
+
+	for (int round = 0; round < 2; round++)
+		for (int zone = 1; zone <= 20; zone++) {
+			double pt[2] = { -183 + 6 * zone, 10 };
+
+			snprintf(def, sizeof(def), "+proj=utm +zone=%d "
+				 "+datum=WGS84 +type=crs", zone);
+			CHECK_INT(sat_geom_transform_crs("EPSG:4326", def, pt,
+							 1), 0);
+			CHECK_NEAR(pt[0], 500000, 0.001);
+		}
+}
+
+SAT_TEST(crs_epsg_identify)
+{
+	char *wkt = NULL;
+	const char *why;
+
+	CHECK_INT(sat_geom_crs_epsg("EPSG:32633"), 32633);
+	CHECK_INT(sat_geom_crs_epsg("epsg:4326"), 4326);
+	CHECK_INT(sat_geom_crs_epsg("+proj=utm +zone=33 +datum=WGS84 "
+				    "+type=crs"), 32633);
+	CHECK_INT(sat_geom_crs_epsg("+proj=tmerc +lat_0=0 +lon_0=15 "
+				    "+k=0.9996 +x_0=500000 +y_0=0 +datum=WGS84 "
+				    "+units=m +type=crs"), 32633);
+	CHECK_INT(sat_geom_crs_epsg("+proj=longlat +datum=WGS84 +type=crs"),
+		  4326);
+	CHECK_INT(sat_geom_crs_epsg("+proj=aea +lat_1=29.5 +lat_2=45.5 "
+				    "+lat_0=23 +lon_0=-96 +x_0=0 +y_0=0 "
+				    "+datum=NAD83 +units=m +type=crs"), 5070);
+	/* equivalent but in feet: no */
+	CHECK_INT(sat_geom_crs_epsg("+proj=utm +zone=33 +datum=WGS84 "
+				    "+units=us-ft +type=crs"), 0);
+	/* an unknown datum on GRS80 is not RGF93 (PROJ offers three) */
+	CHECK_INT(sat_geom_crs_epsg("+proj=lcc +lat_1=49 +lat_2=44 "
+				    "+lat_0=46.5 +lon_0=3 +x_0=700000 "
+				    "+y_0=6600000 +ellps=GRS80 +type=crs"), 0);
+	CHECK_INT(sat_geom_crs_epsg(TM_INTL), 0);
+	CHECK_INT(sat_geom_crs_epsg(LAEA_USFT), 0);
+	CHECK_INT(sat_geom_crs_epsg("EPSG:9001"), -EINVAL);
+	CHECK_INT(sat_geom_crs_epsg("no such thing"), -EINVAL);
+	/* A definition of our own making, the same as EPSG:2154. */
+	struct sat_geom_crs_parts p = {
+		.geographic_epsg = 4171,
+		.conversion = "+proj=lcc +lat_1=49 +lat_2=44 +lat_0=46.5 "
+			      "+lon_0=3",
+		.false_easting = 700000,
+		.false_northing = 6600000,
+	};
+
+	CHECK_INT(sat_geom_crs_build(&p, &wkt, &why), 0);
+	CHECK(strncmp(wkt, "PROJCRS[", 8) == 0 && !strchr(wkt, '\n'));
+	CHECK_INT(sat_geom_crs_epsg(wkt), 2154);
+	free(wkt);
+}
+
+static char *build_ok(const struct sat_geom_crs_parts *p)
+{
+	const char *why = NULL;
+	char *def = NULL;
+
+	if (sat_geom_crs_build(p, &def, &why) != 0)
+		satest_fail(__FILE__, __LINE__, "CRS built", why);
+	CHECK(def != NULL);
+	return def;
+}
+
+static void build_fails(const struct sat_geom_crs_parts *p, const char *why)
+{
+	const char *got = NULL;
+	char *def = (char *)1;
+
+	CHECK_INT(sat_geom_crs_build(p, &def, &got), -EINVAL);
+	CHECK(def == NULL);
+	if (!got || !strstr(got, why))
+		satest_fail(__FILE__, __LINE__, why, got);
+}
+
+SAT_TEST(crs_build_parts)
+{
+	struct sat_geom_crs_parts p;
+	char *def;
+
+	/* EPSG conversion on an EPSG base, axes in US survey feet:
+	 *   echo "33.1 -81.2" | cs2cs -f %.6f EPSG:4267 "urn:ogc:def:crs,
+	 *   crs:EPSG::4267,cs:EPSG::4497,coordinateOperation:EPSG::16017" */
+	p = (struct sat_geom_crs_parts){ .geographic_epsg = 4267,
+					 .conversion_epsg = 16017,
+					 .unit_epsg = 9003 };
+	def = build_ok(&p);
+	check_point("EPSG:4267", def, -81.2, 33.1, 1579188.155081,
+		    12015065.709746, 0.001);
+	CHECK_INT(sat_geom_crs_epsg(def), 0);
+	free(def);
+	/* a TOWGS84 base stays bound to WGS 84 */
+	p = (struct sat_geom_crs_parts){
+		.geodetic = "+proj=longlat +ellps=intl +towgs84=-87,-98,-121 "
+			    "+type=crs",
+		.conversion = "+proj=tmerc +lat_0=0 +lon_0=9 +k_0=0.9996",
+		.false_easting = 500000 };
+	def = build_ok(&p);
+	CHECK(strncmp(def, "BOUNDCRS[", 9) == 0);
+	check_point("EPSG:4326", def, 10.2, 50.1, 585904.550830,
+		    5550640.677607, 0.001);
+	free(def);
+	/* a sphere, a user-defined unit with false easting and northing in
+	 * it: echo "45.5 -100.25" | cs2cs -f %.6f EPSG:4326 +to +proj=sinu
+	 * +lon_0=0 +R=6371007.181; echo "52.5 5.5" | cs2cs -f %.6f EPSG:4326
+	 * +to +proj=tmerc +lat_0=52 +lon_0=5 +k=1 +x_0=1000 +y_0=2000
+	 * +ellps=GRS80 +units=ft */
+	p = (struct sat_geom_crs_parts){
+		.geodetic = "+proj=longlat +a=6371007.181 +b=6371007.181 "
+			    "+type=crs",
+		.conversion = "+proj=sinu +lon_0=0" };
+	def = build_ok(&p);
+	check_point("EPSG:4326", def, -100.25, 45.5, -7813248.617993,
+		    5059374.864938, 0.001);
+	free(def);
+	p = (struct sat_geom_crs_parts){
+		.ellipsoid_epsg = 7019,
+		.conversion = "+proj=tmerc +lat_0=52 +lon_0=5 +k_0=1",
+		.false_easting = 1000 / 0.3048, .false_northing = 2000 / 0.3048,
+		.unit_to_metre = 0.3048 };
+	def = build_ok(&p);
+	check_point("EPSG:4326", def, 5.5, 52.5, 114681.776777, 189480.282722,
+		    0.001);
+	free(def);
+	/* geographic CRSs: from a datum (WGS 84's: the same longitudes and
+	 * latitudes as EPSG:4326), from an ellipsoid (an unknown datum) */
+	p = (struct sat_geom_crs_parts){ .datum_epsg = 6326 };
+	def = build_ok(&p);
+	CHECK_INT(sat_geom_crs_is_geographic(def), 1);
+	check_point(def, "EPSG:4326", 10.2, 50.1, 10.2, 50.1, 1e-12);
+	free(def);
+	p = (struct sat_geom_crs_parts){ .ellipsoid_epsg = 7022 };
+	def = build_ok(&p);
+	CHECK_INT(sat_geom_crs_is_geographic(def), 1);
+	CHECK_INT(sat_geom_crs_epsg(def), 0);
+	free(def);
+	/* and what does not make a CRS */
+	build_fails(&(struct sat_geom_crs_parts){ 0 }, "no datum");
+	build_fails(&(struct sat_geom_crs_parts){ .geographic_epsg = 99999 },
+		    "geographic CRS code");
+	build_fails(&(struct sat_geom_crs_parts){ .geographic_epsg = 32633 },
+		    "geographic CRS code");
+	build_fails(&(struct sat_geom_crs_parts){ .datum_epsg = 4326 },
+		    "datum code");
+	build_fails(&(struct sat_geom_crs_parts){ .ellipsoid_epsg = 1 },
+		    "ellipsoid code");
+	build_fails(&(struct sat_geom_crs_parts){ .geodetic = "+proj=utm "
+						   "+zone=3 +type=crs" },
+		    "geographic 2D");
+	build_fails(&(struct sat_geom_crs_parts){ .geographic_epsg = 4326,
+						   .conversion_epsg = 4326 },
+		    "projection code");
+	build_fails(&(struct sat_geom_crs_parts){ .geographic_epsg = 4326,
+						   .conversion = "+proj=nosuch" },
+		    "projection parameters");
+	build_fails(&(struct sat_geom_crs_parts){
+			    .geographic_epsg = 4326,
+			    .conversion = "+proj=utm +zone=3 +type=crs" },
+		    "one-step");
+	build_fails(&(struct sat_geom_crs_parts){ .geographic_epsg = 4326,
+						   .conversion = "+proj=sinu",
+						   .unit_epsg = 9102 },
+		    "linear unit");
+	build_fails(&(struct sat_geom_crs_parts){ .geographic_epsg = 4326,
+						   .conversion = "+proj=sinu",
+						   .unit_to_metre = -1 },
+		    "linear unit");
+}
