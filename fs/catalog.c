@@ -194,6 +194,7 @@ static struct sat_listing *filter_items(struct sat_catalog *cat,
 	time_t from, to;
 	size_t i, j, kept = 0;
 
+
 	if (!l || !(l->scenes = calloc(n ? n : 1, sizeof(*l->scenes)))) {
 		for (i = 0; i < n; i++)
 			sat_scene_free(items[i]);
@@ -207,8 +208,9 @@ static struct sat_listing *filter_items(struct sat_catalog *cat,
 
 		if (s->datetime < from || s->datetime > to)
 			why = "outside the date range";
-		else if (s->has_cloud && s->cloud_cover >= cfg->max_cloud)
-			why = "too cloudy";
+		else if (cfg->max_cloud < 100 && s->has_cloud &&
+			 s->cloud_cover >= cfg->max_cloud)
+			why = "too cloudy"; /* 100 keeps every scene */
 		else if (s->collection &&
 			 strcmp(s->collection, cfg->collection) != 0)
 			why = "of another collection";
@@ -220,11 +222,25 @@ static struct sat_listing *filter_items(struct sat_catalog *cat,
 			sat_debug("catalog: %s: item %s dropped: %s", r->name,
 				  s->id, why);
 			sat_scene_free(s);
-			continue;
+			items[i] = NULL;
 		}
+	}
+	/* what the catalog did not say, for the items kept (the source may
+	 * read their files' headers) */
+	for (i = j = 0; i < n; i++)
+		if (items[i])
+			items[j++] = items[i];
+	n = j;
+	if (cat->src->ops->prepare && n)
+		cat->src->ops->prepare(cat->src, items, n);
+	for (i = 0; i < n; i++) {
+		struct sat_scene *s = items[i];
+
 		if (!scene_has_crs(s)) {
 			sat_warn("catalog: %s: item %s skipped: unknown CRS "
-				 "(no proj:epsg or proj:code)", r->name, s->id);
+				 "(no proj:epsg or proj:code, and no GeoTIFF "
+				 "asset whose header gives one)", r->name,
+				 s->id);
 			sat_scene_free(s);
 			continue;
 		}
@@ -362,8 +378,12 @@ static int page_add(void *arg, char *body, size_t len)
 static int search(struct sat_catalog *cat, const struct sat_region *r,
 		  struct pages *p, struct sat_scene ***out, size_t *nout)
 {
+	/* 100 % keeps every scene, those without a cloud cover too: no
+	 * filter for the server at all */
 	struct sat_search q = { .region = r,
-				.max_cloud = cat->cfg->max_cloud,
+				.max_cloud = cat->cfg->max_cloud < 100
+						     ? cat->cfg->max_cloud
+						     : -1,
 				.max_items = cat->cfg->max_items };
 	size_t i;
 	int err;

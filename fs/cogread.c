@@ -39,6 +39,7 @@
 #include "cogread_private.h"
 #include "satfs/cache.h"
 #include "satfs/cog.h"
+#include "satfs/geom.h"
 #include "satfs/log.h"
 #include "satfs/sign.h"
 
@@ -413,6 +414,7 @@ struct cr_pending {
 	uint64_t need;
 	char *etag;
 	bool eof;         /* the object ends at len */
+	uint64_t object_size; /* the server's word, or 0 */
 	struct sat_cog *cog; /* parsed, once complete */
 	int err;
 };
@@ -488,6 +490,8 @@ static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
 			} else {
 				rc = cr_append(q, &res[k]);
 			}
+			if (!rc && round == 0)
+				q->object_size = res[k].object_size;
 			if (!rc && round == 0 && res[k].etag &&
 			    cr_etag_ok(res[k].etag)) {
 				q->etag = res[k].etag;
@@ -509,8 +513,15 @@ static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
 			}
 			if (rc == -EAGAIN)
 				rc = -EINVAL;
+			/* tiles the server's object cannot hold: refused
+			 * before anything asks for them */
+			if (!rc && q->object_size &&
+			    (rc = sat_cog_check_size(cog, q->object_size))) {
+				sat_cog_free(cog);
+				cog = NULL;
+			}
 			if (rc)
-				sat_log_cause("%s: not a COG we can read "
+				sat_log_cause("%s: a GeoTIFF we cannot read "
 					      "(%s)",
 					      CR_URL(q->url),
 					      sat_cog_last_error());
@@ -530,18 +541,22 @@ out:
 }
 
 /* References to the headers of urls[0..n) into hdrs[0..n). */
-int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
-			  size_t n, struct sat_cogread_header **hdrs,
+/* Headers of urls[0..n) into hdrs[]: with errs, each its own error (0
+ * where hdrs[i] is set); without, all or nothing. */
+static int cr_get_headers(struct sat_cogread *cr, const char *const *urls,
+			  size_t n, struct sat_cogread_header **hdrs, int *errs,
 			  enum sat_fetch_priority prio,
 			  struct sat_progress *progress)
 {
-	struct cr_pending *p = calloc(n, sizeof(*p));
+	struct cr_pending *p = calloc(n + 1, sizeof(*p));
 	size_t np = 0;
 	int ret = 0;
 
 	if (!p)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
+		if (errs)
+			errs[i] = 0;
 		hdrs[i] = cr_mem_get(cr, urls[i]);
 		if (!hdrs[i]) {
 			hdrs[i] = cr_disk_get(cr, urls[i]);
@@ -565,8 +580,15 @@ int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
 		struct sat_cogread_header *h;
 
 		if (p[k].err || !p[k].cog) {
-			ret = p[k].err && p[k].err != -EINVAL ? p[k].err : -EIO;
-			break;
+			int e = p[k].err && p[k].err != -EINVAL ? p[k].err
+								: -EIO;
+
+			if (!errs) {
+				ret = e;
+				break;
+			}
+			errs[p[k].slot] = e;
+			continue;
 		}
 		h = calloc(1, sizeof(*h));
 		if (!h || !(h->url = strdup(p[k].url))) {
@@ -583,12 +605,22 @@ int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
 		hdrs[p[k].slot] = cr_mem_put(cr, h);
 	}
 	/* Fill in the duplicates. */
-	for (size_t i = 0; i < n && !ret; i++)
-		if (!hdrs[i])
-			hdrs[i] = cr_mem_get(cr, urls[i]);
-	for (size_t i = 0; i < n && !ret; i++)
-		if (!hdrs[i])
-			ret = -EIO; /* evicted in between: rare; retry later */
+	for (size_t i = 0; i < n && !ret; i++) {
+		if (hdrs[i] || (errs && errs[i]))
+			continue;
+		hdrs[i] = cr_mem_get(cr, urls[i]);
+		if (hdrs[i])
+			continue;
+		for (size_t k = 0; errs && k < np; k++)
+			if (strcmp(p[k].url, urls[i]) == 0)
+				errs[i] = errs[p[k].slot];
+		if (!errs || !errs[i]) {
+			if (!errs)
+				ret = -EIO; /* evicted in between: rare */
+			else
+				errs[i] = -EIO;
+		}
+	}
 	for (size_t k = 0; k < np; k++) {
 		free(p[k].buf);
 		free(p[k].etag);
@@ -604,3 +636,52 @@ int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
 	return ret;
 }
 
+/* References to the headers of urls[0..n) into hdrs[0..n). */
+int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
+			    size_t n, struct sat_cogread_header **hdrs,
+			    enum sat_fetch_priority prio,
+			    struct sat_progress *progress)
+{
+	return cr_get_headers(cr, urls, n, hdrs, NULL, prio, progress);
+}
+
+int sat_cogread_describe(struct sat_cogread *cr, const char *const *urls,
+			 size_t n, struct sat_cogread_info *info,
+			 enum sat_fetch_priority prio)
+{
+	struct sat_cogread_header **hdrs = calloc(n + 1, sizeof(*hdrs));
+	int *errs = calloc(n + 1, sizeof(*errs));
+	int err;
+
+	if (!hdrs || !errs) {
+		free(hdrs);
+		free(errs);
+		return -ENOMEM;
+	}
+	memset(info, 0, n * sizeof(*info));
+	/* all at once, each with its own answer */
+	err = cr_get_headers(cr, urls, n, hdrs, errs, prio, NULL);
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct sat_cog_level *lv;
+		const char *crs;
+		int geo;
+
+		info[i].err = errs[i];
+		if (!hdrs[i])
+			continue;
+		lv = sat_cog_level(hdrs[i]->cog, 0);
+		info[i].epsg = sat_cog_epsg(hdrs[i]->cog);
+		crs = sat_cog_crs(hdrs[i]->cog, NULL);
+		if (!info[i].epsg && crs)
+			info[i].epsg = sat_geom_crs_epsg(crs);
+		geo = info[i].epsg ? sat_geom_is_geographic(info[i].epsg) : -1;
+		info[i].projected = geo == 0;
+		info[i].pixel_size = lv->pixel_x;
+		info[i].type = lv->type;
+		info[i].samples = lv->samples;
+		sat_cogread_header_unref(cr, hdrs[i]);
+	}
+	free(hdrs);
+	free(errs);
+	return err;
+}

@@ -37,13 +37,18 @@ enum cr_tile_state {
 	CR_TILE_FAILED,    /* err and why say why; out of the table */
 };
 
+/* Which tile of a position: the image's (band 0 for a chunky level, the
+ * band for a separate one), or the mask IFD's. */
+#define CR_PLANE_MASK 0x8000u /* | band, for a per-band mask */
+
 /* One decoded tile, shared by every window that needs it. Its key is the
- * header (URL and ETag), the level and the tile's position. */
+ * header (URL and ETag), the level, the plane and the tile's position. */
 struct cr_tile {
 	struct cr_tile *hnext;          /* hash chain; cr->lock */
 	struct cr_tile *lru_prev, *lru_next; /* idle READY tiles; cr->lock */
 	struct sat_cogread_header *hdr; /* a reference */
 	uint32_t level, tx, ty;
+	uint16_t plane;
 	uint64_t offset, length;        /* its bytes; length 0: sparse */
 	size_t bytes;                   /* decoded size, when pix is set */
 	/* protected by cr->lock: */
@@ -99,6 +104,7 @@ int sat_cogread_fetch_all(struct sat_cogread *cr,
 struct cr_want {
 	struct sat_cogread_header *hdr; /* borrowed */
 	uint32_t level, tx, ty;
+	uint16_t plane;                 /* band, or CR_PLANE_MASK | band */
 	uint64_t offset, length;
 	struct cr_tile *tile;           /* pinned when the call pins */
 };

@@ -110,14 +110,14 @@ static void pix_free(void *pix, size_t bytes)
 }
 
 static size_t tile_hash(const struct sat_cogread_header *h, uint32_t level,
-			uint32_t tx, uint32_t ty)
+			uint16_t plane, uint32_t tx, uint32_t ty)
 {
 	size_t v = 5381;
 
 	for (const char *p = h->url; *p; p++)
 		v = v * 33 + (unsigned char)*p;
 	v ^= (size_t)level * 0x9e3779b97f4a7c15u;
-	v ^= ((size_t)tx << 20) ^ ty;
+	v ^= ((size_t)tx << 20) ^ ty ^ ((size_t)plane << 40);
 	return v % CR_TILE_BUCKETS;
 }
 
@@ -136,20 +136,21 @@ static bool same_header(const struct sat_cogread_header *a,
 static struct cr_tile *find_locked(struct sat_cogread *cr,
 				   const struct cr_want *w)
 {
-	struct cr_tile *t = cr->tiles[tile_hash(w->hdr, w->level, w->tx,
-						w->ty)];
+	struct cr_tile *t = cr->tiles[tile_hash(w->hdr, w->level, w->plane,
+						w->tx, w->ty)];
 
 	for (; t; t = t->hnext)
 		if (t->level == w->level && t->tx == w->tx &&
-		    t->ty == w->ty && same_header(t->hdr, w->hdr))
+		    t->ty == w->ty && t->plane == w->plane &&
+		    same_header(t->hdr, w->hdr))
 			return t;
 	return NULL;
 }
 
 static void unhash_locked(struct sat_cogread *cr, struct cr_tile *t)
 {
-	struct cr_tile **pp = &cr->tiles[tile_hash(t->hdr, t->level, t->tx,
-						   t->ty)];
+	struct cr_tile **pp = &cr->tiles[tile_hash(t->hdr, t->level, t->plane,
+						   t->tx, t->ty)];
 
 	for (; *pp; pp = &(*pp)->hnext)
 		if (*pp == t) {
@@ -291,9 +292,12 @@ static void decode_task(void *payload)
 	struct cr_req *rq = d->rq;
 	struct sat_cogread *cr = rq->cr;
 	struct cr_tile *t = d->tile, *victims = NULL;
-	const struct sat_cog_level *lv = sat_cog_level(t->hdr->cog, t->level);
-	size_t bytes = (size_t)lv->tile_width * lv->tile_height *
-		       lv->samples * (lv->bits / 8);
+	const struct sat_cog *cog = t->hdr->cog;
+	const struct sat_cog_level *lv = sat_cog_level(cog, t->level);
+	bool mask = t->plane & CR_PLANE_MASK;
+	uint16_t band = t->plane & ~CR_PLANE_MASK;
+	size_t bytes = mask ? (size_t)lv->tile_width * lv->tile_height
+			    : sat_cog_tile_bytes(cog, t->level);
 	char why[400] = "", ubuf[512];
 	void *pix;
 	int rc;
@@ -311,15 +315,20 @@ static void decode_task(void *payload)
 		cr->tile_bytes -= bytes;
 		pthread_mutex_unlock(&cr->lock);
 	} else {
-		rc = sat_cog_decode_tile(t->hdr->cog, t->level, t->tx, t->ty,
-					 (const uint8_t *)rq->res.data +
-						 (t->offset -
-						  rq->req.range_offset),
-					 t->length, pix, bytes);
+		const uint8_t *raw = (const uint8_t *)rq->res.data +
+				     (t->offset - rq->req.range_offset);
+
+		rc = mask ? sat_cog_decode_mask(cog, t->level, band, t->tx,
+						t->ty, raw, t->length, pix,
+						bytes)
+			  : sat_cog_decode_band(cog, t->level, band, t->tx,
+						t->ty, raw, t->length, pix,
+						bytes);
 		if (rc)
-			snprintf(why, sizeof(why), "%s: tile %u,%u of level "
+			snprintf(why, sizeof(why), "%s: %s %u,%u of level "
 				 "%u does not decode (%s)", CR_URL(t->hdr->url),
-				 t->tx, t->ty, t->level, sat_cog_last_error());
+				 mask ? "mask tile" : "tile", t->tx, t->ty,
+				 t->level, sat_cog_last_error());
 		tile_finish(cr, t, pix, bytes, rc ? -EIO : 0, why);
 	}
 	if (atomic_fetch_sub(&rq->decodes_left, 1) == 1)
@@ -543,6 +552,7 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 	t->hdr = want->hdr;
 	t->hdr->refs++;
 	t->level = want->level;
+	t->plane = want->plane;
 	t->tx = want->tx;
 	t->ty = want->ty;
 	t->offset = want->offset;
@@ -558,7 +568,7 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 		nt[(*nnew)++] = t;
 		cr->stats.tiles_fetched++;
 	}
-	h = tile_hash(t->hdr, t->level, t->tx, t->ty);
+	h = tile_hash(t->hdr, t->level, t->plane, t->tx, t->ty);
 	t->hnext = cr->tiles[h];
 	cr->tiles[h] = t;
 	if (pin) {

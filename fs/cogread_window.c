@@ -5,11 +5,17 @@
  * coarsest still at least as fine as the grid, docs/ARCHITECTURE.md
  * "Rendering rules", rule 3) and where each output pixel centre falls in
  * it: computed once per column and once per row when the source is in
- * the grid's CRS, else per pixel through PROJ (sat_geom_transform, once
- * per row for all the bands of one CRS). Then the tiles those pixels lie
- * in, all at once from the tile cache (fs/cogread_tiles.c), which fetches
- * and decodes the missing ones on every core; then the values, copied
- * from the decoded tiles. The tiles of the caller's next window are asked
+ * the grid's CRS, else per pixel through PROJ (sat_geom_transform_crs,
+ * once per row for all the bands of one CRS; the file's CRS may be a full
+ * definition rather than a code). Then the tiles those pixels lie in, all
+ * at once from the tile cache (fs/cogread_tiles.c), which fetches and
+ * decodes the missing ones on every core: the band's own tiles (a
+ * separate level stores one per band), and where the file says which
+ * pixels are invalid, its mask tiles (a mask IFD) or, for a separate
+ * level with alpha, the alpha band's; then the values, in the file's
+ * sample type, copied from the decoded tiles, and a pixel invalid where
+ * GDAL's mask band says so (mask, nodata compared in the band's type,
+ * alpha 0), outside the raster, or in a sparse mask tile. The tiles of the caller's next window are asked
  * for as well, without waiting, so that they arrive while the caller
  * works on this one.
  *
@@ -21,6 +27,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,30 +43,37 @@
 #define CR_MAX_TILE_BYTES (64u << 20) /* one decoded tile */
 /* A URL for a log line (query strings may carry tokens); needs ubuf. */
 #define CR_URL(u) sat_log_url((u), ubuf, sizeof(ubuf))
-#define CR_SAMPLEFORMAT_UINT 1 /* TIFF SampleFormat 1; 0 is "unset" */
 
 struct cr_band {
 	struct sat_cogread_header *hdr;
 	size_t level;
 	const struct sat_cog_level *lv;
-	int src_epsg;             /* non-zero: reproject centres into it */
+	const char *src_crs;      /* non-NULL: reproject centres into it */
 	enum sat_sample_type type;
-	uint16_t sample;          /* which sample of each pixel */
+	uint16_t sample;          /* the band within the file, from 0 */
+	uint16_t plane;           /* its tiles: the band (separate) or 0 */
+	uint16_t spp;             /* samples per pixel of a decoded tile */
+	uint16_t sit;             /* its sample within a pixel of one */
+	bool mask_ifd;            /* mask tiles (a mask IFD) say validity */
+	int alpha;                /* the alpha band that masks it, or -1 */
+	uint16_t alpha_plane;     /* separate alpha: its own tiles' plane */
+	uint16_t alpha_sit;
 	bool has_nodata;
-	double nodata;
+	double nodata;            /* compared in the band's own type */
 	double fill;              /* value of sparse tiles */
 	/* Same CRS: the mapping is separable, computed once. */
 	int32_t *tcol;            /* tile column per output column, or -1 */
 	uint32_t *xin;            /* column within that tile */
 	int32_t *rowmap;          /* source row per output row, or -1 */
-	/* Another CRS: tile number and sample offset per output pixel. */
+	/* Another CRS: tile number and pixel offset per output pixel. */
 	int32_t *ptile;
 	uint32_t *poff;
 	/* The tiles it needs: sorted tile numbers, and where their wants
-	 * start in the window's want array. */
+	 * start in the window's want array (image tiles, then mask tiles,
+	 * then alpha tiles, as it has them). */
 	uint32_t *tnums;
 	size_t ntnums;
-	size_t want0;
+	size_t want0, want_mask, want_alpha;
 };
 
 struct cr_window {
@@ -70,13 +85,16 @@ struct cr_window {
 	struct cr_want *want;
 	size_t nwant;
 	double *xy;               /* one row of centres */
+	char grid_crs[32];        /* "EPSG:n" of the grid */
 };
 
+/* floor(d / px) when within [0, n), else -1; px may be negative (a
+ * south-up raster's rows). */
 static int32_t cr_index(double d, double px, uint32_t n)
 {
 	double f;
 
-	if (!isfinite(d) || !(px > 0))
+	if (!isfinite(d) || !isfinite(px) || px == 0)
 		return -1;
 	f = floor(d / px);
 	if (f < 0 || f >= (double)n)
@@ -92,7 +110,7 @@ static size_t cr_pick_level(const struct sat_cog *cog, double pixel_size)
 
 	for (size_t l = 0; l < nl; l++) {
 		const struct sat_cog_level *lv = sat_cog_level(cog, l);
-		double px = fmax(lv->pixel_x, lv->pixel_y);
+		double px = fmax(lv->pixel_x, fabs(lv->pixel_y));
 
 		if (px <= pixel_size * (1 + 1e-9) && px > bestpx) {
 			best = l;
@@ -100,6 +118,38 @@ static size_t cr_pick_level(const struct sat_cog *cog, double pixel_size)
 		}
 	}
 	return best;
+}
+
+/* What marks band b's pixels invalid: GDAL's mask band (a mask IFD,
+ * nodata, or alpha), and the catalog's nodata before the file's. */
+static void cr_band_validity(struct cr_band *b, const struct sat_read_band *rb)
+{
+	const struct sat_cog *cog = b->hdr->cog;
+	const struct sat_cog_level *lv = b->lv;
+	int alpha = sat_cog_alpha(cog);
+
+	b->alpha = -1;
+	b->mask_ifd = lv->mask == SAT_COG_MASK_IFD;
+	if (lv->mask == SAT_COG_MASK_ALPHA && alpha >= 0 &&
+	    alpha != b->sample) {
+		b->alpha = alpha;
+		b->alpha_plane = lv->separate ? (uint16_t)alpha : 0;
+		b->alpha_sit = lv->separate ? 0 : (uint16_t)alpha;
+	}
+	if (rb->has_nodata) {
+		b->has_nodata = true;
+		b->nodata = rb->nodata;
+	} else {
+		b->has_nodata = sat_cog_nodata(cog, &b->nodata);
+	}
+	if (b->has_nodata && b->type == SAT_SAMPLE_F32)
+		b->nodata = (float)b->nodata; /* compared as float, as GDAL */
+	/* sparse tiles read as nodata (as GDAL fills them), else 0 */
+	b->fill = b->has_nodata && !sat_sample_is_float(b->type) &&
+			  (b->nodata != floor(b->nodata) ||
+			   (b->type <= SAT_SAMPLE_U32 && b->nodata < 0))
+		  ? 0
+		  : b->has_nodata ? b->nodata : 0;
 }
 
 static int cr_band_setup(struct cr_window *w, size_t i)
@@ -111,36 +161,22 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 	const struct sat_cog_level *lv;
 	char ubuf[512];
 	size_t ntile, tile_bytes;
-	int epsg;
+	const char *crs;
 
 	b->level = cr_pick_level(cog, g->pixel_size);
 	lv = b->lv = sat_cog_level(cog, b->level);
-	if ((lv->bits != 8 && lv->bits != 16) || lv->samples < 1 ||
-	    (lv->sample_format != CR_SAMPLEFORMAT_UINT &&
-	     lv->sample_format != 0)) {
-		sat_log_cause("%s: %u-bit samples of format %u are not "
-			      "supported (uint8, uint16 only)",
-			      CR_URL(rb->href), lv->bits, lv->sample_format);
-		return -ENOTSUP;
-	}
-	b->type = lv->bits == 8 ? SAT_SAMPLE_U8 : SAT_SAMPLE_U16;
+	b->type = lv->type;
 	if (rb->sample >= lv->samples) {
 		sat_log_cause("%s has %u bands, not %u", CR_URL(rb->href),
 			      lv->samples, rb->sample + 1);
 		return -EINVAL;
 	}
 	b->sample = rb->sample;
-	/* The reader locates these; this window does not sample them. */
-	if ((lv->separate && lv->samples > 1) || !(lv->pixel_y > 0)) {
-		sat_log_cause("%s: %s are not supported here",
-			      CR_URL(rb->href),
-			      lv->separate ? "planar-separate bands"
-					   : "south-up rasters");
-		return -ENOTSUP;
-	}
+	b->plane = lv->separate ? rb->sample : 0;
+	b->spp = lv->separate ? 1 : lv->samples;
+	b->sit = lv->separate ? 0 : rb->sample;
 	ntile = (size_t)lv->tiles_across * lv->tiles_down;
-	tile_bytes = (size_t)lv->tile_width * lv->tile_height * lv->samples *
-		     (lv->bits / 8);
+	tile_bytes = sat_cog_tile_bytes(cog, b->level);
 	if (ntile == 0 || ntile > CR_MAX_TILES || tile_bytes == 0 ||
 	    tile_bytes > CR_MAX_TILE_BYTES || lv->width == 0 ||
 	    lv->height == 0) {
@@ -149,28 +185,19 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 			      tile_bytes);
 		return -EIO;
 	}
-	if (rb->has_nodata) {
-		b->has_nodata = true;
-		b->nodata = rb->nodata;
-	} else {
-		b->has_nodata = sat_cog_nodata(cog, &b->nodata);
-	}
-	b->fill = b->has_nodata && b->nodata >= 0 &&
-			  b->nodata == floor(b->nodata) &&
-			  b->nodata <= (lv->bits == 8 ? 255 : 65535)
-		  ? b->nodata
-		  : 0;
+	cr_band_validity(b, rb);
 
-	epsg = sat_cog_epsg(cog);
-	if (epsg != 0 && epsg != g->epsg) {
-		b->src_epsg = epsg;
+	crs = sat_cog_crs(cog, NULL);
+	if (crs && strcmp(crs, w->grid_crs) != 0) {
+		b->src_crs = crs;
 		b->ptile = malloc((size_t)g->width * g->height *
 				  sizeof(*b->ptile));
 		b->poff = malloc((size_t)g->width * g->height *
 				 sizeof(*b->poff));
 		return b->ptile && b->poff ? 0 : -ENOMEM;
 	}
-	/* Same CRS: the mapping is separable, compute it once. */
+	/* Same CRS (or the file says none: the item's): the mapping is
+	 * separable, compute it once. */
 	b->tcol = malloc(g->width * sizeof(*b->tcol));
 	b->xin = malloc(g->width * sizeof(*b->xin));
 	b->rowmap = malloc(g->height * sizeof(*b->rowmap));
@@ -200,12 +227,14 @@ static int cr_map_reprojected(struct cr_window *w)
 	const struct sat_grid *g = w->g;
 
 	for (size_t i = 0; i < w->n; i++) {
-		int epsg = w->b[i].src_epsg;
+		const char *crs = w->b[i].src_crs;
 		bool done = false;
 
 		for (size_t k = 0; k < i; k++)
-			done = done || w->b[k].src_epsg == epsg;
-		if (!epsg || done)
+			done = done || (w->b[k].src_crs &&
+					strcmp(w->b[k].src_crs, crs ? crs : "")
+						== 0);
+		if (!crs || done)
 			continue;
 		for (uint32_t row = 0; row < g->height; row++) {
 			double y = g->origin_y - (row + 0.5) * g->pixel_size;
@@ -216,8 +245,8 @@ static int cr_map_reprojected(struct cr_window *w)
 					       (c + 0.5) * g->pixel_size;
 				w->xy[2 * c + 1] = y;
 			}
-			rc = sat_geom_transform(g->epsg, epsg, w->xy,
-						g->width);
+			rc = sat_geom_transform_crs(w->grid_crs, crs, w->xy,
+						    g->width);
 			if (rc)
 				return rc;
 			for (size_t k = i; k < w->n; k++) {
@@ -225,7 +254,7 @@ static int cr_map_reprojected(struct cr_window *w)
 				const struct sat_cog_level *lv = b->lv;
 				size_t base = (size_t)row * g->width;
 
-				if (b->src_epsg != epsg)
+				if (!b->src_crs || strcmp(b->src_crs, crs))
 					continue;
 				for (uint32_t c = 0; c < g->width; c++) {
 					int32_t sc = cr_index(
@@ -288,7 +317,7 @@ static int cr_band_tiles(struct cr_window *w, struct cr_band *b)
 	int32_t lastrow = -2;
 	int rc = 0;
 
-	if (b->src_epsg) {
+	if (b->src_crs) {
 		for (size_t i = 0; i < npix && !rc; i++)
 			if (b->ptile[i] >= 0)
 				rc = push_tnum(b, &cap, (uint32_t)b->ptile[i]);
@@ -321,40 +350,76 @@ static int cr_band_tiles(struct cr_window *w, struct cr_band *b)
 	return 0;
 }
 
-/* One want per tile per band, in the window's want array. */
-static int cr_wants(struct cr_window *w)
+/* Fills the wants of band b's tiles from k on: of plane `plane`, the
+ * mask IFD's (mask) or the image's. */
+static int cr_band_wants(struct cr_window *w, const struct cr_band *b,
+			 size_t k, uint16_t plane, bool mask)
 {
-	size_t total = 0, k = 0;
+	for (size_t j = 0; j < b->ntnums; j++) {
+		struct cr_want *cw = &w->want[k + j];
+		int rc;
 
-	for (size_t i = 0; i < w->n; i++)
-		total += w->b[i].ntnums;
-	w->want = calloc(total + 1, sizeof(*w->want));
-	if (!w->want)
-		return -ENOMEM;
-	for (size_t i = 0; i < w->n; i++) {
-		struct cr_band *b = &w->b[i];
+		cw->hdr = b->hdr;
+		cw->level = (uint32_t)b->level;
+		cw->plane = mask ? (uint16_t)(CR_PLANE_MASK | plane) : plane;
+		cw->tx = b->tnums[j] % b->lv->tiles_across;
+		cw->ty = b->tnums[j] / b->lv->tiles_across;
+		rc = mask ? sat_cog_mask_range(b->hdr->cog, b->level, plane,
+					       cw->tx, cw->ty, &cw->offset,
+					       &cw->length)
+			  : sat_cog_band_range(b->hdr->cog, b->level, plane,
+					       cw->tx, cw->ty, &cw->offset,
+					       &cw->length);
+		if (rc) {
+			char ubuf[512];
 
-		b->want0 = k;
-		for (size_t j = 0; j < b->ntnums; j++, k++) {
-			struct cr_want *cw = &w->want[k];
-
-			cw->hdr = b->hdr;
-			cw->level = (uint32_t)b->level;
-			cw->tx = b->tnums[j] % b->lv->tiles_across;
-			cw->ty = b->tnums[j] / b->lv->tiles_across;
-			if (sat_cog_tile_range(b->hdr->cog, b->level, cw->tx,
-					       cw->ty, &cw->offset,
-					       &cw->length) != 0)
-				return -EIO;
+			sat_log_cause("%s: %s", CR_URL(b->hdr->url),
+				      sat_cog_last_error());
+			return -EIO;
 		}
 	}
-	w->nwant = k;
 	return 0;
 }
 
-/* The pinned tile number t of band b. */
-static const struct cr_tile *cr_tile_of(const struct cr_window *w,
-					const struct cr_band *b, uint32_t t)
+/* The wants of every band's tiles: its image tiles, then its mask
+ * tiles, then its alpha band's (separate levels), as it has them. */
+static int cr_wants(struct cr_window *w)
+{
+	size_t total = 0, k = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < w->n; i++) {
+		const struct cr_band *b = &w->b[i];
+
+		total += b->ntnums * (1 + b->mask_ifd +
+				      (b->alpha >= 0 && b->lv->separate));
+	}
+	w->want = calloc(total + 1, sizeof(*w->want));
+	if (!w->want)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->n && !rc; i++) {
+		struct cr_band *b = &w->b[i];
+
+		b->want0 = k;
+		rc = cr_band_wants(w, b, k, b->plane, false);
+		k += b->ntnums;
+		b->want_mask = k;
+		if (!rc && b->mask_ifd) {
+			rc = cr_band_wants(w, b, k, b->sample, true);
+			k += b->ntnums;
+		}
+		b->want_alpha = k;
+		if (!rc && b->alpha >= 0 && b->lv->separate) {
+			rc = cr_band_wants(w, b, k, b->alpha_plane, false);
+			k += b->ntnums;
+		}
+	}
+	w->nwant = k;
+	return rc;
+}
+
+/* Index of tile number t among band b's tiles, or -1. */
+static ptrdiff_t cr_tile_index(const struct cr_band *b, uint32_t t)
 {
 	size_t lo = 0, hi = b->ntnums;
 
@@ -362,43 +427,53 @@ static const struct cr_tile *cr_tile_of(const struct cr_window *w,
 		size_t mid = (lo + hi) / 2;
 
 		if (b->tnums[mid] == t)
-			return w->want[b->want0 + mid].tile;
+			return (ptrdiff_t)mid;
 		if (b->tnums[mid] < t)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	return -1;
 }
 
-/* Copies band i's values into its read band; clears valid where it has
- * no data. */
+/* Value v of type t at pixel i of band b: is it invalid by nodata? */
+static bool cr_is_nodata(const struct cr_band *b, double v)
+{
+	if (!b->has_nodata)
+		return false;
+	if (isnan(b->nodata))
+		return isnan(v);
+	return v == b->nodata;
+}
+
+/* Copies band i's values into its read band; clears valid where GDAL's
+ * mask says the pixel is invalid, or where the band has no data. */
 static void cr_sample(struct cr_window *w, size_t i)
 {
 	const struct sat_grid *g = w->g;
 	struct cr_band *b = &w->b[i];
 	struct sat_read_band *rb = &w->rd->bands[i];
 	const struct sat_cog_level *lv = b->lv;
-	uint8_t *valid = w->rd->valid;
-	const struct cr_tile *t = NULL;
+	size_t sz = sat_sample_size(b->type);
+	uint8_t *valid = w->rd->valid, *out = rb->values;
+	const struct cr_tile *t = NULL, *mt = NULL, *at = NULL;
 	int32_t tlast = -1;
-	bool u8 = b->type == SAT_SAMPLE_U8;
 
 	for (uint32_t row = 0; row < g->height; row++) {
 		size_t base = (size_t)row * g->width;
-		int32_t sr = b->src_epsg ? 0 : b->rowmap[row];
+		int32_t sr = b->src_crs ? 0 : b->rowmap[row];
 		uint32_t ty = sr < 0 ? 0 : (uint32_t)sr / lv->tile_height;
 		uint32_t yoff = sr < 0 ? 0 : (uint32_t)sr % lv->tile_height *
 						      lv->tile_width;
 
 		for (uint32_t c = 0; c < g->width; c++) {
+			size_t o = base + c;
 			int32_t tn;
 			uint32_t off;
-			double v;
 
-			if (b->src_epsg) {
-				tn = b->ptile[base + c];
-				off = b->poff[base + c];
+			if (b->src_crs) {
+				tn = b->ptile[o];
+				off = b->poff[o];
 			} else if (sr < 0 || b->tcol[c] < 0) {
 				tn = -1;
 				off = 0;
@@ -407,30 +482,47 @@ static void cr_sample(struct cr_window *w, size_t i)
 				     b->tcol[c];
 				off = yoff + b->xin[c];
 			}
-			if (tn < 0) {
-				sat_sample_put(rb->values, b->type, base + c,
-					       0);
-				valid[base + c] = 0;
+			if (tn < 0) { /* outside the raster */
+				memset(out + o * sz, 0, sz);
+				valid[o] = 0;
 				continue;
 			}
 			if (tn != tlast) {
-				t = cr_tile_of(w, b, (uint32_t)tn);
+				ptrdiff_t x = cr_tile_index(b, (uint32_t)tn);
+
+				t = x < 0 ? NULL : w->want[b->want0 + x].tile;
+				mt = x < 0 || !b->mask_ifd
+					     ? NULL
+					     : w->want[b->want_mask + x].tile;
+				at = x < 0 || b->alpha < 0 ? NULL
+				     : b->lv->separate
+					     ? w->want[b->want_alpha + x].tile
+					     : t;
 				tlast = tn;
 			}
-			off = off * lv->samples + b->sample;
-			if (!t || !t->pix)
-				v = b->fill;
-			else if (u8)
-				v = ((const uint8_t *)t->pix)[off];
+			if (t && t->pix)
+				memcpy(out + o * sz,
+				       (const uint8_t *)t->pix +
+					       ((size_t)off * b->spp + b->sit) *
+						       sz,
+				       sz);
 			else
-				v = ((const uint16_t *)t->pix)[off];
-			if (u8)
-				((uint8_t *)rb->values)[base + c] = (uint8_t)v;
-			else
-				((uint16_t *)rb->values)[base + c] =
-					(uint16_t)v;
-			if (b->has_nodata && v == b->nodata)
-				valid[base + c] = 0;
+				sat_sample_put(out, b->type, o, b->fill);
+			if (b->has_nodata &&
+			    cr_is_nodata(b, sat_sample_get(out, b->type, o)))
+				valid[o] = 0;
+			if (b->mask_ifd &&
+			    (!mt || !mt->pix || !((const uint8_t *)mt->pix)[off]))
+				valid[o] = 0; /* sparse mask tiles: invalid */
+			if (b->alpha >= 0) {
+				size_t spp = lv->separate ? 1 : b->spp;
+
+				if (at && at->pix &&
+				    sat_sample_get(at->pix, b->type,
+						   (size_t)off * spp +
+							   b->alpha_sit) == 0)
+					valid[o] = 0;
+			}
 		}
 	}
 }
@@ -467,6 +559,7 @@ static int cr_window_plan(struct cr_window *w, const struct sat_grid *g,
 	int ret;
 
 	w->g = g;
+	snprintf(w->grid_crs, sizeof(w->grid_crs), "EPSG:%d", g->epsg);
 	w->b = calloc(w->n, sizeof(*w->b));
 	w->xy = malloc(2 * (size_t)g->width * sizeof(*w->xy));
 	if (!w->b || !urls || !hdrs || !w->xy) {
@@ -512,7 +605,7 @@ static void cr_prefetch_next(struct sat_cogread *cr, const struct sat_read *rd)
 static bool cr_reprojects(const struct cr_window *w)
 {
 	for (size_t i = 0; i < w->n; i++)
-		if (w->b[i].src_epsg)
+		if (w->b[i].src_crs)
 			return true;
 	return false;
 }

@@ -81,14 +81,20 @@ static char *list_url(const struct sat_config *cfg,
 
 	rfc3339(from, t0);
 	rfc3339(to + 1, t1); /* our `to` is inclusive, endTime is not */
-	snprintf(filter, sizeof(filter),
-		 "properties.CLOUDY_PIXEL_PERCENTAGE < %g", max_cloud);
+	/* max_cloud < 0: every image, those without the property too */
+	if (max_cloud >= 0)
+		snprintf(filter, sizeof(filter),
+			 "properties.CLOUDY_PIXEL_PERCENTAGE < %g", max_cloud);
+	else
+		filter[0] = '\0';
 	region = sat_stac_ee_region(r->ring, r->nring);
 	if (assets && region && (eregion = query_escape(region)) &&
 	    (efilter = query_escape(filter)) &&
 	    asprintf(&url, "%s:listImages?startTime=%s&endTime=%s&region=%s"
-		     "&filter=%s&pageSize=%d", assets, t0, t1, eregion,
-		     efilter, EE_PAGE_SIZE) < 0)
+		     "%s%s&pageSize=%d", assets, t0, t1, eregion,
+		     filter[0] ? "&filter=" : "",
+		     filter[0] ? efilter : "",
+		     EE_PAGE_SIZE) < 0)
 		url = NULL;
 	free(assets);
 	free(region);

@@ -261,6 +261,81 @@ static int stac_parse_page(struct sat_source *src, const char *body,
 	return err;
 }
 
+static bool scene_has_crs(const struct sat_scene *s)
+{
+	if (s->epsg)
+		return true;
+	for (size_t i = 0; i < s->nassets; i++)
+		if (s->assets[i].epsg)
+			return true;
+	return false;
+}
+
+static bool fetchable(const struct sat_asset *a)
+{
+	return a->href && sat_asset_cog_score(a) >= 2 &&
+	       (!strncmp(a->href, "http://", 7) ||
+		!strncmp(a->href, "https://", 8));
+}
+
+/* Items without a CRS code (NASA's HLS, Planet, older Landsat and
+ * Sentinel-2 items) are georeferenced by their COGs: every GeoTIFF asset
+ * of them has its header read, all at once (and cached with the others),
+ * for its CRS, resolution and sample type. */
+static void stac_prepare(struct sat_source *src, struct sat_scene **scenes,
+			 size_t n)
+{
+	struct stac_source *s = stac_of(src);
+	struct sat_cogread_info *info = NULL;
+	struct sat_asset **assets = NULL;
+	const char **urls = NULL;
+	size_t m = 0, k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; !scene_has_crs(scenes[i]) &&
+				   j < scenes[i]->nassets; j++)
+			m += fetchable(&scenes[i]->assets[j]);
+	if (m == 0)
+		return;
+	assets = calloc(m, sizeof(*assets));
+	urls = calloc(m, sizeof(*urls));
+	info = calloc(m, sizeof(*info));
+	if (!assets || !urls || !info)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; !scene_has_crs(scenes[i]) &&
+				   j < scenes[i]->nassets; j++)
+			if (fetchable(&scenes[i]->assets[j])) {
+				assets[k] = &scenes[i]->assets[j];
+				urls[k] = assets[k]->href;
+				k++;
+			}
+	sat_debug("catalog: reading %zu headers for items without a CRS "
+		  "code", m);
+	if (sat_cogread_describe(s->cogread, urls, m, info,
+				 SAT_FETCH_FOREGROUND) != 0)
+		goto out;
+	for (k = 0; k < m; k++) {
+		struct sat_asset *a = assets[k];
+
+		if (info[k].err || !info[k].epsg)
+			continue;
+		a->epsg = info[k].epsg;
+		if (!(a->gsd > 0) && info[k].projected)
+			a->gsd = info[k].pixel_size;
+		if (a->data_type < 0 && info[k].samples == 1)
+			a->data_type = (int)info[k].type;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; !scenes[i]->epsg && j < scenes[i]->nassets;
+		     j++)
+			scenes[i]->epsg = scenes[i]->assets[j].epsg;
+out:
+	free(assets);
+	free(urls);
+	free(info);
+}
+
 static int stac_read(struct sat_source *src, const struct sat_read *rd)
 {
 	return sat_cogread_read(stac_of(src)->cogread, rd);
@@ -286,6 +361,7 @@ static const struct sat_source_ops stac_ops = {
 	.type = "stac",
 	.identity = stac_identity,
 	.search = stac_search,
+	.prepare = stac_prepare,
 	.parse_page = stac_parse_page,
 	.read = stac_read,
 	.drop_caches = stac_drop_caches,

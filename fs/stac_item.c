@@ -235,7 +235,7 @@ static bool ends_with_ci(const char *s, size_t n, const char *suffix)
 /* How readable an asset is for the COG reader: 3 a cloud-optimized GeoTIFF,
  * 2 a GeoTIFF, 1 unknown (no type, no telling extension), 0 something
  * else (JPEG 2000 twins such as Earth Search's "red-jp2", XML, ...). */
-static int cog_score(const struct sat_asset *a)
+int sat_asset_cog_score(const struct sat_asset *a)
 {
 	size_t n = strcspn(a->href, "?#"); /* signed URLs carry queries */
 	bool tif = ends_with_ci(a->href, n, ".tif") ||
@@ -286,7 +286,7 @@ const struct sat_asset *sat_scene_find_band(const struct sat_scene *s,
 
 			if (!name_matches(name, band, aliases))
 				continue;
-			score = cog_score(a);
+			score = sat_asset_cog_score(a);
 			if (score > best_score) {
 				best = a;
 				best_score = score;

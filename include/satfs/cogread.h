@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "satfs/fetch.h"
+#include "satfs/sample.h"
 
 struct sat_cache;
 struct sat_grid;
@@ -67,6 +68,24 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
  * same for uint16 values in arrays of its own (tests). */
 struct sat_read;
 int sat_cogread_read(struct sat_cogread *cr, const struct sat_read *rd);
+
+/* What a COG's header says of its georeferencing, for listings whose
+ * items do not (include/satfs/source.h, prepare). */
+struct sat_cogread_info {
+	int err;            /* 0, or why the header could not be had */
+	int epsg;           /* the GeoKeys' code, or the one PROJ finds
+			       equal to their definition; 0: none */
+	bool projected;     /* epsg is a projected CRS (metres) */
+	double pixel_size;  /* of level 0, in the CRS's units */
+	enum sat_sample_type type;
+	uint16_t samples;
+};
+/* Gets the headers of urls[0..n) (memory, disk, else all at once from the
+ * network) and describes each into info[i]. Returns 0 (each info says
+ * whether its header was had) or -ENOMEM. Blocks. */
+int sat_cogread_describe(struct sat_cogread *cr, const char *const *urls,
+			 size_t n, struct sat_cogread_info *info,
+			 enum sat_fetch_priority prio);
 
 /* Tests: caps the decoded tiles kept at cap_bytes. */
 void sat_cogread_set_tile_cap(struct sat_cogread *cr, size_t cap_bytes);

@@ -39,7 +39,7 @@ struct sat_source;
 struct sat_search {
 	const struct sat_region *region;
 	time_t from, to;    /* acquisition times, inclusive */
-	double max_cloud;   /* keep scenes below this; >= 100: keep all */
+	double max_cloud;   /* keep scenes below this; < 0: no filter */
 	int max_items;      /* stop paging once this many scenes came */
 };
 
@@ -92,6 +92,13 @@ struct sat_source_ops {
 	int (*search)(struct sat_source *src, const struct sat_search *q,
 		      sat_source_page_fn page, void *payload,
 		      struct sat_scene ***items, size_t *n);
+	/* Completes what the catalog did not say of scenes[0..n) and the
+	 * renderer needs at listing time (a scene without a CRS code gets
+	 * its CRS, resolution and sample type from its files' headers).
+	 * Scenes it cannot complete stay as they are (the catalog then
+	 * drops them, saying why). Blocks. May be NULL. */
+	void (*prepare)(struct sat_source *src, struct sat_scene **scenes,
+			size_t n);
 	/* Parses a page that search() handed out, as search() did. */
 	int (*parse_page)(struct sat_source *src, const char *body,
 			  size_t len, struct sat_scene ***items, size_t *n,

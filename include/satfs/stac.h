@@ -73,6 +73,11 @@ void sat_scene_free(struct sat_scene *s);
 const struct sat_asset *sat_scene_find_band(const struct sat_scene *s,
 					    const char *band);
 
+/* How readable an asset is for the COG reader: 3 a cloud-optimized
+ * GeoTIFF, 2 a GeoTIFF, 1 unknown (no type, no telling extension), 0
+ * something else (JPEG 2000, XML, ...). */
+int sat_asset_cog_score(const struct sat_asset *a);
+
 /* What the landing page offers. */
 struct sat_stac_caps {
 	bool search_post;   /* a "search" link with method POST (or none said) */

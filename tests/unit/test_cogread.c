@@ -6,6 +6,8 @@
  */
 #include "render_fixture.h"
 
+#include "satfs/log.h"
+
 /* Adds a local file to the server as /name; returns its index. */
 static int srv_add(struct srv *s, const char *name, const char *local)
 {
@@ -361,8 +363,14 @@ SAT_TEST(sample_types)
 		 "'%s/B04.tif' '%s'", satest_realdata(SCENE), local);
 	run(cmd);
 	srv_add(&f.srv, "f32.tif", local);
-	CHECK_INT(window1(&f, "f32.tif", &g, &ref, &valid), -ENOTSUP);
-	CHECK(ref == NULL);
+	/* float32 samples are read (and the same values as uint16 B04's) */
+	CHECK_INT(window1(&f, "f32.tif", &g, &ref, &valid), 0);
+	CHECK_INT(window1(&f, "B04.tif", &g, &dn, &ref8), 0);
+	CHECK(memcmp(ref, dn, 104 * 91 * 2) == 0);
+	CHECK(memcmp(valid, ref8, 104 * 91) == 0);
+	free(ref);
+	free(dn);
+	free(ref8);
 	free(valid);
 	fx_stop(&f);
 }
@@ -535,5 +543,199 @@ SAT_TEST(tile_cache_cap)
 	CHECK(st.tiles_evicted >= 10);
 	CHECK(st.tile_bytes <= 2 * 512 * 512 * 2);
 	sat_render_plan_free(p);
+	fx_stop(&f);
+}
+
+/* ---- GeoTIFFs of every layout, read through windows, against GDAL ---- */
+
+struct variant {
+	char name[64];
+	int epsg, bands;
+	uint32_t w, h;
+	double gt[6];
+	char type[16];
+	char mask[32];
+	int alpha;
+};
+
+static bool variant_load(const char *name, struct variant *v)
+{
+	char path[600], *txt, *line;
+	size_t len;
+
+	memset(v, 0, sizeof(*v));
+	v->alpha = -1;
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(path, sizeof(path), "%s",
+		 satest_src("tests/data/cog-variants/gdal/"));
+	strncat(path, name, sizeof(path) - strlen(path) - 5);
+	strcat(path, ".txt");
+	txt = satest_read_file(path, &len);
+	for (line = strtok(txt, "\n"); line; line = strtok(NULL, "\n")) {
+		sscanf(line, "size %u %u", &v->w, &v->h);
+		sscanf(line, "bands %d", &v->bands);
+		sscanf(line, "type %15s", v->type);
+		sscanf(line, "epsg %d", &v->epsg);
+		sscanf(line, "mask %31s", v->mask);
+		sscanf(line, "alpha %d", &v->alpha);
+		sscanf(line, "level 0 %*u %*u %lf %lf %lf %lf %lf %lf",
+		       &v->gt[0], &v->gt[1], &v->gt[2], &v->gt[3], &v->gt[4],
+		       &v->gt[5]);
+	}
+	free(txt);
+	return v->w && v->h && v->bands;
+}
+
+static size_t gdal_type_size(const char *t)
+{
+	return !strcmp(t, "Byte") ? 1
+	       : !strcmp(t, "UInt16") || !strcmp(t, "Int16") ? 2
+	       : !strcmp(t, "Float64") ? 8
+				       : 4;
+}
+
+/* Every band of every variant GDAL reads north- or south-up in an EPSG
+ * CRS, read on its own full-resolution grid (north-up: a south-up file's
+ * rows come out reversed), equals GDAL's values, and is valid exactly
+ * where GDAL's mask band of band 1 says (the alpha band itself always). */
+SAT_TEST(variants_match_gdal)
+{
+	char list[600], *names, *name, *save = NULL;
+	size_t len, checked = 0;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	snprintf(list, sizeof(list), "%s",
+		 satest_src("tests/data/cog-variants/gdal/index.txt"));
+	names = satest_read_file(list, &len);
+	for (name = strtok_r(names, "\n", &save); name;
+	     name = strtok_r(NULL, "\n", &save)) {
+		struct sat_cogread_stats st;
+		struct variant v;
+		char local[600], url[256], file[80], rawp[600], mp[600];
+		uint8_t *raw, *mask;
+		size_t rlen, mlen, npix, sz;
+		bool south;
+
+		if (!strncmp(name, "crs-", 4) || !variant_load(name, &v) ||
+		    v.epsg <= 0 || v.gt[1] != fabs(v.gt[5]))
+			continue;
+		south = v.gt[5] > 0;
+		snprintf(local, sizeof(local), "%s%s.tif",
+			 satest_src("tests/data/cog-variants/"), name);
+		snprintf(file, sizeof(file), "%s.tif", name);
+		if (f.srv.nfiles == NFILES) { /* a new server for the rest */
+			fx_stop(&f);
+			fx_start(&f, NULL);
+		}
+		srv_add(&f.srv, file, local);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", f.srv.port,
+			 file);
+		snprintf(rawp, sizeof(rawp), "%s%s.0.raw",
+			 satest_src("tests/data/cog-variants/gdal/"), name);
+		snprintf(mp, sizeof(mp), "%s%s.0.mask",
+			 satest_src("tests/data/cog-variants/gdal/"), name);
+		raw = (uint8_t *)satest_read_file(rawp, &rlen);
+		mask = (uint8_t *)satest_read_file(mp, &mlen);
+		npix = (size_t)v.w * v.h;
+		sz = gdal_type_size(v.type);
+		CHECK_INT(rlen, npix * sz * (size_t)v.bands);
+		CHECK_INT(mlen, npix);
+		struct sat_grid g = { v.epsg, v.gt[0],
+				      south ? v.gt[3] + v.h * v.gt[5] : v.gt[3],
+				      v.gt[1], v.w, v.h };
+		for (int b = 0; b < v.bands; b++) {
+			struct sat_read_band rb = { .href = url,
+						    .sample = (uint16_t)b };
+			uint8_t *valid = malloc(npix);
+			struct sat_read rd = { .grid = &g, .bands = &rb,
+					       .nbands = 1, .valid = valid,
+					       .prio = SAT_FETCH_FOREGROUND };
+
+			if (sat_cogread_read(f.cr, &rd) != 0) {
+				fprintf(stderr, "%s band %d: %s\n", name, b,
+					sat_cog_last_error());
+				CHECK(!"variant read");
+			}
+			CHECK_INT(sat_sample_size(rb.type), sz);
+			for (size_t i = 0; i < npix; i++) {
+				size_t row = i / v.w, col = i % v.w;
+				size_t gi = (south ? v.h - 1 - row : row) *
+						    v.w + col;
+				const uint8_t *want = raw +
+						      ((size_t)b * npix + gi) *
+							      sz;
+				const uint8_t *got = (uint8_t *)rb.values +
+						     i * sz;
+				bool ok = !memcmp(want, got, sz) ||
+					  (rb.type == SAT_SAMPLE_F32 &&
+					   isnan(*(const float *)want) &&
+					   isnan(*(const float *)got));
+
+				if (!ok || (b != v.alpha &&
+					    valid[i] != (mask[gi] != 0)))
+					fprintf(stderr, "%s band %d pixel %zu,"
+						"%zu: value ok %d, valid %d, "
+						"GDAL mask %d\n", name, b, col,
+						row, ok, valid[i], mask[gi]);
+				CHECK(ok);
+				if (b == v.alpha)
+					CHECK_INT(valid[i], 1);
+				else
+					CHECK_INT(valid[i], mask[gi] != 0);
+			}
+			free(rb.values);
+			free(valid);
+		}
+		sat_cogread_get_stats(f.cr, &st);
+		free(raw);
+		free(mask);
+		checked++;
+	}
+	fprintf(stderr, "%zu variants match GDAL\n", checked);
+	CHECK(checked >= 18);
+	free(names);
+	fx_stop(&f);
+}
+
+/* The files the reader refuses fail the window with the reader's reason
+ * for a cause, not a bare errno. */
+SAT_TEST(variants_refused_with_reason)
+{
+	static const struct {
+		const char *name, *why;
+	} refused[] = {
+		{ "refuse-rotated", "rotated" },
+		{ "refuse-12bit", "12-bit" },
+		{ "refuse-int64", "64" },
+		{ "refuse-float16", "16" },
+	};
+	struct sat_grid g = { 32633, 500000, 4000300, 10, 40, 30 };
+	struct fx f;
+
+	fx_start(&f, NULL);
+	for (size_t k = 0; k < sizeof(refused) / sizeof(refused[0]); k++) {
+		char local[600], file[80], url[256], cause[400];
+		uint8_t valid[40 * 30];
+		struct sat_read_band rb = { 0 };
+		struct sat_read rd = { .grid = &g, .bands = &rb, .nbands = 1,
+				       .valid = valid,
+				       .prio = SAT_FETCH_FOREGROUND };
+
+		snprintf(local, sizeof(local), "%s%s.tif",
+			 satest_src("tests/data/cog-variants/"),
+			 refused[k].name);
+		snprintf(file, sizeof(file), "%s.tif", refused[k].name);
+		srv_add(&f.srv, file, local);
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/%s", f.srv.port,
+			 file);
+		rb.href = url;
+		sat_log_take_cause(cause, sizeof(cause));
+		CHECK(sat_cogread_read(f.cr, &rd) != 0);
+		sat_log_take_cause(cause, sizeof(cause));
+		fprintf(stderr, "%s: %s\n", refused[k].name, cause);
+		CHECK(strstr(cause, refused[k].why));
+		free(rb.values);
+	}
 	fx_stop(&f);
 }
