@@ -8,6 +8,7 @@
         [--rate-stall R] [--rate-reset R] [--seed N]
         [--paging post-merge|post-token|get] [--cql2] [--get-only]
         [--ignore-query] [--page-limit N] [--replay DIR]
+        [--exit-with-parent]
 
 See tests/server/README.md for the protocol, the control API and how --replay
 matches recorded requests.
@@ -1439,6 +1440,8 @@ def main(argv=None):
     ap.add_argument("--ignore-query", action="store_true")
     ap.add_argument("--page-limit", type=int, default=0)
     ap.add_argument("--replay")
+    ap.add_argument("--exit-with-parent", action="store_true",
+                    help="exit when the process that started us ends")
     opts = ap.parse_args(argv)
     if not opts.catalog and not opts.replay:
         ap.error("--catalog DIR (or --replay DIR) is required")
@@ -1459,6 +1462,15 @@ def main(argv=None):
         done.set()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if opts.exit_with_parent:
+        # A test program killed by its timeout cannot stop us: go with it.
+        parent = os.getppid()
+
+        def orphan():
+            while os.getppid() == parent and not done.is_set():
+                time.sleep(0.2)
+            done.set()
+        threading.Thread(target=orphan, daemon=True).start()
     th = threading.Thread(target=srv.serve_forever, kwargs={
         "poll_interval": 0.2}, daemon=True)
     th.start()
