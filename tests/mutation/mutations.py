@@ -106,8 +106,8 @@ MUTATIONS = [
         "id": "fetch-one-try-too-many",
         "why": "max_tries + 1 attempts",
         "file": "fs/fetch.c",
-        "find": "retry = retry && j->tries < f->opts.max_tries;",
-        "replace": "retry = retry && j->tries <= f->opts.max_tries;",
+        "find": "retry = retry && j->tries < j->max_tries;",
+        "replace": "retry = retry && j->tries <= j->max_tries;",
         "tests": r"^unit\.fetch\.",
     },
     {
