@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Fixture STAC API + COG server for satfs tests (Python stdlib only).
 
-    python3 tests/server/fixture_server.py --catalog DIR [--port 0]
-        [--port-file FILE] [--log FILE] [--latency-ms N] [--bandwidth B]
+    python3 tests/server/fixture_server.py --catalog DIR [--host ADDR]
+        [--port 0] [--port-file FILE] [--log FILE] [--latency-ms N]
+        [--bandwidth B]
         [--rate-429 R] [--retry-after S] [--rate-503 R] [--rate-truncate R]
         [--rate-stall R] [--rate-reset R] [--seed N]
         [--paging post-merge|post-token|get] [--cql2] [--get-only]
         [--ignore-query] [--page-limit N] [--replay DIR]
+        [--exit-with-parent]
 
 See tests/server/README.md for the protocol, the control API and how --replay
 matches recorded requests.
@@ -15,8 +17,10 @@ Threading model: ThreadingHTTPServer, one daemon thread per connection,
 HTTP/1.1 keep-alive. Shared mutable state lives in one State object and is
 only touched under State.lock: fault settings, the seeded random generator
 (one draw per faultable request, so a given request order always gets the
-same faults), the request log and the ETag cache. Nothing sleeps or does I/O
-while holding the lock, except appending one line to the --log file.
+same faults), the request log, the ETag cache and the counts of requests in
+progress and held. Nothing sleeps or does I/O while holding the lock, except
+appending one line to the --log file; held requests wait on State.cond
+(which releases the lock), woken when /_control changes hold_paths.
 """
 
 import argparse
@@ -107,11 +111,16 @@ class State:
             "sas_ttl_s": 3600,
             "sas_revoke_after": 0,
             "sas_revoke": False,
+            "hold_paths": [],
         }
         self.sas = {}            # protected by lock: sig -> token facts
         self.sas_seq = 0         # protected by lock: tokens issued
         self.sas_min_seq = 0     # protected by lock: older ones revoked
         self.log = []                                # protected by lock
+        self.cond = threading.Condition(self.lock)
+        self.active = 0          # protected by lock: requests in progress
+        self.max_active = 0      # protected by lock: most at once
+        self.held = 0            # protected by lock: waiting on hold_paths
         self.logfile = open(opts.log, "a") if opts.log else None
         self.etags = {}                              # protected by lock
 
@@ -128,10 +137,10 @@ class State:
                 raise BadRequest("unknown control key %r" % k)
             if k in ("down", "range_ignore", "sas_revoke"):
                 v = bool(v)
-            elif k == "fail_paths":
+            elif k in ("fail_paths", "hold_paths"):
                 if not isinstance(v, list) or \
                         not all(isinstance(s, str) for s in v):
-                    raise BadRequest("fail_paths must be a list of strings")
+                    raise BadRequest("%s must be a list of strings" % k)
             elif k == "fail_next":
                 if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                     raise BadRequest("fail_next must be an integer >= 0")
@@ -149,6 +158,7 @@ class State:
             if self.faults["sas_revoke"]:       # an action, not a setting
                 self.sas_min_seq = self.sas_seq
                 self.faults["sas_revoke"] = False
+            self.cond.notify_all()              # hold_paths may have gone
             return json.loads(json.dumps(self.faults))
 
     def sas_issue(self, account, container):
@@ -192,6 +202,37 @@ class State:
                     self.faults["sas_revoke_after"] = 0
                     self.sas_min_seq = self.sas_seq
         return None
+
+    def begin(self, entry):
+        """A non-control request starts: count it (entry["active"] is how
+        many were in progress then, itself included)."""
+        with self.lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            entry["active"] = self.active
+
+    def end(self):
+        with self.lock:
+            self.active -= 1
+
+    def stats(self):
+        with self.lock:
+            return {"active": self.active, "max_active": self.max_active,
+                    "held": self.held}
+
+    def hold(self, target):
+        """Waits while target (path and query) contains one of hold_paths,
+        or until shutdown. True when it waited."""
+        def held():
+            return any(s in target for s in self.faults["hold_paths"])
+        with self.cond:
+            if not held():
+                return False
+            self.held += 1
+            while held() and not self.stop.is_set():
+                self.cond.wait(0.25)
+            self.held -= 1
+        return True
 
     def take_fail_next(self):
         """True (and one fewer left) while fail_next counts down."""
@@ -802,56 +843,17 @@ class Handler(BaseHTTPRequestHandler):
                                      if big else "BadRequest", str(e)),
                           method, entry)
                 return
-            if path == "/_control" or path.startswith("/_log"):
+            if path in ("/_control", "/_stats") or \
+                    path.startswith("/_log"):
                 self.send_control(method, path, body)
                 return
             if method == "POST" and path.rstrip("/").endswith("/search"):
                 entry["body"] = body[:4096].decode("utf-8", "replace")
-            f = st.snapshot()
-            if f["down"]:
-                entry["fault"] = "down"
-                st.record(entry)
-                self.reset()
-                return
-            faultable = path.rstrip("/").endswith("/search") or \
-                path.startswith("/cogs/")
-            # fail_next: a counted fault, before (and instead of) a draw
-            failing = faultable and st.take_fail_next()
-            fault = st.draw((path, self.headers.get("Range"))) \
-                if faultable and not failing else None
-            if fault in ("reset", "stall"):
-                entry["fault"] = fault
-                st.record(entry)
-                if fault == "reset":
-                    self.reset()
-                else:
-                    self.stall()
-                return
-            if f["latency_ms"] > 0:
-                time.sleep(f["latency_ms"] / 1000.0)
-            if failing or any(s in path for s in f["fail_paths"]):
-                resp = stac_error(f["fail_status"], "InjectedFailure",
-                                  ("fail_next" if failing else
-                                   "fail_paths matched") + " " + path)
-                if failing and f["fail_status"] in (429, 503):
-                    resp.headers.append(("Retry-After",
-                                         "%g" % f["retry_after"]))
-                self.send(resp, method, entry, "fail")
-                return
-            if fault == "429":
-                resp = stac_error(429, "TooManyRequests", "slow down")
-                resp.headers.append(("Retry-After",
-                                     "%g" % f["retry_after"]))
-                self.send(resp, method, entry, "429")
-                return
-            if fault == "503":
-                resp = s3_error(503, "SlowDown",
-                                "Please reduce your request rate.")
-                self.send(resp, method, entry, "503")
-                return
-            resp = self.route(method, path, url.query, body)
-            self.send(resp, method, entry,
-                      "truncate" if fault == "truncate" else None)
+            st.begin(entry)
+            try:
+                self.serve(method, path, url, body, entry)
+            finally:
+                st.end()
         except (BrokenPipeError, ConnectionResetError, socket.timeout):
             self.close_connection = True
         except Exception as e:          # never let a request kill the thread
@@ -863,6 +865,58 @@ class Handler(BaseHTTPRequestHandler):
                                          repr(e)), method, entry)
                 except OSError:
                     pass
+
+    def serve(self, method, path, url, body, entry):
+        """Everything but control: down, hold, faults, then the answer."""
+        st = self.server.state
+        f = st.snapshot()
+        if f["down"]:
+            entry["fault"] = "down"
+            st.record(entry)
+            self.reset()
+            return
+        if st.hold(path + ("?" + url.query if url.query else "")):
+            entry["held"] = True
+            f = st.snapshot()
+        faultable = path.rstrip("/").endswith("/search") or \
+            path.startswith("/cogs/")
+        # fail_next: a counted fault, before (and instead of) a draw
+        failing = faultable and st.take_fail_next()
+        fault = st.draw((path, self.headers.get("Range"))) \
+            if faultable and not failing else None
+        if fault in ("reset", "stall"):
+            entry["fault"] = fault
+            st.record(entry)
+            if fault == "reset":
+                self.reset()
+            else:
+                self.stall()
+            return
+        if f["latency_ms"] > 0:
+            time.sleep(f["latency_ms"] / 1000.0)
+        if failing or any(s in path for s in f["fail_paths"]):
+            resp = stac_error(f["fail_status"], "InjectedFailure",
+                              ("fail_next" if failing else
+                               "fail_paths matched") + " " + path)
+            if failing and f["fail_status"] in (429, 503):
+                resp.headers.append(("Retry-After",
+                                     "%g" % f["retry_after"]))
+            self.send(resp, method, entry, "fail")
+            return
+        if fault == "429":
+            resp = stac_error(429, "TooManyRequests", "slow down")
+            resp.headers.append(("Retry-After",
+                                 "%g" % f["retry_after"]))
+            self.send(resp, method, entry, "429")
+            return
+        if fault == "503":
+            resp = s3_error(503, "SlowDown",
+                            "Please reduce your request rate.")
+            self.send(resp, method, entry, "503")
+            return
+        resp = self.route(method, path, url.query, body)
+        self.send(resp, method, entry,
+                  "truncate" if fault == "truncate" else None)
 
     def send_control(self, method, path, body):
         st = self.server.state
@@ -882,7 +936,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/_log/clear" and method == "POST":
             with st.lock:
                 st.log.clear()
+                st.max_active = st.active
             resp = jresp(200, {"cleared": True})
+        elif path == "/_stats" and method in ("GET", "HEAD"):
+            resp = jresp(200, st.stats())
         else:
             resp = stac_error(404, "NotFound", "no control endpoint " + path)
         self.send(resp, method, dummy, log=False)   # control: not logged
@@ -1363,6 +1420,8 @@ class Server(ThreadingHTTPServer):
 def main(argv=None):
     ap = argparse.ArgumentParser(description="satfs fixture STAC/COG server")
     ap.add_argument("--catalog")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (any 127.x.y.z is loopback)")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--log")
@@ -1381,14 +1440,16 @@ def main(argv=None):
     ap.add_argument("--ignore-query", action="store_true")
     ap.add_argument("--page-limit", type=int, default=0)
     ap.add_argument("--replay")
+    ap.add_argument("--exit-with-parent", action="store_true",
+                    help="exit when the process that started us ends")
     opts = ap.parse_args(argv)
     if not opts.catalog and not opts.replay:
         ap.error("--catalog DIR (or --replay DIR) is required")
 
-    srv = Server(("127.0.0.1", opts.port), Handler)
+    srv = Server((opts.host, opts.port), Handler)
     port = srv.server_address[1]
     srv.opts = opts
-    srv.base = "http://127.0.0.1:%d" % port
+    srv.base = "http://%s:%d" % (opts.host, port)
     # GET-only servers cannot follow POST next links.
     srv.paging = opts.paging or ("get" if opts.get_only else "post-merge")
     srv.state = State(opts)
@@ -1401,6 +1462,15 @@ def main(argv=None):
         done.set()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    if opts.exit_with_parent:
+        # A test program killed by its timeout cannot stop us: go with it.
+        parent = os.getppid()
+
+        def orphan():
+            while os.getppid() == parent and not done.is_set():
+                time.sleep(0.2)
+            done.set()
+        threading.Thread(target=orphan, daemon=True).start()
     th = threading.Thread(target=srv.serve_forever, kwargs={
         "poll_interval": 0.2}, daemon=True)
     th.start()
@@ -1409,7 +1479,7 @@ def main(argv=None):
         with open(tmp, "w") as f:
             f.write("%d\n" % port)
         os.replace(tmp, opts.port_file)
-    print("listening on 127.0.0.1:%d" % port, flush=True)
+    print("listening on %s:%d" % (opts.host, port), flush=True)
     while not done.wait(0.5):
         pass
     srv.state.stop.set()

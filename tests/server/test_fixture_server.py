@@ -95,15 +95,17 @@ def make_catalog(d):
 class Fixture:
     count = 0
 
-    def __init__(self, tmp, *args):
+    def __init__(self, tmp, *args, host="127.0.0.1"):
         Fixture.count += 1
+        self.host = host
         self.portfile = os.path.join(tmp, "port.%d" % Fixture.count)
         self.logfile = os.path.join(tmp, "log.%d" % Fixture.count)
         self.errfile = os.path.join(tmp, "err.%d" % Fixture.count)
         with open(self.errfile, "w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, SERVER, "--port", "0", "--port-file",
-                 self.portfile, "--log", self.logfile] + list(args),
+                [sys.executable, SERVER, "--host", host, "--port", "0",
+                 "--port-file", self.portfile, "--log", self.logfile] +
+                list(args),
                 stdout=subprocess.PIPE, stderr=err)
         deadline = time.time() + 10
         while not os.path.exists(self.portfile):
@@ -113,10 +115,10 @@ class Fixture:
             time.sleep(0.02)
         with open(self.portfile) as f:
             self.port = int(f.read())
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.base = "http://%s:%d" % (host, self.port)
 
     def request(self, method, path, body=None, headers=None, timeout=10):
-        c = http.client.HTTPConnection("127.0.0.1", self.port,
+        c = http.client.HTTPConnection(self.host, self.port,
                                        timeout=timeout)
         try:
             if isinstance(body, (dict, list)):
@@ -568,6 +570,71 @@ def t_range_faults_and_redirect(ctx):
         assert st == 302 and h["Location"] == to, (st, h)
     st, h, data = fx.request("GET", "/redirect")
     assert st == 400
+
+
+@test
+def t_hold_and_concurrency(ctx):
+    """hold_paths keeps matching requests (path and query) waiting until
+    it changes; /_stats and each log entry's "active" count the requests
+    in progress; a second server binds another loopback address."""
+    import threading
+    fx = ctx["fx"]
+    path = "/cogs/S2B_17PMK_20240103_0_L2A/B04.tif"
+    with open(os.path.join(ctx["cat"], path.lstrip("/")), "rb") as f:
+        whole = f.read()
+    fx.clear()
+    got = {}
+
+    def fetch(i):
+        st, h, data = fx.request("GET", "%s?held=%d" % (path, i),
+                                 headers={"Range": "bytes=%d-%d" %
+                                          (i, i + 9)})
+        got[i] = (st, data)
+    threads = [threading.Thread(target=fetch, args=(i,)) for i in range(3)]
+    try:
+        d = fx.control(hold_paths=["held="])
+        assert d["hold_paths"] == ["held="], d
+        for t in threads:
+            t.start()
+        deadline = time.time() + 10
+        while fx.json("GET", "/_stats")[1]["held"] < 3:
+            assert time.time() < deadline, "requests never held"
+            time.sleep(0.02)
+        st, s = fx.json("GET", "/_stats")
+        assert st == 200 and s == {"active": 3, "max_active": 3,
+                                   "held": 3}, s
+        assert got == {} and fx.log() == []      # nothing answered yet
+        # others pass, and see the held ones in progress
+        st, h, data = fx.request("GET", path, headers={"Range":
+                                                       "bytes=0-0"})
+        assert st == 206 and data == whole[:1]
+        assert fx.log()[-1]["active"] == 4 and "held" not in fx.log()[-1]
+        st, d = fx.json("POST", "/_control", {"hold_paths": "held="})
+        assert st == 400
+    finally:
+        fx.control(hold_paths=[])
+        for t in threads:
+            t.join(10)
+    assert all(got[i] == (206, whole[i:i + 10]) for i in range(3)), got
+    held = [e for e in fx.log() if e.get("held")]
+    assert len(held) == 3 and all(e["active"] <= 4 for e in held), held
+    st, s = fx.json("GET", "/_stats")
+    assert s == {"active": 0, "max_active": 4, "held": 0}, s
+    fx.clear()
+    assert fx.json("GET", "/_stats")[1]["max_active"] == 0
+    # 127.0.0.2 is loopback too, and another host to a client
+    fx2 = Fixture(ctx["tmp"], "--catalog", ctx["cat"], host="127.0.0.2")
+    try:
+        line = fx2.proc.stdout.readline().decode().strip()
+        assert line == "listening on 127.0.0.2:%d" % fx2.port, line
+        st, d = fx2.json("GET", "/")
+        assert st == 200 and all(l["href"].startswith("http://127.0.0.2:")
+                                 for l in d["links"]), d["links"]
+        st, h, data = fx2.request("GET", path, headers={"Range":
+                                                        "bytes=5-9"})
+        assert st == 206 and data == whole[5:10]
+    finally:
+        assert fx2.stop() == 0
 
 
 @test

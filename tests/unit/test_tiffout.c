@@ -13,6 +13,10 @@
 #include "satest.h"
 #include "satfs/geom.h"
 #include "satfs/tiffout.h"
+#include "tiff_walk.h"
+
+#include <signal.h>
+#include <sys/resource.h>
 
 #define T SAT_TIFFOUT_TILE
 
@@ -589,4 +593,151 @@ SAT_TEST(size_large)
 	CHECK_INT(sat_tiffout_size(&s, &size), 0);
 	CHECK(size > tiles * T * T * 4);
 	CHECK(size < 0xffffffffull);
+}
+
+/* The size announced is the number of bytes written, and both are the
+ * extent of the file as an independent reader (tiff_walk.h) sees it: the
+ * end of its furthest header, IFD, tag value or tile. So a file is never
+ * cut short (its last tile or tag would be missing) nor padded. Over a
+ * spread of specs: sides around the tile size, every sample count and bit
+ * depth, alpha or not, metadata and nodata absent, inline (up to 4
+ * bytes with the NUL) or out of line, of odd and even lengths. */
+SAT_TEST(size_is_bytes_written_and_extent)
+{
+	static const uint32_t sides[] = { 1,   2,   3,   255, 256, 257,
+					  511, 512, 513, 700, 769, 1031 };
+	static const struct {
+		uint16_t samples, bits;
+		bool alpha;
+	} kinds[] = {
+		{ 1, 8, false }, { 1, 16, false }, { 2, 8, true },
+		{ 2, 16, false }, { 3, 8, false }, { 3, 16, false },
+		{ 4, 8, true }, { 4, 16, true }, { 4, 8, false },
+	};
+	static const char *mds[] = {
+		NULL, "", "ab", "abc", "abcd",
+		"<GDALMetadata><Item name=\"satfs_item\">S2B</Item>"
+		"</GDALMetadata>",
+	};
+	static const char *nds[] = { NULL, "0", "-9999", "65535.5" };
+	const size_t nsides = sizeof(sides) / sizeof(sides[0]);
+	const size_t nkinds = sizeof(kinds) / sizeof(kinds[0]);
+	char path[512];
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/e.tif", satest_tmpdir());
+	for (size_t v = 0; v < 96; v++) {
+		/* a spread, not the full product: every side, kind,
+		 * metadata and nodata many times, in varied company */
+		struct sat_grid g = { 32617, 300000, 9000000, 10,
+				      sides[v % nsides],
+				      sides[(v * 5 + 3) % nsides] };
+		size_t k = (v / 2 + v * 7) % nkinds;
+		struct sat_tiffout_spec s = {
+			&g, kinds[k].samples, kinds[k].bits, kinds[k].alpha,
+			mds[(v / 3) % 6], nds[(v * 3 + 1) % 4],
+		};
+		struct fill_ctx c = { .junk = (uint8_t)(v * 37) };
+		struct tw_file tf;
+		uint64_t size;
+		size_t len;
+		uint8_t *bytes;
+
+		CHECK_INT(sat_tiffout_size(&s, &size), 0);
+		CHECK_INT(write_file(path, &s, &c), 0);
+		bytes = (uint8_t *)satest_read_file(path, &len);
+		CHECK_INT(tw_open(&tf, bytes, len), 0);
+		if (len != size || tw_extent(&tf) != (int64_t)len) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg),
+				 "%ux%u spp %u bits %u md %d nodata %d: "
+				 "announced %llu, written %zu, extent %lld",
+				 g.width, g.height, s.samples, s.bits,
+				 s.gdal_metadata != NULL, s.nodata != NULL,
+				 (unsigned long long)size, len,
+				 (long long)tw_extent(&tf));
+			satest_fail(__FILE__, __LINE__, "size", msg);
+		}
+		CHECK(!tf.big);
+		free(bytes);
+		n++;
+	}
+	CHECK_INT(n, 96);
+}
+
+/* The first bytes sat_tiffout_write() writes for spec: a child writes
+ * under a file size limit of 4 KiB (the header goes first, then the first
+ * tile fails), so that a multi-GiB file is never made. */
+static void header_of(const struct sat_tiffout_spec *s, uint8_t head[4])
+{
+	char path[512];
+	pid_t pid;
+	int st, fd;
+
+	snprintf(path, sizeof(path), "%s/head.tif", satest_tmpdir());
+	unlink(path);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = { 4096, 4096 };
+		struct fill_ctx c = { .spec = s };
+
+		signal(SIGXFSZ, SIG_IGN);
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (fd < 0 || setrlimit(RLIMIT_FSIZE, &rl) != 0)
+			_exit(2);
+		/* the write must fail: the limit is far below the size */
+		_exit(sat_tiffout_write(fd, s, fill_pattern, &c) == 0);
+	}
+	CHECK_INT(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	CHECK_INT(read(fd, head, 4), 4);
+	close(fd);
+}
+
+/* Where classic TIFF ends: the largest image written as classic TIFF is
+ * announced under 4 GiB, one tile row more is a BigTIFF, and sizes grow
+ * with the image across the switch. (The files themselves are not
+ * written: only their headers.) */
+SAT_TEST(size_bigtiff_threshold)
+{
+	struct sat_grid g = { 32617, 300000, 9000000, 10, 65536, 0 };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, "<GDALMetadata/>",
+				      NULL };
+	uint32_t lo = 1, hi = 65536 / T, mid; /* heights in tile rows */
+	uint64_t size, prev = 0;
+	uint8_t head[4];
+
+	/* classic at lo tile rows, BigTIFF at hi: find where it switches,
+	 * each probe by its header */
+	g.height = lo * T;
+	header_of(&s, head);
+	CHECK(head[2] == 42 && head[3] == 0);
+	g.height = hi * T;
+	header_of(&s, head);
+	CHECK(head[2] == 43 && head[3] == 0);
+	while (hi - lo > 1) {
+		mid = lo + (hi - lo) / 2;
+		g.height = mid * T;
+		header_of(&s, head);
+		CHECK(head[2] == 42 || head[2] == 43);
+		if (head[2] == 42)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	g.height = lo * T;
+	CHECK_INT(sat_tiffout_size(&s, &size), 0);
+	CHECK(size <= 0xffffffffull);
+	/* within a few tile rows of the 4 GiB offsets can reach */
+	CHECK(size > 0xffffffffull - 4ull * g.width * T * 4);
+	for (uint32_t rows = lo - 1; rows <= lo + 2; rows++) {
+		g.height = rows * T;
+		CHECK_INT(sat_tiffout_size(&s, &size), 0);
+		CHECK(size > prev);
+		prev = size;
+	}
 }
