@@ -609,10 +609,18 @@ SAT_TEST(size_is_bytes_written_and_extent)
 	static const struct {
 		uint16_t samples, bits;
 		bool alpha;
+		uint16_t format;
 	} kinds[] = {
-		{ 1, 8, false }, { 1, 16, false }, { 2, 8, true },
-		{ 2, 16, false }, { 3, 8, false }, { 3, 16, false },
-		{ 4, 8, true }, { 4, 16, true }, { 4, 8, false },
+		{ 1, 8, false, 0 }, { 1, 16, false, 0 }, { 2, 8, true, 0 },
+		{ 2, 16, false, 0 }, { 3, 8, false, 0 }, { 3, 16, false, 0 },
+		{ 4, 8, true, 0 }, { 4, 16, true, 0 }, { 4, 8, false, 0 },
+		/* data files: signed, 32-bit, floating point, many bands */
+		{ 1, 16, false, SAT_TIFFOUT_INT },
+		{ 1, 32, false, SAT_TIFFOUT_FLOAT },
+		{ 3, 32, false, SAT_TIFFOUT_FLOAT },
+		{ 2, 64, false, SAT_TIFFOUT_FLOAT },
+		{ 5, 32, false, SAT_TIFFOUT_UINT },
+		{ 8, 8, false, SAT_TIFFOUT_INT },
 	};
 	static const char *mds[] = {
 		NULL, "", "ab", "abc", "abcd",
@@ -636,6 +644,7 @@ SAT_TEST(size_is_bytes_written_and_extent)
 		struct sat_tiffout_spec s = {
 			&g, kinds[k].samples, kinds[k].bits, kinds[k].alpha,
 			mds[(v / 3) % 6], nds[(v * 3 + 1) % 4],
+			kinds[k].format,
 		};
 		struct fill_ctx c = { .junk = (uint8_t)(v * 37) };
 		struct tw_file tf;
@@ -706,7 +715,7 @@ SAT_TEST(size_bigtiff_threshold)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 65536, 0 };
 	struct sat_tiffout_spec s = { &g, 4, 8, true, "<GDALMetadata/>",
-				      NULL };
+				      NULL, 0 };
 	uint32_t lo = 1, hi = 65536 / T, mid; /* heights in tile rows */
 	uint64_t size, prev = 0;
 	uint8_t head[4];
