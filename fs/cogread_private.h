@@ -51,6 +51,7 @@ struct cr_tile {
 	uint16_t plane;
 	uint64_t offset, length;        /* its bytes; length 0: sparse */
 	size_t bytes;                   /* decoded size, when pix is set */
+	size_t coming;                  /* decoded size while FETCHING */
 	/* protected by cr->lock: */
 	enum cr_tile_state state;
 	unsigned pins;                  /* windows using or awaiting it */
@@ -77,6 +78,7 @@ struct sat_cogread {
 	struct cr_tile *tiles[CR_TILE_BUCKETS];
 	struct cr_tile *lru_head, *lru_tail; /* most recently idle first */
 	size_t tile_bytes;          /* decoded bytes held by tiles */
+	size_t coming_bytes;        /* decoded bytes of tiles on their way */
 	struct sat_cogread_stats stats;
 };
 

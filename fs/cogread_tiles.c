@@ -255,6 +255,8 @@ static void tile_finish(struct sat_cogread *cr, struct cr_tile *t, void *pix,
 	struct cr_tile *dead;
 
 	pthread_mutex_lock(&cr->lock);
+	cr->coming_bytes -= t->coming;
+	t->coming = 0;
 	if (err) {
 		t->state = CR_TILE_FAILED;
 		t->err = err;
@@ -533,7 +535,7 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 			  bool *joined)
 {
 	struct cr_tile *t = find_locked(cr, want);
-	size_t h;
+	size_t h, est;
 
 	want->tile = NULL;
 	*joined = t != NULL;
@@ -546,6 +548,16 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 		}
 		return 0;
 	}
+	est = want->plane & CR_PLANE_MASK
+		      ? (size_t)sat_cog_level(want->hdr->cog, want->level)
+					->tile_width *
+			sat_cog_level(want->hdr->cog, want->level)->tile_height
+		      : sat_cog_tile_bytes(want->hdr->cog, want->level);
+	/* A look ahead never takes room that tiles in use may need: it is
+	 * a guess, and evicting for it would only fetch those again. */
+	if (!pin && want->length &&
+	    cr->tile_bytes + cr->coming_bytes + est > cr->tile_cap_bytes)
+		return 0;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -565,6 +577,8 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 	} else {
 		t->state = CR_TILE_FETCHING;
 		t->pins = 1; /* its request's */
+		t->coming = est;
+		cr->coming_bytes += est;
 		nt[(*nnew)++] = t;
 		cr->stats.tiles_fetched++;
 	}

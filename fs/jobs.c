@@ -399,7 +399,10 @@ int sat_jobs_request(struct sat_jobs *j, const struct sat_render_plan *plan,
 
 void sat_jobs_prefetch(struct sat_jobs *j, const struct sat_render_plan *plan)
 {
-	if (j->prefetch_max == 0 || sat_cache_has_file(j->cache, plan->key))
+	/* a large file is someone's deliberate choice, not a guess */
+	if (j->prefetch_max == 0 ||
+	    plan->size_bytes > SAT_JOBS_PREFETCH_MAX_BYTES ||
+	    sat_cache_has_file(j->cache, plan->key))
 		return;
 	enqueue(j, plan, false, NULL, NULL);
 }

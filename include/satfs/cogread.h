@@ -32,7 +32,7 @@ struct sat_cogread;
 struct sat_signer;
 
 /* Decoded tiles kept, at most (beyond those windows in progress use). */
-#define SAT_COGREAD_TILE_CACHE_BYTES (128u << 20)
+#define SAT_COGREAD_TILE_CACHE_BYTES (112u << 20)
 
 /* Starts the decoders (one per core). cache may be NULL (no disk cache of
  * headers). */

@@ -40,7 +40,13 @@ void sat_jobs_free(struct sat_jobs *j);
 int sat_jobs_request(struct sat_jobs *j, const struct sat_render_plan *plan,
 		     sat_job_done_fn done, void *payload);
 
-/* Queues a speculative render unless the file is cached or in flight. */
+/* Files larger than this are never rendered speculatively: prefetching
+ * the next four 400 MB files of a region because one was opened costs
+ * more memory, disk and network than the guess is worth. */
+#define SAT_JOBS_PREFETCH_MAX_BYTES (64u << 20)
+
+/* Queues a speculative render unless the file is cached or in flight, or
+ * larger than SAT_JOBS_PREFETCH_MAX_BYTES. */
 void sat_jobs_prefetch(struct sat_jobs *j, const struct sat_render_plan *plan);
 
 /* Is a job for this key queued or running? */
