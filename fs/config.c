@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_priv.h"
+#include "config_private.h"
 #include "satfs/log.h"
 #include "satfs/objstore.h"
 #include "satfs/region.h"
@@ -200,7 +200,7 @@ static bool valid_connect_to(const char *v)
 static const char *const log_levels[] = { "error", "warning", "info",
 					   "debug", NULL };
 
-/* Applies one [source], [mount] or -o key to c; see config_priv.h. */
+/* Applies one [source], [mount] or -o key to c; see config_private.h. */
 int sat_config_apply_key(struct sat_config *c, const char *key,
 			 const char *v, char *msg, size_t msglen)
 {

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config_priv.h"
+#include "config_private.h"
 #include "satfs/config.h"
 #include "satfs/region.h"
 #include "satfs/stac.h"

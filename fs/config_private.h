@@ -1,9 +1,9 @@
 /*
- * config_priv: what config.c and config_file.c share. Not a module
+ * config_private: what config.c and config_file.c share. Not a module
  * boundary: nothing outside the config module includes it.
  */
-#ifndef SATFS_CONFIG_PRIV_H
-#define SATFS_CONFIG_PRIV_H
+#ifndef SATFS_CONFIG_PRIVATE_H
+#define SATFS_CONFIG_PRIVATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
