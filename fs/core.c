@@ -45,7 +45,7 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	fo.verify_tls = true;
 	fo.connect_to = cfg->connect_to;
 
-	err = sat_cache_open(&core->cache, cfg->cache_dir, cfg->cache_max_bytes);
+	err = sat_cache_new(&core->cache, cfg->cache_dir, cfg->cache_max_bytes);
 	if (err)
 		goto fail;
 	err = sat_fetch_new(&core->fetch, &fo);
@@ -87,7 +87,7 @@ void sat_core_free(struct sat_core *core)
 	sat_tree_free(core->tree);
 	sat_catalog_free(core->catalog);
 	sat_source_free(core->source);
-	sat_cache_close(core->cache);
+	sat_cache_free(core->cache);
 	free(core);
 }
 

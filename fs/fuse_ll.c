@@ -520,8 +520,7 @@ static void finish_open(struct sat_core *core, fuse_req_t req,
 			fi->fh = (uint64_t)(uintptr_t)of;
 			fi->keep_cache = 1;
 			if (fuse_reply_open(req, fi) == -ENOENT) {
-				close(of->fd);
-				sat_cache_unpin(core->cache, of->key);
+				sat_cache_close_file(core->cache, of->key);
 				free(of);
 			}
 			return;
@@ -708,10 +707,8 @@ static void sat_ll_release(fuse_req_t req, fuse_ino_t ino,
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 
-	if (of->fd >= 0) {
-		close(of->fd);
-		sat_cache_unpin(core_of(req)->cache, of->key);
-	}
+	if (of->fd >= 0)
+		sat_cache_close_file(core_of(req)->cache, of->key);
 	free(of->owned);
 	free(of);
 	fuse_reply_err(req, 0);
