@@ -471,7 +471,7 @@ static void render_done(int err, void *payload);
 static bool open_again(struct sat_core *core, fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
-	const struct sat_render_plan *plan;
+	struct sat_render_plan *plan;
 	struct pending_open *po;
 
 	if (sat_tree_file(core->tree, ino, &plan, NULL, NULL) || !plan)
@@ -583,7 +583,7 @@ static void sat_ll_open(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
 	struct sat_core *core = core_of(req);
-	const struct sat_render_plan *plan, *next[64];
+	struct sat_render_plan *plan, *next[64];
 	struct pending_open *po;
 	struct open_file *of;
 	const char *json;
@@ -738,7 +738,7 @@ static void sat_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 static int xattr_value(struct sat_core *core, fuse_ino_t ino,
 		       const char *name, char *buf, size_t len)
 {
-	const struct sat_render_plan *plan = NULL;
+	struct sat_render_plan *plan = NULL;
 	struct sat_attr a;
 	size_t off = 0;
 	const char *json;

@@ -355,7 +355,7 @@ static void render_status(struct sat_core *core, struct sbuf *b, bool json)
 			sb_printf(b, "  none\n");
 	}
 	kp_free(&set);
-	free(jobs);
+	sat_jobs_list_free(jobs, njobs);
 }
 
 /* ---- cache ---- */

@@ -642,7 +642,7 @@ void sat_tree_dirents_free(struct sat_dirent *d, size_t n)
 }
 
 int sat_tree_file(struct sat_tree *t, uint64_t ino,
-		  const struct sat_render_plan **plan, const char **json,
+		  struct sat_render_plan **plan, const char **json,
 		  size_t *json_len)
 {
 	struct node *n;
@@ -668,7 +668,7 @@ int sat_tree_file(struct sat_tree *t, uint64_t ino,
 }
 
 size_t sat_tree_next_plans(struct sat_tree *t, uint64_t ino, size_t max,
-			   const struct sat_render_plan **out)
+			   struct sat_render_plan **out)
 {
 	size_t np = t->cfg->nproducts, got = 0, i;
 	struct node *n, *reg;

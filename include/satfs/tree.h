@@ -76,13 +76,13 @@ void sat_tree_dirents_free(struct sat_dirent *d, size_t n);
 /* What a file node is: for .tif the render plan, for .json the item text
  * (both borrowed, valid until sat_tree_free()). -EISDIR, -ENOENT. */
 int sat_tree_file(struct sat_tree *t, uint64_t ino,
-		  const struct sat_render_plan **plan, const char **json,
+		  struct sat_render_plan **plan, const char **json,
 		  size_t *json_len);
 
 /* Up to max plans of the same product for the scenes after file ino's
  * scene in its region's listing order, for prefetch. Returns the count. */
 size_t sat_tree_next_plans(struct sat_tree *t, uint64_t ino, size_t max,
-			   const struct sat_render_plan **out);
+			   struct sat_render_plan **out);
 
 /* The path of ino below the mount, for log lines ("david/2024-01-03/x.tif"),
  * into buf. */
