@@ -51,16 +51,20 @@ for c in $(echo "$section" | sed -n 's/^\.It Cm \([a-z]*\).*/\1/p'); do
 		fail "satfs(1) documents command $c but --help does not list it"
 done
 
-# Extended attributes: every name the FUSE layer answers or acts on.
-xattrs=$(grep -o '"user\.satfs\.[a-z_]\+"' "$SRC/fs/fuse_ll.c" | tr -d '"' | sort -u)
-[ -n "$xattrs" ] || fail "no user.satfs.* names in fs/fuse_ll.c"
+# The control protocol (include/satfs/control.h, where its names are
+# defined once): every extended attribute and every status file.
+PROTO=$SRC/include/satfs/control.h
+xattrs=$(grep -o '"user\.satfs\.[a-z_]\+"' "$PROTO" | tr -d '"' | sort -u)
+[ -n "$xattrs" ] || fail "no user.satfs.* names in $PROTO"
 for x in $xattrs; do
 	sed -n '/^\.Sh EXTENDED ATTRIBUTES/,/^\.Sh /p' "$MAN" |
 		grep -q "^\.It Li $x$" || fail "attribute $x is missing from man/satfs.1"
 done
-# the status files
-for f in status status.json cache; do
-	grep -q "^\.It Pa mountpoint/\.satfs/$f$" "$MAN" ||
-		fail ".satfs/$f is missing from man/satfs.1"
+dir=$(sed -n 's/^#define SAT_CTL_DIR "\(.*\)"$/\1/p' "$PROTO")
+files=$(sed -n 's/^#define SAT_CTL_FILE_NAMES { \(.*\) }$/\1/p' "$PROTO" | tr -d '",')
+[ -n "$dir" ] && [ -n "$files" ] || fail "no status files in $PROTO"
+for f in $files; do
+	grep -q "^\.It Pa mountpoint/$dir/$f$" "$MAN" ||
+		fail "$dir/$f is missing from man/satfs.1"
 done
 echo "ok: $(echo "$opts" | wc -l) options, $(echo "$cmds" | wc -l) commands, $(echo "$xattrs" | wc -l) attributes documented"
