@@ -2,6 +2,8 @@
  * core_open: the open policy (include/satfs/core.h). A status file is made
  * when opened; an item's JSON is at hand; a .tif is served from the
  * cache, rendering it first when it is not there:
+ *   - a file larger than max_file_size fails at once (EFBIG; logged, and
+ *     said by user.satfs.error): nobody means a 12 GB snippet;
  *   - offline, a file not in the cache fails at once (EIO, logged);
  *   - otherwise the open joins the file's render job (one per file, shared
  *     by every reader) and is answered by the job's callback, on a render
@@ -36,6 +38,21 @@ void sat_core_file_free(struct sat_core *core, struct open_file *of)
 	free(of->owned);
 	sat_tree_file_release(&of->tf);
 	free(of);
+}
+
+bool sat_core_too_large(struct sat_core *core,
+			const struct sat_render_plan *plan, char *buf,
+			size_t len)
+{
+	uint64_t max = core->cfg->max_file_size_bytes;
+	char b1[32], b2[32];
+
+	if (!max || plan->size_bytes <= max)
+		return false;
+	snprintf(buf, len, "the file (%s) is larger than max_file_size (%s)",
+		 sat_status_bytes(plan->size_bytes, b1, sizeof(b1)),
+		 sat_status_bytes(max, b2, sizeof(b2)));
+	return true;
 }
 
 static void opened(struct sat_core *core, struct open_file *of,
@@ -104,7 +121,10 @@ static void prefetch_after(struct sat_core *core, uint64_t ino)
 	n = sat_tree_next_plans(core->tree, ino,
 				max < PREFETCH_MAX ? max : PREFETCH_MAX, next);
 	for (i = 0; i < n; i++) {
-		sat_jobs_prefetch(core->jobs, next[i]);
+		char why[128];
+
+		if (!sat_core_too_large(core, next[i], why, sizeof(why)))
+			sat_jobs_prefetch(core->jobs, next[i]);
 		sat_render_plan_unref(next[i]);
 	}
 }
@@ -115,9 +135,16 @@ static void open_tif(struct sat_core *core, uint64_t ino,
 {
 	const struct sat_render_plan *plan = of->tf.plan;
 	struct pending_open *po;
-	char path[1024];
+	char path[1024], why[128];
 	int err;
 
+	if (sat_core_too_large(core, plan, why, sizeof(why))) {
+		sat_tree_path(core->tree, ino, path, sizeof(path));
+		sat_error("open %s: %s", path, why);
+		sat_core_file_free(core, of);
+		done(-EFBIG, NULL, payload);
+		return;
+	}
 	if (core->cfg->offline && !sat_cache_has_file(core->cache, plan->key)) {
 		sat_tree_path(core->tree, ino, path, sizeof(path));
 		sat_warn("open %s: offline, and not in the cache", path);

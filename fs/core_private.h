@@ -38,6 +38,10 @@ struct open_dir {
 
 void sat_core_track(struct sat_core *core, struct sat_handle *h);
 void sat_core_untrack(struct sat_core *core, struct sat_handle *h);
+/* Is plan's file larger than max_file_size? Then why, into buf. */
+bool sat_core_too_large(struct sat_core *core,
+			const struct sat_render_plan *plan, char *buf,
+			size_t len);
 /* Frees an open file's references (the caller untracked it). */
 void sat_core_file_free(struct sat_core *core, struct open_file *of);
 

@@ -69,8 +69,9 @@ int sat_core_getxattr(struct sat_core *core, uint64_t ino, const char *name,
 	if (strcmp(name, SAT_XATTR_STATE) == 0)
 		ret = state_value(core, ino, &a, tf.plan, buf, len);
 	else if (tf.plan && strcmp(name, SAT_XATTR_ERROR) == 0)
-		ret = sat_jobs_last_error(core->jobs, tf.plan->key, buf, len,
-					  NULL) == 0
+		ret = sat_core_too_large(core, tf.plan, buf, len) ||
+			      sat_jobs_last_error(core->jobs, tf.plan->key,
+						  buf, len, NULL) == 0
 			      ? (int)strlen(buf)
 			      : -ENODATA;
 	else if (tf.plan && strcmp(name, SAT_XATTR_SOURCE) == 0)

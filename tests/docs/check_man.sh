@@ -29,6 +29,34 @@ for o in $documented; do
 		fail "satfs(1) documents $o but --help does not list it"
 done
 
+# satfs.conf: every key of every section, as --help lists them (from the
+# table of keys, fs/config_keys.c), is documented in its section of
+# satfs.conf(5), and every key that page has an item for is in the table.
+CONF=$SRC/man/satfs.conf.5
+keys_of() { # keys_of SECTION: the key names --help lists for [SECTION]
+	echo "$help" | sed -n '/^satfs.conf sections/,/^$/p' |
+		awk -v s="[$1" 'index($1, s) == 1 { on = 1; sub(/^ *\[[^]]*\] */, ""); print; next }
+			/^    \[/ { on = 0 } on { print }' | tr -s ' ' '\n' | sed '/^$/d'
+}
+section_of() { # section_of SECTION: that .Ss of satfs.conf(5)
+	sed -n "/^\.Ss \[$1/,/^\.S[sh] /p" "$CONF"
+}
+nkeys=0
+for sec in source mount shared region product; do
+	keys=$(keys_of "$sec")
+	[ -n "$keys" ] || fail "--help lists no keys for [$sec]"
+	text=$(section_of "$sec")
+	for k in $keys; do
+		echo "$text" | grep -qE "(Cm|,) $k( |,|\.|$)" ||
+			fail "satfs.conf(5) does not document $k in [$sec]"
+		nkeys=$((nkeys + 1))
+	done
+	for k in $(echo "$text" | sed -n 's/^\.It Cm \([a-z_]*\).*/\1/p'); do
+		echo "$keys" | grep -qx "$k" ||
+			fail "satfs.conf(5) documents $k in [$sec], which --help does not list"
+	done
+done
+
 # Commands: "Commands" in --help, ".Sh COMMANDS" in the page, with the
 # same options.
 cmds=$(echo "$help" | sed -n '/^Commands/,/^$/p' |
@@ -67,4 +95,4 @@ for f in $files; do
 	grep -q "^\.It Pa mountpoint/$dir/$f$" "$MAN" ||
 		fail "$dir/$f is missing from man/satfs.1"
 done
-echo "ok: $(echo "$opts" | wc -l) options, $(echo "$cmds" | wc -l) commands, $(echo "$xattrs" | wc -l) attributes documented"
+echo "ok: $(echo "$opts" | wc -l) options, $nkeys satfs.conf keys, $(echo "$cmds" | wc -l) commands, $(echo "$xattrs" | wc -l) attributes documented"
