@@ -2,8 +2,14 @@
  * cache: see include/satfs/cache.h.
  *
  * Threading: c->lock protects the pin list and the byte counters; disk I/O
- * happens outside it. Recency for the LRU is the file's mtime, refreshed on
- * every open, so it survives remounts without a separate index.
+ * happens outside it, but for the open(2) of a rendered file, which is
+ * under it so that no eviction slips between the check and the pin. Recency
+ * for the LRU is the file's mtime, refreshed on every open, so it survives
+ * remounts without a separate index.
+ *
+ * A pin counts the renders about to publish a key and the opens of its
+ * file; the opens share one descriptor, kept in the pin and closed with
+ * the last of them.
  */
 #include "satfs/cache.h"
 #include "satfs/log.h"
@@ -29,7 +35,11 @@ struct pin {
 	struct pin *next;
 	char key[SAT_HASH_HEX];
 	unsigned count;
+	int fd;      /* shared by the opens of the file, or -1 */
 };
+
+#define REGIONS_FILE "regions"
+#define REGIONS_MAX_BYTES (1u << 20)
 
 struct sat_cache {
 	char *dir;
@@ -134,8 +144,27 @@ static void scan_kind(struct sat_cache *c, enum sat_cache_kind kind)
 	closedir(d);
 }
 
-int sat_cache_open(struct sat_cache **out, const char *dir,
-		   uint64_t max_bytes)
+/* Removes temporaries of the files at the top (regions) and makes the
+ * regions file private, whatever an older version left. */
+static void scan_top(struct sat_cache *c)
+{
+	struct dirent *de;
+	DIR *d = opendir(c->dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, REGIONS_FILE ".tmp-",
+			    sizeof(REGIONS_FILE ".tmp-") - 1) == 0)
+			unlinkat(dirfd(d), de->d_name, 0);
+	if (fchmodat(dirfd(d), REGIONS_FILE, 0600, 0) != 0 && errno != ENOENT)
+		sat_warn("cache: cannot chmod %s/%s: %s", c->dir, REGIONS_FILE,
+			 strerror(errno));
+	closedir(d);
+}
+
+int sat_cache_new(struct sat_cache **out, const char *dir,
+		  uint64_t max_bytes)
 {
 	struct sat_cache *c;
 	char path[4096];
@@ -176,11 +205,12 @@ int sat_cache_open(struct sat_cache **out, const char *dir,
 	pthread_mutex_init(&c->lock, NULL);
 	for (i = 0; i < SAT_CACHE_NKINDS; i++)
 		scan_kind(c, (enum sat_cache_kind)i);
+	scan_top(c);
 	*out = c;
 	return 0;
 }
 
-void sat_cache_close(struct sat_cache *c)
+void sat_cache_free(struct sat_cache *c)
 {
 	struct pin *p, *next;
 
@@ -188,6 +218,8 @@ void sat_cache_close(struct sat_cache *c)
 		return;
 	for (p = c->pins; p; p = next) {
 		next = p->next;
+		if (p->fd >= 0)
+			close(p->fd);
 		free(p);
 	}
 	pthread_mutex_destroy(&c->lock);
@@ -466,11 +498,22 @@ static int pin_locked(struct sat_cache *c, const char *key)
 		if (!p)
 			return -ENOMEM;
 		snprintf(p->key, sizeof(p->key), "%s", key);
+		p->fd = -1;
 		p->next = c->pins;
 		c->pins = p;
 	}
 	p->count++;
 	return 0;
+}
+
+static struct pin *find_pin_locked(struct sat_cache *c, const char *key)
+{
+	struct pin *p;
+
+	for (p = c->pins; p; p = p->next)
+		if (strcmp(p->key, key) == 0)
+			return p;
+	return NULL;
 }
 
 int sat_cache_pin(struct sat_cache *c, const char *key)
@@ -488,24 +531,38 @@ int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
 {
 	char path[4096];
 	struct stat st;
+	struct pin *p;
 	int err;
 
+	*fd = -1;
 	sat_cache_path(c, SAT_CACHE_FILE, key, path, sizeof(path));
 	pthread_mutex_lock(&c->lock);
-	*fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (*fd < 0) {
-		err = -errno;
+	p = find_pin_locked(c, key);
+	if (p && p->fd >= 0) {
+		/* open already: share its descriptor */
+		p->count++;
+		*fd = p->fd;
 		pthread_mutex_unlock(&c->lock);
-		return err;
+	} else {
+		int nfd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (nfd < 0) {
+			err = -errno;
+			pthread_mutex_unlock(&c->lock);
+			return err;
+		}
+		err = pin_locked(c, key);
+		if (err) {
+			pthread_mutex_unlock(&c->lock);
+			close(nfd);
+			return err;
+		}
+		p = find_pin_locked(c, key);
+		p->fd = nfd;
+		*fd = nfd;
+		pthread_mutex_unlock(&c->lock);
 	}
-	err = pin_locked(c, key);
-	pthread_mutex_unlock(&c->lock);
-	if (err) {
-		close(*fd);
-		*fd = -1;
-		return err;
-	}
-	if (fstat(*fd, &st) == 0 && size)
+	if (size && fstat(*fd, &st) == 0)
 		*size = (uint64_t)st.st_size;
 	/* mark as recently used (the LRU clock); the cache dir is ours */
 	futimens(*fd, NULL);
@@ -516,6 +573,7 @@ void sat_cache_unpin(struct sat_cache *c, const char *key)
 {
 	struct pin **pp, *p;
 	bool last = false;
+	int fd = -1;
 
 	pthread_mutex_lock(&c->lock);
 	for (pp = &c->pins; (p = *pp); pp = &p->next) {
@@ -523,14 +581,22 @@ void sat_cache_unpin(struct sat_cache *c, const char *key)
 			continue;
 		if (--p->count == 0) {
 			*pp = p->next;
+			fd = p->fd;
 			free(p);
 			last = true;
 		}
 		break;
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (fd >= 0)
+		close(fd);
 	if (last)
 		enforce_cap(c); /* cheap when under the cap */
+}
+
+void sat_cache_close_file(struct sat_cache *c, const char *key)
+{
+	sat_cache_unpin(c, key);
 }
 
 bool sat_cache_has_file(struct sat_cache *c, const char *key)
@@ -609,6 +675,100 @@ int sat_cache_list_files(struct sat_cache *c,
 	*out = v;
 	*n = count;
 	return 0;
+}
+
+int sat_cache_load_regions(struct sat_cache *c, char ***names, size_t *n)
+{
+	char path[4096], *data = NULL, *line, *next, **v = NULL;
+	size_t count = 0, len;
+	struct stat st;
+	int fd, err = 0;
+
+	*names = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/%s", c->dir, REGIONS_FILE);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fd, &st) != 0 || st.st_size > REGIONS_MAX_BYTES) {
+		err = st.st_size > REGIONS_MAX_BYTES ? -EFBIG : -errno;
+		sat_warn("cache: %s not read: %s", path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	len = (size_t)st.st_size;
+	data = malloc(len + 1);
+	if (!data || read(fd, data, len) != (ssize_t)len) {
+		err = data ? -EIO : -ENOMEM;
+		goto out;
+	}
+	data[len] = '\0';
+	v = calloc(len / 2 + 1, sizeof(*v)); /* at most one name per 2 bytes */
+	if (!v) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (line = data; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		if (!*line || strlen(line) > SAT_CACHE_REGION_NAME_MAX)
+			continue;
+		v[count] = strdup(line);
+		if (!v[count]) {
+			err = -ENOMEM;
+			break;
+		}
+		count++;
+	}
+out:
+	close(fd);
+	free(data);
+	if (err) {
+		while (count)
+			free(v[--count]);
+		free(v);
+		return err;
+	}
+	*names = v;
+	*n = count;
+	return 0;
+}
+
+int sat_cache_save_regions(struct sat_cache *c, const char *const *names,
+			   size_t n)
+{
+	unsigned seq = atomic_fetch_add(&c->tmp_seq, 1);
+	char path[4096], tmp[4200];
+	FILE *f;
+	size_t i;
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", c->dir, REGIONS_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d-%u", path, (int)getpid(), seq);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s\n", names[i]);
+	if (fflush(f) != 0 || ferror(f))
+		err = -errno;
+	if (fclose(f) != 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) != 0)
+		err = -errno;
+	if (!err)
+		return 0;
+fail:
+	if (!err)
+		err = -EIO;
+	unlink(tmp);
+	sat_warn("cache: cannot write %s: %s", path, strerror(-err));
+	return err;
 }
 
 /* Removes the entries of a directory that match suffix; with pins, only

@@ -568,3 +568,26 @@ void sat_catalog_refresh(struct sat_catalog *cat, const struct sat_region *r)
 	sat_listing_unref(l);
 	sat_cache_remove(cat->cache, SAT_CACHE_LISTING, key);
 }
+
+void sat_catalog_forget(struct sat_catalog *cat, const struct sat_region *r)
+{
+	char key[SAT_HASH_HEX];
+	struct entry **pp, *e = NULL;
+
+	listing_key(cat, r, key);
+	pthread_mutex_lock(&cat->lock);
+	for (pp = &cat->entries; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->key, key) != 0)
+			continue;
+		if (!(*pp)->filling) { /* a search in flight keeps its entry */
+			e = *pp;
+			*pp = e->next;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&cat->lock);
+	if (e) {
+		sat_listing_unref(e->listing);
+		free(e);
+	}
+}

@@ -1,8 +1,8 @@
 /*
  * config: the embedded defaults, satfs.conf and the -o mount options on
- * top, in that order. This file holds the defaults, the [source] and
- * mount-option keys (shared by the file and -o) and the -o string;
- * config_file.c reads satfs.conf with libinih.
+ * top, in that order. This file holds the defaults (most of them in the
+ * table of keys, config_keys.c, with every key's setter) and the -o
+ * string; config_file.c reads satfs.conf with libinih.
  *
  * Built once by sat_config_load() on the main thread before anything else
  * starts; read-only afterwards, so any thread may read it without a lock.
@@ -20,19 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config_priv.h"
+#include "config_private.h"
 #include "satfs/log.h"
-#include "satfs/objstore.h"
 #include "satfs/region.h"
 
 #define MSG_MAX 512
-
-const char *const sat_config_option_names[] = {
-	"config", "cache", "cache_max", "stac", "collection", "max_cloud",
-	"prefetch", "connections", "listing_ttl", "max_items", "timeout",
-	"offline", "log", "log_level", "sign", "sign_url", "connect_to",
-	"shared_store", "shared_endpoint", "shared_region", NULL
-};
 
 /* Writes "KEY: what is wrong" for the value setters; returns -EINVAL. */
 int sat_config_problem(char *msg, size_t msglen, const char *fmt, ...)
@@ -86,20 +78,6 @@ int sat_config_parse_number(const char *s, double *v)
 	return 0;
 }
 
-static int parse_int(const char *key, const char *s, long lo, long hi,
-		     int *out, char *msg, size_t msglen)
-{
-	double v;
-
-	if (sat_config_parse_number(s, &v) < 0 || v != floor(v) || v < lo ||
-	    v > hi)
-		return sat_config_problem(msg, msglen, "%s: '%s' is not a "
-					  "whole number in %ld..%ld", key, s,
-					  lo, hi);
-	*out = (int)v;
-	return 0;
-}
-
 int sat_config_parse_bool(const char *key, const char *s, bool *out,
 			  char *msg, size_t msglen)
 {
@@ -135,220 +113,6 @@ int sat_config_parse_list(const char *s, double *v, int max)
 			return n;
 	}
 	return -EINVAL;
-}
-
-static int set_string(char **dst, const char *s)
-{
-	char *copy = strdup(s);
-
-	if (!copy)
-		return -ENOMEM;
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
-
-/* A path as given if absolute, else below the current directory: the
- * daemon changes to / when it detaches. */
-static int set_path(char **dst, const char *s)
-{
-	char cwd[PATH_MAX], *copy;
-
-	if (s[0] == '/')
-		return set_string(dst, s);
-	if (!getcwd(cwd, sizeof(cwd)))
-		return -errno;
-	if (asprintf(&copy, "%s/%s", cwd, s) < 0)
-		return -ENOMEM;
-	free(*dst);
-	*dst = copy;
-	return 0;
-}
-
-/* curl's CONNECT_TO entries, blank-separated: HOST:PORT:TO-HOST:TO-PORT
- * (IPv6 addresses in brackets; HOST and PORT may be empty, as in curl). */
-static bool valid_connect_to(const char *v)
-{
-	int colons = 0, entries = 0;
-	bool in_brackets = false;
-	const char *p;
-
-	for (p = v;; p++) {
-		if (*p == '\0' || *p == ' ' || *p == '\t') {
-			if (p > v && !isspace((unsigned char)p[-1])) {
-				if (colons != 3)
-					return false;
-				entries++;
-			}
-			colons = 0;
-			if (!*p)
-				break;
-			continue;
-		}
-		if (iscntrl((unsigned char)*p) || *p == ',' || *p == '/')
-			return false;
-		if (*p == '[')
-			in_brackets = true;
-		else if (*p == ']')
-			in_brackets = false;
-		else if (*p == ':' && !in_brackets)
-			colons++;
-	}
-	return entries > 0 && !in_brackets;
-}
-
-static const char *const log_levels[] = { "error", "warning", "info",
-					   "debug", NULL };
-
-/* Applies one [source], [mount] or -o key to c; see config_priv.h. */
-int sat_config_apply_key(struct sat_config *c, const char *key,
-			 const char *v, char *msg, size_t msglen)
-{
-	const char *why = NULL; /* what is wrong with v */
-	int ret = 0, level;
-	size_t len;
-
-	if (strcmp(key, "type") == 0) {
-		if (strcmp(v, "stac") != 0 && strcmp(v, "earthengine") != 0)
-			why = "is not a source type (stac or earthengine)";
-		else
-			ret = set_string(&c->source_type, v);
-	} else if (strcmp(key, "stac") == 0) {
-		if (strncmp(v, "https://", 8) != 0 &&
-		    strncmp(v, "http://", 7) != 0)
-			why = "is not an http:// or https:// URL";
-		else
-			ret = set_string(&c->stac_url, v);
-		len = c->stac_url ? strlen(c->stac_url) : 0;
-		while (ret == 0 && len > 8 && c->stac_url[len - 1] == '/')
-			c->stac_url[--len] = '\0';
-	} else if (strcmp(key, "collection") == 0) {
-		if (!v[0])
-			why = "is empty";
-		else
-			ret = set_string(&c->collection, v);
-		c->collection_set = true;
-	} else if (strcmp(key, "project") == 0) {
-		if (!v[0] || strpbrk(v, "\r\n"))
-			why = "is not a Cloud project id";
-		else
-			ret = set_string(&c->ee_project, v);
-	} else if (strcmp(key, "ee_url") == 0) {
-		if (strncmp(v, "https://", 8) != 0 &&
-		    strncmp(v, "http://", 7) != 0)
-			why = "is not an http:// or https:// URL";
-		else
-			ret = set_string(&c->ee_url, v);
-		len = c->ee_url ? strlen(c->ee_url) : 0;
-		while (ret == 0 && len > 8 && c->ee_url[len - 1] == '/')
-			c->ee_url[--len] = '\0';
-	} else if (strcmp(key, "token_command") == 0) {
-		if (!v[0])
-			why = "is empty";
-		else
-			ret = set_string(&c->token_command, v);
-	} else if (strcmp(key, "token_file") == 0) {
-		if (!v[0])
-			why = "is not a path";
-		else
-			ret = set_path(&c->token_file, v);
-	} else if (strcmp(key, "max_cloud") == 0) {
-		if (sat_config_parse_number(v, &c->max_cloud) < 0 ||
-		    c->max_cloud < 0 || c->max_cloud > 100)
-			why = "is not a number in 0..100";
-	} else if (strcmp(key, "dates") == 0) {
-		return sat_region_parse_dates(v, &c->dates_from, &c->dates_to,
-					      msg, msglen);
-	} else if (strcmp(key, "offset") == 0) {
-		if (strcmp(v, "auto") == 0)
-			c->offset_mode = SAT_OFFSET_AUTO;
-		else if (strcmp(v, "0") == 0)
-			c->offset_mode = SAT_OFFSET_ZERO;
-		else if (strcmp(v, "-1000") == 0)
-			c->offset_mode = SAT_OFFSET_MINUS1000;
-		else
-			why = "is not auto, 0 or -1000";
-	} else if (strcmp(key, "sign") == 0) {
-		if (strcmp(v, "planetary-computer") == 0)
-			c->sign = SAT_SIGN_PLANETARY;
-		else if (strcmp(v, "none") == 0)
-			c->sign = SAT_SIGN_NONE;
-		else
-			why = "is not planetary-computer or none";
-	} else if (strcmp(key, "sign_url") == 0) {
-		if (strncmp(v, "https://", 8) != 0 &&
-		    strncmp(v, "http://", 7) != 0)
-			why = "is not an http:// or https:// URL";
-		else
-			ret = set_string(&c->sign_url, v);
-		len = c->sign_url ? strlen(c->sign_url) : 0;
-		while (ret == 0 && len > 8 && c->sign_url[len - 1] == '/')
-			c->sign_url[--len] = '\0';
-	} else if (strcmp(key, "connect_to") == 0) {
-		if (!valid_connect_to(v))
-			why = "is not HOST:PORT:TO-HOST:TO-PORT[ ...]";
-		else
-			ret = set_string(&c->connect_to, v);
-	} else if (strcmp(key, "shared_store") == 0) {
-		char b[SAT_OBJSTORE_BUCKET_MAX], p[SAT_OBJSTORE_PREFIX_MAX];
-		char why_buf[256];
-
-		if (sat_objstore_parse_store(v, b, sizeof(b), p, sizeof(p),
-					     why_buf, sizeof(why_buf)) < 0)
-			return sat_config_problem(msg, msglen, "%s: %s", key,
-						  why_buf);
-		ret = set_string(&c->shared_store, v);
-	} else if (strcmp(key, "shared_endpoint") == 0) {
-		if (!sat_objstore_valid_endpoint(v))
-			why = "is not an http:// or https:// URL (without "
-			      "user name, query or fragment)";
-		else
-			ret = set_string(&c->shared_endpoint, v);
-	} else if (strcmp(key, "shared_region") == 0) {
-		if (!sat_objstore_valid_region(v))
-			why = "is not a region name such as eu-central-1";
-		else
-			ret = set_string(&c->shared_region, v);
-	} else if (strcmp(key, "cache") == 0 || strcmp(key, "log") == 0) {
-		if (!v[0])
-			why = "is not a path";
-		else
-			ret = set_path(key[0] == 'c' ? &c->cache_dir :
-						       &c->log_path, v);
-	} else if (strcmp(key, "cache_max") == 0) {
-		if (sat_config_parse_size(v, &c->cache_max_bytes) < 0)
-			why = "is not a size such as 512M or 2G";
-	} else if (strcmp(key, "prefetch") == 0) {
-		return parse_int(key, v, 0, 64, &c->prefetch, msg, msglen);
-	} else if (strcmp(key, "connections") == 0) {
-		return parse_int(key, v, 1, 256, &c->connections, msg, msglen);
-	} else if (strcmp(key, "listing_ttl") == 0) {
-		return parse_int(key, v, 0, INT_MAX, &c->listing_ttl_s, msg,
-				 msglen);
-	} else if (strcmp(key, "max_items") == 0) {
-		return parse_int(key, v, 1, 100000, &c->max_items, msg, msglen);
-	} else if (strcmp(key, "timeout") == 0) {
-		return parse_int(key, v, 1, 3600, &c->timeout_s, msg, msglen);
-	} else if (strcmp(key, "offline") == 0) {
-		return sat_config_parse_bool(key, v, &c->offline, msg, msglen);
-	} else if (strcmp(key, "log_level") == 0) {
-		level = sat_config_key_index(log_levels, v);
-		if (level < 0 && strcmp(v, "warn") == 0)
-			level = SAT_LOG_WARN;
-		if (level < 0 && parse_int(key, v, 0, 3, &level, msg, msglen))
-			why = "is not error, warning, info, debug or 0..3";
-		else
-			c->log_level = level;
-	} else {
-		return -ENOENT;
-	}
-	if (why)
-		return sat_config_problem(msg, msglen, "%s: '%s' %s", key, v,
-					  why);
-	if (ret < 0)
-		return sat_config_problem(msg, msglen, "%s: %s", key,
-					  strerror(-ret));
-	return 0;
 }
 
 void sat_config_product_free(struct sat_product *p)
@@ -471,23 +235,8 @@ static int config_defaults(struct sat_config **out)
 	today -= today % 86400;
 	c->dates_from = today - 364 * 86400;
 	c->dates_to = today + 86399;
-	c->max_cloud = 85;
-	c->offset_mode = SAT_OFFSET_AUTO;
-	c->prefetch = 4;
-	c->connections = 16;
-	c->listing_ttl_s = 600;
-	c->max_items = 2000;
-	c->timeout_s = 30;
-	c->log_level = SAT_LOG_INFO;
-	c->source_type = strdup("stac");
-	c->stac_url = strdup("https://earth-search.aws.element84.com/v1");
-	c->collection = strdup("sentinel-2-l2a");
-	c->sign = SAT_SIGN_NONE;
-	c->sign_url = strdup("https://planetarycomputer.microsoft.com/api/"
-			     "sas/v1");
-	c->ee_url = strdup("https://earthengine.googleapis.com/v1");
-	if (!c->source_type || !c->stac_url || !c->collection ||
-	    !c->sign_url || !c->ee_url ||
+	/* the rest from the table of keys (fs/config_keys.c) */
+	if (sat_config_apply_defaults(c) < 0 ||
 	    env_path(&c->cache_dir, "XDG_CACHE_HOME", ".cache", "satfs",
 		     "/var/cache/satfs") < 0)
 		goto nomem;
@@ -517,12 +266,15 @@ static int apply_opt(struct sat_config *c, char *item, char *err,
 		     size_t errlen)
 {
 	char msg[MSG_MAX], *v = strchr(item, '=');
+	const struct sat_config_key *k;
+	int ret;
 
 	if (v)
 		*v++ = '\0';
 	if (!item[0] && !v)
 		return 0; /* ",," */
-	if (!sat_config_is_option(item)) {
+	k = sat_config_find_key(item, SAT_KEY_OPTION);
+	if (!k) {
 		snprintf(err, errlen, "-o %s: unknown option%s", item,
 			 sat_config_credential_key(item)
 				 ? " (credentials are never options: set "
@@ -533,17 +285,16 @@ static int apply_opt(struct sat_config *c, char *item, char *err,
 	}
 	if (strcmp(item, "config") == 0)
 		return 0; /* the caller read it and passed it as path */
-	if (!v && strcmp(item, "offline") == 0) {
-		c->offline = true;
-		return 0;
-	}
+	if (!v && k->type == SAT_KEY_BOOL)
+		v = "on"; /* -o offline */
 	if (!v) {
 		snprintf(err, errlen, "-o %s: needs a value", item);
 		return -EINVAL;
 	}
-	if (sat_config_apply_key(c, item, v, msg, sizeof(msg)) < 0) {
+	ret = sat_config_set(c, k, v, msg, sizeof(msg));
+	if (ret < 0) {
 		snprintf(err, errlen, "-o %s", msg);
-		return -EINVAL;
+		return ret;
 	}
 	return 0;
 }
@@ -648,11 +399,6 @@ void sat_config_free(struct sat_config *c)
 		sat_config_product_free(c->products[i]);
 	free(c->products);
 	free(c);
-}
-
-bool sat_config_is_option(const char *key)
-{
-	return sat_config_key_index(sat_config_option_names, key) >= 0;
 }
 
 const struct sat_region *sat_config_find_region(const struct sat_config *c,

@@ -27,7 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config_priv.h"
+#include "config_private.h"
 #include "satfs/config.h"
 #include "satfs/region.h"
 #include "satfs/stac.h"
@@ -40,20 +40,6 @@
 
 enum section { SEC_NONE, SEC_SOURCE, SEC_MOUNT, SEC_SHARED, SEC_REGION,
 	       SEC_PRODUCT };
-
-static const char *const source_keys[] = { "type", "stac", "collection",
-	"max_cloud", "dates", "offset", "sign", "sign_url", "project", "ee_url",
-	"token_command", "token_file", NULL };
-static const char *const mount_keys[] = { "cache", "cache_max", "prefetch",
-	"connections", "listing_ttl", "max_items", "timeout", "offline", "log",
-	"log_level", "connect_to", NULL };
-/* [shared]: the -o options shared_store, shared_endpoint, shared_region */
-static const char *const shared_keys[] = { "store", "endpoint", "region",
-	NULL };
-static const char *const region_keys[] = { "bbox", "center", "size",
-	"geojson", "dates", NULL };
-static const char *const product_keys[] = { "bands", "min", "max", "gamma",
-	"scale", "outline", "clip", "type", NULL };
 
 /* A [region NAME] being read: the keys are combined at its end. */
 struct region_draft {
@@ -89,7 +75,7 @@ struct parse {
 	const char *label; /* "product falsecolor", borrowed from seen[] */
 	const char *name;  /* NAME of [region NAME], inside label */
 	int sec_line;
-	unsigned keys_seen;
+	unsigned char *keys_seen; /* by index in sat_config_keys[] */
 	struct region_draft rd;
 	struct product_draft pd;
 };
@@ -581,7 +567,7 @@ static int begin_section(struct parse *ps, char *s)
 	ps->label = label;
 	ps->name = name ? label + strlen(kinds[kind]) + 1 : NULL;
 	ps->sec_line = ps->lineno;
-	ps->keys_seen = 0;
+	memset(ps->keys_seen, 0, sat_config_nkeys());
 	if (kind == SEC_REGION && !ps->file_regions) {
 		/* The file lists its regions: drop the built-in one. */
 		for (i = 0; i < ps->c->nregions; i++)
@@ -665,25 +651,28 @@ static char *read_line(char *str, int num, void *stream)
 	return str;
 }
 
-/* A [source], [mount] or [shared] key: the -o option of that name, or
- * for [shared] "shared_" and its name. */
-static void apply_key(struct parse *ps, const char *key, const char *v)
+int sat_config_region_key(void *target, const struct sat_config_key *k,
+			  const char *v, char *msg, size_t msglen)
 {
-	bool shared = ps->kind == SEC_SHARED;
-	char msg[MSG_MAX], opt[64];
+	return region_key(target, k->name, v);
+}
 
-	snprintf(opt, sizeof(opt), "%s%s", shared ? "shared_" : "", key);
-	if (sat_config_apply_key(ps->c, opt, v, msg, sizeof(msg)) < 0)
-		fail(ps, ps->lineno, "%s", shared ? msg + 7 : msg);
+int sat_config_product_key(void *target, const struct sat_config_key *k,
+			   const char *v, char *msg, size_t msglen)
+{
+	return product_key(target, k->name, v);
 }
 
 static int on_key(void *user, const char *section, const char *key,
 		  const char *v)
 {
-	static const char *const *const keys[] = { NULL, source_keys,
-		mount_keys, shared_keys, region_keys, product_keys };
+	static const unsigned where[] = { 0, SAT_KEY_SOURCE, SAT_KEY_MOUNT,
+					  SAT_KEY_SHARED, SAT_KEY_REGION,
+					  SAT_KEY_PRODUCT };
+	const struct sat_config_key *k;
 	struct parse *ps = user;
-	int i;
+	char msg[MSG_MAX], name[64];
+	size_t i;
 
 	(void)section; /* ours, from read_line, is already checked */
 	if (ps->err)
@@ -692,26 +681,30 @@ static int on_key(void *user, const char *section, const char *key,
 		fail(ps, ps->lineno, "'%s' outside of any [section]", key);
 		return 0;
 	}
-	i = sat_config_key_index(keys[ps->kind], key);
-	if (i < 0 && sat_config_credential_key(key)) {
+	/* [shared] store is the option shared_store */
+	snprintf(name, sizeof(name), "%s%s",
+		 ps->kind == SEC_SHARED ? "shared_" : "", key);
+	k = sat_config_find_key(name, where[ps->kind]);
+	i = k ? (size_t)(k - sat_config_keys) : 0;
+	if (!k && sat_config_credential_key(key)) {
 		/* never echo what follows the key */
 		fail(ps, ps->lineno, "'%s': credentials are never "
 		     "configuration: set AWS_ACCESS_KEY_ID and "
 		     "AWS_SECRET_ACCESS_KEY, or use ~/.aws/credentials", key);
-	} else if (i < 0) {
+	} else if (!k) {
 		fail(ps, ps->lineno, "unknown key '%s' in [%s]", key,
 		     ps->label);
-	} else if (ps->keys_seen & (1u << i)) {
+	} else if (ps->keys_seen[i]) {
 		fail(ps, ps->lineno, "duplicate key '%s' in [%s]", key,
 		     ps->label);
 	} else {
-		ps->keys_seen |= 1u << i;
-		if (ps->kind == SEC_REGION)
-			region_key(ps, key, v);
-		else if (ps->kind == SEC_PRODUCT)
-			product_key(ps, key, v);
-		else
-			apply_key(ps, key, v);
+		ps->keys_seen[i] = 1;
+		/* [region] and [product] keys report themselves */
+		if (ps->kind == SEC_REGION || ps->kind == SEC_PRODUCT)
+			k->set(ps, k, v, msg, sizeof(msg));
+		else if (sat_config_set(ps->c, k, v, msg, sizeof(msg)) < 0)
+			fail(ps, ps->lineno, "%s",
+			     ps->kind == SEC_SHARED ? msg + 7 : msg);
 	}
 	return ps->err == 0;
 }
@@ -724,11 +717,17 @@ int sat_config_load_file(struct sat_config *c, const char *path, char *err,
 	size_t i;
 	int ret;
 
+	ps.keys_seen = calloc(sat_config_nkeys(), 1);
+	if (!ps.keys_seen) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
 	ps.fp = fopen(path, "r");
 	if (!ps.fp) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: cannot read: %s", path,
-			 strerror(errno));
+			 strerror(-ret));
+		free(ps.keys_seen);
 		return ret;
 	}
 	ret = ini_parse_stream(read_line, &ps, on_key, &ps);
@@ -740,6 +739,7 @@ int sat_config_load_file(struct sat_config *c, const char *path, char *err,
 	for (i = 0; i < ps.nseen; i++)
 		free(ps.seen[i]);
 	free(ps.seen);
+	free(ps.keys_seen);
 	free(ps.line);
 	fclose(ps.fp);
 	if (!ps.err && !(c->path = strdup(path)))

@@ -1,5 +1,12 @@
-/* core: see include/satfs/core.h. */
-#include "satfs/core.h"
+/*
+ * core: see include/satfs/core.h. This file: the parts' lifecycle, names
+ * (lookup, forget, getattr, rmdir) and directories.
+ *
+ * Threading: the catalog may block, so a lookup or opendir in a region
+ * whose listing is not fresh goes to the work queue and is answered from
+ * there; everything else is answered on the caller's thread.
+ */
+#include "core_private.h"
 #include "satfs/cache.h"
 #include "satfs/catalog.h"
 #include "satfs/config.h"
@@ -14,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Renders run on this many threads; each keeps all of its band and tile
  * requests in flight at once, so a few threads saturate the connections
@@ -21,6 +29,38 @@
 #define RENDER_WORKERS 8
 #define PREFETCH_WORKERS 4
 #define WORKQ_THREADS 4
+
+/* ---- ad-hoc regions pushed out: tell the kernel, from a worker ---- */
+
+struct inval {
+	struct sat_core *core;
+	char name[];
+};
+
+static void inval_work(void *payload)
+{
+	struct inval *iv = payload;
+
+	if (iv->core->inval)
+		iv->core->inval(SAT_TREE_ROOT_INO, iv->name,
+				iv->core->inval_payload);
+	free(iv);
+}
+
+/* From the tree, on the thread of the lookup that pushed name out: the
+ * kernel waits on that lookup in the root, so it is told later. */
+static void on_evict(const char *name, void *payload)
+{
+	struct sat_core *core = payload;
+	struct inval *iv = malloc(sizeof(*iv) + strlen(name) + 1);
+
+	if (!iv)
+		return; /* the kernel forgets it when its cache does */
+	iv->core = core;
+	strcpy(iv->name, name);
+	if (sat_workq_submit(core->workq, inval_work, iv) != 0)
+		free(iv);
+}
 
 int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 {
@@ -34,6 +74,7 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 		return -ENOMEM;
 	core->cfg = cfg;
 	core->started = time(NULL);
+	pthread_mutex_init(&core->open_lock, NULL);
 	fo.connections_per_host = cfg->connections;
 	fo.max_tries = 5;
 	fo.connect_timeout_ms = cfg->timeout_s < 10 ? cfg->timeout_s * 1000
@@ -45,7 +86,7 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	fo.verify_tls = true;
 	fo.connect_to = cfg->connect_to;
 
-	err = sat_cache_open(&core->cache, cfg->cache_dir, cfg->cache_max_bytes);
+	err = sat_cache_new(&core->cache, cfg->cache_dir, cfg->cache_max_bytes);
 	if (err)
 		goto fail;
 	err = sat_fetch_new(&core->fetch, &fo);
@@ -69,6 +110,7 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	err = sat_workq_new(&core->workq, WORKQ_THREADS);
 	if (err)
 		goto fail;
+	sat_tree_set_evict_fn(core->tree, on_evict, core);
 	*out = core;
 	return 0;
 fail:
@@ -78,17 +120,57 @@ fail:
 
 void sat_core_free(struct sat_core *core)
 {
+	struct sat_handle *h, *next;
+
 	if (!core)
 		return;
 	/* stop what calls into the others first */
 	sat_workq_free(core->workq);
 	sat_jobs_free(core->jobs);
+	/* what the kernel left open */
+	for (h = core->handles; h; h = next) {
+		next = h->next;
+		if (h->is_dir) {
+			struct open_dir *od = container_of(h, struct open_dir,
+							   h);
+
+			sat_tree_dirents_free(od->pub.ents, od->pub.n);
+			free(od);
+		} else {
+			sat_core_file_free(core,
+					   container_of(h, struct open_file, h));
+		}
+	}
 	sat_fetch_free(core->fetch);
 	sat_tree_free(core->tree);
 	sat_catalog_free(core->catalog);
 	sat_source_free(core->source);
-	sat_cache_close(core->cache);
+	sat_cache_free(core->cache);
+	pthread_mutex_destroy(&core->open_lock);
 	free(core);
+}
+
+void sat_core_track(struct sat_core *core, struct sat_handle *h)
+{
+	pthread_mutex_lock(&core->open_lock);
+	h->prev = NULL;
+	h->next = core->handles;
+	if (core->handles)
+		core->handles->prev = h;
+	core->handles = h;
+	pthread_mutex_unlock(&core->open_lock);
+}
+
+void sat_core_untrack(struct sat_core *core, struct sat_handle *h)
+{
+	pthread_mutex_lock(&core->open_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		core->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&core->open_lock);
 }
 
 int sat_core_clear_cache(struct sat_core *core, uint64_t *files,
@@ -99,4 +181,162 @@ int sat_core_clear_cache(struct sat_core *core, uint64_t *files,
 	if (core->source->ops->drop_caches)
 		core->source->ops->drop_caches(core->source);
 	return err;
+}
+
+bool sat_core_may_control(uid_t uid)
+{
+	return uid == 0 || uid == getuid();
+}
+
+int sat_core_getattr(struct sat_core *core, uint64_t ino,
+		     struct sat_attr *out)
+{
+	return sat_tree_getattr(core->tree, ino, out);
+}
+
+/* ---- lookup ---- */
+
+struct deferred_lookup {
+	struct sat_core *core;
+	uint64_t parent;
+	sat_core_entry_fn done;
+	void *payload;
+	char name[];
+};
+
+static void lookup_now(struct sat_core *core, uint64_t parent,
+		       const char *name, sat_core_entry_fn done, void *payload)
+{
+	struct sat_attr a;
+	int err = sat_tree_lookup(core->tree, parent, name, &a);
+
+	done(err, err ? NULL : &a, payload);
+}
+
+static void lookup_work(void *arg)
+{
+	struct deferred_lookup *d = arg;
+
+	lookup_now(d->core, d->parent, d->name, d->done, d->payload);
+	free(d);
+}
+
+void sat_core_lookup(struct sat_core *core, uint64_t parent, const char *name,
+		     sat_core_entry_fn done, void *payload)
+{
+	struct deferred_lookup *d;
+
+	if (sat_tree_ready(core->tree, parent)) {
+		lookup_now(core, parent, name, done, payload);
+		return;
+	}
+	d = malloc(sizeof(*d) + strlen(name) + 1);
+	if (!d) {
+		done(-ENOMEM, NULL, payload);
+		return;
+	}
+	d->core = core;
+	d->parent = parent;
+	d->done = done;
+	d->payload = payload;
+	strcpy(d->name, name);
+	if (sat_workq_submit(core->workq, lookup_work, d) != 0) {
+		free(d);
+		done(-ENOMEM, NULL, payload);
+	}
+}
+
+int sat_core_count_lookup(struct sat_core *core, uint64_t ino)
+{
+	return sat_tree_count_lookup(core->tree, ino);
+}
+
+void sat_core_forget(struct sat_core *core, uint64_t ino, uint64_t nlookup)
+{
+	sat_tree_forget(core->tree, ino, nlookup);
+}
+
+int sat_core_rmdir(struct sat_core *core, uint64_t parent, const char *name,
+		   uid_t uid)
+{
+	int err;
+
+	if (parent != SAT_TREE_ROOT_INO)
+		return -EROFS;
+	if (!sat_core_may_control(uid))
+		return -EPERM;
+	err = sat_tree_remove_region(core->tree, name);
+	return err == -EPERM ? -EROFS : err; /* configured ones stay */
+}
+
+/* ---- directories ---- */
+
+struct deferred_dir {
+	struct sat_core *core;
+	uint64_t ino;
+	sat_core_dir_fn done;
+	void *payload;
+};
+
+static void opendir_now(struct sat_core *core, uint64_t ino,
+			sat_core_dir_fn done, void *payload)
+{
+	struct open_dir *od = calloc(1, sizeof(*od));
+	char path[1024];
+	int err;
+
+	if (!od) {
+		done(-ENOMEM, NULL, payload);
+		return;
+	}
+	err = sat_tree_list(core->tree, ino, &od->pub.ents, &od->pub.n);
+	if (err) {
+		sat_tree_path(core->tree, ino, path, sizeof(path));
+		sat_debug("opendir %s: %s", path, strerror(-err));
+		free(od);
+		done(err, NULL, payload);
+		return;
+	}
+	od->pub.ino = ino;
+	od->h.is_dir = true;
+	sat_core_track(core, &od->h);
+	done(0, &od->pub, payload);
+}
+
+static void opendir_work(void *arg)
+{
+	struct deferred_dir *d = arg;
+
+	opendir_now(d->core, d->ino, d->done, d->payload);
+	free(d);
+}
+
+void sat_core_opendir(struct sat_core *core, uint64_t ino,
+		      sat_core_dir_fn done, void *payload)
+{
+	struct deferred_dir *d;
+
+	if (sat_tree_ready(core->tree, ino)) {
+		opendir_now(core, ino, done, payload);
+		return;
+	}
+	d = malloc(sizeof(*d));
+	if (!d) {
+		done(-ENOMEM, NULL, payload);
+		return;
+	}
+	*d = (struct deferred_dir){ core, ino, done, payload };
+	if (sat_workq_submit(core->workq, opendir_work, d) != 0) {
+		free(d);
+		done(-ENOMEM, NULL, payload);
+	}
+}
+
+void sat_core_releasedir(struct sat_core *core, struct sat_dir *d)
+{
+	struct open_dir *od = container_of(d, struct open_dir, pub);
+
+	sat_core_untrack(core, &od->h);
+	sat_tree_dirents_free(od->pub.ents, od->pub.n);
+	free(od);
 }

@@ -8,6 +8,7 @@
  * progress bar from those counters. Everything else is single-threaded.
  */
 #include "ctl.h"
+#include "satfs/control.h"
 #include "satfs/status.h"
 
 #include <dirent.h>
@@ -26,9 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CTL_DIR ".satfs"
-#define XATTR_REFRESH "user.satfs.refresh"
-#define XATTR_CLEAR "user.satfs.clear_cache"
 #define PREFETCH_THREADS 8
 #define PREFETCH_READ_BYTES 65536
 
@@ -60,14 +58,15 @@ void sat_ctl_usage(FILE *f)
 }
 
 /* Reads a whole status file (size 0 at stat: read to the end). */
-static char *read_ctl_file(const char *mount, const char *name)
+static char *read_ctl_file(const char *mount, enum sat_ctl_file file)
 {
 	char path[PATH_MAX], *buf = NULL, *nb;
 	size_t len = 0, cap = 0;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/" CTL_DIR "/%s", mount, name);
+	snprintf(path, sizeof(path), "%s/" SAT_CTL_DIR "/%s", mount,
+		 sat_ctl_file_name(file));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		fprintf(stderr, "satfs: %s: %s (is %s a satfs mount?)\n",
@@ -187,7 +186,7 @@ static int cmd_status(int argc, char **argv)
 	if (optind != argc - 1)
 		goto usage;
 	if (json) {
-		text = read_ctl_file(argv[optind], "status.json");
+		text = read_ctl_file(argv[optind], SAT_CTL_STATUS_JSON);
 		if (!text)
 			return 1;
 		fputs(text, stdout);
@@ -202,7 +201,7 @@ static int cmd_status(int argc, char **argv)
 	do {
 		struct timespec ts;
 
-		text = read_ctl_file(argv[optind], "status");
+		text = read_ctl_file(argv[optind], SAT_CTL_STATUS);
 		if (!text)
 			return 1;
 		if (!once)
@@ -455,7 +454,7 @@ static int set_ctl_xattr(const char *path, const char *name, const char *cmd)
 
 	/* every satfs file has a state; elsewhere a user.* attribute would
 	 * just be set on the user's own file */
-	if (getxattr(path, "user.satfs.state", state, sizeof(state)) < 0 &&
+	if (getxattr(path, SAT_XATTR_STATE, state, sizeof(state)) < 0 &&
 	    errno != ERANGE) {
 		fprintf(stderr, "satfs %s: %s: %s\n", cmd, path,
 			errno == ENOENT ? strerror(errno)
@@ -479,7 +478,7 @@ static int cmd_refresh(int argc, char **argv)
 		return 2;
 	}
 	for (i = 1; i < argc; i++)
-		if (set_ctl_xattr(argv[i], XATTR_REFRESH, "refresh"))
+		if (set_ctl_xattr(argv[i], SAT_XATTR_REFRESH, "refresh"))
 			ret = 1;
 	return ret;
 }
@@ -505,15 +504,15 @@ static int cmd_cache(int argc, char **argv)
 		goto usage;
 	mount = argv[argc - 1];
 	if (clear) {
-		before = read_ctl_file(mount, "cache");
+		before = read_ctl_file(mount, SAT_CTL_CACHE);
 		if (!before)
 			return 1;
-		if (set_ctl_xattr(mount, XATTR_CLEAR, "cache")) {
+		if (set_ctl_xattr(mount, SAT_XATTR_CLEAR, "cache")) {
 			free(before);
 			return 1;
 		}
 	}
-	text = read_ctl_file(mount, "cache");
+	text = read_ctl_file(mount, SAT_CTL_CACHE);
 	if (!text) {
 		free(before);
 		return 1;

@@ -52,7 +52,7 @@
  */
 #include "satfs/fetch.h"
 
-#include "fetch_int.h"
+#include "fetch_private.h"
 #include "fetch_job.h"
 #include "satfs/log.h"
 

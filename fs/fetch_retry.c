@@ -1,9 +1,9 @@
 /*
  * fetch_retry: when to try again, how long to wait, and which errno a
- * failure becomes. See fs/fetch_int.h. Part of the fetch module (the only
+ * failure becomes. See fs/fetch_private.h. Part of the fetch module (the only
  * place libcurl is used); fs/fetch.c does the I/O.
  */
-#include "fetch_int.h"
+#include "fetch_private.h"
 
 #include <ctype.h>
 #include <curl/curl.h>

@@ -12,7 +12,7 @@
  */
 #include "fetch_job.h"
 
-#include "fetch_int.h"
+#include "fetch_private.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -8,6 +8,9 @@
  * request for a file whose render failed starts a new job (a later open
  * tries again).
  *
+ * A job holds a reference to its plan from its creation until its waiters
+ * have been told (or, at shutdown, cancelled).
+ *
  * Status: a job's progress record goes with its render to every request
  * (include/satfs/progress.h), where the fetch engine counts into it; the
  * recent failures
@@ -34,7 +37,7 @@ struct waiter {
 struct job {
 	struct job *next;     /* in j->jobs */
 	struct job *qnext;    /* in a queue while queued */
-	const struct sat_render_plan *plan;
+	struct sat_render_plan *plan; /* a reference */
 	bool foreground;
 	bool running;
 	struct waiter *waiters;
@@ -247,6 +250,7 @@ static void *worker_main(void *arg)
 		}
 		if (pinned)
 			sat_cache_unpin(j->cache, job->plan->key);
+		sat_render_plan_unref(job->plan);
 		free(job);
 		pthread_mutex_lock(&j->lock);
 	}
@@ -317,6 +321,7 @@ void sat_jobs_free(struct sat_jobs *j)
 			w->done(-ECANCELED, w->payload);
 			free(w);
 		}
+		sat_render_plan_unref(job->plan);
 		free(job);
 	}
 	pthread_cond_destroy(&j->cond);
@@ -326,7 +331,7 @@ void sat_jobs_free(struct sat_jobs *j)
 }
 
 /* Finds or creates the job for plan; with a waiter when done != NULL. */
-static int enqueue(struct sat_jobs *j, const struct sat_render_plan *plan,
+static int enqueue(struct sat_jobs *j, struct sat_render_plan *plan,
 		   bool foreground, sat_job_done_fn done, void *payload)
 {
 	struct waiter *w = NULL;
@@ -353,7 +358,7 @@ static int enqueue(struct sat_jobs *j, const struct sat_render_plan *plan,
 			free(w);
 			return -ENOMEM;
 		}
-		job->plan = plan;
+		job->plan = sat_render_plan_ref(plan);
 		job->foreground = foreground;
 		clock_gettime(CLOCK_MONOTONIC, &job->queued_at);
 		job->next = j->jobs;
@@ -377,7 +382,7 @@ static int enqueue(struct sat_jobs *j, const struct sat_render_plan *plan,
 	return 0;
 }
 
-int sat_jobs_request(struct sat_jobs *j, const struct sat_render_plan *plan,
+int sat_jobs_request(struct sat_jobs *j, struct sat_render_plan *plan,
 		     sat_job_done_fn done, void *payload)
 {
 	int err;
@@ -397,7 +402,7 @@ int sat_jobs_request(struct sat_jobs *j, const struct sat_render_plan *plan,
 	return err;
 }
 
-void sat_jobs_prefetch(struct sat_jobs *j, const struct sat_render_plan *plan)
+void sat_jobs_prefetch(struct sat_jobs *j, struct sat_render_plan *plan)
 {
 	/* a large file is someone's deliberate choice, not a guess */
 	if (j->prefetch_max == 0 ||
@@ -451,7 +456,7 @@ int sat_jobs_list(struct sat_jobs *j, struct sat_job_info **out, size_t *n)
 	for (job = j->jobs, i = count; job; job = job->next) {
 		struct sat_job_info *ji = &v[--i];
 
-		ji->plan = job->plan;
+		ji->plan = sat_render_plan_ref(job->plan);
 		ji->running = job->running;
 		ji->foreground = job->foreground;
 		for (w = job->waiters; w; w = w->next)
@@ -465,6 +470,13 @@ int sat_jobs_list(struct sat_jobs *j, struct sat_job_info **out, size_t *n)
 	*out = v;
 	*n = count;
 	return 0;
+}
+
+void sat_jobs_list_free(struct sat_job_info *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		sat_render_plan_unref(v[i].plan);
+	free(v);
 }
 
 int sat_jobs_last_error(struct sat_jobs *j, const char *key, char *msg,

@@ -17,12 +17,14 @@
 #include "satfs/config.h"
 #include "satfs/log.h"
 
+#include <errno.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 struct cmdline {
 	char *config_path; /* -o config=FILE */
@@ -45,47 +47,13 @@ static void usage(const char *prog)
 	       "    -d, -o debug           foreground, debug log and FUSE tracing\n"
 	       "    -s                     single-threaded FUSE loop\n"
 	       "    -o opt[,opt...]        mount options, below and libfuse's\n"
-	       "\n"
-	       "satfs options (-o; they override the configuration file):\n"
-	       "    config=FILE            configuration file (default\n"
-	       "                           $XDG_CONFIG_HOME/satfs/satfs.conf)\n"
-	       "    cache=DIR              cache directory (default\n"
-	       "                           $XDG_CACHE_HOME/satfs)\n"
-	       "    cache_max=SIZE         cap on rendered files, e.g. 10G\n"
-	       "                           (default: no cap)\n"
-	       "    stac=URL               STAC API root (default Earth Search)\n"
-	       "    collection=NAME        collection (default sentinel-2-l2a)\n"
-	       "    sign=HOW               planetary-computer: SAS tokens for\n"
-	       "                           Azure blob hrefs (default none)\n"
-	       "    sign_url=URL           SAS token API (default Planetary\n"
-	       "                           Computer's)\n"
-	       "    max_cloud=PERCENT      keep scenes below this cloud cover\n"
-	       "                           (default 85)\n"
-	       "    prefetch=N             scenes rendered ahead (default 4)\n"
-	       "    connections=N          connections per host (default 16)\n"
-	       "    listing_ttl=SECONDS    keep listings this long (default 600)\n"
-	       "    max_items=N            items per region at most (default 2000)\n"
-	       "    timeout=SECONDS        a request that makes no progress this\n"
-	       "                           long is retried, then fails (default 30)\n"
-	       "    offline                never use the network: cache only\n"
-	       "    connect_to=H:P:TO:TOP  connect to TO:TOP for URLs on H:P\n"
-	       "                           (as curl --connect-to)\n"
-	       "    log=FILE               log to FILE instead of stderr/syslog\n"
-	       "    log_level=LEVEL        error, warning, info (default), debug\n"
-	       "    shared_store=s3://BUCKET[/PREFIX]\n"
-	       "                           a cache tier shared with other mounts,\n"
-	       "                           on S3 or an S3-compatible store (keys:\n"
-	       "                           AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n"
-	       "                           or ~/.aws/credentials)\n"
-	       "    shared_endpoint=URL    the store, when not AWS (path-style)\n"
-	       "    shared_region=REGION   signing region (default $AWS_REGION,\n"
-	       "                           else us-east-1)\n"
-	       "\n"
-	       "\n"
-	       "SOURCE, as mount(8) passes it from /etc/fstab, is ignored.\n"
-	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
 	       "\n",
 	       prog, prog);
+	sat_config_usage(stdout);
+	printf("\n"
+	       "SOURCE, as mount(8) passes it from /etc/fstab, is ignored.\n"
+	       "Unmount with: fusermount3 -u MOUNTPOINT\n"
+	       "\n");
 	sat_ctl_usage(stdout);
 	printf("\nSee satfs(1) and satfs.conf(5).\n");
 }
@@ -163,6 +131,22 @@ static int opt_proc(void *data, const char *arg, int key,
 	return append_opt(c, arg);
 }
 
+/* Raises the soft limit on open descriptors to the hard one: the daemon
+ * holds one per rendered file open (shared by all its opens), per
+ * connection and per render, and the soft default (often 1024) is an
+ * accident of the shell, not a budget. Logged when it cannot. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		sat_warn("cannot raise the limit on open files to %llu: %s",
+			 (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args;
@@ -223,6 +207,7 @@ int main(int argc, char *argv[])
 	if (cfg->shared_store)
 		sat_warn("shared store %s: configured, but this version does "
 			 "not use it yet", cfg->shared_store);
+	raise_nofile();
 	/* Read-only, but not mounted "ro": the kernel would refuse the
 	 * setxattr that satfs refresh and satfs cache --clear use. Every
 	 * change answers EROFS from fs/fuse_ll.c instead. */

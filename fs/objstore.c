@@ -11,7 +11,7 @@
  * only to copy or update them: never across a request, a file read or a
  * log line (log lines are composed under it and emitted after unlocking).
  */
-#include "objstore_int.h"
+#include "objstore_private.h"
 
 #include "satfs/cache.h"
 #include "satfs/log.h"

@@ -14,7 +14,7 @@
  *
  * No state: the caller (fs/objstore.c) keeps the keys under its lock.
  */
-#include "objstore_int.h"
+#include "objstore_private.h"
 
 #include <ctype.h>
 #include <errno.h>

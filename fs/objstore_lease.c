@@ -18,7 +18,7 @@
  *
  * Threads: any but the fetch I/O thread; no state of its own.
  */
-#include "objstore_int.h"
+#include "objstore_private.h"
 
 #include "satfs/log.h"
 

@@ -24,6 +24,9 @@
 #define METRES_PER_DEG 111320.0
 #define MAX_SIDE_DEG 10.0
 #define MAX_SIDE_M 1000000.0
+/* A bare number in an ad-hoc name is degrees, and meant as the tutorial's
+ * 0.09: a larger one is most likely kilometres without the unit. */
+#define MAX_ADHOC_SIDE_DEG 1.0
 /* A bound on polygon vertices, so that size arithmetic cannot overflow. */
 #define MAX_VERTICES (1u << 24)
 
@@ -467,7 +470,7 @@ static int split_fields(char *buf, char **f, int max)
 }
 
 static int parse_name_fields(struct sat_region **out, const char *name,
-			     char *buf)
+			     char *buf, char *msg, size_t msglen)
 {
 	char *f[5];
 	double v[4], deg, m;
@@ -489,8 +492,15 @@ static int parse_name_fields(struct sat_region **out, const char *name,
 		if (sat_region_new_bbox(&r, name, v, NULL, 0) < 0)
 			return -ENOENT;
 	} else {
-		if (sat_region_parse_size(f[2], &deg, &m, NULL, 0) < 0 ||
-		    sat_region_new_center(&r, name, v[0], v[1], deg, m, NULL,
+		if (sat_region_parse_size(f[2], &deg, &m, NULL, 0) < 0)
+			return -ENOENT;
+		if (deg > MAX_ADHOC_SIDE_DEG) {
+			set_msg(msg, msglen, "a bare size is degrees, at most "
+				"%g; for %g km write %gkm", MAX_ADHOC_SIDE_DEG,
+				deg, deg);
+			return -ENOENT;
+		}
+		if (sat_region_new_center(&r, name, v[0], v[1], deg, m, NULL,
 					  0) < 0)
 			return -ENOENT;
 	}
@@ -503,13 +513,16 @@ static int parse_name_fields(struct sat_region **out, const char *name,
 	return 0;
 }
 
-int sat_region_parse_name(struct sat_region **out, const char *name)
+int sat_region_parse_name(struct sat_region **out, const char *name,
+			  char *msg, size_t msglen)
 {
 	size_t len = strnlen(name, REGION_NAME_MAX + 1), i;
 	char *buf;
 	int ret;
 
 	*out = NULL;
+	if (msg && msglen)
+		msg[0] = '\0';
 	if (len > REGION_NAME_MAX)
 		return -ENOENT;
 	if (name[0] != '@' && strncmp(name, "bbox=", 5) != 0)
@@ -521,7 +534,7 @@ int sat_region_parse_name(struct sat_region **out, const char *name)
 	buf = strdup(name);
 	if (!buf)
 		return -ENOMEM;
-	ret = parse_name_fields(out, name, buf);
+	ret = parse_name_fields(out, name, buf, msg, msglen);
 	free(buf);
 	return ret;
 }

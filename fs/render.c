@@ -425,6 +425,28 @@ void sat_render_plan_free(struct sat_render_plan *plan)
 	free(plan);
 }
 
+struct sat_render_plan *sat_render_plan_ref(struct sat_render_plan *plan)
+{
+	__atomic_add_fetch(&plan->extra_refs, 1, __ATOMIC_RELAXED);
+	return plan;
+}
+
+void sat_render_plan_unref(struct sat_render_plan *plan)
+{
+	unsigned n;
+
+	if (!plan)
+		return;
+	n = __atomic_load_n(&plan->extra_refs, __ATOMIC_ACQUIRE);
+	/* the last reference is the one with no extra ones beside it */
+	while (n > 0)
+		if (__atomic_compare_exchange_n(&plan->extra_refs, &n, n - 1,
+						false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return;
+	sat_render_plan_free(plan);
+}
+
 /* Processing baseline 04.00 or later: L2A DNs carry a +1000 offset
  * ("04.00", "05.10"; Planetary Computer and Earth Search both say it so). */
 static bool rd_baseline_offset(const char *baseline)

@@ -355,7 +355,7 @@ static void render_status(struct sat_core *core, struct sbuf *b, bool json)
 			sb_printf(b, "  none\n");
 	}
 	kp_free(&set);
-	free(jobs);
+	sat_jobs_list_free(jobs, njobs);
 }
 
 /* ---- cache ---- */
@@ -410,15 +410,22 @@ static void render_cache(struct sat_core *core, struct sbuf *b)
 	free(files);
 }
 
-int sat_status_render(struct sat_core *core, enum sat_status_kind kind,
+const char *sat_ctl_file_name(enum sat_ctl_file f)
+{
+	static const char *const names[SAT_CTL_NFILES] = SAT_CTL_FILE_NAMES;
+
+	return f < SAT_CTL_NFILES ? names[f] : "?";
+}
+
+int sat_status_render(struct sat_core *core, enum sat_ctl_file file,
 		      char **out, size_t *len)
 {
 	struct sbuf b = { NULL, 0, 0, false };
 
-	if (kind == SAT_STATUS_CACHE)
+	if (file == SAT_CTL_CACHE)
 		render_cache(core, &b);
 	else
-		render_status(core, &b, kind == SAT_STATUS_JSON);
+		render_status(core, &b, file == SAT_CTL_STATUS_JSON);
 	if (b.nomem || !b.s) {
 		free(b.s);
 		*out = NULL;

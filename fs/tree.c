@@ -1,19 +1,16 @@
 /*
- * tree: see include/satfs/tree.h.
+ * tree: see include/satfs/tree.h; the locking and the nodes' lives are in
+ * fs/tree_private.h, the inode table in tree_nodes.c, the root's regions
+ * in tree_regions.c. This file turns listings into nodes and answers
+ * lookups, listings and opens.
  *
- * Threading: t->lock protects the inode table and every node's children
- * array; it is never held across the catalog, the renderer's planning or
- * the disk. Each region has load_lock, held while its listing is fetched
- * and turned into nodes, so that one region is searched once at a time
- * while other regions load in parallel.
- *
- * Nodes, plans and listings are only added, never freed, until
- * sat_tree_free(): a relisting builds new children next to the old ones
- * (reusing a node, and so its inode, where the name and content are
- * unchanged), and the kernel or a render in flight may still hold an old
- * one.
+ * A relisting builds the region's children anew, reusing the node (and so
+ * the inode) of every name still there; nodes it no longer shows are
+ * detached, and freed once the kernel has forgotten them. A .tif node
+ * holds its plan, a .json node the listing its item text lives in; the
+ * region holds its current listing.
  */
-#include "satfs/tree.h"
+#include "tree_private.h"
 #include "satfs/cache.h"
 #include "satfs/catalog.h"
 #include "satfs/config.h"
@@ -23,210 +20,15 @@
 #include "satfs/stac.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct node {
-	uint64_t ino;
-	enum sat_node_kind kind;
-	struct node *parent;
-	char *name;
-	time_t mtime;
-	uint64_t size;
-	struct node **kids; /* sorted by name; protected by t->lock */
-	size_t nkids;
-	/* regions */
-	struct sat_region *region;
-	pthread_mutex_t load_lock;
-	struct sat_listing *listing; /* protected by t->lock */
-	struct node **tifs;   /* [scene * nproducts + product]; t->lock */
-	size_t ntifs;
-	/* files */
-	struct sat_render_plan *plan;
-	const struct sat_scene *scene;
-	size_t order;   /* scene index in the region's listing */
-	unsigned gen;   /* listing generation that last showed it */
-	size_t product; /* index in cfg->products */
-};
-
-struct sat_tree {
-	const struct sat_config *cfg;
-	struct sat_catalog *cat;
-	struct sat_cache *cache;
-	time_t mount_time;
-	pthread_mutex_t lock;
-	struct node **nodes; /* by ino - 1; protected by lock */
-	size_t nnodes, cap;
-	struct sat_listing **listings; /* every listing ever used; lock */
-	size_t nlistings;
-	struct sat_render_plan **plans; /* plans replaced on a node; lock */
-	size_t nplans;
-	unsigned generation; /* protected by lock */
-};
-
-static int kid_cmp(const void *a, const void *b)
-{
-	const struct node *x = *(struct node *const *)a;
-	const struct node *y = *(struct node *const *)b;
-
-	return strcmp(x->name, y->name);
-}
-
-static struct node *find_kid_locked(const struct node *dir, const char *name)
-{
-	size_t lo = 0, hi = dir->nkids;
-
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(name, dir->kids[mid]->name);
-
-		if (c == 0)
-			return dir->kids[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
-
-/* Creates a node and gives it an inode number; not yet anyone's child. */
-static struct node *new_node_locked(struct sat_tree *t, enum sat_node_kind k,
-				    struct node *parent, const char *name)
-{
-	struct node *n, **nv;
-
-	if (t->nnodes == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 256;
-
-		nv = realloc(t->nodes, cap * sizeof(*nv));
-		if (!nv)
-			return NULL;
-		t->nodes = nv;
-		t->cap = cap;
-	}
-	n = calloc(1, sizeof(*n));
-	if (!n || !(n->name = strdup(name))) {
-		free(n);
-		return NULL;
-	}
-	n->kind = k;
-	n->parent = parent;
-	n->mtime = t->mount_time;
-	if (k == SAT_NODE_REGION)
-		pthread_mutex_init(&n->load_lock, NULL);
-	t->nodes[t->nnodes++] = n;
-	n->ino = t->nnodes;
-	return n;
-}
-
-static int add_kid_locked(struct node *dir, struct node *kid)
-{
-	struct node **kv = realloc(dir->kids, (dir->nkids + 1) * sizeof(*kv));
-
-	if (!kv)
-		return -ENOMEM;
-	dir->kids = kv;
-	dir->kids[dir->nkids++] = kid;
-	qsort(dir->kids, dir->nkids, sizeof(*dir->kids), kid_cmp);
-	return 0;
-}
-
-static struct node *node_locked(struct sat_tree *t, uint64_t ino)
-{
-	if (ino == 0 || ino > t->nnodes)
-		return NULL;
-	return t->nodes[ino - 1];
-}
-
-static struct node *region_of(struct node *n)
-{
-	while (n && n->kind != SAT_NODE_REGION)
-		n = n->parent;
-	return n;
-}
-
-static void fill_attr(const struct node *n, struct sat_attr *a)
-{
-	a->ino = n->ino;
-	a->kind = n->kind;
-	a->size = n->size;
-	a->mtime = n->mtime;
-}
-
-/* Ad-hoc regions are remembered for the life of the cache. */
-static void remember_region(struct sat_tree *t, const char *name)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/regions", sat_cache_dir(t->cache));
-	f = fopen(path, "a");
-	if (!f) {
-		sat_warn("tree: cannot remember region %s in %s", name, path);
-		return;
-	}
-	fprintf(f, "%s\n", name);
-	fclose(f);
-}
-
-static int add_region_locked(struct sat_tree *t, struct sat_region *r,
-			     struct node **out)
-{
-	struct node *root = t->nodes[0], *n;
-
-	n = new_node_locked(t, SAT_NODE_REGION, root, r->name);
-	if (!n || add_kid_locked(root, n)) {
-		sat_region_free(r);
-		return -ENOMEM;
-	}
-	n->region = r;
-	if (out)
-		*out = n;
-	return 0;
-}
-
-static void load_remembered_regions(struct sat_tree *t)
-{
-	char path[4096], line[512];
-	struct sat_region *r;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/regions", sat_cache_dir(t->cache));
-	f = fopen(path, "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (find_kid_locked(t->nodes[0], line) ||
-		    sat_region_parse_name(&r, line) != 0)
-			continue;
-		add_region_locked(t, r, NULL);
-	}
-	fclose(f);
-}
-
-static struct sat_region *copy_region(const struct sat_region *src)
-{
-	struct sat_region *r;
-	char msg[128];
-
-	if (sat_region_new_polygon(&r, src->name, src->ring, src->nring, msg,
-				   sizeof(msg)) != 0)
-		return NULL;
-	r->has_dates = src->has_dates;
-	r->date_from = src->date_from;
-	r->date_to = src->date_to;
-	return r;
-}
 
 int sat_tree_new(struct sat_tree **out, const struct sat_config *cfg,
 		 struct sat_catalog *cat, struct sat_cache *cache)
 {
 	struct sat_tree *t = calloc(1, sizeof(*t));
-	size_t i;
+	int err;
 
 	*out = NULL;
 	if (!t)
@@ -236,49 +38,34 @@ int sat_tree_new(struct sat_tree **out, const struct sat_config *cfg,
 	t->cache = cache;
 	t->mount_time = time(NULL);
 	pthread_mutex_init(&t->lock, NULL);
-	if (!new_node_locked(t, SAT_NODE_ROOT, NULL, "")) {
+	pthread_mutex_init(&t->save_lock, NULL);
+	err = sat_tree_table_init(t);
+	if (!err) {
+		pthread_mutex_lock(&t->lock);
+		t->root = sat_tree_new_node_locked(t, SAT_NODE_ROOT, NULL, "");
+		pthread_mutex_unlock(&t->lock);
+		if (!t->root)
+			err = -ENOMEM;
+	}
+	if (!err) {
+		t->root->permanent = true;
+		t->root->attached = true;
+		err = sat_tree_regions_init(t);
+	}
+	if (err) {
 		sat_tree_free(t);
-		return -ENOMEM;
+		return err;
 	}
-	for (i = 0; i < cfg->nregions; i++) {
-		struct sat_region *r = copy_region(cfg->regions[i]);
-
-		if (!r || add_region_locked(t, r, NULL)) {
-			sat_tree_free(t);
-			return -ENOMEM;
-		}
-	}
-	load_remembered_regions(t);
 	*out = t;
 	return 0;
 }
 
 void sat_tree_free(struct sat_tree *t)
 {
-	size_t i;
-
 	if (!t)
 		return;
-	for (i = 0; i < t->nnodes; i++) {
-		struct node *n = t->nodes[i];
-
-		if (n->kind == SAT_NODE_REGION) {
-			sat_region_free(n->region);
-			pthread_mutex_destroy(&n->load_lock);
-			free(n->tifs);
-		}
-		sat_render_plan_free(n->plan);
-		free(n->kids);
-		free(n->name);
-		free(n);
-	}
-	for (i = 0; i < t->nlistings; i++)
-		sat_listing_unref(t->listings[i]);
-	for (i = 0; i < t->nplans; i++)
-		sat_render_plan_free(t->plans[i]);
-	free(t->plans);
-	free(t->listings);
-	free(t->nodes);
+	sat_tree_free_nodes(t);
+	pthread_mutex_destroy(&t->save_lock);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -288,11 +75,25 @@ int sat_tree_getattr(struct sat_tree *t, uint64_t ino, struct sat_attr *out)
 	struct node *n;
 
 	pthread_mutex_lock(&t->lock);
-	n = node_locked(t, ino);
+	n = sat_tree_node_locked(t, ino);
 	if (n)
-		fill_attr(n, out);
+		sat_tree_fill_attr(n, out);
 	pthread_mutex_unlock(&t->lock);
 	return n ? 0 : -ENOENT;
+}
+
+static struct node *region_of(struct node *n)
+{
+	while (n && n->kind != SAT_NODE_REGION)
+		n = n->parent;
+	return n;
+}
+
+/* A directory that no listing shows any more: lookups and listings in it
+ * answer ENOENT (the kernel may still hold it, e.g. as someone's cwd). */
+static bool is_stale(const struct node *n)
+{
+	return !n->attached && !n->permanent;
 }
 
 static bool listing_fresh(const struct sat_tree *t, const struct node *reg)
@@ -308,8 +109,9 @@ bool sat_tree_ready(struct sat_tree *t, uint64_t ino)
 	bool ready;
 
 	pthread_mutex_lock(&t->lock);
-	n = node_locked(t, ino);
-	ready = !n || n->kind != SAT_NODE_REGION || listing_fresh(t, n);
+	n = sat_tree_node_locked(t, ino);
+	ready = !n || n->kind != SAT_NODE_REGION || is_stale(n) ||
+		listing_fresh(t, n);
 	pthread_mutex_unlock(&t->lock);
 	return ready;
 }
@@ -334,90 +136,57 @@ static struct sat_render_plan **make_plans(struct sat_tree *t,
 
 static struct node *get_or_add_kid_locked(struct sat_tree *t, struct node *dir,
 					  enum sat_node_kind kind,
-					  const char *name, bool *fresh)
+					  const char *name)
 {
-	struct node *n = find_kid_locked(dir, name);
+	struct node *n = sat_tree_find_kid_locked(dir, name);
 
-	*fresh = false;
 	if (n)
 		return n;
-	n = new_node_locked(t, kind, dir, name);
-	if (!n || add_kid_locked(dir, n))
+	n = sat_tree_new_node_locked(t, kind, dir, name);
+	if (n && sat_tree_attach_locked(dir, n)) {
+		struct node_trash trash = { 0 };
+
+		sat_tree_release_locked(t, n, &trash); /* nothing holds it */
+		sat_tree_trash_empty(&trash);
 		return NULL;
-	*fresh = true;
+	}
 	return n;
 }
 
-/* Drops from dir's view the children not seen in generation gen. */
-static void prune_kids_locked(struct node *dir, unsigned gen)
+/* Gives file node f the plan p (a reference, taken over). A plan with the
+ * same key is the same file: the node keeps the one it has. */
+static void set_plan_locked(struct node *f, struct sat_render_plan *p,
+			    struct node_trash *trash)
 {
-	size_t i, k = 0;
-
-	for (i = 0; i < dir->nkids; i++)
-		if (dir->kids[i]->gen == gen)
-			dir->kids[k++] = dir->kids[i];
-	dir->nkids = k;
-}
-
-/* Gives file node f the plan p, keeping any plan it had alive (a render
- * may be using it) in t->plans. */
-static int set_plan_locked(struct sat_tree *t, struct node *f,
-			   struct sat_render_plan *p)
-{
-	struct sat_render_plan **pv;
-
-	if (!f->plan) {
-		f->plan = p;
-		return 0;
+	if (f->plan && strcmp(f->plan->key, p->key) == 0) {
+		sat_tree_trash_plan(trash, p);
+		return;
 	}
-	pv = realloc(t->plans, (t->nplans + 1) * sizeof(*pv));
-	if (!pv) {
-		sat_render_plan_free(p);
-		return -ENOMEM;
-	}
-	t->plans = pv;
-	if (strcmp(f->plan->key, p->key) == 0) {
-		t->plans[t->nplans++] = p;
-	} else {
-		t->plans[t->nplans++] = f->plan;
-		f->plan = p;
-	}
-	return 0;
+	sat_tree_trash_plan(trash, f->plan);
+	f->plan = p;
 }
 
 /* Replaces a region's children with those of listing l, reusing the nodes
- * (and so the inodes) of names still present; takes ownership of l's
- * reference and of plans. */
+ * (and so the inodes) of names still present; takes over l's reference
+ * and the plans'. */
 static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 				 struct sat_listing *l,
-				 struct sat_render_plan **plans)
+				 struct sat_render_plan **plans,
+				 struct node_trash *trash)
 {
 	size_t np = t->cfg->nproducts, i, j;
 	unsigned gen = ++t->generation;
-	struct sat_listing **lv;
 	struct node **tifs;
 	char name[512];
-	bool fresh;
 
-	lv = realloc(t->listings, (t->nlistings + 1) * sizeof(*lv));
-	if (lv)
-		t->listings = lv;
 	tifs = calloc(l->n * np + 1, sizeof(*tifs));
-	if (!lv || !tifs) {
-		free(tifs);
-		sat_listing_unref(l);
-		for (i = 0; i < l->n * np; i++)
-			sat_render_plan_free(plans[i]);
-		return -ENOMEM;
-	}
-	t->listings[t->nlistings++] = l;
-
+	if (!tifs)
+		goto nomem;
 	for (i = 0; i < l->n; i++) {
 		const struct sat_scene *s = l->scenes[i];
 		struct node *date, *f;
 
-		date = get_or_add_kid_locked(t, reg, SAT_NODE_DATE, s->date,
-					     &fresh);
+		date = get_or_add_kid_locked(t, reg, SAT_NODE_DATE, s->date);
 		if (!date)
 			goto nomem;
 		if (date->gen != gen)
@@ -427,10 +196,13 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 			date->mtime = s->datetime;
 
 		snprintf(name, sizeof(name), "%s.json", s->file_id);
-		f = get_or_add_kid_locked(t, date, SAT_NODE_JSON, name, &fresh);
+		f = get_or_add_kid_locked(t, date, SAT_NODE_JSON, name);
 		if (!f)
 			goto nomem;
 		f->gen = gen;
+		sat_tree_trash_listing(trash, f->scene_of);
+		sat_listing_ref(l);
+		f->scene_of = l;
 		f->scene = s;
 		f->size = s->json_len;
 		f->mtime = s->datetime;
@@ -444,42 +216,43 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 				continue;
 			snprintf(name, sizeof(name), "%s.%s.tif", s->file_id,
 				 t->cfg->products[j]->name);
-			f = get_or_add_kid_locked(t, date, SAT_NODE_TIF, name,
-						  &fresh);
+			f = get_or_add_kid_locked(t, date, SAT_NODE_TIF, name);
 			if (!f) {
-				sat_render_plan_free(p);
+				sat_tree_trash_plan(trash, p);
 				goto nomem;
 			}
-			if (set_plan_locked(t, f, p))
-				goto nomem;
+			set_plan_locked(f, p, trash);
 			f->gen = gen;
 			f->size = f->plan->size_bytes;
 			f->mtime = s->datetime;
-			f->scene = s;
 			f->order = i;
 			f->product = j;
 			tifs[i * np + j] = f;
 		}
 	}
-	prune_kids_locked(reg, gen);
+	sat_tree_prune_locked(t, reg, gen, trash);
 	for (i = 0; i < reg->nkids; i++)
-		prune_kids_locked(reg->kids[i], gen);
+		sat_tree_prune_locked(t, reg->kids[i], gen, trash);
 	free(reg->tifs);
 	reg->tifs = tifs;
 	reg->ntifs = l->n * np;
+	sat_tree_trash_listing(trash, reg->listing);
 	reg->listing = l;
+	reg->listing_gen = gen;
 	return 0;
 nomem:
 	free(tifs);
 	for (i = 0; i < l->n * np; i++)
-		sat_render_plan_free(plans[i]);
+		sat_tree_trash_plan(trash, plans[i]);
+	sat_tree_trash_listing(trash, l);
 	return -ENOMEM;
 }
 
-/* Makes sure region reg has a listing; searches when it has none or
- * (when want_fresh) an expired one. Blocks. */
+/* Makes sure region reg (pinned by the caller) has a listing; searches
+ * when it has none or (when want_fresh) an expired one. Blocks. */
 static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 {
+	struct node_trash trash = { 0 };
 	struct sat_listing *l = NULL;
 	struct sat_render_plan **plans;
 	bool ok;
@@ -488,8 +261,10 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 	pthread_mutex_lock(&reg->load_lock);
 	pthread_mutex_lock(&t->lock);
 	ok = reg->listing && (!want_fresh || listing_fresh(t, reg));
+	if (is_stale(reg))
+		err = -ENOENT;
 	pthread_mutex_unlock(&t->lock);
-	if (ok)
+	if (ok || err)
 		goto out;
 	err = sat_catalog_list(t->cat, reg->region, &l);
 	if (err == -ENETDOWN)
@@ -516,118 +291,134 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 		goto out;
 	}
 	pthread_mutex_lock(&t->lock);
-	err = attach_listing_locked(t, reg, l, plans);
+	if (is_stale(reg)) { /* forgotten meanwhile */
+		for (size_t i = 0; i < l->n * t->cfg->nproducts; i++)
+			sat_tree_trash_plan(&trash, plans[i]);
+		sat_tree_trash_listing(&trash, l);
+		err = -ENOENT;
+	} else {
+		err = attach_listing_locked(t, reg, l, plans, &trash);
+	}
 	pthread_mutex_unlock(&t->lock);
 	free(plans);
+	sat_tree_trash_empty(&trash);
 out:
 	pthread_mutex_unlock(&reg->load_lock);
 	return err;
 }
 
+/* Counts the kernel's lookup of n and answers with it. */
+static int found_locked(struct sat_tree *t, struct node *n,
+			struct sat_attr *out)
+{
+	n->nlookup++;
+	if (n->kind == SAT_NODE_REGION)
+		sat_tree_touch_locked(t, n);
+	sat_tree_fill_attr(n, out);
+	return 0;
+}
+
 int sat_tree_lookup(struct sat_tree *t, uint64_t parent, const char *name,
 		    struct sat_attr *out)
 {
-	struct sat_region *r;
+	struct node_trash trash = { 0 };
 	struct node *dir, *n;
 	int err;
 
 	pthread_mutex_lock(&t->lock);
-	dir = node_locked(t, parent);
-	if (!dir) {
+	dir = sat_tree_node_locked(t, parent);
+	if (!dir || is_stale(dir)) {
 		pthread_mutex_unlock(&t->lock);
 		return -ENOENT;
 	}
-	if (dir->kind == SAT_NODE_TIF || dir->kind == SAT_NODE_JSON) {
+	if (!sat_node_is_dir(dir->kind)) {
 		pthread_mutex_unlock(&t->lock);
 		return -ENOTDIR;
 	}
-	n = find_kid_locked(dir, name);
-	if (n || dir->kind == SAT_NODE_DATE ||
+	n = sat_tree_find_kid_locked(dir, name);
+	if (n || dir->kind == SAT_NODE_DATE || dir->kind == SAT_NODE_CTL_DIR ||
 	    (dir->kind == SAT_NODE_REGION && dir->listing)) {
-		if (n)
-			fill_attr(n, out);
+		err = n ? found_locked(t, n, out) : -ENOENT;
 		pthread_mutex_unlock(&t->lock);
-		return n ? 0 : -ENOENT;
+		return err;
 	}
-	pthread_mutex_unlock(&t->lock);
-
 	if (dir->kind == SAT_NODE_REGION) {
 		/* not listed yet: list it (blocks), then look again */
+		dir->pins++;
+		pthread_mutex_unlock(&t->lock);
 		err = load_region(t, dir, false);
-		if (err)
-			return err;
 		pthread_mutex_lock(&t->lock);
-		n = find_kid_locked(dir, name);
-		if (n)
-			fill_attr(n, out);
+		n = err ? NULL : sat_tree_find_kid_locked(dir, name);
+		if (!err)
+			err = n ? found_locked(t, n, out) : -ENOENT;
+		dir->pins--;
+		sat_tree_release_locked(t, dir, &trash);
 		pthread_mutex_unlock(&t->lock);
-		return n ? 0 : -ENOENT;
+		sat_tree_trash_empty(&trash);
+		return err;
 	}
-
-	/* The root: an ad-hoc region, or nothing. Parsing needs no network,
-	 * so probes like .Trash or autorun.inf end here. */
-	if (sat_region_parse_name(&r, name) != 0)
-		return -ENOENT;
-	pthread_mutex_lock(&t->lock);
-	n = find_kid_locked(dir, name);
-	if (n) {
-		sat_region_free(r);
-		fill_attr(n, out);
-		pthread_mutex_unlock(&t->lock);
-		return 0;
-	}
-	err = add_region_locked(t, r, &n);
-	if (!err)
-		fill_attr(n, out);
 	pthread_mutex_unlock(&t->lock);
-	if (!err) {
-		sat_info("tree: new region %s", name);
-		remember_region(t, name);
-	}
-	return err;
+
+	/* the root: an ad-hoc region, or nothing */
+	err = sat_tree_adhoc_lookup(t, name, &n);
+	if (err)
+		return err;
+	pthread_mutex_lock(&t->lock);
+	found_locked(t, n, out);
+	n->pins--;
+	sat_tree_release_locked(t, n, &trash);
+	pthread_mutex_unlock(&t->lock);
+	sat_tree_trash_empty(&trash);
+	return 0;
 }
 
 int sat_tree_list(struct sat_tree *t, uint64_t ino, struct sat_dirent **out,
 		  size_t *n)
 {
+	struct node_trash trash = { 0 };
 	struct sat_dirent *d = NULL;
 	struct node *dir;
 	size_t i;
-	int err;
+	int err = 0;
 
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&t->lock);
-	dir = node_locked(t, ino);
+	dir = sat_tree_node_locked(t, ino);
+	if (!dir || is_stale(dir))
+		err = -ENOENT;
+	else if (!sat_node_is_dir(dir->kind))
+		err = -ENOTDIR;
+	else
+		dir->pins++;
 	pthread_mutex_unlock(&t->lock);
-	if (!dir)
-		return -ENOENT;
-	if (dir->kind == SAT_NODE_TIF || dir->kind == SAT_NODE_JSON)
-		return -ENOTDIR;
-	if (dir->kind == SAT_NODE_REGION) {
+	if (err)
+		return err;
+	if (dir->kind == SAT_NODE_REGION)
 		err = load_region(t, dir, true);
-		if (err)
-			return err;
-	}
 	pthread_mutex_lock(&t->lock);
-	d = calloc(dir->nkids + 1, sizeof(*d));
-	if (!d) {
-		pthread_mutex_unlock(&t->lock);
-		return -ENOMEM;
-	}
-	for (i = 0; i < dir->nkids; i++) {
+	if (!err && !(d = calloc(dir->nkids + 1, sizeof(*d))))
+		err = -ENOMEM;
+	for (i = 0; !err && i < dir->nkids; i++) {
 		d[i].name = strdup(dir->kids[i]->name);
-		fill_attr(dir->kids[i], &d[i].attr);
+		sat_tree_fill_attr(dir->kids[i], &d[i].attr);
 		if (!d[i].name) {
-			pthread_mutex_unlock(&t->lock);
 			sat_tree_dirents_free(d, i);
-			return -ENOMEM;
+			d = NULL;
+			err = -ENOMEM;
 		}
 	}
-	*n = dir->nkids;
+	if (!err) {
+		*n = dir->nkids;
+		if (dir->kind == SAT_NODE_REGION)
+			sat_tree_touch_locked(t, dir);
+	}
+	dir->pins--;
+	sat_tree_release_locked(t, dir, &trash);
 	pthread_mutex_unlock(&t->lock);
+	sat_tree_trash_empty(&trash);
 	*out = d;
-	return 0;
+	return err;
 }
 
 void sat_tree_dirents_free(struct sat_dirent *d, size_t n)
@@ -641,49 +432,61 @@ void sat_tree_dirents_free(struct sat_dirent *d, size_t n)
 	free(d);
 }
 
-int sat_tree_file(struct sat_tree *t, uint64_t ino,
-		  const struct sat_render_plan **plan, const char **json,
-		  size_t *json_len)
+int sat_tree_file(struct sat_tree *t, uint64_t ino, struct sat_tree_file *out)
 {
 	struct node *n;
 	int err = 0;
 
-	if (plan)
-		*plan = NULL;
-	if (json)
-		*json = NULL;
+	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&t->lock);
-	n = node_locked(t, ino);
-	if (!n)
+	n = sat_tree_node_locked(t, ino);
+	if (!n) {
 		err = -ENOENT;
-	else if (n->kind == SAT_NODE_TIF && plan)
-		*plan = n->plan;
-	else if (n->kind == SAT_NODE_JSON && json) {
-		*json = n->scene->json;
-		*json_len = n->scene->json_len;
-	} else if (n->kind != SAT_NODE_TIF && n->kind != SAT_NODE_JSON)
+	} else if (sat_node_is_dir(n->kind)) {
 		err = -EISDIR;
+	} else {
+		out->kind = n->kind;
+		if (n->kind == SAT_NODE_TIF && n->plan) {
+			out->plan = sat_render_plan_ref(n->plan);
+		} else if (n->kind == SAT_NODE_JSON && n->scene_of) {
+			sat_listing_ref(n->scene_of);
+			out->listing = n->scene_of;
+			out->json = n->scene->json;
+			out->json_len = n->scene->json_len;
+		} else if (n->kind == SAT_NODE_CTL_FILE) {
+			out->ctl = n->ctl;
+		} else {
+			err = -ENOENT;
+		}
+	}
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }
 
+void sat_tree_file_release(struct sat_tree_file *f)
+{
+	sat_render_plan_unref(f->plan);
+	sat_listing_unref(f->listing);
+	memset(f, 0, sizeof(*f));
+}
+
 size_t sat_tree_next_plans(struct sat_tree *t, uint64_t ino, size_t max,
-			   const struct sat_render_plan **out)
+			   struct sat_render_plan **out)
 {
 	size_t np = t->cfg->nproducts, got = 0, i;
 	struct node *n, *reg;
 
 	pthread_mutex_lock(&t->lock);
-	n = node_locked(t, ino);
+	n = sat_tree_node_locked(t, ino);
 	reg = n && n->kind == SAT_NODE_TIF ? region_of(n) : NULL;
-	if (reg && reg->listing && n->scene &&
-	    n->order < reg->listing->n && reg->listing->scenes[n->order] ==
-						  n->scene) {
+	/* only from a node of the region's current listing */
+	if (reg && reg->listing && n->gen == reg->listing_gen &&
+	    n->order < reg->listing->n) {
 		for (i = n->order + 1; i < reg->listing->n && got < max; i++) {
 			struct node *f = reg->tifs[i * np + n->product];
 
 			if (f && f->plan)
-				out[got++] = f->plan;
+				out[got++] = sat_render_plan_ref(f->plan);
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -699,7 +502,7 @@ void sat_tree_path(struct sat_tree *t, uint64_t ino, char *buf, size_t len)
 
 	buf[0] = '\0';
 	pthread_mutex_lock(&t->lock);
-	for (n = node_locked(t, ino); n && n->parent && depth < 4;
+	for (n = sat_tree_node_locked(t, ino); n && n->parent && depth < 4;
 	     n = n->parent)
 		parts[depth++] = n->name;
 	while (depth-- > 0 && off < len)
@@ -710,17 +513,27 @@ void sat_tree_path(struct sat_tree *t, uint64_t ino, char *buf, size_t len)
 
 int sat_tree_refresh(struct sat_tree *t, uint64_t ino)
 {
+	struct node_trash trash = { 0 };
 	struct node *n, *reg;
 
 	pthread_mutex_lock(&t->lock);
-	n = node_locked(t, ino);
+	n = sat_tree_node_locked(t, ino);
 	reg = region_of(n);
-	if (reg)
-		reg->listing = NULL; /* stays alive in t->listings */
+	if (reg) {
+		sat_tree_trash_listing(&trash, reg->listing);
+		reg->listing = NULL;
+		reg->pins++;
+	}
 	pthread_mutex_unlock(&t->lock);
+	sat_tree_trash_empty(&trash);
 	if (!reg)
 		return n ? -EINVAL : -ENOENT;
 	sat_catalog_refresh(t->cat, reg->region);
+	pthread_mutex_lock(&t->lock);
+	reg->pins--;
+	sat_tree_release_locked(t, reg, &trash);
+	pthread_mutex_unlock(&t->lock);
+	sat_tree_trash_empty(&trash);
 	return 0;
 }
 
@@ -728,21 +541,22 @@ void sat_tree_for_each_file(struct sat_tree *t, sat_tree_file_fn fn,
 			    void *payload)
 {
 	char path[1024];
-	size_t i;
+	size_t b;
 
 	pthread_mutex_lock(&t->lock);
-	for (i = 0; i < t->nnodes; i++) {
-		struct node *n = t->nodes[i], *date, *reg;
+	for (b = 0; b < t->nbuckets; b++) {
+		for (struct node *n = t->table[b]; n; n = n->hnext) {
+			struct node *date = n->parent, *reg;
 
-		if (n->kind != SAT_NODE_TIF || !n->plan)
-			continue;
-		date = n->parent;
-		reg = date ? date->parent : NULL;
-		if (!reg)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s/%s", reg->name, date->name,
-			 n->name);
-		fn(n->plan->key, path, payload);
+			if (n->kind != SAT_NODE_TIF || !n->plan || !date)
+				continue;
+			reg = date->parent;
+			if (!reg)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/%s", reg->name,
+				 date->name, n->name);
+			fn(n->plan->key, path, payload);
+		}
 	}
 	pthread_mutex_unlock(&t->lock);
 }

@@ -6,9 +6,11 @@
  *   listings/<key>   a region's search results
  *   headers/<key>    COG header prefixes
  *   files/<key>.tif  rendered snippets
+ *   regions          the ad-hoc regions remembered, one name a line,
+ *                    least recently used first
  * A file is written under "<name>.tmp-<pid>-<n>" and renamed, so a crash
  * never leaves a partial file under its real name; leftovers are removed by
- * sat_cache_open(). Rendered files are fsync'd before the rename (they are
+ * sat_cache_new(). Rendered files are fsync'd before the rename (they are
  * served as they are); listings and headers are not, since their readers
  * validate them and fetch again what fails.
  *
@@ -46,10 +48,12 @@ void sat_hash_add_double(struct sat_hash *h, double v);
 void sat_hash_final(struct sat_hash *h, char hex[SAT_HASH_HEX]);
 
 /* Creates the directory tree (0700) if needed and removes leftover
- * temporary files. max_bytes 0 = no cap on rendered files. */
-int sat_cache_open(struct sat_cache **out, const char *dir,
-		   uint64_t max_bytes);
-void sat_cache_close(struct sat_cache *c);
+ * temporary files. max_bytes 0 = no cap on rendered files. Returns 0 or
+ * -errno (logged). */
+int sat_cache_new(struct sat_cache **out, const char *dir,
+		  uint64_t max_bytes);
+/* Closes the descriptors still shared and frees c. Accepts NULL. */
+void sat_cache_free(struct sat_cache *c);
 const char *sat_cache_dir(const struct sat_cache *c);
 
 /* Path of an entry (whether or not it exists) into buf. */
@@ -77,9 +81,16 @@ int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 void sat_cache_discard(const char *tmp, int fd);
 
 /* Opens a rendered file for reading and pins it (not evicted while
- * pinned); -ENOENT when absent. Marks it recently used. */
+ * pinned); -ENOENT when absent. Marks it recently used. Every open of the
+ * same key gets the same descriptor, which stays open until the last
+ * sat_cache_close_file() of that key: read it at explicit offsets
+ * (pread, splice with an offset), never close it or move its offset. So a
+ * file open 2,000 times costs the daemon one descriptor. */
 int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
 			uint64_t *size);
+/* Ends one sat_cache_open_file() of key: drops its pin, and closes the
+ * shared descriptor with the last one. */
+void sat_cache_close_file(struct sat_cache *c, const char *key);
 /* Pins key whether or not its file exists yet (a render about to publish
  * it): 0 or -ENOMEM. */
 int sat_cache_pin(struct sat_cache *c, const char *key);
@@ -87,6 +98,18 @@ int sat_cache_pin(struct sat_cache *c, const char *key);
  * have been spared while it was pinned. */
 void sat_cache_unpin(struct sat_cache *c, const char *key);
 bool sat_cache_has_file(struct sat_cache *c, const char *key);
+
+/* The remembered ad-hoc region names (the file `regions`), least
+ * recently used first. *names is a malloc'd array of malloc'd strings
+ * (free each, then the array); an absent file is no names. Lines longer
+ * than SAT_CACHE_REGION_NAME_MAX and a file over 1 MiB are not read.
+ * Returns 0, -ENOMEM or -errno. Disk I/O. */
+#define SAT_CACHE_REGION_NAME_MAX 512
+int sat_cache_load_regions(struct sat_cache *c, char ***names, size_t *n);
+/* Replaces the file with names[0..n) (0600, atomically). 0 or -errno
+ * (logged). */
+int sat_cache_save_regions(struct sat_cache *c, const char *const *names,
+			   size_t n);
 
 /* Removes an entry (e.g. a listing on refresh). */
 int sat_cache_remove(struct sat_cache *c, enum sat_cache_kind kind,

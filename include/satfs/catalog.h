@@ -55,4 +55,9 @@ bool sat_catalog_is_fresh(struct sat_catalog *cat, const struct sat_region *r);
 /* Forgets r's listing in memory and on disk; the next list searches. */
 void sat_catalog_refresh(struct sat_catalog *cat, const struct sat_region *r);
 
+/* Forgets r's listing in memory only (r left the tree: the memory of
+ * forgotten ad-hoc regions must not grow without bound); the disk copy
+ * stays for when r comes back. Never blocks. */
+void sat_catalog_forget(struct sat_catalog *cat, const struct sat_region *r);
+
 #endif

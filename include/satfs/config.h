@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 struct sat_region;
@@ -88,6 +89,7 @@ struct sat_config {
 	/* mount options */
 	char *cache_dir;
 	uint64_t cache_max_bytes; /* 0 = unlimited */
+	uint64_t max_file_size_bytes; /* larger files are not opened; 0: any */
 	int prefetch;
 	int connections;       /* per host */
 	int listing_ttl_s;
@@ -120,10 +122,59 @@ int sat_config_load(struct sat_config **out, const char *path,
 		    const char *opts, char *err, size_t errlen);
 void sat_config_free(struct sat_config *c);
 
+/* Where a configuration key is valid (struct sat_config_key.where). */
+#define SAT_KEY_SOURCE 0x01u  /* [source] */
+#define SAT_KEY_MOUNT 0x02u   /* [mount] */
+#define SAT_KEY_OPTION 0x04u  /* -o KEY=VALUE */
+#define SAT_KEY_REGION 0x08u  /* [region NAME] */
+#define SAT_KEY_PRODUCT 0x10u /* [product NAME] */
+#define SAT_KEY_SHARED 0x20u  /* [shared], named without "shared_" */
+
+/* The types a key may have; the plain ones need no code of their own. */
+enum sat_key_type {
+	SAT_KEY_OTHER = 0, /* its own setter */
+	SAT_KEY_TEXT,      /* a non-empty string (char *) */
+	SAT_KEY_URL,       /* http:// or https://, trailing '/' dropped */
+	SAT_KEY_PATH,      /* made absolute (char *) */
+	SAT_KEY_INT,       /* a whole number in min..max (int) */
+	SAT_KEY_NUMBER,    /* a number in min..max (double) */
+	SAT_KEY_BOOL,      /* on/off, yes/no, true/false, 1/0 (bool) */
+	SAT_KEY_SIZE,      /* 512M, 2G (uint64_t bytes) */
+};
+
+struct sat_config_key;
+/* Sets key k from text v into target (the configuration, or the section
+ * being read). 0, or -EINVAL with "KEY: problem" in msg, or -ENOMEM. */
+typedef int (*sat_config_set_fn)(void *target,
+				 const struct sat_config_key *k,
+				 const char *v, char *msg, size_t msglen);
+
+/* One configuration key. The table, sat_config_keys[] (fs/config_keys.c),
+ * is the one list of keys: the parsers, the defaults, --help and the
+ * documentation check go by it. */
+struct sat_config_key {
+	const char *name;
+	unsigned where;         /* SAT_KEY_* */
+	enum sat_key_type type;
+	double min, max;        /* SAT_KEY_INT, SAT_KEY_NUMBER: inclusive */
+	size_t offset;          /* plain types: the field in sat_config */
+	sat_config_set_fn set;  /* NULL: the plain type's */
+	const char *arg;        /* what the value is, for --help: "SECONDS" */
+	const char *def;        /* the default, set at start; NULL: none */
+	const char *def_doc;    /* the default in words, when not def */
+	const char *help;       /* one line */
+};
+/* Terminated by an entry whose name is NULL. */
+extern const struct sat_config_key sat_config_keys[];
+size_t sat_config_nkeys(void);
+/* The key called name valid in one of `where`, or NULL. */
+const struct sat_config_key *sat_config_find_key(const char *name,
+						 unsigned where);
 /* Is key one of satfs's own mount options (config, cache, ...)? */
 bool sat_config_is_option(const char *key);
-/* The names of satfs's own mount options, NULL-terminated. */
-extern const char *const sat_config_option_names[];
+/* Prints the mount options and the satfs.conf keys by section, for
+ * --help. */
+void sat_config_usage(FILE *f);
 
 const struct sat_region *sat_config_find_region(const struct sat_config *c,
 						const char *name);

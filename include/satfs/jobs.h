@@ -35,9 +35,11 @@ int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache, int workers,
 /* Waits for running jobs, fails queued ones with -ECANCELED. */
 void sat_jobs_free(struct sat_jobs *j);
 
-/* Gets plan's file into the cache and calls done exactly once. plan must
- * stay valid until then. Returns 0, or -ENOMEM (done not called). */
-int sat_jobs_request(struct sat_jobs *j, const struct sat_render_plan *plan,
+/* Gets plan's file into the cache and calls done exactly once. A job
+ * takes its own reference to plan, held until its waiters are told: the
+ * caller may drop its own as soon as this returns. Returns 0, or -ENOMEM
+ * (done not called). */
+int sat_jobs_request(struct sat_jobs *j, struct sat_render_plan *plan,
 		     sat_job_done_fn done, void *payload);
 
 /* Files larger than this are never rendered speculatively: prefetching
@@ -46,8 +48,9 @@ int sat_jobs_request(struct sat_jobs *j, const struct sat_render_plan *plan,
 #define SAT_JOBS_PREFETCH_MAX_BYTES (64u << 20)
 
 /* Queues a speculative render unless the file is cached or in flight, or
- * larger than SAT_JOBS_PREFETCH_MAX_BYTES. */
-void sat_jobs_prefetch(struct sat_jobs *j, const struct sat_render_plan *plan);
+ * larger than SAT_JOBS_PREFETCH_MAX_BYTES (with its own reference to
+ * plan, as sat_jobs_request). */
+void sat_jobs_prefetch(struct sat_jobs *j, struct sat_render_plan *plan);
 
 /* Is a job for this key queued or running? */
 bool sat_jobs_in_flight(struct sat_jobs *j, const char *key);
@@ -63,8 +66,7 @@ void sat_jobs_get_stats(struct sat_jobs *j, struct sat_jobs_stats *st);
 
 /* A job in flight, for the status file. */
 struct sat_job_info {
-	/* borrowed: plans live as long as the tree that made them */
-	const struct sat_render_plan *plan;
+	struct sat_render_plan *plan; /* a reference: sat_jobs_list_free */
 	bool running;
 	bool foreground;      /* someone waits (else a prefetch) */
 	unsigned waiters;
@@ -72,8 +74,10 @@ struct sat_job_info {
 	struct sat_progress_snapshot progress;
 };
 /* A snapshot of the jobs queued and running, oldest first. *out is
- * malloc'd (free() it; NULL when n is 0). Returns 0 or -ENOMEM. */
+ * malloc'd (NULL when n is 0) and holds a reference to each plan: free it
+ * with sat_jobs_list_free(). Returns 0 or -ENOMEM. */
 int sat_jobs_list(struct sat_jobs *j, struct sat_job_info **out, size_t *n);
+void sat_jobs_list_free(struct sat_job_info *v, size_t n);
 
 /* When the last render of key failed (and none succeeded since): copies
  * the failure's cause into msg, sets *when, returns 0. Else -ENOENT. The

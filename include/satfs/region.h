@@ -52,10 +52,15 @@ int sat_region_parse_size(const char *s, double *deg, double *metres,
 /* Parses an ad-hoc directory name:
  *   @LAT,LON,SIZE[,FROM..TO]        e.g. @8.3958,-82.4350,0.09
  *   bbox=W,S,E,N[,FROM..TO]         e.g. bbox=-82.48,8.35,-82.39,8.44
- * The region's name is the directory name as given. Returns 0, or -ENOENT
- * when the name is not of either form or is invalid (no message needed:
- * the caller answers ENOENT). */
-int sat_region_parse_name(struct sat_region **out, const char *name);
+ * SIZE is 500m, 10km, or a bare number of degrees of at most 1 (the
+ * tutorial's 0.09). The region's name is the directory name as given.
+ * Returns 0, -ENOMEM, or -ENOENT when the name is not of either form or is
+ * invalid. msg (may be NULL) is left empty for names that are simply not
+ * regions (probes such as .Trash, typos), and says what to write instead
+ * for a name that was surely meant as one (a bare SIZE over 1: "5" for
+ * 5km), for the caller's log. */
+int sat_region_parse_name(struct sat_region **out, const char *name,
+			  char *msg, size_t msglen);
 
 /* Formats t as YYYY-MM-DD (UTC) into buf (>= 11 bytes). */
 void sat_region_format_date(time_t t, char buf[11]);

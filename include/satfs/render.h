@@ -98,6 +98,9 @@ struct sat_render_plan {
 	size_t cloud_at, cloud_width;
 	struct sat_tiffout_spec spec;
 	uint64_t size_bytes;         /* exact size of the output file */
+	/* References beyond the creator's (sat_render_plan_ref/unref);
+	 * atomic, no lock. */
+	unsigned extra_refs;
 };
 
 /* How one run goes. */
@@ -135,6 +138,13 @@ void sat_render_plan_free(struct sat_render_plan *plan);
  * or NULL. */
 char *sat_render_metadata_with_clouds(const struct sat_render_plan *plan,
 				      const double *pct);
+
+/* Plans are shared by the tree, render jobs, open files and the status
+ * files: each holder takes a reference and drops it when done; the last
+ * unref frees the plan (sat_render_plan_new's reference is the first).
+ * Any thread; never blocks. unref accepts NULL. ref returns plan. */
+struct sat_render_plan *sat_render_plan_ref(struct sat_render_plan *plan);
+void sat_render_plan_unref(struct sat_render_plan *plan);
 
 /* Renders into fd (a fresh temporary file), reading pixels through each
  * input's source. Returns 0 or -errno (-EIO for a network or decoding

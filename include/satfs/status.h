@@ -14,21 +14,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "satfs/control.h"
+
 struct sat_core;
 struct sat_render_plan;
-
-enum sat_status_kind {
-	SAT_STATUS_TEXT,  /* .satfs/status */
-	SAT_STATUS_JSON,  /* .satfs/status.json */
-	SAT_STATUS_CACHE, /* .satfs/cache: the rendered files */
-};
 
 /* Errors and warnings this recent are shown. */
 #define SAT_STATUS_ERRORS_S 600
 
 /* Makes a snapshot. *out is malloc'd and NUL-terminated (free() it).
  * Returns 0 or -ENOMEM. */
-int sat_status_render(struct sat_core *core, enum sat_status_kind kind,
+int sat_status_render(struct sat_core *core, enum sat_ctl_file file,
 		      char **out, size_t *len);
 
 /* user.satfs.state of a .tif: "rendering" (queued or running), "cached",

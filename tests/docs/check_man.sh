@@ -29,6 +29,34 @@ for o in $documented; do
 		fail "satfs(1) documents $o but --help does not list it"
 done
 
+# satfs.conf: every key of every section, as --help lists them (from the
+# table of keys, fs/config_keys.c), is documented in its section of
+# satfs.conf(5), and every key that page has an item for is in the table.
+CONF=$SRC/man/satfs.conf.5
+keys_of() { # keys_of SECTION: the key names --help lists for [SECTION]
+	echo "$help" | sed -n '/^satfs.conf sections/,/^$/p' |
+		awk -v s="[$1" 'index($1, s) == 1 { on = 1; sub(/^ *\[[^]]*\] */, ""); print; next }
+			/^    \[/ { on = 0 } on { print }' | tr -s ' ' '\n' | sed '/^$/d'
+}
+section_of() { # section_of SECTION: that .Ss of satfs.conf(5)
+	sed -n "/^\.Ss \[$1/,/^\.S[sh] /p" "$CONF"
+}
+nkeys=0
+for sec in source mount shared region product; do
+	keys=$(keys_of "$sec")
+	[ -n "$keys" ] || fail "--help lists no keys for [$sec]"
+	text=$(section_of "$sec")
+	for k in $keys; do
+		echo "$text" | grep -qE "(Cm|,) $k( |,|\.|$)" ||
+			fail "satfs.conf(5) does not document $k in [$sec]"
+		nkeys=$((nkeys + 1))
+	done
+	for k in $(echo "$text" | sed -n 's/^\.It Cm \([a-z_]*\).*/\1/p'); do
+		echo "$keys" | grep -qx "$k" ||
+			fail "satfs.conf(5) documents $k in [$sec], which --help does not list"
+	done
+done
+
 # Commands: "Commands" in --help, ".Sh COMMANDS" in the page, with the
 # same options.
 cmds=$(echo "$help" | sed -n '/^Commands/,/^$/p' |
@@ -51,16 +79,20 @@ for c in $(echo "$section" | sed -n 's/^\.It Cm \([a-z]*\).*/\1/p'); do
 		fail "satfs(1) documents command $c but --help does not list it"
 done
 
-# Extended attributes: every name the FUSE layer answers or acts on.
-xattrs=$(grep -o '"user\.satfs\.[a-z_]\+"' "$SRC/fs/fuse_ll.c" | tr -d '"' | sort -u)
-[ -n "$xattrs" ] || fail "no user.satfs.* names in fs/fuse_ll.c"
+# The control protocol (include/satfs/control.h, where its names are
+# defined once): every extended attribute and every status file.
+PROTO=$SRC/include/satfs/control.h
+xattrs=$(grep -o '"user\.satfs\.[a-z_]\+"' "$PROTO" | tr -d '"' | sort -u)
+[ -n "$xattrs" ] || fail "no user.satfs.* names in $PROTO"
 for x in $xattrs; do
 	sed -n '/^\.Sh EXTENDED ATTRIBUTES/,/^\.Sh /p' "$MAN" |
 		grep -q "^\.It Li $x$" || fail "attribute $x is missing from man/satfs.1"
 done
-# the status files
-for f in status status.json cache; do
-	grep -q "^\.It Pa mountpoint/\.satfs/$f$" "$MAN" ||
-		fail ".satfs/$f is missing from man/satfs.1"
+dir=$(sed -n 's/^#define SAT_CTL_DIR "\(.*\)"$/\1/p' "$PROTO")
+files=$(sed -n 's/^#define SAT_CTL_FILE_NAMES { \(.*\) }$/\1/p' "$PROTO" | tr -d '",')
+[ -n "$dir" ] && [ -n "$files" ] || fail "no status files in $PROTO"
+for f in $files; do
+	grep -q "^\.It Pa mountpoint/$dir/$f$" "$MAN" ||
+		fail "$dir/$f is missing from man/satfs.1"
 done
-echo "ok: $(echo "$opts" | wc -l) options, $(echo "$cmds" | wc -l) commands, $(echo "$xattrs" | wc -l) attributes documented"
+echo "ok: $(echo "$opts" | wc -l) options, $nkeys satfs.conf keys, $(echo "$cmds" | wc -l) commands, $(echo "$xattrs" | wc -l) attributes documented"

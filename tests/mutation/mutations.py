@@ -53,8 +53,8 @@ MUTATIONS = [
         "why": "one entry skipped each time a listing continues in another "
                "kernel call",
         "file": "fs/fuse_ll.c",
-        "find": "\tfor (i = off; i < (off_t)od->n + 2; i++) {\n",
-        "replace": "\tfor (i = off ? off + 1 : 0; i < (off_t)od->n + 2; i++) {\n",
+        "find": "\tfor (i = off; i < (off_t)d->n + 2; i++) {\n",
+        "replace": "\tfor (i = off ? off + 1 : 0; i < (off_t)d->n + 2; i++) {\n",
         "tests": r"^mount\.(basics|catalog|listing_large)$",
     },
     # -- behaviours one test held, by accident ------------------------------

@@ -35,7 +35,7 @@ SAT_TEST(clear_keeps_open_files)
 	char *data = NULL;
 	int fd, tfd;
 
-	CHECK_INT(sat_cache_open(&c, satest_tmpdir(), 0), 0);
+	CHECK_INT(sat_cache_new(&c, satest_tmpdir(), 0), 0);
 	put(c, SAT_CACHE_FILE, a, "a", 1000);
 	put(c, SAT_CACHE_FILE, b, "b", 3000);
 	put(c, SAT_CACHE_HEADER, hd, "h", 100);
@@ -61,12 +61,11 @@ SAT_TEST(clear_keeps_open_files)
 	CHECK_INT(st.file_bytes, 3000);
 	/* the open file reads as before */
 	CHECK(lseek(fd, 0, SEEK_END) == 3000);
-	close(fd);
-	sat_cache_unpin(c, b);
+	sat_cache_close_file(c, b);
 	CHECK_INT(sat_cache_clear_files(c, &files, &bytes), 0);
 	CHECK_INT(files, 1);
 	CHECK(!sat_cache_has_file(c, b));
 	CHECK_INT(sat_cache_publish(c, SAT_CACHE_FILE, a, tmp, tfd), 0);
 	CHECK(sat_cache_has_file(c, a));
-	sat_cache_close(c);
+	sat_cache_free(c);
 }

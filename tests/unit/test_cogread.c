@@ -152,7 +152,7 @@ SAT_TEST(disk_cache)
 	int n1;
 
 	snprintf(dir, sizeof(dir), "%s/cache", satest_tmpdir());
-	CHECK_INT(sat_cache_open(&cache, dir, 0), 0);
+	CHECK_INT(sat_cache_new(&cache, dir, 0), 0);
 	fx_start(&f, cache);
 	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
 				      SAT_OFFSET_AUTO), 0);
@@ -188,7 +188,7 @@ SAT_TEST(disk_cache)
 	CHECK_INT(srv_count(&f.srv, n1, true), 0);
 	sat_render_plan_free(p);
 	fx_stop(&f);
-	sat_cache_close(cache);
+	sat_cache_free(cache);
 }
 
 /* Reads one band on grid g from href into a malloc'd array. */

@@ -718,22 +718,73 @@ SAT_TEST(parse_size)
 SAT_TEST(option_names)
 {
 	static const char *const want[] = {
-		"config", "cache", "cache_max", "stac", "collection",
-		"max_cloud", "prefetch", "connections", "listing_ttl",
-		"max_items", "timeout", "offline", "log", "log_level", "sign",
-		"sign_url", "connect_to", "shared_store", "shared_endpoint",
-		"shared_region", NULL,
+		"config", "stac", "collection", "max_cloud", "sign",
+		"sign_url", "cache", "cache_max", "max_file_size", "prefetch",
+		"connections", "listing_ttl", "max_items", "timeout",
+		"offline", "connect_to", "log", "log_level", "shared_store",
+		"shared_endpoint", "shared_region", NULL,
 	};
-	size_t i;
+	const struct sat_config_key *k;
+	size_t i = 0;
 
-	for (i = 0; want[i]; i++) {
-		CHECK_STR(sat_config_option_names[i], want[i]);
+	for (k = sat_config_keys; k->name; k++) {
+		if (!(k->where & SAT_KEY_OPTION))
+			continue;
+		CHECK(want[i] != NULL);
+		CHECK_STR(k->name, want[i]);
 		CHECK(sat_config_is_option(want[i]));
+		i++;
 	}
-	CHECK(sat_config_option_names[i] == NULL);
+	CHECK(want[i] == NULL);
 	CHECK(!sat_config_is_option("allow_other"));
 	CHECK(!sat_config_is_option("dates"));
 	CHECK(!sat_config_is_option(""));
+}
+
+/* The table of keys: every key has its line of help; a key of a plain
+ * type is set by the generic setter with its range; the defaults in the
+ * table are the configuration's; [mount] keys are -o options. */
+SAT_TEST(key_table)
+{
+	const struct sat_config_key *k;
+	struct sat_config *c;
+	char err[512];
+
+	for (k = sat_config_keys; k->name; k++) {
+		CHECK(k->help && k->help[0]);
+		CHECK(k->where != 0);
+		CHECK(k->type != SAT_KEY_OTHER || k->set ||
+		      strcmp(k->name, "config") == 0);
+		if (k->where & SAT_KEY_MOUNT)
+			CHECK(k->where & SAT_KEY_OPTION);
+		CHECK(sat_config_find_key(k->name, k->where) != NULL);
+	}
+	CHECK(sat_config_find_key("dates", SAT_KEY_REGION)->set != NULL);
+	CHECK(sat_config_find_key("type", SAT_KEY_PRODUCT) !=
+	      sat_config_find_key("type", SAT_KEY_SOURCE));
+	CHECK(sat_config_find_key("bbox", SAT_KEY_SOURCE) == NULL);
+	CHECK_INT(sat_config_load(&c, "/dev/null", NULL, err, sizeof(err)), 0);
+	CHECK_INT(c->prefetch, 4);
+	CHECK_INT(c->max_file_size_bytes, 1ull << 30);
+	CHECK_INT(c->cache_max_bytes, 0);
+	CHECK(!c->offline);
+	CHECK(!c->collection_set);
+	CHECK_STR(c->stac_url, "https://earth-search.aws.element84.com/v1");
+	sat_config_free(c);
+	CHECK_INT(sat_config_load(&c, "/dev/null",
+				  "max_file_size=2G,offline,timeout=5", err,
+				  sizeof(err)), 0);
+	CHECK_INT(c->max_file_size_bytes, 2ull << 30);
+	CHECK(c->offline);
+	CHECK_INT(c->timeout_s, 5);
+	sat_config_free(c);
+	CHECK_INT(sat_config_load(&c, "/dev/null", "timeout=0", err,
+				  sizeof(err)), -EINVAL);
+	CHECK(strcmp(err, "-o timeout: '0' is not a whole number in "
+		      "1..3600") == 0);
+	CHECK_INT(sat_config_load(&c, "/dev/null", "max_file_size=big", err,
+				  sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "max_file_size") != NULL);
 }
 
 SAT_TEST(earthengine_source)

@@ -5,7 +5,7 @@
  */
 #include "satest.h"
 
-#include "../../fs/fetch_int.h"
+#include "../../fs/fetch_private.h"
 #include "satfs/fetch.h"
 #include "satfs/log.h"
 

@@ -305,7 +305,8 @@ SAT_TEST(name_tutorial)
 {
 	struct sat_region *r = NULL;
 
-	CHECK_INT(sat_region_parse_name(&r, "@8.3958,-82.4350,0.09"), 0);
+	CHECK_INT(sat_region_parse_name(&r, "@8.3958,-82.4350,0.09", NULL, 0),
+		  0);
 	CHECK_STR(r->name, "@8.3958,-82.4350,0.09");
 	CHECK_NEAR(r->bbox[0], -82.48, 1e-9);
 	CHECK_NEAR(r->bbox[1], 8.3508, 1e-9);
@@ -320,14 +321,14 @@ SAT_TEST(name_metres_and_dates)
 	struct sat_region *r = NULL;
 
 	CHECK_INT(sat_region_parse_name(
-			  &r, "@0,10,10km,2024-01-01..2024-07-31"), 0);
+			  &r, "@0,10,10km,2024-01-01..2024-07-31", NULL, 0), 0);
 	CHECK_NEAR(r->bbox[3] - r->bbox[1], 10000 / 111320.0, 1e-12);
 	CHECK_NEAR(r->bbox[2] - r->bbox[0], 10000 / 111320.0, 1e-12);
 	CHECK(r->has_dates);
 	CHECK_INT(r->date_from, T_2024_01_01);
 	CHECK_INT(r->date_to, T_2024_07_31_END);
 	sat_region_free(r);
-	CHECK_INT(sat_region_parse_name(&r, "@-33.9,18.4,500m"), 0);
+	CHECK_INT(sat_region_parse_name(&r, "@-33.9,18.4,500m", NULL, 0), 0);
 	CHECK_NEAR(r->bbox[3] - r->bbox[1], 500 / 111320.0, 1e-12);
 	sat_region_free(r);
 }
@@ -336,7 +337,8 @@ SAT_TEST(name_bbox)
 {
 	struct sat_region *r = NULL;
 
-	CHECK_INT(sat_region_parse_name(&r, "bbox=-82.48,8.35,-82.39,8.44"), 0);
+	CHECK_INT(sat_region_parse_name(&r, "bbox=-82.48,8.35,-82.39,8.44",
+					NULL, 0), 0);
 	CHECK_STR(r->name, "bbox=-82.48,8.35,-82.39,8.44");
 	CHECK(r->bbox[0] == -82.48 && r->bbox[1] == 8.35 &&
 	      r->bbox[2] == -82.39 && r->bbox[3] == 8.44);
@@ -344,7 +346,7 @@ SAT_TEST(name_bbox)
 	CHECK(!r->has_dates);
 	sat_region_free(r);
 	CHECK_INT(sat_region_parse_name(
-			  &r, "bbox=1,2,3,4,2024-02-29..2024-03-01"), 0);
+			  &r, "bbox=1,2,3,4,2024-02-29..2024-03-01", NULL, 0), 0);
 	CHECK(r->has_dates);
 	CHECK_INT(r->date_to - r->date_from, 2 * 86400 - 1);
 	sat_region_free(r);
@@ -370,7 +372,7 @@ SAT_TEST(name_invalid)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (sat_region_parse_name(&r, bad[i]) != -ENOENT)
+		if (sat_region_parse_name(&r, bad[i], NULL, 0) != -ENOENT)
 			satest_fail(__FILE__, __LINE__, "name invalid", bad[i]);
 		CHECK(r == NULL);
 	}
@@ -383,12 +385,45 @@ SAT_TEST(name_invalid)
 	}
 	longname[5 + 61 * 3 + 60] = '\0';
 	CHECK_INT(strlen(longname), 248);
-	CHECK_INT(sat_region_parse_name(&r, longname), 0);
+	CHECK_INT(sat_region_parse_name(&r, longname, NULL, 0), 0);
 	CHECK(r->bbox[0] == 1 && r->bbox[3] == 2);
 	sat_region_free(r);
 	strcat(longname, ",2024-01-01..2024-01-02");
-	CHECK_INT(sat_region_parse_name(&r, longname), -ENOENT);
+	CHECK_INT(sat_region_parse_name(&r, longname, NULL, 0), -ENOENT);
 	CHECK(r == NULL);
+}
+
+/* A bare size is degrees and at most 1: a larger one, most likely meant
+ * as kilometres, is refused with a message that names the unit; other
+ * bad names say nothing (they are probes and typos). */
+SAT_TEST(name_bare_size_at_most_one_degree)
+{
+	struct sat_region *r = NULL;
+	char msg[256];
+
+	CHECK_INT(sat_region_parse_name(&r, "@8.39,-82.43,1", msg,
+					sizeof(msg)), 0);
+	CHECK_STR(msg, "");
+	sat_region_free(r);
+	CHECK_INT(sat_region_parse_name(&r,
+					"@8.39,-82.43,5,2024-01-01..2024-07-31",
+					msg, sizeof(msg)), -ENOENT);
+	CHECK(r == NULL);
+	CHECK(strstr(msg, "5km") != NULL);
+	CHECK(strstr(msg, "degrees, at most 1") != NULL);
+	CHECK_INT(sat_region_parse_name(&r, "@8.39,-82.43,1.5", msg,
+					sizeof(msg)), -ENOENT);
+	CHECK(strstr(msg, "1.5km") != NULL);
+	CHECK_INT(sat_region_parse_name(&r, "@8.39,-82.43,5km", msg,
+					sizeof(msg)), 0);
+	CHECK_STR(msg, "");
+	sat_region_free(r);
+	CHECK_INT(sat_region_parse_name(&r, ".Trash", msg, sizeof(msg)),
+		  -ENOENT);
+	CHECK_STR(msg, "");
+	CHECK_INT(sat_region_parse_name(&r, "@abc", msg, sizeof(msg)),
+		  -ENOENT);
+	CHECK_STR(msg, "");
 }
 
 SAT_TEST(format_date)

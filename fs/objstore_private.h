@@ -1,11 +1,11 @@
 /*
- * objstore_int: what the objstore files share (fs/objstore.c: the client,
+ * objstore_private: what the objstore files share (fs/objstore.c: the client,
  * its requests and health; fs/objstore_cred.c: credentials;
  * fs/objstore_lease.c: leases). Not a module boundary: nothing outside
  * the objstore module includes it.
  */
-#ifndef SATFS_OBJSTORE_INT_H
-#define SATFS_OBJSTORE_INT_H
+#ifndef SATFS_OBJSTORE_PRIVATE_H
+#define SATFS_OBJSTORE_PRIVATE_H
 
 #include "satfs/fetch.h"
 #include "satfs/objstore.h"

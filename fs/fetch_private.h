@@ -1,10 +1,10 @@
 /*
- * fetch_int: helpers private to the fetch module (fs/fetch.c), kept apart
+ * fetch_private: helpers private to the fetch module (fs/fetch.c), kept apart
  * so that the retry and parsing rules can be unit tested without a network.
  * Pure functions: no locks, no I/O, callable from any thread.
  */
-#ifndef SATFS_FETCH_INT_H
-#define SATFS_FETCH_INT_H
+#ifndef SATFS_FETCH_PRIVATE_H
+#define SATFS_FETCH_PRIVATE_H
 
 #include <stdbool.h>
 #include <stdint.h>

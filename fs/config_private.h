@@ -1,14 +1,15 @@
 /*
- * config_priv: what config.c and config_file.c share. Not a module
+ * config_private: what config.c and config_file.c share. Not a module
  * boundary: nothing outside the config module includes it.
  */
-#ifndef SATFS_CONFIG_PRIV_H
-#define SATFS_CONFIG_PRIV_H
+#ifndef SATFS_CONFIG_PRIVATE_H
+#define SATFS_CONFIG_PRIVATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 struct sat_config;
+struct sat_config_key;
 struct sat_product;
 struct sat_region;
 
@@ -27,11 +28,19 @@ int sat_config_problem(char *msg, size_t msglen, const char *fmt, ...)
 /* on/off/true/false/yes/no/1/0. 0 or -EINVAL with msg. */
 int sat_config_parse_bool(const char *key, const char *s, bool *out,
 			  char *msg, size_t msglen);
-/* Applies a [source] or mount-option key (the -o keys but config, plus
- * type, dates and offset). 0, -ENOENT for any other key, or -EINVAL with
- * "KEY: problem" in msg. */
-int sat_config_apply_key(struct sat_config *c, const char *key,
-			 const char *v, char *msg, size_t msglen);
+/* Sets key k (from the table) to v in target: the configuration for
+ * [source], [mount] and -o keys, the parse for [region] and [product]
+ * ones. 0, or -EINVAL with "KEY: problem" in msg, or -ENOMEM. */
+int sat_config_set(void *target, const struct sat_config_key *k,
+		   const char *v, char *msg, size_t msglen);
+/* Sets every [source] and [mount] key that has a default to it. */
+int sat_config_apply_defaults(struct sat_config *c);
+/* The setters of [region] and [product] keys (config_file.c); target is
+ * the file's parse. They report with the file's name and line. */
+int sat_config_region_key(void *target, const struct sat_config_key *k,
+			  const char *v, char *msg, size_t msglen);
+int sat_config_product_key(void *target, const struct sat_config_key *k,
+			   const char *v, char *msg, size_t msglen);
 /* A deep copy of src named name, or NULL (no memory). */
 struct sat_product *sat_config_product_dup(const struct sat_product *src,
 					   const char *name);
