@@ -202,6 +202,28 @@ static int builtin_product(struct sat_config *c, const char *name,
 	return 0;
 }
 
+/* A built-in index: an expression on reflectance through a palette. */
+static int builtin_index(struct sat_config *c, const char *name,
+			 const char *expression, double min, double max,
+			 const char *palette)
+{
+	struct sat_product tmpl = {
+		.name = (char *)name, .nbands = 0,
+		.min = { min }, .max = { max }, .gamma = 1,
+		.scale_m = 0, .outline = true, .outline_rgb = { 0, 0, 255 },
+		.outline_width_px = 2, .clip = true,
+		.type = SAT_PRODUCT_VISUAL,
+		.expression = (char *)expression, .palette = (char *)palette,
+	};
+	struct sat_product *p = sat_config_product_dup(&tmpl, name);
+
+	if (!p || sat_config_add_product(c, p) < 0) {
+		sat_config_product_free(p);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* $XDG/rel, else $HOME/home_rel/rel, else fallback (a system service). */
 static int env_path(char **out, const char *xdg, const char *home_rel,
 		    const char *rel, const char *fallback)
@@ -251,7 +273,12 @@ static int config_defaults(struct sat_config **out)
 		goto nomem;
 	r = NULL;
 	if (builtin_product(c, "falsecolor", "B8", "B4", "B3", 5000, 1.35) ||
-	    builtin_product(c, "truecolor", "B4", "B3", "B2", 3000, 1.0))
+	    builtin_product(c, "truecolor", "B4", "B3", "B2", 3000, 1.0) ||
+	    /* vegetation (NDVI) and water (McFeeters' NDWI) on reflectance */
+	    builtin_index(c, "ndvi", "(B08 - B04) / (B08 + B04)", -0.2, 0.8,
+			  "rdylgn") ||
+	    builtin_index(c, "ndwi", "(B03 - B08) / (B03 + B08)", -0.5, 0.5,
+			  "blues"))
 		goto nomem;
 	*out = c;
 	return 0;
@@ -324,6 +351,68 @@ static int apply_opts(struct sat_config *c, const char *opts, char *err,
 	return ret;
 }
 
+/* [source] products: only those, in that order. */
+static int keep_products(struct sat_config *c, const char *where, char *err,
+			 size_t errlen)
+{
+	struct sat_product **kept = calloc(c->nproducts + 1, sizeof(*kept));
+	char *list = strdup(c->products_shown), *name, *save = NULL;
+	size_t n = 0, i;
+	int ret = 0;
+
+	if (!kept || !list) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (name = strtok_r(list, ", \t:", &save); name && !ret;
+	     name = strtok_r(NULL, ", \t:", &save)) {
+		for (i = 0; i < n; i++)
+			if (!strcmp(kept[i]->name, name))
+				break;
+		if (i < n) {
+			snprintf(err, errlen, "%s%sproducts: '%s' named twice",
+				 where, *where == '-' ? "" : ": ", name);
+			ret = -EINVAL;
+			break;
+		}
+		for (i = 0; i < c->nproducts; i++)
+			if (c->products[i] && !strcmp(c->products[i]->name, name))
+				break;
+		if (i == c->nproducts) {
+			snprintf(err, errlen, "%s%sproducts: '%s' is no "
+				 "product (built in: falsecolor, truecolor, "
+				 "ndvi, ndwi; or a [product] section)", where,
+				 *where == '-' ? "" : ": ", name);
+			ret = -EINVAL;
+			break;
+		}
+		kept[n++] = c->products[i];
+		c->products[i] = NULL; /* taken; a name twice is refused */
+	}
+	if (!ret && n == 0) {
+		snprintf(err, errlen, "%s%sproducts: none named", where,
+			 *where == '-' ? "" : ": ");
+		ret = -EINVAL;
+	}
+	for (i = 0; i < c->nproducts; i++)
+		sat_config_product_free(c->products[i]);
+	if (ret) {
+		for (i = 0; i < n; i++) /* back, for sat_config_free */
+			c->products[i] = kept[i];
+		c->nproducts = n;
+		goto out;
+	}
+	free(c->products);
+	c->products = kept;
+	c->nproducts = n;
+	kept = NULL;
+out:
+	free(kept);
+	free(list);
+	return ret;
+}
+
 int sat_config_load(struct sat_config **out, const char *path,
 		    const char *opts, char *err, size_t errlen)
 {
@@ -361,6 +450,14 @@ int sat_config_load(struct sat_config **out, const char *path,
 			ret = -ENOMEM;
 		}
 	}
+	if (ret == 0 && c->products_shown) {
+		/* named by -o or by the file: say which */
+		const char *o = opts ? strstr(opts, "products=") : NULL;
+		bool by_opt = o && (o == opts || o[-1] == ',');
+
+		ret = keep_products(c, by_opt || !path ? "-o " : path, err,
+				    errlen);
+	}
 out:
 	free(found);
 	if (ret < 0) {
@@ -392,6 +489,7 @@ void sat_config_free(struct sat_config *c)
 	free(c->shared_store);
 	free(c->shared_endpoint);
 	free(c->shared_region);
+	free(c->products_shown);
 	for (i = 0; i < c->nregions; i++)
 		sat_region_free(c->regions[i]);
 	free(c->regions);

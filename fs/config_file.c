@@ -29,6 +29,8 @@
 
 #include "config_private.h"
 #include "satfs/config.h"
+#include "satfs/expr.h"
+#include "satfs/palette.h"
 #include "satfs/region.h"
 #include "satfs/stac.h"
 
@@ -49,12 +51,14 @@ struct region_draft {
 	size_t n;
 	bool has_dates;
 	time_t from, to;
+	bool has_max_cloud;
+	double max_cloud;
 };
 
 /* A [product NAME] being read, starting from the product it modifies. */
 struct product_draft {
 	struct sat_product *p;
-	int min_line, max_line, nmin, nmax;
+	int min_line, max_line, nmin, nmax, bands_line;
 	double min[SAT_PRODUCT_MAX_BANDS], max[SAT_PRODUCT_MAX_BANDS];
 };
 
@@ -219,6 +223,13 @@ static int region_key(struct parse *ps, const char *key, const char *v)
 	} else if (strcmp(key, "geojson") == 0) {
 		ret = read_geojson(ps, v, msg, sizeof(msg));
 		d->geojson_line = ps->lineno;
+	} else if (strcmp(key, "max_region_cloud") == 0) {
+		if (sat_config_parse_number(v, &d->max_cloud) < 0 ||
+		    d->max_cloud < 0 || d->max_cloud > 100)
+			ret = sat_config_problem(msg, sizeof(msg),
+				      "max_region_cloud: '%s' is not a "
+				      "percentage from 0 to 100", v);
+		d->has_max_cloud = true;
 	} else {
 		ret = sat_region_parse_dates(v, &d->from, &d->to, msg,
 					     sizeof(msg));
@@ -271,6 +282,7 @@ static int end_region(struct parse *ps)
 	r->has_dates = d->has_dates;
 	r->date_from = d->from;
 	r->date_to = d->to;
+	r->max_region_cloud = d->has_max_cloud ? d->max_cloud : -1;
 	if (sat_config_add_region(ps->c, r) < 0) {
 		sat_region_free(r);
 		return oom(ps);
@@ -294,9 +306,9 @@ static int set_bands(struct sat_product *p, const char *v, char *msg,
 			f[n] = trim(s);
 		n++;
 	}
-	if (n != 1 && n != SAT_PRODUCT_MAX_BANDS) {
-		ret = sat_config_problem(msg, msglen, "bands: expected 1 or 3 bands, "
-			      "got %d", n);
+	if (n > SAT_PRODUCT_MAX_BANDS) {
+		ret = sat_config_problem(msg, msglen, "bands: at most %d bands, "
+			      "got %d", SAT_PRODUCT_MAX_BANDS, n);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -404,6 +416,86 @@ static int set_scale(struct sat_product *p, const char *v, char *msg,
 		       "such as 10 or 2m", v);
 }
 
+static int set_expression(struct sat_product *p, const char *v, char *msg,
+			  size_t msglen)
+{
+	struct sat_expr *e;
+	char why[200];
+	int ret = sat_expr_parse(&e, v, why, sizeof(why));
+
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret)
+		return sat_config_problem(msg, msglen, "expression: %s", why);
+	sat_expr_free(e);
+	free(p->expression);
+	p->expression = strdup(v);
+	return p->expression ? 0 : -ENOMEM;
+}
+
+static int set_palette(struct sat_product *p, const char *v, char *msg,
+		       size_t msglen)
+{
+	uint8_t table[256][3];
+	char why[200];
+
+	if (sat_palette_parse(v, table, why, sizeof(why)) != 0)
+		return sat_config_problem(msg, msglen, "palette: %s", why);
+	free(p->palette);
+	p->palette = strdup(v);
+	return p->palette ? 0 : -ENOMEM;
+}
+
+/* SCL classes by name (Sentinel-2 L2A scene classification) or number. */
+static int set_mask(struct sat_product *p, const char *v, char *msg,
+		    size_t msglen)
+{
+	static const struct {
+		const char *name;
+		uint32_t bits;
+	} names[] = {
+		{ "shadow", SAT_SCL_SHADOW }, { "cloud", SAT_SCL_CLOUD },
+		{ "cirrus", SAT_SCL_CIRRUS }, { "snow", SAT_SCL_SNOW },
+		{ "water", SAT_SCL_WATER },
+	};
+	char *buf = strdup(v), *s, *comma;
+	uint32_t mask = 0;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (s = buf; s && !ret; s = comma) {
+		char *w, *end;
+		long n;
+		size_t i;
+
+		comma = strchr(s, ',');
+		if (comma)
+			*comma++ = '\0';
+		w = trim(s);
+		if (!*w && !comma && mask == 0 && s == buf)
+			break; /* "mask =": none */
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strcmp(w, names[i].name) == 0)
+				break;
+		if (i < sizeof(names) / sizeof(names[0])) {
+			mask |= names[i].bits;
+			continue;
+		}
+		n = strtol(w, &end, 10);
+		if (*w && !*end && n >= 0 && n <= 11)
+			mask |= 1u << n;
+		else
+			ret = sat_config_problem(msg, msglen, "mask: '%s' is "
+				       "not an SCL class (shadow, cloud, "
+				       "cirrus, snow, water, or 0 to 11)", w);
+	}
+	free(buf);
+	if (!ret)
+		p->mask = mask;
+	return ret;
+}
+
 static int product_key(struct parse *ps, const char *key, const char *v)
 {
 	struct product_draft *d = &ps->pd;
@@ -413,6 +505,7 @@ static int product_key(struct parse *ps, const char *key, const char *v)
 
 	if (strcmp(key, "bands") == 0) {
 		ret = set_bands(p, v, msg, sizeof(msg));
+		d->bands_line = ps->lineno;
 	} else if (strcmp(key, "min") == 0 || strcmp(key, "max") == 0) {
 		bool is_min = key[1] == 'i';
 
@@ -433,12 +526,21 @@ static int product_key(struct parse *ps, const char *key, const char *v)
 		ret = set_outline(p, v, msg, sizeof(msg));
 	} else if (strcmp(key, "clip") == 0) {
 		ret = sat_config_parse_bool(key, v, &p->clip, msg, sizeof(msg));
-	} else if (strcmp(v, "visual") == 0 || strcmp(v, "raw") == 0) {
-		/* key "type", the last of them */
-		p->type = v[0] == 'r' ? SAT_PRODUCT_RAW : SAT_PRODUCT_VISUAL;
+	} else if (strcmp(key, "expression") == 0) {
+		ret = set_expression(p, v, msg, sizeof(msg));
+	} else if (strcmp(key, "palette") == 0) {
+		ret = set_palette(p, v, msg, sizeof(msg));
+	} else if (strcmp(key, "mask") == 0) {
+		ret = set_mask(p, v, msg, sizeof(msg));
+	} else if (strcmp(v, "visual") == 0) { /* key "type", the last */
+		p->type = SAT_PRODUCT_VISUAL;
+	} else if (strcmp(v, "raw") == 0) {
+		p->type = SAT_PRODUCT_RAW;
+	} else if (strcmp(v, "reflectance") == 0) {
+		p->type = SAT_PRODUCT_REFLECTANCE;
 	} else {
-		ret = sat_config_problem(msg, sizeof(msg), "type: '%s' is not visual or "
-			      "raw", v);
+		ret = sat_config_problem(msg, sizeof(msg), "type: '%s' is not visual, "
+			      "raw or reflectance", v);
 	}
 	if (ret == -ENOMEM)
 		return oom(ps);
@@ -465,16 +567,39 @@ static int end_product(struct parse *ps)
 	int i, line = d->max_line > d->min_line ? d->max_line : d->min_line;
 	size_t j;
 
-	if (p->nbands == 0)
-		return fail(ps, ps->sec_line, "product '%s' needs bands",
+	int nvalues = p->expression ? 1 : p->nbands;
+
+	if (p->expression && p->nbands)
+		return fail(ps, d->bands_line ? d->bands_line : ps->sec_line,
+			    "product '%s': bands or an expression, not both",
 			    p->name);
-	if (d->nmin && spread(p->min, d->min, d->nmin, p->nbands) < 0)
+	if (p->expression && p->type == SAT_PRODUCT_RAW)
+		return fail(ps, ps->sec_line, "product '%s': an expression's "
+			    "value is no data value: type visual or "
+			    "reflectance", p->name);
+	if (p->nbands == 0 && !p->expression)
+		return fail(ps, ps->sec_line, "product '%s' needs bands or an "
+			    "expression", p->name);
+	if (p->type == SAT_PRODUCT_VISUAL && !p->expression &&
+	    p->nbands != 1 && p->nbands != 3)
+		return fail(ps, d->bands_line ? d->bands_line : ps->sec_line,
+			    "bands: a picture has 1 or 3 bands, not %d (a "
+			    "product of type raw or reflectance may have 2)",
+			    p->nbands);
+	if (d->nmin && spread(p->min, d->min, d->nmin, nvalues) < 0)
 		return fail(ps, d->min_line, "min: %d values for %d bands",
-			    d->nmin, p->nbands);
-	if (d->nmax && spread(p->max, d->max, d->nmax, p->nbands) < 0)
+			    d->nmin, nvalues);
+	if (d->nmax && spread(p->max, d->max, d->nmax, nvalues) < 0)
 		return fail(ps, d->max_line, "max: %d values for %d bands",
-			    d->nmax, p->nbands);
-	for (i = 0; i < p->nbands; i++)
+			    d->nmax, nvalues);
+	if (p->expression && !d->nmin && !d->nmax && p->min[0] == 0 &&
+	    p->max[0] == 5000) {
+		/* a new expression without a range: an index's (a built-in
+		 * one keeps its own) */
+		p->min[0] = -1;
+		p->max[0] = 1;
+	}
+	for (i = 0; i < nvalues; i++)
 		if (!(p->min[i] < p->max[i]))
 			return fail(ps, line ? line : ps->sec_line,
 				    "product '%s': min %g is not less than "

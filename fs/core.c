@@ -13,6 +13,7 @@
 #include "satfs/fetch.h"
 #include "satfs/jobs.h"
 #include "satfs/log.h"
+#include "satfs/regioncloud.h"
 #include "satfs/source.h"
 #include "satfs/tree.h"
 #include "satfs/workq.h"
@@ -100,13 +101,18 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	err = sat_catalog_new(&core->catalog, cfg, core->source, core->cache);
 	if (err)
 		goto fail;
+	err = sat_regioncloud_new(&core->clouds, core->cache);
+	if (err)
+		goto fail;
 	err = sat_jobs_new(&core->jobs, core->cache, RENDER_WORKERS,
 			   cfg->prefetch > 0 ? PREFETCH_WORKERS : 0);
 	if (err)
 		goto fail;
+	sat_jobs_set_regioncloud(core->jobs, core->clouds);
 	err = sat_tree_new(&core->tree, cfg, core->catalog, core->cache);
 	if (err)
 		goto fail;
+	sat_tree_set_regioncloud(core->tree, core->clouds);
 	err = sat_workq_new(&core->workq, WORKQ_THREADS);
 	if (err)
 		goto fail;
@@ -127,6 +133,7 @@ void sat_core_free(struct sat_core *core)
 	/* stop what calls into the others first */
 	sat_workq_free(core->workq);
 	sat_jobs_free(core->jobs);
+	sat_regioncloud_free(core->clouds);
 	/* what the kernel left open */
 	for (h = core->handles; h; h = next) {
 		next = h->next;
@@ -316,7 +323,7 @@ void sat_core_opendir(struct sat_core *core, uint64_t ino,
 {
 	struct deferred_dir *d;
 
-	if (sat_tree_ready(core->tree, ino)) {
+	if (sat_tree_list_ready(core->tree, ino)) {
 		opendir_now(core, ino, done, payload);
 		return;
 	}

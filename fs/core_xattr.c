@@ -9,11 +9,13 @@
 #include "satfs/control.h"
 #include "satfs/jobs.h"
 #include "satfs/log.h"
+#include "satfs/regioncloud.h"
 #include "satfs/render.h"
 #include "satfs/status.h"
 #include "satfs/workq.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +54,29 @@ static int source_value(const struct sat_render_plan *plan, char *buf,
 	return (int)strlen(buf);
 }
 
+/* The region cloud cover of a file's scenes ("12.3"; a mosaic's, one per
+ * scene); -ENODATA without SCL; -EINPROGRESS when it is not counted yet
+ * (sat_core_getxattr_async counts it). */
+static int cloud_value(struct sat_core *core, struct sat_render_plan *plan,
+		       char *buf, size_t len)
+{
+	size_t off = 0, known = 0;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < plan->ninputs && off < len; k++) {
+		double pct;
+
+		if (sat_regioncloud_peek(core->clouds, &plan->inputs[k],
+					 &pct) != 0)
+			return -EINPROGRESS;
+		known += !isnan(pct);
+		off += (size_t)snprintf(buf + off, len - off,
+					isnan(pct) ? "%sn/a" : "%s%.1f",
+					k ? "," : "", pct);
+	}
+	return known ? (int)strlen(buf) : -ENODATA;
+}
+
 int sat_core_getxattr(struct sat_core *core, uint64_t ino, const char *name,
 		      char *buf, size_t len)
 {
@@ -76,6 +101,8 @@ int sat_core_getxattr(struct sat_core *core, uint64_t ino, const char *name,
 			      : -ENODATA;
 	else if (tf.plan && strcmp(name, SAT_XATTR_SOURCE) == 0)
 		ret = source_value(tf.plan, buf, len);
+	else if (tf.plan && strcmp(name, SAT_XATTR_CLOUD) == 0)
+		ret = cloud_value(core, tf.plan, buf, len);
 	sat_tree_file_release(&tf);
 	return ret;
 }
@@ -84,14 +111,16 @@ size_t sat_core_listxattr(struct sat_core *core, uint64_t ino, char *buf,
 			  size_t len)
 {
 	static const char *const names[] = { SAT_XATTR_STATE, SAT_XATTR_ERROR,
-					      SAT_XATTR_SOURCE };
+					      SAT_XATTR_SOURCE, SAT_XATTR_CLOUD };
 	char val[4096];
 	size_t off = 0, i, n;
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int v;
+
 		n = strlen(names[i]) + 1;
-		if (off + n > len ||
-		    sat_core_getxattr(core, ino, names[i], val, sizeof(val)) < 0)
+		v = sat_core_getxattr(core, ino, names[i], val, sizeof(val));
+		if (off + n > len || (v < 0 && v != -EINPROGRESS))
 			continue;
 		memcpy(buf + off, names[i], n);
 		off += n;
@@ -182,5 +211,75 @@ void sat_core_setxattr(struct sat_core *core, uint64_t ino, const char *name,
 	if (sat_workq_submit(core->workq, clear_cache_work, c) != 0) {
 		free(c);
 		done(-ENOMEM, payload);
+	}
+}
+
+struct deferred_xattr {
+	struct sat_core *core;
+	uint64_t ino;
+	sat_core_xattr_fn done;
+	void *payload;
+	char name[];
+};
+
+/* On the work queue: counts what the attribute needs (the region cloud
+ * cover of a file's scenes: reads SCL), then answers. */
+static void xattr_work(void *arg)
+{
+	struct deferred_xattr *d = arg;
+	struct sat_tree_file tf = { 0 };
+	char buf[4096];
+	int n;
+
+	if (sat_tree_file(d->core->tree, d->ino, &tf) == 0 && tf.plan) {
+		for (size_t k = 0; k < tf.plan->ninputs; k++) {
+			double pct;
+			char cause[400];
+
+			if (sat_regioncloud_get(d->core->clouds,
+						&tf.plan->inputs[k],
+						tf.plan->ring_lonlat,
+						tf.plan->nring_lonlat,
+						SAT_FETCH_FOREGROUND, NULL,
+						&pct) != 0) {
+				sat_log_take_cause(cause, sizeof(cause));
+				sat_warn("%s: region cloud cover unknown: %s",
+					 tf.plan->inputs[k].item_id, cause);
+			}
+		}
+	}
+	sat_tree_file_release(&tf);
+	n = sat_core_getxattr(d->core, d->ino, d->name, buf, sizeof(buf));
+	if (n == -EINPROGRESS) /* it could not be counted */
+		n = -EIO;
+	d->done(n, n < 0 ? NULL : buf, d->payload);
+	free(d);
+}
+
+void sat_core_getxattr_async(struct sat_core *core, uint64_t ino,
+			     const char *name, sat_core_xattr_fn done,
+			     void *payload)
+{
+	struct deferred_xattr *d;
+	char buf[4096];
+	int n = sat_core_getxattr(core, ino, name, buf, sizeof(buf));
+
+	if (n != -EINPROGRESS) {
+		done(n, n < 0 ? NULL : buf, payload);
+		return;
+	}
+	d = calloc(1, sizeof(*d) + strlen(name) + 1);
+	if (!d) {
+		done(-ENOMEM, NULL, payload);
+		return;
+	}
+	d->core = core;
+	d->ino = ino;
+	d->done = done;
+	d->payload = payload;
+	strcpy(d->name, name);
+	if (sat_workq_submit(core->workq, xattr_work, d) != 0) {
+		free(d);
+		done(-ENOMEM, NULL, payload);
 	}
 }

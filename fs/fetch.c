@@ -168,6 +168,7 @@ static void job_free(struct fetch_job *j)
 	free(j->buf);
 	free(j->etag);
 	free(j->hdrs);
+	sat_progress_unref(j->progress);
 	free(j);
 }
 
@@ -386,6 +387,7 @@ int sat_fetch_submit(struct sat_fetch *f, const struct sat_fetch_req *req,
 	j->payload = payload;
 	/* counted into the submitting render's progress (status file) */
 	j->progress = req->progress;
+	sat_progress_ref(j->progress);
 	if (j->progress)
 		atomic_fetch_add_explicit(&j->progress->bytes_wanted,
 					  req->range_length,

@@ -348,19 +348,34 @@ static void reply_xattr_value(fuse_req_t req, const char *v, size_t len,
 		fuse_reply_buf(req, v, len);
 }
 
+struct xattr_req {
+	fuse_req_t req;
+	size_t size;
+};
+
+static void getxattr_done(int n, const char *value, void *payload)
+{
+	struct xattr_req *x = payload;
+
+	if (n < 0)
+		fuse_reply_err(x->req, -n);
+	else
+		reply_xattr_value(x->req, value, (size_t)n, x->size);
+	free(x);
+}
+
 static void sat_ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    size_t size)
 {
-	char buf[4096];
-	int n = sat_core_getxattr(core_of(req), ino, name, buf, sizeof(buf));
+	struct xattr_req *x = malloc(sizeof(*x));
 
-	if (n < 0) {
-		fuse_reply_err(req, -n);
+	if (!x) {
+		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if ((size_t)n >= sizeof(buf))
-		n = (int)sizeof(buf) - 1;
-	reply_xattr_value(req, buf, (size_t)n, size);
+	x->req = req;
+	x->size = size;
+	sat_core_getxattr_async(core_of(req), ino, name, getxattr_done, x);
 }
 
 static void sat_ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

@@ -42,7 +42,7 @@ struct job {
 	bool running;
 	struct waiter *waiters;
 	struct timespec queued_at;
-	struct sat_progress progress; /* atomics: no lock */
+	struct sat_progress *progress; /* atomics: no lock; counted */
 };
 
 #define JOBS_FAILURES_KEPT 128
@@ -59,6 +59,7 @@ struct queue {
 
 struct sat_jobs {
 	struct sat_cache *cache;
+	struct sat_regioncloud *clouds; /* may be NULL; set before jobs */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *jobs;          /* queued and running; protected by lock */
@@ -164,7 +165,8 @@ static int render_to_cache(struct sat_jobs *j, struct job *job, bool foreground)
 	const struct sat_render_plan *p = job->plan;
 	struct sat_render_ctx ctx = {
 		.prio = foreground ? SAT_FETCH_FOREGROUND : SAT_FETCH_PREFETCH,
-		.progress = &job->progress,
+		.progress = job->progress,
+		.clouds = j->clouds,
 	};
 	char tmp[4096];
 	int fd, err;
@@ -251,6 +253,7 @@ static void *worker_main(void *arg)
 		if (pinned)
 			sat_cache_unpin(j->cache, job->plan->key);
 		sat_render_plan_unref(job->plan);
+		sat_progress_unref(job->progress);
 		free(job);
 		pthread_mutex_lock(&j->lock);
 	}
@@ -322,6 +325,7 @@ void sat_jobs_free(struct sat_jobs *j)
 			free(w);
 		}
 		sat_render_plan_unref(job->plan);
+		sat_progress_unref(job->progress);
 		free(job);
 	}
 	pthread_cond_destroy(&j->cond);
@@ -353,8 +357,11 @@ static int enqueue(struct sat_jobs *j, struct sat_render_plan *plan,
 	job = find_locked(j, plan->key);
 	if (!job) {
 		job = calloc(1, sizeof(*job));
-		if (!job) {
+		if (job)
+			job->progress = sat_progress_new();
+		if (!job || !job->progress) {
 			pthread_mutex_unlock(&j->lock);
+			free(job);
 			free(w);
 			return -ENOMEM;
 		}
@@ -400,6 +407,11 @@ int sat_jobs_request(struct sat_jobs *j, struct sat_render_plan *plan,
 		return 0;
 	}
 	return err;
+}
+
+void sat_jobs_set_regioncloud(struct sat_jobs *j, struct sat_regioncloud *rc)
+{
+	j->clouds = rc;
 }
 
 void sat_jobs_prefetch(struct sat_jobs *j, struct sat_render_plan *plan)
@@ -464,7 +476,7 @@ int sat_jobs_list(struct sat_jobs *j, struct sat_job_info **out, size_t *n)
 		ji->age_s = (double)(now.tv_sec - job->queued_at.tv_sec) +
 			    (double)(now.tv_nsec - job->queued_at.tv_nsec) /
 				    1e9;
-		sat_progress_read(&job->progress, &ji->progress);
+		sat_progress_read(job->progress, &ji->progress);
 	}
 	pthread_mutex_unlock(&j->lock);
 	*out = v;

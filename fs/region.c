@@ -121,6 +121,7 @@ static int region_alloc(struct sat_region **out, const char *name, size_t n)
 	if (!r->ring)
 		goto err;
 	r->nring = n;
+	r->max_region_cloud = -1;
 	if (name) {
 		r->name = strdup(name);
 		if (!r->name)
@@ -472,14 +473,27 @@ static int split_fields(char *buf, char **f, int max)
 static int parse_name_fields(struct sat_region **out, const char *name,
 			     char *buf, char *msg, size_t msglen)
 {
-	char *f[5];
-	double v[4], deg, m;
+	char *f[6], *end;
+	double v[4], deg, m, max_cloud = -1;
 	time_t from, to;
 	struct sat_region *r = NULL;
 	bool is_bbox = buf[0] == 'b';
 	int n, i, nnum = is_bbox ? 4 : 3;
+	const char *kc = "max_region_cloud=";
 
-	n = split_fields(buf + (is_bbox ? 5 : 1), f, 5);
+	n = split_fields(buf + (is_bbox ? 5 : 1), f, 6);
+	/* the last field may be max_region_cloud=PERCENT */
+	if (n > nnum && strncmp(f[n - 1], kc, strlen(kc)) == 0) {
+		max_cloud = strtod(f[n - 1] + strlen(kc), &end);
+		if (end == f[n - 1] + strlen(kc) || *end || !(max_cloud >= 0) ||
+		    max_cloud > 100) {
+			set_msg(msg, msglen, "max_region_cloud: '%s' is not a "
+				"percentage from 0 to 100",
+				f[n - 1] + strlen(kc));
+			return -ENOENT;
+		}
+		n--;
+	}
 	if (n != nnum && n != nnum + 1)
 		return -ENOENT;
 	for (i = 0; i < (is_bbox ? 4 : 2); i++)
@@ -509,6 +523,7 @@ static int parse_name_fields(struct sat_region **out, const char *name,
 		r->date_from = from;
 		r->date_to = to;
 	}
+	r->max_region_cloud = max_cloud;
 	*out = r;
 	return 0;
 }

@@ -334,3 +334,63 @@ int sat_regioncloud_get(struct sat_regioncloud *rc,
 	pthread_mutex_unlock(&rc->lock);
 	return ret;
 }
+
+struct rc_batch {
+	struct sat_regioncloud *rc;
+	struct sat_render_plan *const *plans;
+	double *pct;
+	size_t n;
+	size_t next;               /* protected by lock */
+	pthread_mutex_t lock;
+};
+
+static void *rc_batch_main(void *arg)
+{
+	struct rc_batch *b = arg;
+
+	for (;;) {
+		const struct sat_render_plan *p;
+		size_t i;
+
+		pthread_mutex_lock(&b->lock);
+		i = b->next++;
+		pthread_mutex_unlock(&b->lock);
+		if (i >= b->n)
+			break;
+		p = b->plans[i];
+		b->pct[i] = NAN;
+		if (!p || !p->ninputs)
+			continue;
+		if (sat_regioncloud_get(b->rc, &p->inputs[0], p->ring_lonlat,
+					p->nring_lonlat, SAT_FETCH_FOREGROUND,
+					NULL, &b->pct[i]) != 0) {
+			char cause[400];
+
+			sat_log_take_cause(cause, sizeof(cause));
+			sat_warn("regioncloud: %s: region cloud cover unknown: "
+				 "%s", p->item_id, cause);
+			b->pct[i] = NAN;
+		}
+	}
+	return NULL;
+}
+
+void sat_regioncloud_get_all(struct sat_regioncloud *rc,
+			     struct sat_render_plan *const *plans, size_t n,
+			     int threads, double *pct)
+{
+	struct rc_batch b = { .rc = rc, .plans = plans, .pct = pct, .n = n };
+	pthread_t th[32];
+	int nt = 0;
+
+	pthread_mutex_init(&b.lock, NULL);
+	if (threads > 32)
+		threads = 32;
+	for (int i = 0; i + 1 < threads && (size_t)i + 1 < n; i++)
+		if (pthread_create(&th[nt], NULL, rc_batch_main, &b) == 0)
+			nt++;
+	rc_batch_main(&b); /* this thread too */
+	for (int i = 0; i < nt; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&b.lock);
+}

@@ -16,10 +16,12 @@
 #include "satfs/config.h"
 #include "satfs/log.h"
 #include "satfs/region.h"
+#include "satfs/regioncloud.h"
 #include "satfs/render.h"
 #include "satfs/stac.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +72,11 @@ void sat_tree_free(struct sat_tree *t)
 	free(t);
 }
 
+void sat_tree_set_regioncloud(struct sat_tree *t, struct sat_regioncloud *rc)
+{
+	t->clouds = rc;
+}
+
 int sat_tree_getattr(struct sat_tree *t, uint64_t ino, struct sat_attr *out)
 {
 	struct node *n;
@@ -116,22 +123,151 @@ bool sat_tree_ready(struct sat_tree *t, uint64_t ino)
 	return ready;
 }
 
-/* Plans for every scene x product of a listing: CPU only, no lock. */
+bool sat_tree_list_ready(struct sat_tree *t, uint64_t ino)
+{
+	struct node *n;
+	bool ready;
+
+	if (!sat_tree_ready(t, ino))
+		return false;
+	pthread_mutex_lock(&t->lock);
+	n = sat_tree_node_locked(t, ino);
+	ready = !t->clouds || !n || n->kind != SAT_NODE_DATE ||
+		n->clouds_gen == n->gen;
+	pthread_mutex_unlock(&t->lock);
+	return ready;
+}
+
+/* The scenes of date (pinned) get their region cloud cover counted, once
+ * per listing generation: one plan per scene (mosaics and other products
+ * are the same scenes), counted on up to 8 threads. Blocks. */
+static void count_date_clouds(struct sat_tree *t, struct node *date)
+{
+	struct sat_render_plan **plans = NULL;
+	size_t n = 0, i, k;
+	unsigned gen;
+	double *pct;
+
+	pthread_mutex_lock(&t->lock);
+	gen = date->gen;
+	if (date->clouds_gen != gen &&
+	    (plans = calloc(date->nkids + 1, sizeof(*plans))) != NULL) {
+		for (i = 0; i < date->nkids; i++) {
+			struct sat_render_plan *p = date->kids[i]->plan;
+
+			if (!p || p->ninputs != 1 || !p->inputs[0].scl_href)
+				continue;
+			for (k = 0; k < n; k++)
+				if (!strcmp(plans[k]->inputs[0].cloud_key,
+					    p->inputs[0].cloud_key))
+					break;
+			if (k == n)
+				plans[n++] = sat_render_plan_ref(p);
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!plans)
+		return;
+	pct = calloc(n + 1, sizeof(*pct));
+	if (pct)
+		sat_regioncloud_get_all(t->clouds, plans, n, 8, pct);
+	for (k = 0; k < n; k++)
+		sat_render_plan_unref(plans[k]);
+	free(plans);
+	free(pct);
+	pthread_mutex_lock(&t->lock);
+	date->clouds_gen = gen; /* counted, or tried: reading asks again */
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* The scenes of l from i on that share scene i's date. */
+static size_t same_date(const struct sat_listing *l, size_t i)
+{
+	size_t k = i + 1;
+
+	while (k < l->n && strcmp(l->scenes[k]->date, l->scenes[i]->date) == 0)
+		k++;
+	return k - i;
+}
+
+/* Plans for every scene x product of a listing, [scene * np + product],
+ * and into mosaic[] at the same place, for the first scene of each date
+ * that has several, the plan of the date's mosaic: CPU only, no lock. */
 static struct sat_render_plan **make_plans(struct sat_tree *t,
 					   const struct sat_region *r,
-					   const struct sat_listing *l)
+					   const struct sat_listing *l,
+					   struct sat_render_plan ***mosaic)
 {
-	size_t np = t->cfg->nproducts, i, j;
+	size_t np = t->cfg->nproducts, i, j, k;
 	struct sat_render_plan **plans = calloc(l->n * np + 1, sizeof(*plans));
 
-	if (!plans)
+	*mosaic = calloc(l->n * np + 1, sizeof(**mosaic));
+	if (!plans || !*mosaic) {
+		free(plans);
+		free(*mosaic);
 		return NULL;
+	}
 	for (i = 0; i < l->n; i++)
 		for (j = 0; j < np; j++)
 			sat_render_plan_new(&plans[i * np + j], l->scenes[i],
 					    t->cfg->products[j], r,
 					    t->cfg->offset_mode);
+	for (i = 0; i < l->n; i += k) {
+		k = same_date(l, i);
+		for (j = 0; k > 1 && j < np; j++)
+			sat_render_plan_new_mosaic(
+				&(*mosaic)[i * np + j], "mosaic",
+				(const struct sat_scene *const *)&l->scenes[i],
+				k, t->cfg->products[j], r,
+				t->cfg->offset_mode);
+	}
 	return plans;
+}
+
+/* The dates to hide: those whose scenes are all cloudier over the region
+ * than its max_region_cloud (a scene of unknown cover is not). hide[i]
+ * for scene i; NULL when nothing is hidden. Reads SCL (blocks). */
+static bool *hidden_scenes(struct sat_tree *t, const struct sat_region *r,
+			   const struct sat_listing *l,
+			   struct sat_render_plan **plans)
+{
+	size_t np = t->cfg->nproducts, i, k, m;
+	struct sat_render_plan **first;
+	double *pct;
+	bool *hide;
+
+	if (r->max_region_cloud < 0 || !t->clouds || !l->n || !np)
+		return NULL;
+	first = calloc(l->n, sizeof(*first));
+	pct = calloc(l->n, sizeof(*pct));
+	hide = calloc(l->n, sizeof(*hide));
+	if (!first || !pct || !hide) {
+		free(first);
+		free(pct);
+		free(hide);
+		return NULL;
+	}
+	for (i = 0; i < l->n; i++) /* any product's plan: the same scene */
+		for (k = 0; k < np && !first[i]; k++)
+			first[i] = plans[i * np + k];
+	sat_regioncloud_get_all(t->clouds, first, l->n, 8, pct);
+	for (i = 0; i < l->n; i += k) {
+		bool all = true;
+
+		k = same_date(l, i);
+		for (m = i; m < i + k; m++)
+			all = all && !isnan(pct[m]) &&
+			      pct[m] > r->max_region_cloud;
+		for (m = i; all && m < i + k; m++)
+			hide[m] = true;
+		if (all)
+			sat_info("tree: %s: %s hidden: its scenes are all "
+				 "cloudier than %g %% over the region", r->name,
+				 l->scenes[i]->date, r->max_region_cloud);
+	}
+	free(first);
+	free(pct);
+	return hide;
 }
 
 static struct node *get_or_add_kid_locked(struct sat_tree *t, struct node *dir,
@@ -172,7 +308,8 @@ static void set_plan_locked(struct node *f, struct sat_render_plan *p,
 static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 				 struct sat_listing *l,
 				 struct sat_render_plan **plans,
-				 struct node_trash *trash)
+				 struct sat_render_plan **mosaic,
+				 const bool *hide, struct node_trash *trash)
 {
 	size_t np = t->cfg->nproducts, i, j;
 	unsigned gen = ++t->generation;
@@ -186,6 +323,14 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 		const struct sat_scene *s = l->scenes[i];
 		struct node *date, *f;
 
+		if (hide && hide[i]) {
+			for (j = 0; j < np; j++) {
+				sat_tree_trash_plan(trash, plans[i * np + j]);
+				sat_tree_trash_plan(trash, mosaic[i * np + j]);
+				plans[i * np + j] = mosaic[i * np + j] = NULL;
+			}
+			continue;
+		}
 		date = get_or_add_kid_locked(t, reg, SAT_NODE_DATE, s->date);
 		if (!date)
 			goto nomem;
@@ -229,6 +374,27 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 			f->product = j;
 			tifs[i * np + j] = f;
 		}
+		/* the date's mosaic, made of this scene and the next ones */
+		for (j = 0; j < np; j++) {
+			struct sat_render_plan *p = mosaic[i * np + j];
+
+			mosaic[i * np + j] = NULL;
+			if (!p)
+				continue;
+			snprintf(name, sizeof(name), "mosaic.%s.tif",
+				 t->cfg->products[j]->name);
+			f = get_or_add_kid_locked(t, date, SAT_NODE_TIF, name);
+			if (!f) {
+				sat_tree_trash_plan(trash, p);
+				goto nomem;
+			}
+			set_plan_locked(f, p, trash);
+			f->gen = gen;
+			f->size = f->plan->size_bytes;
+			f->mtime = s->datetime;
+			f->order = i;
+			f->product = j;
+		}
 	}
 	sat_tree_prune_locked(t, reg, gen, trash);
 	for (i = 0; i < reg->nkids; i++)
@@ -242,8 +408,10 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 	return 0;
 nomem:
 	free(tifs);
-	for (i = 0; i < l->n * np; i++)
+	for (i = 0; i < l->n * np; i++) {
 		sat_tree_trash_plan(trash, plans[i]);
+		sat_tree_trash_plan(trash, mosaic[i]);
+	}
 	sat_tree_trash_listing(trash, l);
 	return -ENOMEM;
 }
@@ -254,8 +422,8 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 {
 	struct node_trash trash = { 0 };
 	struct sat_listing *l = NULL;
-	struct sat_render_plan **plans;
-	bool ok;
+	struct sat_render_plan **plans, **mosaic = NULL;
+	bool ok, *hide;
 	int err = 0;
 
 	pthread_mutex_lock(&reg->load_lock);
@@ -284,23 +452,29 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 		sat_listing_unref(l);
 		goto out;
 	}
-	plans = make_plans(t, reg->region, l);
+	plans = make_plans(t, reg->region, l, &mosaic);
 	if (!plans) {
 		sat_listing_unref(l);
 		err = -ENOMEM;
 		goto out;
 	}
+	hide = hidden_scenes(t, reg->region, l, plans);
 	pthread_mutex_lock(&t->lock);
 	if (is_stale(reg)) { /* forgotten meanwhile */
-		for (size_t i = 0; i < l->n * t->cfg->nproducts; i++)
+		for (size_t i = 0; i < l->n * t->cfg->nproducts; i++) {
 			sat_tree_trash_plan(&trash, plans[i]);
+			sat_tree_trash_plan(&trash, mosaic[i]);
+		}
 		sat_tree_trash_listing(&trash, l);
 		err = -ENOENT;
 	} else {
-		err = attach_listing_locked(t, reg, l, plans, &trash);
+		err = attach_listing_locked(t, reg, l, plans, mosaic, hide,
+					    &trash);
 	}
 	pthread_mutex_unlock(&t->lock);
 	free(plans);
+	free(mosaic);
+	free(hide);
 	sat_tree_trash_empty(&trash);
 out:
 	pthread_mutex_unlock(&reg->load_lock);
@@ -396,6 +570,8 @@ int sat_tree_list(struct sat_tree *t, uint64_t ino, struct sat_dirent **out,
 		return err;
 	if (dir->kind == SAT_NODE_REGION)
 		err = load_region(t, dir, true);
+	else if (dir->kind == SAT_NODE_DATE && t->clouds)
+		count_date_clouds(t, dir);
 	pthread_mutex_lock(&t->lock);
 	if (!err && !(d = calloc(dir->nkids + 1, sizeof(*d))))
 		err = -ENOMEM;

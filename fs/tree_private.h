@@ -61,6 +61,8 @@ struct node {
 	const struct sat_scene *scene;   /* JSON */
 	size_t order;   /* scene index in the region's listing */
 	unsigned gen;   /* listing generation that last showed it */
+	unsigned clouds_gen; /* DATE: generation whose scenes' region cloud
+			      * cover was counted (sat_tree_list) */
 	size_t product; /* index in cfg->products */
 	int ctl;        /* CTL_FILE: enum sat_ctl_file */
 };
@@ -81,6 +83,7 @@ struct sat_tree {
 	pthread_mutex_t save_lock;
 	sat_tree_evict_fn evict_fn;
 	void *evict_payload;
+	struct sat_regioncloud *clouds; /* may be NULL */
 };
 
 /* Nodes gone from the table, and references to drop, for once t->lock is

@@ -58,6 +58,7 @@ static struct sat_region *copy_region(const struct sat_region *src)
 				   sizeof(msg)) != 0)
 		return NULL;
 	r->has_dates = src->has_dates;
+	r->max_region_cloud = src->max_region_cloud;
 	r->date_from = src->date_from;
 	r->date_to = src->date_to;
 	return r;

@@ -75,6 +75,7 @@ struct sat_config {
 	char *source_type;     /* "stac" or "earthengine" */
 	char *stac_url;        /* without trailing slash */
 	char *collection;
+	char *products_shown;  /* [source] products: "a, b", or NULL: all */
 	double max_cloud;      /* percent; items at or above are dropped */
 	time_t dates_from, dates_to; /* default range for regions */
 	enum sat_offset_mode offset_mode;

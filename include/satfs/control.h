@@ -38,6 +38,7 @@ const char *sat_ctl_file_name(enum sat_ctl_file f);
 #define SAT_XATTR_STATE "user.satfs.state"
 #define SAT_XATTR_ERROR "user.satfs.error"
 #define SAT_XATTR_SOURCE "user.satfs.source"
+#define SAT_XATTR_CLOUD "user.satfs.cloud"
 #define SAT_XATTR_REFRESH "user.satfs.refresh"
 #define SAT_XATTR_CLEAR "user.satfs.clear_cache"
 

@@ -43,6 +43,7 @@ struct sat_core {
 	struct sat_cache *cache;
 	struct sat_source *source; /* scenes and pixels: STAC or Earth Engine */
 	struct sat_catalog *catalog;
+	struct sat_regioncloud *clouds; /* region cloud covers */
 	struct sat_jobs *jobs;
 	struct sat_tree *tree;
 	struct sat_workq *workq;  /* blocking work submitted by FUSE threads */
@@ -133,8 +134,15 @@ void sat_core_release(struct sat_core *core, struct sat_file *f);
  * its length, or -ENODATA. Never blocks on the network. */
 int sat_core_getxattr(struct sat_core *core, uint64_t ino, const char *name,
 		      char *buf, size_t len);
+/* As sat_core_getxattr(), answering through done (at once, or from the
+ * work queue when a value needs counting first: user.satfs.cloud reads
+ * SCL). done gets the value's length and the value, or -errno and NULL. */
+typedef void (*sat_core_xattr_fn)(int len, const char *value, void *payload);
+void sat_core_getxattr_async(struct sat_core *core, uint64_t ino,
+			     const char *name, sat_core_xattr_fn done,
+			     void *payload);
 /* The names of ino's attributes, each NUL-terminated, into buf; returns
- * the length used. */
+ * the length used (an attribute not counted yet is listed). */
 size_t sat_core_listxattr(struct sat_core *core, uint64_t ino, char *buf,
 			  size_t len);
 /* Setting user.satfs.refresh (any node in a region, or the root: every

@@ -32,6 +32,10 @@ typedef void (*sat_job_done_fn)(int err, void *payload);
  * speculative ones at a time. */
 int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache, int workers,
 		 int prefetch_workers);
+/* Renders then get their region cloud covers there (borrowed; must
+ * outlive j). Call before the first request. */
+struct sat_regioncloud;
+void sat_jobs_set_regioncloud(struct sat_jobs *j, struct sat_regioncloud *rc);
 /* Waits for running jobs, fails queued ones with -ECANCELED. */
 void sat_jobs_free(struct sat_jobs *j);
 

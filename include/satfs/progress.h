@@ -7,8 +7,10 @@
  * thread.
  *
  * The counters are atomics: the I/O thread adds, readers take a snapshot
- * with no lock. The record must outlive the requests that name it (it
- * does: a render waits for all of its requests).
+ * with no lock. A record is counted by references: a request can outlive
+ * the render that submitted it (a look-ahead, or the tiles still coming
+ * when another one failed), so the fetch engine holds one for each
+ * request that names the record.
  */
 #ifndef SATFS_PROGRESS_H
 #define SATFS_PROGRESS_H
@@ -21,7 +23,14 @@ struct sat_progress {
 	_Atomic uint64_t bytes_wanted; /* bytes of the ranges requested */
 	_Atomic uint32_t requests;     /* HTTP requests, retries included */
 	_Atomic uint32_t retries;
+	_Atomic uint32_t refs;
 };
+
+/* A zeroed record with one reference, or NULL (out of memory). */
+struct sat_progress *sat_progress_new(void);
+/* Both accept NULL. The last unref frees the record. */
+void sat_progress_ref(struct sat_progress *p);
+void sat_progress_unref(struct sat_progress *p);
 
 /* Plain numbers from a record (relaxed loads). */
 struct sat_progress_snapshot {

@@ -19,6 +19,9 @@ struct sat_region {
 	bool has_dates; /* false: the mount's default range applies */
 	time_t date_from; /* first second of the first day, UTC */
 	time_t date_to;   /* last second of the last day, UTC */
+	/* Dates whose scenes are all cloudier than this over the region
+	 * (percent, include/satfs/regioncloud.h) are hidden; < 0: none. */
+	double max_region_cloud;
 };
 
 /* A rectangle west,south,east,north. Returns 0 or -EINVAL (msg says why). */

@@ -23,6 +23,7 @@
 struct sat_cache;
 struct sat_progress;
 struct sat_render_input;
+struct sat_render_plan;
 struct sat_regioncloud;
 
 /* cache may be NULL (memory only). */
@@ -43,5 +44,13 @@ int sat_regioncloud_get(struct sat_regioncloud *rc,
  * 0, or -ENOENT. Never blocks on the network. */
 int sat_regioncloud_peek(struct sat_regioncloud *rc,
 			 const struct sat_render_input *in, double *pct);
+
+/* The covers of the first input of plans[0..n), each into pct[i] (NaN
+ * where unknown: no SCL, or it could not be read, logged), all at once
+ * on up to `threads` threads. Blocks. */
+void sat_regioncloud_get_all(struct sat_regioncloud *rc,
+			     struct sat_render_plan *const *plans, size_t n,
+			     int threads, double *pct);
+
 
 #endif

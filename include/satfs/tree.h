@@ -4,7 +4,9 @@
  *   /                         regions: configured, and ad-hoc ones looked up
  *   /.satfs/                  the status files (include/satfs/control.h)
  *   /<region>/                one directory per UTC acquisition date
- *   /<region>/<date>/         <item>.<product>.tif and <item>.json
+ *   /<region>/<date>/         <item>.<product>.tif and <item>.json, and
+ *                             mosaic.<product>.tif when the date has
+ *                             several scenes
  *
  * Inode numbers: a node gets one when first made and keeps it for as long
  * as it lives; a relisting reuses the node (so the number) of every name
@@ -73,6 +75,11 @@ struct sat_dirent {
 
 int sat_tree_new(struct sat_tree **out, const struct sat_config *cfg,
 		 struct sat_catalog *cat, struct sat_cache *cache);
+/* The region cloud covers (borrowed; must outlive t): with them, a
+ * listing hides the dates a region's max_region_cloud rules out (counting
+ * its scenes' covers then). Call before listing. */
+struct sat_regioncloud;
+void sat_tree_set_regioncloud(struct sat_tree *t, struct sat_regioncloud *rc);
 void sat_tree_free(struct sat_tree *t);
 
 /* Attributes of a live inode; -ENOENT for an unknown one. Never blocks. */
@@ -81,6 +88,11 @@ int sat_tree_getattr(struct sat_tree *t, uint64_t ino, struct sat_attr *out);
 /* Can a lookup in (or a listing of) directory ino be answered without the
  * network? */
 bool sat_tree_ready(struct sat_tree *t, uint64_t ino);
+
+/* Can a listing of ino be answered without the network? Not when a date's
+ * scenes have not had their region cloud cover counted yet (with a
+ * regioncloud set): its first listing counts them. */
+bool sat_tree_list_ready(struct sat_tree *t, uint64_t ino);
 
 /* Looks name up in directory parent. On success the node's lookup count
  * goes up by one: the kernel's, to be matched by sat_tree_forget() (also
@@ -100,8 +112,10 @@ int sat_tree_count_lookup(struct sat_tree *t, uint64_t ino);
 void sat_tree_forget(struct sat_tree *t, uint64_t ino, uint64_t n);
 
 /* A snapshot of directory ino's entries (without . and ..), for readdir.
- * Re-runs the region's search when its listing has expired. Blocks when
- * !sat_tree_ready(). Free with sat_tree_dirents_free(). */
+ * Re-runs the region's search when its listing has expired; counts the
+ * region cloud cover of a date's scenes (concurrently; a scene whose SCL
+ * cannot be read is logged and left unknown, the listing goes on). Blocks
+ * when !sat_tree_list_ready(). Free with sat_tree_dirents_free(). */
 int sat_tree_list(struct sat_tree *t, uint64_t ino, struct sat_dirent **out,
 		  size_t *n);
 void sat_tree_dirents_free(struct sat_dirent *d, size_t n);

@@ -95,6 +95,7 @@ for w in "skipping item BAD_NOASSETS_20240705: no assets" \
 done
 ls "$MNT/david/2024-07-20" >"$T/evil.ls"
 printf '%s\n' "$EVIL_FILE.falsecolor.tif" "$EVIL_FILE.json" \
+	"$EVIL_FILE.ndvi.tif" "$EVIL_FILE.ndwi.tif" \
 	"$EVIL_FILE.truecolor.tif" | diff - "$T/evil.ls" >/dev/null ||
 	fail "odd id: names $(cat -A "$T/evil.ls")"
 python3 - "$MNT/david/2024-07-20/$EVIL_FILE.json" "$EVIL" <<'PY' ||

@@ -9,19 +9,20 @@ need_fuse
 command -v setfattr >/dev/null || skip "no setfattr (package attr)"
 start_server --catalog "$(samples_dir)"
 write_config "$T/satfs.conf"
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0
+mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0,products=falsecolor:truecolor
 cached_files() { find "$CACHE/files" -name '*.tif' | wc -l; }
 
-# prefetch: every .tif of the region (5 items x 2 products), a summary,
+# prefetch: every .tif of the region (5 items x 2 products, and the
+# mosaics of 2024-02-22, where two scenes meet), a summary,
 # exit 0, and everything cached afterwards.
 n_tif=$(find "$MNT/david" -name '*.tif' | wc -l)
-[ "$n_tif" -eq 10 ] || fail "david has $n_tif .tif files, want 10"
+[ "$n_tif" -eq 12 ] || fail "david has $n_tif .tif files, want 12"
 bytes=$(find "$MNT/david" -name '*.tif' -printf '%s\n' | awk '{s+=$1} END {print s}')
 "$SATFS" prefetch "$MNT/david" >"$T/pf.out" 2>"$T/pf.err" ||
 	{ cat "$T/pf.out" "$T/pf.err" >&2; fail "prefetch exit status"; }
-grep -qE "^prefetched 10 files, [0-9.]+ MiB in [0-9.]+ s; 0 failed$" "$T/pf.out" ||
+grep -qE "^prefetched 12 files, [0-9.]+ MiB in [0-9.]+ s; 0 failed$" "$T/pf.out" ||
 	fail "prefetch summary: $(cat "$T/pf.out")"
-[ "$(cached_files)" -eq 10 ] || fail "$(cached_files) files cached after prefetch"
+[ "$(cached_files)" -eq 12 ] || fail "$(cached_files) files cached after prefetch"
 got=$(find "$CACHE/files" -name '*.tif' -printf '%s\n' | awk '{s+=$1} END {print s}')
 [ "$got" -eq "$bytes" ] || fail "cached $got bytes, the tree says $bytes"
 for f in $(find "$MNT/david" -name '*.tif'); do
@@ -37,15 +38,15 @@ grep -q "^prefetched 4 files" "$T/pf2.out" || fail "second prefetch: $(cat "$T/p
 
 # cache: the listing shows every file, by path.
 "$SATFS" cache "$MNT" >"$T/cache.out" || fail "satfs cache"
-head -1 "$T/cache.out" | grep -q "^cache $CACHE: 10 files, " || fail "cache header: $(head -1 "$T/cache.out")"
-[ "$(grep -c ' david/.*\.tif$' "$T/cache.out")" -eq 10 ] || fail "cache listing: $(cat "$T/cache.out")"
+head -1 "$T/cache.out" | grep -q "^cache $CACHE: 12 files, " || fail "cache header: $(head -1 "$T/cache.out")"
+[ "$(grep -c ' david/.*\.tif$' "$T/cache.out")" -eq 12 ] || fail "cache listing: $(cat "$T/cache.out")"
 
 # cache --clear, with one file held open: it stays, and stays readable.
 KEEP=$MNT/david/2024-04-12/S2B_17PMK_20240412_0_L2A.falsecolor.tif
 cp "$KEEP" "$T/keep.before"
 exec 3<"$KEEP"
 "$SATFS" cache --clear "$MNT" >"$T/clear.out" || fail "satfs cache --clear"
-grep -q "^removed 9 files; 1 was open and stayed" "$T/clear.out" ||
+grep -q "^removed 11 files; 1 was open and stayed" "$T/clear.out" ||
 	fail "clear summary: $(head -1 "$T/clear.out")"
 [ "$(cached_files)" -eq 1 ] || fail "$(cached_files) files left after clear"
 grep -qE "  open  david/2024-04-12/S2B_17PMK_20240412_0_L2A.falsecolor.tif$" "$T/clear.out" ||
@@ -74,7 +75,7 @@ st=0
 "$SATFS" prefetch "$MNT/david" >"$T/pf3.out" 2>"$T/pf3.err" || st=$?
 control '{"fail_paths": []}'
 [ $st -eq 1 ] || fail "prefetch with failures: exit $st"
-grep -qE "^prefetched 8 files, .*; 2 failed$" "$T/pf3.out" || fail "summary: $(cat "$T/pf3.out")"
+grep -qE "^prefetched 10 files, .*; 2 failed$" "$T/pf3.out" || fail "summary: $(cat "$T/pf3.out")"
 [ "$(grep -c "S2B_17PMK_20240412_0_L2A.*Input/output error" "$T/pf3.err")" -eq 2 ] ||
 	fail "failures not named: $(cat "$T/pf3.err")"
 st=0; "$SATFS" prefetch "$T/no-such-dir" >/dev/null 2>&1 || st=$?

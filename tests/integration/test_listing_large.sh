@@ -46,7 +46,8 @@ cat >>"$T/satfs.conf" <<EOC
 bbox = -82.48, 8.3508, -82.39, 8.4408
 dates = 2023-01-01 .. 2023-12-31
 EOC
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0
+# the two built-in pictures, not the indices: 150 x 3 names and 2 mosaics
+mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0,products=falsecolor:truecolor
 
 # the names a directory must hold, from the items: expected DIR KIND ARG
 expected() {
@@ -54,6 +55,7 @@ expected() {
 import glob, json, sys
 items, kind, arg = sys.argv[1:4]
 out = set()
+n_on_day = 0
 for f in glob.glob(items + "/*.json"):
     it = json.load(open(f))
     p = it["properties"]
@@ -65,8 +67,11 @@ for f in glob.glob(items + "/*.json"):
     if kind == "date" and day == arg:
         out |= {it["id"] + s for s in (".json", ".falsecolor.tif",
                                        ".truecolor.tif")}
+        n_on_day += 1
     elif kind == "dates" and day.startswith(arg):
         out.add(day)
+if kind == "date" and n_on_day >= 2:  # a mosaic of the date's scenes
+    out |= {"mosaic.falsecolor.tif", "mosaic.truecolor.tif"}
 print("\n".join(sorted(out)))
 PY
 }
@@ -131,7 +136,7 @@ check_dir() { # DIR WANT_FILE
 }
 
 expected date 2024-03-05 x >"$T/want.day"
-[ "$(wc -l <"$T/want.day")" -eq $((3 * N_DAY)) ] || fail "expected set of the date"
+[ "$(wc -l <"$T/want.day")" -eq $((3 * N_DAY + 2)) ] || fail "expected set of the date"
 check_dir "$MNT/david/2024-03-05" "$T/want.day"
 expected dates 2023 >"$T/want.year"
 [ "$(wc -l <"$T/want.year")" -eq 365 ] || fail "expected set of the year"

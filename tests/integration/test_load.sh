@@ -12,7 +12,8 @@ S=$(samples_dir)
 READERS=${LOAD_READERS:-200}
 SECS=${LOAD_SECONDS:-25}
 start_server --catalog "$S" --latency-ms 5
-# Five regions of ten rendered files each (5 scenes x 2 products).
+# Five regions of twelve rendered files each (5 scenes x 2 products, and
+# the mosaics of the date two scenes share).
 cat >"$T/satfs.conf" <<EOC
 [source]
 stac = $BASE
@@ -21,10 +22,10 @@ EOC
 for i in 0 1 2 3 4; do
 	printf '\n[region r%s]\nbbox = -82.44%s, 8.39, -82.43, 8.402\n' $i $((5 + i)) >>"$T/satfs.conf"
 done
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=4
+mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=4,products=falsecolor:truecolor
 find "$MNT" -name '*.tif' | sort >"$T/files"
 nfiles=$(wc -l <"$T/files")
-[ "$nfiles" = 50 ] || fail "$nfiles files instead of 50"
+[ "$nfiles" = 60 ] || fail "$nfiles files instead of 60"
 hwm0=$(awk '/VmHWM/ { print $2 }' "/proc/$SATFS_PID/status")
 mapfile -t files <"$T/files"
 python3 "$SRC/tests/integration/load_readers.py" "$READERS" "$SECS" \

@@ -25,7 +25,8 @@ round() {
 }
 round # warm-up: the first listing, the caches, the threads
 nfiles=$(grep -c '\.tif$' "$T/ls.out")
-[ "$nfiles" -eq 10 ] || fail "ls -lR shows $nfiles .tif files, want 10"
+# 5 scenes x 4 products, and the 4 mosaics of the date two scenes share
+[ "$nfiles" -eq 24 ] || fail "ls -lR shows $nfiles .tif files, want 24"
 s0=$(count_requests '/search$')
 rss0=$(rss_kb)
 peak=$rss0

@@ -11,9 +11,9 @@ S=$(samples_dir)
 start_server --catalog "$S"
 write_region_config "$T/satfs.conf" small "-82.45, 8.37, -82.42, 8.40"
 
-# the falsecolor files of the region, date/name
+# the falsecolor files of the scenes (not the mosaics), date/name
 list_files() {
-	(cd "$MNT/small" && printf '%s\n' */*.falsecolor.tif)
+	(cd "$MNT/small" && printf "%s\n" */S2*.falsecolor.tif)
 }
 # scene ids in listing order, from the items' datetime (independently)
 ordered_ids() {

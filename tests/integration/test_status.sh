@@ -47,8 +47,11 @@ for a in user.other security.selinux system.posix_acl_access; do
 	{ getfattr -n $a "$F" 2>&1 || true; } | grep -q "No such attribute" ||
 		fail "$a: not ENODATA"
 done
-[ "$(getfattr --absolute-names -d -m - "$F" | grep -c '^user\.satfs\.')" -eq 2 ] ||
+# state, source and cloud (the scene has an SCL asset; reading it counts)
+[ "$(getfattr --absolute-names -d -m - "$F" | grep -c '^user\.satfs\.')" -eq 3 ] ||
 	fail "listxattr: $(getfattr --absolute-names -d -m - "$F")"
+xattr "$F" user.satfs.cloud | grep -qE '^[0-9]+\.[0-9]$' ||
+	fail "user.satfs.cloud: '$(xattr "$F" user.satfs.cloud)'"
 
 # A render in flight: slow COGs, then status while it runs.
 control '{"bandwidth": 800000}'

@@ -69,7 +69,10 @@ static void expect_bad(int caller_line, const char *content, int line,
 
 	isolate_env();
 	ret = sat_config_load(&c, write_conf(content), NULL, err, sizeof(err));
-	snprintf(prefix, sizeof(prefix), "%s:%d: ", conf_path, line);
+	if (line < 0) /* FILE: only */
+		snprintf(prefix, sizeof(prefix), "%s: ", conf_path);
+	else
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", conf_path, line);
 	snprintf(detail, sizeof(detail), "case at line %d: ret %d, err '%s', "
 		 "want '%s' and '%s'", caller_line, ret, err, prefix, want);
 	if (ret != -EINVAL || c != NULL || strncmp(err, prefix,
@@ -142,7 +145,7 @@ SAT_TEST(defaults)
 	CHECK_INT(r->date_to, T_2024_07_31_END);
 	CHECK(sat_config_find_region(c, "goliath") == NULL);
 
-	CHECK_INT(c->nproducts, 2);
+	CHECK_INT(c->nproducts, 4);
 	p = sat_config_find_product(c, "falsecolor");
 	CHECK(p != NULL && p == c->products[0]);
 	CHECK_INT(p->nbands, 3);
@@ -165,7 +168,19 @@ SAT_TEST(defaults)
 	CHECK(p->min[2] == 0 && p->max[0] == 3000 && p->max[2] == 3000);
 	CHECK(p->gamma == 1.0);
 	CHECK(p->outline && p->outline_rgb[2] == 255 && p->clip && p->type == SAT_PRODUCT_VISUAL);
+	/* the indices: an expression on reflectance through a palette */
+	p = sat_config_find_product(c, "ndvi");
+	CHECK(p != NULL && p == c->products[2]);
+	CHECK_STR(p->expression, "(B08 - B04) / (B08 + B04)");
+	CHECK_STR(p->palette, "rdylgn");
+	CHECK(p->min[0] == -0.2 && p->max[0] == 0.8);
+	p = sat_config_find_product(c, "ndwi");
+	CHECK(p != NULL && p == c->products[3]);
+	CHECK_STR(p->expression, "(B03 - B08) / (B03 + B08)");
+	CHECK_STR(p->palette, "blues");
 	CHECK(sat_config_find_product(c, "json") == NULL);
+	CHECK(c->products_shown == NULL);
+	CHECK_INT(r->max_region_cloud, -1);
 	sat_config_free(c);
 	sat_config_free(NULL);
 }
@@ -333,7 +348,7 @@ SAT_TEST(full_file)
 	CHECK_NEAR(r->bbox[0], -82.48, 1e-9);
 	CHECK_NEAR(r->bbox[3], 8.4408, 1e-9);
 
-	CHECK_INT(c->nproducts, 4);
+	CHECK_INT(c->nproducts, 6);
 	p = sat_config_find_product(c, "falsecolor");
 	CHECK(p == c->products[0]); /* modified in place */
 	CHECK(p->gamma == 2 && !p->outline);
@@ -342,7 +357,7 @@ SAT_TEST(full_file)
 	p = sat_config_find_product(c, "truecolor");
 	CHECK(p == c->products[1] && p->gamma == 1.0);
 	p = sat_config_find_product(c, "ndvi-like");
-	CHECK(p == c->products[2]);
+	CHECK(p == c->products[4]); /* after the four built-ins */
 	CHECK_INT(p->nbands, 1);
 	CHECK_STR(p->bands[0], "nir");
 	CHECK(p->bands[1] == NULL && p->bands[2] == NULL);
@@ -530,7 +545,7 @@ SAT_TEST(bad_regions)
 SAT_TEST(bad_products)
 {
 	BAD("[product x]\nbands = B8, B4\n", 2,
-	    "expected 1 or 3 bands, got 2");
+	    "a picture has 1 or 3 bands, not 2");
 	BAD("[product x]\nbands = B8, B4, B3, B2\n", 2, "got 4");
 	BAD("[product x]\nbands = B8, , B3\n", 2, "bands");
 	BAD("[product x]\nbands = B/8\n", 2, "bands");
@@ -556,6 +571,66 @@ SAT_TEST(bad_products)
 	BAD("[product falsecolor]\noutline = red, 2pt\n", 2, "outline");
 	BAD("[product falsecolor]\nclip = maybe\n", 2, "clip");
 	BAD("[product falsecolor]\ntype = fancy\n", 2, "type");
+}
+
+/* The analysis keys: an index by expression and palette, a cloud mask by
+ * SCL class names or numbers, reflectance, the products shown and their
+ * order, a region's own cloud limit. */
+SAT_TEST(analysis_products)
+{
+	struct sat_config *c = load_ok(
+		"[source]\nproducts = evi, truecolor:ndvi\n"
+		"[region r]\nbbox = 1, 2, 3, 4\nmax_region_cloud = 20\n"
+		"[product evi]\n"
+		"expression = 2.5 * (B08 - B04) / (B08 + 6*B04 - 7.5*B02 + 1)\n"
+		"palette = viridis\nmask = cloud, shadow, 10\n"
+		"[product refl]\nbands = B04, B08\ntype = reflectance\n",
+		NULL);
+	const struct sat_product *p;
+
+	CHECK_INT(c->nproducts, 3); /* only those shown, in that order */
+	CHECK_STR(c->products[0]->name, "evi");
+	CHECK_STR(c->products[1]->name, "truecolor");
+	CHECK_STR(c->products[2]->name, "ndvi");
+	p = c->products[0];
+	CHECK_INT(p->nbands, 0); /* an expression, not falsecolor's bands */
+	CHECK_STR(p->palette, "viridis");
+	CHECK(p->min[0] == -1 && p->max[0] == 1); /* an index's range */
+	CHECK_INT(p->mask, SAT_SCL_CLOUD | SAT_SCL_SHADOW | (1u << 10));
+	CHECK(sat_config_find_product(c, "refl") == NULL);
+	CHECK(sat_config_find_region(c, "r")->max_region_cloud == 20);
+	sat_config_free(c);
+
+	c = load_ok("[product refl]\nbands = B04, B08\ntype = reflectance\n"
+		    "mask =\n", "products=refl");
+	CHECK_INT(c->nproducts, 1);
+	CHECK(c->products[0]->type == SAT_PRODUCT_REFLECTANCE);
+	CHECK_INT(c->products[0]->nbands, 2);
+	CHECK_INT(c->products[0]->mask, 0);
+	sat_config_free(c);
+
+	BAD("[product x]\nexpression = B08 +\n", 2, "expression:");
+	BAD("[product x]\nexpression = (B08\n", 2, "expression:");
+	BAD("[product x]\nexpression = B08\npalette = plaid\n", 3,
+	    "palette:");
+	BAD("[product x]\nbands = B08\nmask = clouds\n", 3,
+	    "'clouds' is not an SCL class");
+	BAD("[product x]\nbands = B08\nmask = 12\n", 3, "not an SCL");
+	BAD("[product x]\nbands = B08\nexpression = B04\n", 2,
+	    "bands or an expression, not both");
+	BAD("[product x]\nexpression = B04\ntype = raw\n", 1,
+	    "type visual or reflectance");
+	BAD("[product x]\nexpression = B04\nmin = 1\nmax = 1\n", 4,
+	    "min 1 is not less than max 1");
+	BAD("[region r]\nbbox = 1,2,3,4\nmax_region_cloud = 101\n", 3,
+	    "max_region_cloud: '101'");
+	/* names are checked once all sections are read: no line */
+	BAD("[source]\nproducts = truecolor, nope\n", -1, "'nope' is no "
+	    "product");
+	BAD("[source]\nproducts = ndvi, ndvi\n", -1, "named twice");
+	BAD_OPTS("products=:", "-o products: none named");
+	BAD_OPTS("products=truecolor:falsecolour", "-o products: "
+		 "'falsecolour' is no product");
 }
 
 SAT_TEST(long_line)
@@ -718,7 +793,7 @@ SAT_TEST(parse_size)
 SAT_TEST(option_names)
 {
 	static const char *const want[] = {
-		"config", "stac", "collection", "max_cloud", "sign",
+		"config", "stac", "collection", "products", "max_cloud", "sign",
 		"sign_url", "cache", "cache_max", "max_file_size", "prefetch",
 		"connections", "listing_ttl", "max_items", "timeout",
 		"offline", "connect_to", "log", "log_level", "shared_store",

@@ -110,9 +110,14 @@ SAT_TEST(listing_makes_dates_and_files)
 	CHECK(sat_tree_ready(fx.t, fx.region));
 	CHECK_INT(walk(&fx, "small/2024-01-03", &a), 0);
 	CHECK_INT(a.kind, SAT_NODE_DATE);
+	/* two scenes on one date: a mosaic of each product too */
 	CHECK_STR(names(&fx, a.ino, buf, sizeof(buf)),
-		  "S2A_1.falsecolor.tif S2A_1.json S2A_1.truecolor.tif "
-		  "S2B_2.falsecolor.tif S2B_2.json S2B_2.truecolor.tif");
+		  "S2A_1.falsecolor.tif S2A_1.json S2A_1.ndvi.tif "
+		  "S2A_1.ndwi.tif S2A_1.truecolor.tif "
+		  "S2B_2.falsecolor.tif S2B_2.json S2B_2.ndvi.tif "
+		  "S2B_2.ndwi.tif S2B_2.truecolor.tif "
+		  "mosaic.falsecolor.tif mosaic.ndvi.tif mosaic.ndwi.tif "
+		  "mosaic.truecolor.tif");
 	CHECK_INT(walk(&fx, "small/2024-01-03/S2B_2.truecolor.tif", &a), 0);
 	CHECK_INT(a.kind, SAT_NODE_TIF);
 	CHECK_INT(sat_tree_file(fx.t, a.ino, &tf), 0);
@@ -129,6 +134,38 @@ SAT_TEST(listing_makes_dates_and_files)
 	CHECK_INT(walk(&fx, "small/2024-01-03/nothing", &a), -ENOENT);
 	CHECK_INT(walk(&fx, "small/2024-01-03/S2B_2.json/x", &a), -ENOTDIR);
 	CHECK_INT(fx.fs.searches, 1);
+	fixture_done(&fx);
+}
+
+/* -o products: only those, in that order of planning; a mosaic of each on
+ * a date of two scenes, none on a date of one. A mosaic's plan names the
+ * date's scenes as its inputs. */
+SAT_TEST(products_shown_and_mosaics)
+{
+	struct sat_tree_file tf;
+	struct fixture fx;
+	struct sat_attr a;
+	char buf[1024];
+
+	fixture_init(&fx, "products=ndvi:truecolor");
+	CHECK_INT(walk(&fx, "small/2024-01-03", &a), 0);
+	CHECK_STR(names(&fx, a.ino, buf, sizeof(buf)),
+		  "S2A_1.json S2A_1.ndvi.tif S2A_1.truecolor.tif "
+		  "S2B_2.json S2B_2.ndvi.tif S2B_2.truecolor.tif "
+		  "mosaic.ndvi.tif mosaic.truecolor.tif");
+	CHECK_INT(walk(&fx, "small/2024-01-03/mosaic.ndvi.tif", &a), 0);
+	CHECK_INT(sat_tree_file(fx.t, a.ino, &tf), 0);
+	CHECK(tf.plan != NULL);
+	CHECK_INT(a.size, tf.plan->size_bytes);
+	CHECK_INT(tf.plan->ninputs, 2);
+	CHECK_STR(tf.plan->product.name, "ndvi");
+	sat_tree_file_release(&tf);
+	CHECK_INT(walk(&fx, "small/2024-02-12", &a), 0);
+	CHECK_STR(names(&fx, a.ino, buf, sizeof(buf)),
+		  "S2A_3.json S2A_3.ndvi.tif S2A_3.truecolor.tif");
+	CHECK_INT(walk(&fx, "small/2024-02-12/mosaic.ndvi.tif", &a), -ENOENT);
+	CHECK_INT(walk(&fx, "small/2024-01-03/S2A_1.falsecolor.tif", &a),
+		  -ENOENT);
 	fixture_done(&fx);
 }
 
