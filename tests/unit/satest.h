@@ -20,10 +20,10 @@ void satest_fail(const char *file, int line, const char *expr, const char *detai
 void satest_skip(const char *why);
 /* Path of a file below the source tree, in a static buffer. */
 const char *satest_src(const char *relpath);
-/* Path of ../shared/realdata/<relpath> (or $SATFS_REALDATA/<relpath>);
- * skips the case when the folder is missing, except under CI=true where
- * that is a failure. */
-const char *satest_realdata(const char *relpath);
+/* Path of tests/data/<relpath> (the recorded real-world data, see
+ * tests/data/README.md), in a static buffer; fails the case when it does
+ * not exist. */
+const char *satest_data(const char *relpath);
 /* A fresh private directory for this case (removed by nobody: under /tmp). */
 const char *satest_tmpdir(void);
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) or aborts. */
