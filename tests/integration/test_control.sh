@@ -6,7 +6,7 @@
 # exit status.
 . "$(dirname "$0")/lib.sh"
 need_fuse
-command -v setfattr >/dev/null || skip "no setfattr (package attr)"
+need_program setfattr attr
 start_server --catalog "$(samples_dir)"
 write_config "$T/satfs.conf"
 mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0

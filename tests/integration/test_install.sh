@@ -7,8 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 need_fuse
 command -v mount.fuse3 >/dev/null || [ -x /sbin/mount.fuse3 ] ||
-	skip "no mount.fuse3"
-command -v cmake >/dev/null || skip "no cmake"
+	fail "no mount.fuse3 (package fuse3, which scripts/deps test installs)"
+need_program cmake cmake
 
 # Install into a prefix of our own.
 P=$T/prefix
@@ -39,7 +39,7 @@ unmount_satfs
 # nothing outside $T, it runs in a private mount namespace where our
 # prefix's bin is bound over /usr/local/sbin.
 [ "$(id -u)" -eq 0 ] || skip "mounting from fstab needs root"
-command -v unshare >/dev/null || skip "no unshare"
+need_program unshare util-linux
 start_server --catalog "$(samples_dir)"
 write_config "$T/satfs.conf"
 mkdir -p "$T/asan"

@@ -6,7 +6,7 @@
 # line per failure.
 . "$(dirname "$0")/lib.sh"
 need_fuse
-command -v getfattr >/dev/null || skip "no getfattr (package attr)"
+need_program getfattr attr
 start_server --catalog "$(samples_dir)"
 write_config "$T/satfs.conf"
 mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0

@@ -35,6 +35,13 @@ void satest_fail(const char *file, int line, const char *expr,
 
 void satest_skip(const char *why)
 {
+	const char *ci = getenv("CI");
+
+	if (ci && strcmp(ci, "true") == 0) {
+		fprintf(stderr, "FAIL %s: would skip under CI=true: %s\n",
+			current ? current : "?", why);
+		exit(1);
+	}
 	fprintf(stderr, "SKIP %s: %s\n", current ? current : "?", why);
 	exit(77);
 }
@@ -63,6 +70,19 @@ const char *satest_data(const char *relpath)
 		satest_fail(__FILE__, __LINE__, "test data present", detail);
 	}
 	return buf;
+}
+
+void satest_need_program(const char *program)
+{
+	char cmd[512], detail[600];
+
+	snprintf(cmd, sizeof(cmd), "command -v '%s' >/dev/null 2>&1", program);
+	if (system(cmd) != 0) {
+		snprintf(detail, sizeof(detail),
+			 "%s is not on PATH (scripts/deps test installs it)",
+			 program);
+		satest_fail(__FILE__, __LINE__, "program present", detail);
+	}
 }
 
 const char *satest_tmpdir(void)

@@ -156,9 +156,7 @@ SAT_TEST(project_ring_vs_cs2cs)
 	size_t n, k = 0;
 	FILE *f, *p;
 
-	if (system("cs2cs 2>/dev/null </dev/null >/dev/null; "
-		   "command -v cs2cs >/dev/null") != 0)
-		satest_skip("cs2cs not installed");
+	satest_need_program("cs2cs");
 	CHECK_INT(sat_geom_project_ring(32617, david, 4, &xy, &n), 0);
 	ll = malloc(n * 2 * sizeof(double));
 	memcpy(ll, xy, n * 2 * sizeof(double));
