@@ -13,7 +13,7 @@
 #include "satest.h"
 #include "satfs/geom.h"
 
-/* The tutorial's region, as DESIGN.md's sample configuration gives it. */
+/* The tutorial's region, as examples/satfs.conf gives it. */
 static const double david[] = {
 	-82.48, 8.3508, -82.39, 8.3508, -82.39, 8.4408, -82.48, 8.4408,
 };
