@@ -132,7 +132,7 @@ while read -r id day; do
 	grep -q "item $id dropped: too cloudy" "$LOG" ||
 		fail "ignore-query: $id not dropped as too cloudy"
 	# a date with only cloudy scenes is not listed
-	if ! echo "$WANT" | grep -qx "$day"; then
+	if ! echo "$WANT" | grep -x "$day" >/dev/null; then
 		[ ! -e "$MNT/david/$day" ] || fail "cloudy date $day listed"
 	fi
 done <<<"$cloudy"
