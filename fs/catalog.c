@@ -183,7 +183,7 @@ static bool scene_has_crs(const struct sat_scene *s)
 }
 
 /* Our own filter on top of the server's: real servers ignore what they
- * do not support (see the Earth Search pages in shared/realdata). Takes
+ * do not support (see the Earth Search pages in tests/data/stac). Takes
  * ownership of items; keeps the valid ones in the listing. */
 static struct sat_listing *filter_items(struct sat_catalog *cat,
 					const struct sat_region *r,

@@ -1,6 +1,6 @@
 /*
- * geom: coordinate transformations (PROJ), the output grid (DESIGN.md
- * rendering rules 1-2) and the polygon masks (rules 6-7).
+ * geom: coordinate transformations (PROJ), the output grid (rules 1-2 of
+ * docs/ARCHITECTURE.md "Rendering rules") and the polygon masks (6-7).
  *
  * Threading model: a PJ_CONTEXT and the PJ objects made from it must only
  * be used by one thread at a time, so every thread that calls in gets its

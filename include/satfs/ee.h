@@ -1,5 +1,5 @@
 /*
- * ee: the Earth Engine source (DESIGN.md "Sources"), through its REST API.
+ * ee: the Earth Engine source (docs/ARCHITECTURE.md "Sources"): REST API.
  *
  * Three parts, one header:
  * - ee_auth.c: credentials and authorised requests. An access token comes

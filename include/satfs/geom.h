@@ -1,6 +1,7 @@
 /*
  * geom: coordinate transformations (PROJ, and only here), the output grid
- * of DESIGN.md rendering rules 1-2, and the polygon masks of rules 6-7.
+ * of rules 1-2 (docs/ARCHITECTURE.md "Rendering rules"), and the polygon
+ * masks of rules 6-7.
  *
  * Thread-safe (each thread gets its own PROJ context); blocking only on
  * PROJ's local database.

@@ -1,5 +1,6 @@
 /*
- * tree: the namespace the user sees (DESIGN.md §1), without FUSE.
+ * tree: the namespace the user sees, without FUSE (docs/ARCHITECTURE.md,
+ * "The listing path").
  *
  *   /                         regions: configured, and ad-hoc ones looked up
  *   /.satfs/                  the status files (include/satfs/control.h)

@@ -22,10 +22,10 @@ opts=$(echo "$help" | sed -n '/^satfs options/,/^$/p' |
 documented=$(sed -n '/^\.Ss Mount options/,/^\.El/p' "$MAN" |
 	sed -n 's/^\.It Cm \([a-z_]*\).*/\1/p')
 for o in $opts; do
-	echo "$documented" | grep -qx "$o" || fail "option $o is missing from man/satfs.1"
+	echo "$documented" | grep -x "$o" >/dev/null || fail "option $o is missing from man/satfs.1"
 done
 for o in $documented; do
-	echo "$opts" | grep -qx "$o" ||
+	echo "$opts" | grep -x "$o" >/dev/null ||
 		fail "satfs(1) documents $o but --help does not list it"
 done
 
@@ -68,14 +68,14 @@ for c in $cmds; do
 		fail "command $c is missing from COMMANDS in man/satfs.1"
 	for f in $(echo "$help" | grep "^    $c " | grep -o -- '-[-a-z]*[a-z]'); do
 		flag=${f#-}
-		echo "$line" | grep -q "Fl $flag\b" ||
+		echo "$line" | grep "Fl $flag\b" >/dev/null ||
 			fail "satfs(1): $c does not document $f"
 	done
-	echo "$section" | grep -q "^\.It Cm $c" || fail "$c"
+	echo "$section" | grep "^\.It Cm $c" >/dev/null || fail "$c"
 	grep -q "^\.Cm $c$" "$MAN" || fail "command $c is missing from SYNOPSIS"
 done
 for c in $(echo "$section" | sed -n 's/^\.It Cm \([a-z]*\).*/\1/p'); do
-	echo "$cmds" | grep -qx "$c" ||
+	echo "$cmds" | grep -x "$c" >/dev/null ||
 		fail "satfs(1) documents command $c but --help does not list it"
 done
 
@@ -86,7 +86,7 @@ xattrs=$(grep -o '"user\.satfs\.[a-z_]\+"' "$PROTO" | tr -d '"' | sort -u)
 [ -n "$xattrs" ] || fail "no user.satfs.* names in $PROTO"
 for x in $xattrs; do
 	sed -n '/^\.Sh EXTENDED ATTRIBUTES/,/^\.Sh /p' "$MAN" |
-		grep -q "^\.It Li $x$" || fail "attribute $x is missing from man/satfs.1"
+		grep "^\.It Li $x$" >/dev/null || fail "attribute $x is missing from man/satfs.1"
 done
 dir=$(sed -n 's/^#define SAT_CTL_DIR "\(.*\)"$/\1/p' "$PROTO")
 files=$(sed -n 's/^#define SAT_CTL_FILE_NAMES { \(.*\) }$/\1/p' "$PROTO" | tr -d '",')

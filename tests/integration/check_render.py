@@ -3,8 +3,8 @@
 
 GDAL is the independent judge: gdalinfo must read the file without a
 warning, and gdalwarp resamples each source band onto the file's own grid
-(nearest neighbour); the rendering rules of DESIGN.md are then applied here
-and compared pixel by pixel:
+(nearest neighbour); the rules of docs/ARCHITECTURE.md "Rendering rules"
+are then applied here and compared pixel by pixel:
   - well inside the region (3 px from its boundary): alpha is 255 where
     every band has data and 0 where one is nodata; RGB within +-1;
   - well outside it: alpha 0 (when clip is on);
@@ -56,7 +56,7 @@ def read_raw(path, tmp, bands=None):
 
 
 def overview_for(src, px):
-    """DESIGN.md rule 3 in gdalwarp's terms: the coarsest overview whose
+    """Rendering rule 3 in gdalwarp's terms: the coarsest overview whose
     resolution is still at least as fine as px ("NONE": full resolution)."""
     info = gdalinfo(src)
     w = info["size"][0]

@@ -15,8 +15,9 @@ Prints one JSON object: {"headers": H, "tiles": N, "per_band": [...],
 
 The grid (origin, pixel size, size) is taken from OUT.tif with gdalinfo;
 the level read is the coarsest whose pixel is at least as fine as the
-grid's (DESIGN.md rule 3); a source pixel is the one containing the output
-pixel's centre. The TIFF tags are parsed here, with the struct module.
+grid's (docs/ARCHITECTURE.md "Rendering rules", rule 3); a source pixel is
+the one containing the output pixel's centre. The TIFF tags are parsed
+here, with the struct module.
 """
 import json
 import math

@@ -3,8 +3,10 @@
 # Each test gets its own directory ($T) with a mount point, a cache and a
 # log; a watchdog ends the test if it hangs; the EXIT trap always unmounts,
 # stops the servers and fails the test on any sanitizer report in the
-# daemon's stderr. Exit 77 means skip (only where FUSE cannot work, and
-# never under CI=true).
+# daemon's stderr. Exit 77 means skip, through skip() with the reason: only
+# for a feature the machine lacks (no /dev/fuse, not root), and never under
+# CI=true. What the suite provides (the programs scripts/deps installs,
+# tests/data, the sample catalog) is required: its absence fails the test.
 
 set -euo pipefail
 
@@ -100,9 +102,15 @@ watchdog() {
 }
 watchdog "${TEST_TIMEOUT:-240}"
 
+# need_program NAME PACKAGE: fails unless NAME is on PATH.
+need_program() {
+	command -v "$1" >/dev/null ||
+		fail "no $1 (package $2, which scripts/deps test installs)"
+}
+
 need_fuse() {
 	[ -e /dev/fuse ] || skip "no /dev/fuse"
-	command -v fusermount3 >/dev/null || skip "no fusermount3"
+	need_program fusermount3 fuse3
 	[ -x "$SATFS" ] || fail "no satfs binary at $SATFS"
 }
 

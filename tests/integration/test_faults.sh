@@ -162,7 +162,7 @@ while read -r rel; do
 			fail "$rel: wrong bytes copied while the server went down"
 		ok=$((ok + 1))
 	else
-		grep -F "$rel" "$T/down.err" | grep -q "Input/output error" ||
+		grep -F "$rel" "$T/down.err" | grep "Input/output error" >/dev/null ||
 			fail "$rel: not copied, and no EIO for it: $(cat "$T/down.err")"
 		eio=$((eio + 1))
 	fi

@@ -7,8 +7,8 @@
 . "$(dirname "$0")/lib.sh"
 need_fuse
 command -v mount.fuse3 >/dev/null || [ -x /sbin/mount.fuse3 ] ||
-	skip "no mount.fuse3"
-command -v cmake >/dev/null || skip "no cmake"
+	fail "no mount.fuse3 (package fuse3, which scripts/deps test installs)"
+need_program cmake cmake
 
 # Install into a prefix of our own.
 P=$T/prefix
@@ -20,7 +20,7 @@ for f in bin/satfs share/man/man1/satfs.1 share/man/man5/satfs.conf.5 \
 	[ -s "$P/$f" ] || fail "not installed: $f"
 done
 [ -x "$P/bin/satfs" ] || fail "installed satfs is not executable"
-"$P/bin/satfs" --version | grep -q '^satfs ' || fail "installed satfs --version"
+"$P/bin/satfs" --version | grep '^satfs ' >/dev/null || fail "installed satfs --version"
 
 # The example configuration is valid: it mounts (catalog pointed at a
 # closed port; listing the root needs no network).
@@ -39,7 +39,7 @@ unmount_satfs
 # nothing outside $T, it runs in a private mount namespace where our
 # prefix's bin is bound over /usr/local/sbin.
 [ "$(id -u)" -eq 0 ] || skip "mounting from fstab needs root"
-command -v unshare >/dev/null || skip "no unshare"
+need_program unshare util-linux
 start_server --catalog "$(samples_dir)"
 write_config "$T/satfs.conf"
 mkdir -p "$T/asan"
@@ -57,9 +57,9 @@ export ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}log_path=$T/asan/satfs
 mount -T "$T/fstab" "$MNT" 2>"$T/mount.err" ||
 	{ cat "$T/mount.err" >&2; fail "mount from fstab failed"; }
 mountpoint -q "$MNT" || fail "not mounted after mount(8)"
-findmnt -n -o FSTYPE,SOURCE "$MNT" | grep -q "fuse.satfs *satfs" ||
+findmnt -n -o FSTYPE,SOURCE "$MNT" | grep "fuse.satfs *satfs" >/dev/null ||
 	fail "findmnt shows '\$(findmnt -n -o FSTYPE,SOURCE "$MNT")'"
-findmnt -n -o OPTIONS "$MNT" | grep -q allow_other ||
+findmnt -n -o OPTIONS "$MNT" | grep allow_other >/dev/null ||
 	fail "allow_other not applied: \$(findmnt -n -o OPTIONS "$MNT")"
 pid=\$(pgrep -f "^satfs satfs $MNT" | head -1)
 [ -n "\$pid" ] || fail "no daemon process for $MNT"

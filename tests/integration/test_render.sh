@@ -80,9 +80,9 @@ check "$DAVID_RING" "$MNT/david/$date/$id.coarse.tif" \
 
 # The 60 m product read an overview: no full-resolution tile was fetched
 # for it (its requests come after the others in the log).
-gdalinfo "$MNT/david/$date/$id.coarse.tif" | grep -q "Pixel Size = (60.0" ||
+gdalinfo "$MNT/david/$date/$id.coarse.tif" | grep "Pixel Size = (60.0" >/dev/null ||
 	fail "coarse product is not at 60 m"
-gdalinfo "$MNT/tiny/$tdate/$tid.fine.tif" | grep -q "Pixel Size = (2.0" ||
+gdalinfo "$MNT/tiny/$tdate/$tid.fine.tif" | grep "Pixel Size = (2.0" >/dev/null ||
 	fail "fine product is not at 2 m"
 # provenance in GDAL_METADATA
 gdalinfo "$MNT/david/$date/$id.falsecolor.tif" >"$T/info"

@@ -2,13 +2,14 @@
 # The DN offset, in pixels, and the exact size of rendered files.
 #
 # Four copies of one scene, identical but for what says the DN offset
-# (DESIGN.md rule 4, offset = auto): raster:bands offset -0.1 and 0; no
-# raster:bands, processing baseline 05.10 (L2A DNs carry +1000) and 02.12
-# (they do not). Each falsecolor file is checked pixel by pixel against
-# GDAL reading the source COGs with the documented formula
-# (check_render.py) and the offset that item implies: -1000, 0, -1000, 0;
-# its GDAL metadata records that offset. The check is not blind to the
-# offset: the -0.1 file fails it with offset 0, and the 0 file with -1000.
+# (docs/ARCHITECTURE.md "Rendering rules", rule 4, offset = auto):
+# raster:bands offset -0.1 and 0; no raster:bands, processing baseline 05.10
+# (L2A DNs carry +1000) and 02.12 (they do not). Each falsecolor file is
+# checked pixel by pixel against GDAL reading the source COGs with the
+# documented formula (check_render.py) and the offset that item implies:
+# -1000, 0, -1000, 0; its GDAL metadata records that offset. The check is
+# not blind to the offset: the -0.1 file fails it with offset 0, and the 0
+# file with -1000.
 #
 # Every file read: the size stat gave before the render equals the bytes
 # read, and both equal the TIFF's extent (tiff_extent.py, no GDAL), so a
@@ -67,7 +68,7 @@ check() { # DAY OFFSET
 		--region="$RING" --bands "$BANDS" --min 0 --max 5000 \
 		--gamma 1.35 --offset="$2" >"$T/check$1" 2>&1 ||
 		fail "2024-03-$1 with offset $2: $(cat "$T/check$1")"
-	gdalinfo "$T/f$1.tif" | grep -q "satfs_offset_applied=$2,$2,$2" ||
+	gdalinfo "$T/f$1.tif" | grep "satfs_offset_applied=$2,$2,$2" >/dev/null ||
 		fail "2024-03-$1: metadata does not record offset $2"
 }
 check 01 -1000

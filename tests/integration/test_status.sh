@@ -6,7 +6,7 @@
 # line per failure.
 . "$(dirname "$0")/lib.sh"
 need_fuse
-command -v getfattr >/dev/null || skip "no getfattr (package attr)"
+need_program getfattr attr
 start_server --catalog "$(samples_dir)"
 write_config "$T/satfs.conf"
 mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0
@@ -21,8 +21,8 @@ json() { # json FILE PYTHON-EXPRESSION-ON-d
 xattr() { getfattr --only-values -n "$2" "$1" 2>/dev/null; }
 
 # .satfs: shown by ls -a only, never a region, no network.
-ls "$MNT" | grep -q satfs && fail "ls shows .satfs"
-ls -a "$MNT" | grep -qx .satfs || fail "ls -a does not show .satfs"
+ls "$MNT" | grep satfs >/dev/null && fail "ls shows .satfs"
+ls -a "$MNT" | grep -x .satfs >/dev/null || fail "ls -a does not show .satfs"
 [ "$(ls "$MNT/.satfs" | tr '\n' ' ')" = "cache status status.json " ] ||
 	fail ".satfs lists '$(ls "$MNT/.satfs")'"
 n0=$(log_lines)
@@ -44,7 +44,7 @@ want_src="$BASE/cogs/$ID/B08.tif $BASE/cogs/$ID/B04.tif $BASE/cogs/$ID/B03.tif"
 	fail "source: '$(xattr "$F" user.satfs.source)', want '$want_src'"
 xattr "$F" user.satfs.error && fail "an error before any render"
 for a in user.other security.selinux system.posix_acl_access; do
-	{ getfattr -n $a "$F" 2>&1 || true; } | grep -q "No such attribute" ||
+	{ getfattr -n $a "$F" 2>&1 || true; } | grep "No such attribute" >/dev/null ||
 		fail "$a: not ENODATA"
 done
 # state, source and cloud (the scene has an SCL asset; reading it counts)
@@ -71,7 +71,7 @@ state=$(xattr "$F" user.satfs.state)
 "$SATFS" status --once "$MNT" >"$T/st.once"
 wait $catpid || fail "cat of $REL failed"
 line=$(grep "^  rendering" "$T/st.txt") || { cat "$T/st.txt" >&2; fail "no job line"; }
-echo "$line" | grep -qE "^  rendering +[0-9]+% [0-9.]+ [KM]?i?B of [0-9.]+ [KM]?i?B, [1-9][0-9]* requests, 0 retries, [0-9]+\.[0-9] s: $REL\$" ||
+echo "$line" | grep -E "^  rendering +[0-9]+% [0-9.]+ [KM]?i?B of [0-9.]+ [KM]?i?B, [1-9][0-9]* requests, 0 retries, [0-9]+\.[0-9] s: $REL\$" >/dev/null ||
 	fail "job line: '$line'"
 grep -q "^jobs: 1 running, 0 queued; 0 rendered, 0 failed" "$T/st.txt" ||
 	fail "jobs line: $(grep ^jobs "$T/st.txt")"
@@ -105,7 +105,7 @@ cat "$F" >/dev/null  # a hit
 [ "$sent" -ge 1 ] || fail "no COG requests logged"
 grep -q "^cache: 1 files, 4.0 MiB, 0 evicted; [0-9]* hits, 1 misses; $CACHE" "$MNT/.satfs/status" ||
 	fail "cache line: $(grep ^cache "$MNT/.satfs/status")"
-grep -A1 "^errors" "$MNT/.satfs/status" | grep -q "^  none" || fail "errors before any"
+grep -A1 "^errors" "$MNT/.satfs/status" | grep "^  none" >/dev/null || fail "errors before any"
 # .satfs/cache: one file, by path, not open
 grep -qE "^ +4\.0 MiB  [0-9T:-]+Z  -     $REL\$" "$MNT/.satfs/cache" ||
 	{ cat "$MNT/.satfs/cache" >&2; fail ".satfs/cache line"; }
@@ -119,11 +119,11 @@ cat "$F2" >/dev/null 2>&1 && fail "cat of a file whose COG is missing worked"
 control '{"fail_paths": []}'
 [ "$(xattr "$F2" user.satfs.state)" = failed ] || fail "state after failure: $(xattr "$F2" user.satfs.state)"
 err=$(xattr "$F2" user.satfs.error) || fail "no user.satfs.error"
-echo "$err" | grep -q "$ID2/B04.tif.*HTTP 404" || fail "error: '$err'"
-getfattr --absolute-names -d "$F2" | grep -q '^user.satfs.error=' ||
+echo "$err" | grep "$ID2/B04.tif.*HTTP 404" >/dev/null || fail "error: '$err'"
+getfattr --absolute-names -d "$F2" | grep '^user.satfs.error=' >/dev/null ||
 	fail "listxattr does not list user.satfs.error"
 grep -A3 "^errors (last 10 minutes):" "$MNT/.satfs/status" |
-	grep -q "error: render of $ID2.falsecolor failed: .*B04.tif.*HTTP 404" ||
+	grep "error: render of $ID2.falsecolor failed: .*B04.tif.*HTTP 404" >/dev/null ||
 	{ cat "$MNT/.satfs/status" >&2; fail "status errors"; }
 [ "$(json <("$SATFS" status --json "$MNT"; echo) 'd["errors"][-1]["level"]')" = error ] ||
 	fail "json errors"

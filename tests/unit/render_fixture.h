@@ -199,7 +199,7 @@ static inline void srv_start(struct srv *s)
 		snprintf(s->files[i].path, sizeof(s->files[i].path), "/%s.tif",
 			 names[i]);
 		snprintf(s->files[i].local, sizeof(s->files[i].local), "%s",
-			 satest_realdata(SCENE));
+			 satest_data(SCENE));
 		strcat(s->files[i].local, s->files[i].path);
 		strcpy(s->files[i].etag, "\"v1\"");
 	}
@@ -327,7 +327,7 @@ static inline void fx_start(struct fx *f, struct sat_cache *cache)
 	srv_start(&f->srv);
 	CHECK_INT(sat_fetch_new(&f->fetch, NULL), 0);
 	CHECK_INT(sat_cogread_new(&f->cr, f->fetch, cache), 0);
-	item = satest_read_file(satest_realdata(SCENE "/S2A_29RKH_20200219_"
+	item = satest_read_file(satest_data(SCENE "/S2A_29RKH_20200219_"
 						"0_L2A.json"), &len);
 	page = malloc(len + 64);
 	len = (size_t)sprintf(page, "{\"type\":\"FeatureCollection\","
@@ -409,7 +409,7 @@ static inline uint16_t *gdal_warp(const char *band,
 		 "'%s/%s.tif' '%s'", ovr, g->epsg, g->origin_x,
 		 g->origin_y - g->height * g->pixel_size,
 		 g->origin_x + g->width * g->pixel_size, g->origin_y,
-		 g->pixel_size, g->pixel_size, satest_realdata(SCENE), band,
+		 g->pixel_size, g->pixel_size, satest_data(SCENE), band,
 		 out);
 	run(cmd);
 	v = (uint16_t *)satest_read_file(out, &len);

@@ -35,6 +35,13 @@ void satest_fail(const char *file, int line, const char *expr,
 
 void satest_skip(const char *why)
 {
+	const char *ci = getenv("CI");
+
+	if (ci && strcmp(ci, "true") == 0) {
+		fprintf(stderr, "FAIL %s: would skip under CI=true: %s\n",
+			current ? current : "?", why);
+		exit(1);
+	}
 	fprintf(stderr, "SKIP %s: %s\n", current ? current : "?", why);
 	exit(77);
 }
@@ -48,30 +55,34 @@ const char *satest_src(const char *relpath)
 	return buf;
 }
 
-const char *satest_realdata(const char *relpath)
+const char *satest_data(const char *relpath)
 {
 	static char buf[4096];
 	const char *top = getenv("SATFS_SOURCE_DIR");
-	const char *ci = getenv("CI");
-	const char *dir = getenv("SATFS_REALDATA");
+	char detail[4200];
 	struct stat st;
 
-	/* SATFS_REALDATA: the folder, for a tree that is not beside it (a
-	 * git worktree). */
-	if (dir && *dir)
-		snprintf(buf, sizeof(buf), "%s", dir);
-	else
-		snprintf(buf, sizeof(buf), "%s/../shared/realdata",
-			 top ? top : ".");
-	if (stat(buf, &st) != 0) {
-		if (ci && strcmp(ci, "true") == 0)
-			satest_fail(__FILE__, __LINE__, "realdata present",
-				    "../shared/realdata is missing under CI");
-		satest_skip("../shared/realdata is absent");
-	}
-	snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "/%s",
+	snprintf(buf, sizeof(buf), "%s/tests/data/%s", top ? top : ".",
 		 relpath);
+	if (stat(buf, &st) != 0) {
+		snprintf(detail, sizeof(detail), "%s: %s (SATFS_SOURCE_DIR=%s)",
+			 buf, strerror(errno), top ? top : "unset");
+		satest_fail(__FILE__, __LINE__, "test data present", detail);
+	}
 	return buf;
+}
+
+void satest_need_program(const char *program)
+{
+	char cmd[512], detail[600];
+
+	snprintf(cmd, sizeof(cmd), "command -v '%s' >/dev/null 2>&1", program);
+	if (system(cmd) != 0) {
+		snprintf(detail, sizeof(detail),
+			 "%s is not on PATH (scripts/deps test installs it)",
+			 program);
+		satest_fail(__FILE__, __LINE__, "program present", detail);
+	}
 }
 
 const char *satest_tmpdir(void)

@@ -4,7 +4,10 @@
  * Each test binary holds cases declared with SAT_TEST(name); CMake finds
  * them with a regular expression and registers one ctest entry per case,
  * which runs "test_<module> <name>". A case fails on the first failed
- * CHECK; it may skip by calling satest_skip() (exit status 77).
+ * CHECK. A case skips (exit status 77) only for a feature the machine
+ * lacks, through satest_skip(), which says why; under CI=true a skip is a
+ * failure. Anything the suite itself provides (tests/data, the programs
+ * scripts/deps installs) is required: its absence fails the case.
  */
 #ifndef SATEST_H
 #define SATEST_H
@@ -17,13 +20,18 @@ typedef void (*satest_fn)(void);
 
 void satest_register(const char *name, satest_fn fn);
 void satest_fail(const char *file, int line, const char *expr, const char *detail);
+/* Prints "SKIP <case>: <why>" and exits 77; under CI=true prints a FAIL
+ * line instead and exits 1. Only for a feature the machine lacks. */
 void satest_skip(const char *why);
 /* Path of a file below the source tree, in a static buffer. */
 const char *satest_src(const char *relpath);
-/* Path of ../shared/realdata/<relpath> (or $SATFS_REALDATA/<relpath>);
- * skips the case when the folder is missing, except under CI=true where
- * that is a failure. */
-const char *satest_realdata(const char *relpath);
+/* Path of tests/data/<relpath> (the recorded real-world data, see
+ * tests/data/README.md), in a static buffer; fails the case when it does
+ * not exist. */
+const char *satest_data(const char *relpath);
+/* Fails the case unless `program` is on PATH (one scripts/deps installs
+ * for the tests: its absence is a broken setup, not a reason to skip). */
+void satest_need_program(const char *program);
 /* A fresh private directory for this case (removed by nobody: under /tmp). */
 const char *satest_tmpdir(void);
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) or aborts. */

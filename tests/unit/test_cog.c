@@ -1,6 +1,6 @@
 /*
  * Unit tests for fs/cog.c, against the real Sentinel-2 scene in
- * ../shared/realdata and against variants of it made with gdal_translate
+ * tests/data and against variants of it made with gdal_translate
  * at test time (GDAL is the independent reader the decoded pixels are
  * compared with).
  *
@@ -147,7 +147,7 @@ static struct file variant(const char *scene_file, const char *opts,
 	snprintf(out, sizeof(out), "%s/%s", satest_tmpdir(), name);
 	/* scene_file is relative to the scene folder */
 	snprintf(cmd, sizeof(cmd), "cd '%s' && gdal_translate -q %s %s '%s'",
-		 satest_realdata(SCENE), opts, scene_file, out);
+		 satest_data(SCENE), opts, scene_file, out);
 	run(cmd);
 	return load(out);
 }
@@ -231,7 +231,7 @@ static const uint32_t probe_xy[5][2] = {
 
 static void check_scene_values(const char *name, const double want[5])
 {
-	struct file f = load(satest_realdata(name));
+	struct file f = load(satest_data(name));
 	struct sat_cog *cog = open_file(&f, 16384, 1);
 	double nodata = -1;
 	int i;
@@ -247,7 +247,7 @@ static void check_scene_values(const char *name, const double want[5])
 
 SAT_TEST(open_b04_prefix_16k)
 {
-	struct file f = load(satest_realdata(SCENE "B04.tif"));
+	struct file f = load(satest_data(SCENE "B04.tif"));
 	struct sat_cog *cog = open_file(&f, 16384, 1);
 	const struct sat_cog_level *l;
 	static const uint32_t sizes[3] = { 1098, 549, 275 };
@@ -285,7 +285,7 @@ SAT_TEST(open_b04_prefix_16k)
 
 SAT_TEST(open_whole_file_and_reopen_header)
 {
-	struct file f = load(satest_realdata(SCENE "B04.tif"));
+	struct file f = load(satest_data(SCENE "B04.tif"));
 	struct sat_cog *cog = open_file(&f, f.len, 1), *again = NULL;
 	const uint8_t *h;
 	uint64_t need = 0, off, n, off2, n2;
@@ -351,7 +351,7 @@ SAT_TEST(short_prefix_needs_one_retry)
 
 	for (i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), SCENE "%s", names[i]);
-		struct file f = load(satest_realdata(path));
+		struct file f = load(satest_data(path));
 
 		buf = copy_of(f.bytes, 200);
 		CHECK_INT(sat_cog_open(&cog, buf, 200, &need), -EAGAIN);
@@ -369,7 +369,7 @@ SAT_TEST(short_prefix_needs_one_retry)
 
 SAT_TEST(truncated_and_corrupt_tiles)
 {
-	struct file f = load(satest_realdata(SCENE "B04.tif"));
+	struct file f = load(satest_data(SCENE "B04.tif"));
 	struct sat_cog *cog = open_file(&f, 16384, 1);
 	size_t size = tile_bytes(sat_cog_level(cog, 0));
 	uint8_t *out = malloc(size), *raw;
@@ -474,7 +474,7 @@ static void fuzz_file(const struct file *orig, uint32_t seed, int rounds,
 
 SAT_TEST(fuzz_header_classic)
 {
-	struct file f = load(satest_realdata(SCENE "B04.tif"));
+	struct file f = load(satest_data(SCENE "B04.tif"));
 
 	fuzz_file(&f, 0x5eed1234u, 500, 1300);
 	free(f.bytes);
@@ -808,7 +808,7 @@ static void *decode_all(void *p)
 
 SAT_TEST(concurrent_decode)
 {
-	struct file f = load(satest_realdata(SCENE "B08.tif"));
+	struct file f = load(satest_data(SCENE "B08.tif"));
 	struct sat_cog *cog = open_file(&f, 16384, 1);
 	struct thread_arg ref = { cog, &f, 0 }, args[4];
 	pthread_t th[4];
@@ -1028,14 +1028,14 @@ static void check_same(const char *what, const uint8_t *ours,
 	satest_fail(__FILE__, __LINE__, what, d);
 }
 
-/* The real Sentinel-2 scene (../shared/realdata), every file, every
+/* The real Sentinel-2 scene (tests/data), every file, every
  * level, every band and the mask, against GDAL's reading made now. */
 static void check_real_vs_gdal(const char *file)
 {
-	struct file f = load(satest_realdata(file));
+	struct file f = load(satest_data(file));
 	struct sat_cog *cog = open_file(&f, 16384, 1);
 	char cmd[2048], out[512], what[160];
-	const char *path = satest_realdata(file);
+	const char *path = satest_data(file);
 	char src[512];
 
 	snprintf(src, sizeof(src), "%s", path);

@@ -7,7 +7,7 @@
  * could take, the reader refuses that tile with -EINVAL (or the whole
  * file at open) instead of naming a byte range the caller would download
  * (up to the fetch body cap: 64 MiB per tile). The other tiles of the
- * same file are unaffected. No network, no GDAL, no realdata.
+ * same file are unaffected. No network, no GDAL, no recorded data.
  */
 #include "satest.h"
 #include "tiff_walk.h"

@@ -224,7 +224,7 @@ SAT_TEST(header_past_16k)
 	snprintf(local, sizeof(local), "%s/b04_16.tif", satest_tmpdir());
 	snprintf(cmd, sizeof(cmd), "gdal_translate -q -of COG -co "
 		 "BLOCKSIZE=16 -co COMPRESS=DEFLATE -co OVERVIEWS=NONE "
-		 "'%s/B04.tif' '%s' 2>/dev/null", satest_realdata(SCENE),
+		 "'%s/B04.tif' '%s' 2>/dev/null", satest_data(SCENE),
 		 local);
 	run(cmd);
 	fi = srv_add(&f.srv, "B04_16.tif", local);
@@ -316,7 +316,7 @@ SAT_TEST(reproject)
 		 "gdalwarp -q -et 0 -ovr NONE -r near -t_srs EPSG:32628 "
 		 "-te %.17g %.17g %.17g %.17g -tr 100 100 -of ENVI "
 		 "'%s/B04.tif' '%s'", g.origin_x, g.origin_y - 7000,
-		 g.origin_x + 8000, g.origin_y, satest_realdata(SCENE), out);
+		 g.origin_x + 8000, g.origin_y, satest_data(SCENE), out);
 	run(cmd);
 	ref = (uint16_t *)satest_read_file(out, &len);
 	CHECK_INT(len, npix * 2);
@@ -348,7 +348,7 @@ SAT_TEST(sample_types)
 	snprintf(local, sizeof(local), "%s/tci.raw", satest_tmpdir());
 	snprintf(cmd, sizeof(cmd),
 		 "gdal_translate -q -b 1 -srcwin 472 460 104 91 -of ENVI "
-		 "'%s/TCI.tif' '%s'", satest_realdata(SCENE), local);
+		 "'%s/TCI.tif' '%s'", satest_data(SCENE), local);
 	run(cmd);
 	ref8 = (uint8_t *)satest_read_file(local, &len);
 	CHECK_INT(len, 104 * 91);
@@ -360,7 +360,7 @@ SAT_TEST(sample_types)
 
 	snprintf(local, sizeof(local), "%s/f32.tif", satest_tmpdir());
 	snprintf(cmd, sizeof(cmd), "gdal_translate -q -ot Float32 -of COG "
-		 "'%s/B04.tif' '%s'", satest_realdata(SCENE), local);
+		 "'%s/B04.tif' '%s'", satest_data(SCENE), local);
 	run(cmd);
 	srv_add(&f.srv, "f32.tif", local);
 	/* float32 samples are read (and the same values as uint16 B04's) */

@@ -82,11 +82,7 @@ static const char *catalog(void)
 
 static void need_python(void)
 {
-	if (system("command -v python3 >/dev/null 2>&1") != 0) {
-		if (getenv("CI") && !strcmp(getenv("CI"), "true"))
-			CHECK(!"python3 is missing under CI");
-		satest_skip("no python3");
-	}
+	satest_need_program("python3");
 }
 
 /* Starts a fixture server bound to host; returns it. */

@@ -41,7 +41,7 @@ static void start(struct fx *f)
 	char scl[600];
 
 	fx_start(f, NULL);
-	snprintf(scl, sizeof(scl), "%s/SCL.tif", satest_realdata(SCENE));
+	snprintf(scl, sizeof(scl), "%s/SCL.tif", satest_data(SCENE));
 	srv_add(&f->srv, "SCL.tif", scl);
 	fx_set_href(f, "scl", "SCL.tif");
 	fx_set_href(f, "visual", "TCI.tif");
@@ -81,7 +81,7 @@ static void *warp_band(const char *file, const struct sat_grid *g,
 {
 	char path[600];
 
-	snprintf(path, sizeof(path), "%s/%s", satest_realdata(SCENE), file);
+	snprintf(path, sizeof(path), "%s/%s", satest_data(SCENE), file);
 	return warp_file(path, g, type, bpp);
 }
 
@@ -369,7 +369,7 @@ static struct sat_scene *scene_copy(struct fx *f, const char *id)
 	char *item, *page, *at;
 	bool has_next;
 
-	item = satest_read_file(satest_realdata(SCENE "/S2A_29RKH_20200219_"
+	item = satest_read_file(satest_data(SCENE "/S2A_29RKH_20200219_"
 						"0_L2A.json"), &len);
 	at = strstr(item, "\"id\": \"S2A_29RKH_20200219_0_L2A\"");
 	if (!at)
@@ -433,10 +433,10 @@ SAT_TEST(mosaic)
 	/* SCL all 4; B04 with a block of nodata (0) */
 	snprintf(cmd, sizeof(cmd), "gdal_translate -q -scale 0 255 4 4 "
 		 "-a_nodata 0 -of COG '%s/SCL.tif' '%s'",
-		 satest_realdata(SCENE), clear);
+		 satest_data(SCENE), clear);
 	run(cmd);
 	snprintf(cmd, sizeof(cmd), "gdal_translate -q -of GTiff '%s/B04.tif' "
-		 "'%s.tmp.tif'", satest_realdata(SCENE), holed);
+		 "'%s.tmp.tif'", satest_data(SCENE), holed);
 	run(cmd);
 	/* the hole: the region's east half (lon/lat; GDAL reprojects it),
 	 * burnt to 0 by GDAL */

@@ -1,6 +1,6 @@
 /*
- * Tests of render (DESIGN.md "Rendering, exactly") against the real
- * Sentinel-2 scene in ../shared/realdata, served over HTTP by the server in
+ * Tests of render (docs/ARCHITECTURE.md "Rendering rules") against the real
+ * Sentinel-2 scene in tests/data, served over HTTP by the server in
  * render_fixture.h, with GDAL's command-line tools as the independent judge
  * of the pixels and of the GeoTIFF.
  */

@@ -3,7 +3,7 @@
  * (Planetary Computer's): processing baseline 04.00 or later means DNs
  * carry +1000, so the plan applies -1000 and records it; earlier baselines
  * get 0; raster:bands, when present, win. Plans from the recorded
- * Planetary Computer and Earth Search answers in ../shared/realdata/stac,
+ * Planetary Computer and Earth Search answers in tests/data/stac,
  * and from small items made here for the cases they lack.
  */
 #include "satest.h"
@@ -45,7 +45,7 @@ static void items_parse(struct items *it, const char *body, size_t len)
 static void items_file(struct items *it, const char *rel)
 {
 	size_t len;
-	char *body = satest_read_file(satest_realdata(rel), &len);
+	char *body = satest_read_file(satest_data(rel), &len);
 
 	items_parse(it, body, len);
 	free(body);

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the stac module, part one: every recorded real response in
- * ../shared/realdata/stac, the real item of cog/S2A_29RKH_20200219_0_L2A,
+ * tests/data/stac, the real item of cog/S2A_29RKH_20200219_0_L2A,
  * and the search requests we build. Hostile input is in
  * test_stac_input.c.
  *
@@ -49,7 +49,7 @@ static void page_file(struct page *p, const char *rel,
 		      const struct sat_stac_request *prev)
 {
 	size_t len;
-	char *body = satest_read_file(satest_realdata(rel), &len);
+	char *body = satest_read_file(satest_data(rel), &len);
 
 	page_parse(p, body, len, prev);
 	free(body);
@@ -122,7 +122,7 @@ SAT_TEST(landing_earthsearch)
 	struct sat_stac_caps caps;
 	size_t len;
 	char *body = satest_read_file(
-		satest_realdata("stac/earthsearch_v1_landing.json"), &len);
+		satest_data("stac/earthsearch_v1_landing.json"), &len);
 
 	CHECK_INT(sat_stac_parse_landing(body, len, ES, &caps), 0);
 	CHECK(caps.search_post);
@@ -541,7 +541,7 @@ SAT_TEST(real_item_29rkh)
 	struct page p;
 
 	item = satest_read_file(
-		satest_realdata("cog/S2A_29RKH_20200219_0_L2A/"
+		satest_data("cog/S2A_29RKH_20200219_0_L2A/"
 				"S2A_29RKH_20200219_0_L2A.json"),
 		&len);
 	body = malloc(strlen(head) + len + 3);

@@ -122,8 +122,8 @@ static char *run(const char *cmd, int *status)
 
 static void need_gdal(void)
 {
-	if (system("gdalinfo --version >/dev/null 2>&1") != 0)
-		satest_skip("GDAL command line tools not installed");
+	satest_need_program("gdalinfo");
+	satest_need_program("gdalsrsinfo");
 }
 
 /* gdalinfo -json, with the whitespace outside strings removed so that
