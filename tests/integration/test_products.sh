@@ -13,8 +13,14 @@
 #   whose scenes are all cloudier; -o products shows only those named.
 . "$(dirname "$0")/lib.sh"
 need_fuse
+need_program getfattr attr
+need_program gdalwarp gdal-bin
+need_program ogr2ogr gdal-bin
+need_program gdal_rasterize gdal-bin
 S=$(samples_dir)
 PY=/usr/bin/python3 # Debian's, with numpy and rasterio
+$PY -c 'import numpy, rasterio' 2>/dev/null ||
+	fail "no numpy or rasterio for $PY (python3-numpy, python3-rasterio, which scripts/deps test installs)"
 CHECK=$SRC/tests/integration/check_products.py
 BBOX="-82.48, 8.3508, -82.39, 8.4408"
 BBOX_ARG=${BBOX// /}
