@@ -275,6 +275,13 @@ int sat_config_apply_key(struct sat_config *c, const char *key,
 			c->sign = SAT_SIGN_NONE;
 		else
 			why = "is not planetary-computer or none";
+	} else if (strcmp(key, "subscription_key") == 0) {
+		/* [source] only (not an -o option: a secret stays out of the
+		 * process list and /proc/mounts) */
+		if (!v[0] || strpbrk(v, "\r\n"))
+			why = "is not a subscription key";
+		else
+			ret = set_string(&c->sign_subscription_key, v);
 	} else if (strcmp(key, "sign_url") == 0) {
 		if (strncmp(v, "https://", 8) != 0 &&
 		    strncmp(v, "http://", 7) != 0)
@@ -633,6 +640,10 @@ void sat_config_free(struct sat_config *c)
 	free(c->cache_dir);
 	free(c->log_path);
 	free(c->sign_url);
+	if (c->sign_subscription_key)
+		explicit_bzero(c->sign_subscription_key,
+			       strlen(c->sign_subscription_key));
+	free(c->sign_subscription_key);
 	free(c->connect_to);
 	free(c->ee_project);
 	free(c->ee_url);

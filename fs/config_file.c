@@ -42,7 +42,8 @@ enum section { SEC_NONE, SEC_SOURCE, SEC_MOUNT, SEC_SHARED, SEC_REGION,
 	       SEC_PRODUCT };
 
 static const char *const source_keys[] = { "type", "stac", "collection",
-	"max_cloud", "dates", "offset", "sign", "sign_url", "project", "ee_url",
+	"max_cloud", "dates", "offset", "sign", "sign_url", "subscription_key",
+	"project", "ee_url",
 	"token_command", "token_file", NULL };
 static const char *const mount_keys[] = { "cache", "cache_max", "prefetch",
 	"connections", "listing_ttl", "max_items", "timeout", "offline", "log",

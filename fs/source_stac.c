@@ -408,6 +408,9 @@ int sat_source_stac_new(struct sat_source **out,
 	if (!err && cfg->sign == SAT_SIGN_PLANETARY) {
 		err = sat_signer_new(&s->signer, fetch, cfg->sign_url);
 		if (!err)
+			err = sat_signer_set_subscription_key(
+				s->signer, cfg->sign_subscription_key);
+		if (!err)
 			sat_cogread_set_signer(s->cogread, s->signer);
 	}
 	if (err) {

@@ -970,6 +970,9 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) != 2 or not all(parts):
                 return stac_error(404, "NotFound", "no token endpoint "
                                   + path)
+            # the Planetary Computer SDK's header, when it has a key
+            self.entry["subscription_key"] = self.headers.get(
+                "Ocp-Apim-Subscription-Key")
             return jresp(200, srv.state.sas_issue(*parts))
         if path.startswith("/cogs/") or (srv.catalog and
                                           path.startswith("/items/")):
