@@ -55,7 +55,9 @@ of a getPixels request). It follows the v1 reference
   left answer none, with a fresh token for the same place (the reference:
   "the server may return fewer assets than requested");
   {"loop_tokens": true} answers every page asked by pageToken with that
-  same token again (a server that would page forever).
+  same token again (a server that would page forever);
+  {"pixels_answer": "BASE64"} queues a body that the next getPixels
+  answers (200) instead of the pixels (hostile-answer tests).
 - GET /_log: the request log (also written to --log, one JSON per line:
   method, path, query, status, token, project, body).
 """
@@ -197,6 +199,7 @@ class State:
         self.fail_pixels = 0
         self.empty_pages = 0
         self.loop_tokens = False
+        self.pixels_answers = []
         self.log = []
         self.logf = open(args.log, "a") if args.log else None
         self.n = 0
@@ -339,6 +342,9 @@ class Handler(BaseHTTPRequestHandler):
                 st.fail_pixels = c.get("fail_pixels", st.fail_pixels)
                 st.empty_pages = c.get("empty_pages", st.empty_pages)
                 st.loop_tokens = c.get("loop_tokens", st.loop_tokens)
+                if "pixels_answer" in c:
+                    st.pixels_answers.append(
+                        base64.b64decode(c["pixels_answer"]))
             return self.send(200, b"{}")
         if path == "/_log":
             return self.send(200, json.dumps(st.log).encode())
@@ -536,6 +542,9 @@ class Handler(BaseHTTPRequestHandler):
             fail = st.fail_pixels > 0
             if fail:
                 st.fail_pixels -= 1
+            canned = st.pixels_answers.pop(0) if st.pixels_answers else None
+        if canned is not None:
+            return self.send(200, canned, ctype="application/octet-stream")
         if fail:
             return self.send(500, error_body(500, "INTERNAL",
                                              "An internal error occurred."))

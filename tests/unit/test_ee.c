@@ -782,3 +782,104 @@ SAT_TEST(service_account_renewed_before_expiry)
 	free(port);
 	free(c);
 }
+
+/* Queues body (Python bytes expression) as the fake's next getPixels
+ * answer. */
+static void queue_answer(const char *port, const char *pyexpr)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd),
+		 "python3 - <<'PY'\n"
+		 "import base64, json, struct, urllib.request\n"
+		 "def npy(h, data=b''):\n"
+		 "    h = h.encode()\n"
+		 "    return b'\\x93NUMPY\\x01\\x00' + struct.pack('<H', "
+		 "len(h)) + h + data\n"
+		 "b = %s\n"
+		 "urllib.request.urlopen(urllib.request.Request("
+		 "'http://127.0.0.1:%s/_control', data=json.dumps("
+		 "{'pixels_answer': base64.b64encode(b).decode()}).encode()), "
+		 "timeout=10).read()\n"
+		 "PY", pyexpr, port);
+	run(cmd);
+}
+
+/* getPixels answers that are not the .npy asked for fail the read (EIO,
+ * or ENOTSUP for a type we do not read), never crash or overrun; a
+ * big-endian field is read in the right byte order. The format is NEP 1
+ * (https://numpy.org/devdocs/reference/generated/numpy.lib.format.html). */
+SAT_TEST(pixels_hostile_npy)
+{
+	const char *build = getenv("SATFS_BUILD_DIR");
+	static const struct {
+		const char *body;
+		int err;
+	} cases[] = {
+		{ "b'GIF89a' + bytes(100)", -EIO },
+		{ "b'\\x93NUMPY\\x01\\x00\\xff\\xff{'", -EIO },
+		{ "npy(\"{'descr': '<u2', 'fortran_order': True, "
+		  "'shape': (3, 4), }\", bytes(24))", -EIO },
+		{ "npy(\"{'descr': '<u2', 'fortran_order': False, "
+		  "'shape': (2, 2), }\", bytes(8))", -EIO },
+		{ "npy(\"{'descr': '<c8', 'fortran_order': False, "
+		  "'shape': (3, 4), }\", bytes(96))", -ENOTSUP },
+		{ "npy(\"{'descr': '<u2', 'fortran_order': False, "
+		  "'shape': (3, 4), }\", bytes(23))", -EIO },
+		{ "npy(\"{'descr': [('B8', '<u2')], 'fortran_order': False, "
+		  "'shape': (3, 4), }\", bytes(24))", -EIO },
+		{ "npy(\"{'descr': [('B4', '<u2', (2,))], 'fortran_order': "
+		  "False, 'shape': (3, 4), }\", bytes(48))", -EIO },
+		{ "npy(\"{'descr': '<u2', 'fortran_order': False, "
+		  "'shape': (99999999999, 4), }\", bytes(24))", -EIO },
+		{ "npy(\"{'descr': [('B4', '>u2')], 'fortran_order': False, "
+		  "'shape': (3, 4), }\", bytes(range(24)))", 0 },
+	};
+	char samples[512], url[256], href[512], *port;
+	struct sat_config *c = ee_config();
+	struct sat_read_band band;
+	struct sat_read rd = { .bands = &band, .nbands = 1 };
+	struct sat_grid g = { .epsg = 32617, .origin_x = 337030,
+			      .origin_y = 933300, .pixel_size = 10,
+			      .width = 4, .height = 3 };
+	uint8_t valid[12];
+	struct sat_fetch *fetch;
+	struct sat_ee *ee;
+	size_t i;
+
+	snprintf(samples, sizeof(samples), "%s/samples",
+		 build ? build : "build");
+	if (access(samples, F_OK) != 0)
+		satest_skip("no sample catalog (run the samples fixture)");
+	port = start_fake(samples, "");
+	atexit(stop_server);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%s/v1", port);
+	snprintf(href, sizeof(href),
+		 "%s/projects/earthengine-public/assets/COPERNICUS/"
+		 "S2_SR_HARMONIZED/20240103T155214_20240103T155214_T17PMK"
+		 ":getPixels#B4", url);
+	c->ee_url = url;
+	c->token_command = "echo good-1";
+	CHECK_INT(sat_fetch_new(&fetch, NULL), 0);
+	CHECK_INT(sat_ee_new(&ee, c, fetch), 0);
+	memset(&band, 0, sizeof(band));
+	band.href = href;
+	rd.grid = &g;
+	rd.valid = valid;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		queue_answer(port, cases[i].body);
+		if (sat_ee_window(ee, &rd) != cases[i].err)
+			CHECK_INT(sat_ee_window(ee, &rd), cases[i].err);
+	}
+	/* the big-endian one: bytes 0,1 -> 0x0001, 2,3 -> 0x0203 ... */
+	CHECK_INT(band.type, SAT_SAMPLE_U16);
+	CHECK_INT(((const uint16_t *)band.values)[0], 0x0001);
+	CHECK_INT(((const uint16_t *)band.values)[11], 0x1617);
+	CHECK_INT(valid[0], 1);
+	free(band.values);
+	sat_ee_free(ee);
+	sat_fetch_free(fetch);
+	stop_server();
+	free(port);
+	free(c);
+}
