@@ -481,6 +481,10 @@ void sat_config_free(struct sat_config *c)
 	free(c->cache_dir);
 	free(c->log_path);
 	free(c->sign_url);
+	if (c->sign_subscription_key)
+		explicit_bzero(c->sign_subscription_key,
+			       strlen(c->sign_subscription_key));
+	free(c->sign_subscription_key);
 	free(c->connect_to);
 	free(c->ee_project);
 	free(c->ee_url);

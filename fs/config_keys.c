@@ -161,6 +161,17 @@ static int set_project(void *target, const struct sat_config_key *k,
 	return set_plain(target, k, v, msg, msglen);
 }
 
+/* A secret: never repeated in a message (they reach logs and stderr). */
+static int set_subscription_key(void *target, const struct sat_config_key *k,
+				const char *v, char *msg, size_t msglen)
+{
+	if (!v[0] || strpbrk(v, "\r\n"))
+		return sat_config_problem(msg, msglen,
+					  "%s: is not a subscription key",
+					  k->name);
+	return set_plain(target, k, v, msg, msglen);
+}
+
 static int set_dates(void *target, const struct sat_config_key *k,
 		     const char *v, char *msg, size_t msglen)
 {
@@ -328,6 +339,12 @@ const struct sat_config_key sat_config_keys[] = {
 	{ "sign_url", SRC | SAT_KEY_OPTION, SAT_KEY_URL, 0, 0, CFG(sign_url),
 	  NULL, "URL", "https://planetarycomputer.microsoft.com/api/sas/v1",
 	  "Planetary Computer's", "SAS token API" },
+	/* [source] only: a secret stays out of the process list and
+	 * /proc/mounts */
+	{ "subscription_key", SRC, SAT_KEY_TEXT, 0, 0,
+	  CFG(sign_subscription_key), set_subscription_key, "KEY", NULL,
+	  "$PC_SDK_SUBSCRIPTION_KEY",
+	  "Planetary Computer: the API subscription key" },
 	{ "project", SRC, SAT_KEY_TEXT, 0, 0, CFG(ee_project), set_project,
 	  "ID", NULL, "none", "Earth Engine: the Cloud project billed" },
 	{ "ee_url", SRC, SAT_KEY_URL, 0, 0, CFG(ee_url), NULL, "URL",

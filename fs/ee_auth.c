@@ -36,7 +36,8 @@ struct sat_ee {
 	struct sat_fetch *fetch;
 	enum cred_kind kind;
 	char *key_email, *key_pem, *key_uri; /* CRED_KEY */
-	char *project_hdr;  /* "X-Goog-User-Project: ..." or NULL */
+	char *key_project;  /* CRED_KEY: the key's project_id, or NULL */
+	char *project_hdr;  /* "X-Goog-User-Project: ..." */
 	time_t (*now)(void);
 	uint32_t max_side;  /* ee_pixels tile limits */
 	uint64_t max_bytes;
@@ -468,8 +469,7 @@ int sat_ee_fetch(struct sat_ee *ee, const struct sat_fetch_req *req,
 		     i++)
 			hdrs[n++] = req->headers[i];
 		hdrs[n++] = auth;
-		if (ee->project_hdr)
-			hdrs[n++] = ee->project_hdr;
+		hdrs[n++] = ee->project_hdr;
 		hdrs[n] = NULL;
 		r.headers = hdrs;
 		slot_get(ee);
@@ -507,6 +507,7 @@ int sat_ee_new(struct sat_ee **out, const struct sat_config *cfg,
 {
 	struct sat_ee *ee;
 	const char *keyfile = getenv("GOOGLE_APPLICATION_CREDENTIALS");
+	const char *project;
 	char *buf = NULL;
 	size_t len;
 	int err;
@@ -520,13 +521,6 @@ int sat_ee_new(struct sat_ee **out, const struct sat_config *cfg,
 	pthread_mutex_init(&ee->lock, NULL);
 	pthread_mutex_init(&ee->slot_lock, NULL);
 	pthread_cond_init(&ee->slot_cond, NULL);
-	if (cfg->ee_project && cfg->ee_project[0] &&
-	    asprintf(&ee->project_hdr, "X-Goog-User-Project: %s",
-		     cfg->ee_project) < 0) {
-		ee->project_hdr = NULL;
-		err = -ENOMEM;
-		goto fail;
-	}
 	if (cfg->token_command) {
 		ee->kind = CRED_COMMAND;
 	} else if (cfg->token_file) {
@@ -537,7 +531,8 @@ int sat_ee_new(struct sat_ee **out, const struct sat_config *cfg,
 		if (!err)
 			err = sat_stac_ee_parse_key(buf, len, &ee->key_email,
 						    &ee->key_pem,
-						    &ee->key_uri);
+						    &ee->key_uri,
+						    &ee->key_project);
 		if (buf)
 			explicit_bzero(buf, len);
 		free(buf);
@@ -560,6 +555,28 @@ int sat_ee_new(struct sat_ee **out, const struct sat_config *cfg,
 		err = -EINVAL;
 		goto fail;
 	}
+	/* Every call is tied to a Cloud project (X-Goog-User-Project, the
+	 * quota and billing project): [source] project, else the
+	 * service-account key's project_id. A user token without one is
+	 * refused by the API; refuse the mount instead, saying why. */
+	project = cfg->ee_project && cfg->ee_project[0] ? cfg->ee_project
+							: ee->key_project;
+	if (!project) {
+		sat_error("earthengine: no Cloud project: set project = "
+			  "YOUR-PROJECT-ID in [source] (a project registered "
+			  "for Earth Engine, with its API enabled)%s",
+			  ee->kind == CRED_KEY ? "; the service-account key "
+						 "has no project_id either"
+					       : "");
+		err = -EINVAL;
+		goto fail;
+	}
+	if (asprintf(&ee->project_hdr, "X-Goog-User-Project: %s",
+		     project) < 0) {
+		ee->project_hdr = NULL;
+		err = -ENOMEM;
+		goto fail;
+	}
 	*out = ee;
 	return 0;
 fail:
@@ -579,6 +596,7 @@ void sat_ee_free(struct sat_ee *ee)
 	free(ee->key_email);
 	free(ee->key_pem);
 	free(ee->key_uri);
+	free(ee->key_project);
 	free(ee->project_hdr);
 	pthread_mutex_destroy(&ee->lock);
 	pthread_mutex_destroy(&ee->slot_lock);

@@ -1,7 +1,13 @@
 /*
- * ee_catalog: Earth Engine's listImages, see include/satfs/ee.h. The
- * catalog module owns caching, filtering and sharing; this file only asks
- * the API, page after page.
+ * ee_catalog: the listing of an Earth Engine image collection, see
+ * include/satfs/ee.h. The catalog module owns caching, filtering and
+ * sharing; this file only asks the API, page after page.
+ *
+ * The v1 API lists a collection with projects.assets.listAssets
+ * (GET {ee_url}/projects/earthengine-public/assets/{collection}:listAssets,
+ * https://developers.google.com/earth-engine/reference/rest/v1/projects.assets/listAssets);
+ * its `filter` carries dates, region and properties, and the answer's
+ * list is `assets`. listImages exists only in v1alpha.
  */
 #include "satfs/ee.h"
 #include "satfs/config.h"
@@ -13,6 +19,7 @@
 #include "ee_private.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,14 +53,6 @@ static char *query_escape(const char *s)
 	return out;
 }
 
-static void rfc3339(time_t t, char buf[32])
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int sat_ee_parse_page(const struct sat_config *cfg, const char *body,
 		      size_t len, struct sat_scene ***items, size_t *nitems,
 		      size_t *skipped)
@@ -75,32 +74,29 @@ static char *list_url(const struct sat_config *cfg,
 		      const struct sat_region *r, time_t from, time_t to,
 		      double max_cloud)
 {
-	char t0[32], t1[32], filter[96];
-	char *assets = sat_ee_assets_url(cfg), *region = NULL, *eregion = NULL,
-	     *efilter = NULL, *url = NULL;
+	char *assets = sat_ee_assets_url(cfg), *filter, *efilter = NULL;
+	char *url = NULL;
 
-	rfc3339(from, t0);
-	rfc3339(to + 1, t1); /* our `to` is inclusive, endTime is not */
-	/* max_cloud < 0: every image, those without the property too */
-	if (max_cloud >= 0)
-		snprintf(filter, sizeof(filter),
-			 "properties.CLOUDY_PIXEL_PERCENTAGE < %g", max_cloud);
-	else
-		filter[0] = '\0';
-	region = sat_stac_ee_region(r->ring, r->nring);
-	if (assets && region && (eregion = query_escape(region)) &&
-	    (efilter = query_escape(filter)) &&
-	    asprintf(&url, "%s:listImages?startTime=%s&endTime=%s&region=%s"
-		     "%s%s&pageSize=%d", assets, t0, t1, eregion,
-		     filter[0] ? "&filter=" : "",
-		     filter[0] ? efilter : "",
-		     EE_PAGE_SIZE) < 0)
+	/* our `to` is inclusive, endTime < is not */
+	filter = sat_stac_ee_list_filter(from, to + 1, r->ring, r->nring,
+					 max_cloud);
+	if (assets && filter && (efilter = query_escape(filter)) &&
+	    asprintf(&url, "%s:listAssets?filter=%s&pageSize=%d", assets,
+		     efilter, EE_PAGE_SIZE) < 0)
 		url = NULL;
 	free(assets);
-	free(region);
-	free(eregion);
+	free(filter);
 	free(efilter);
 	return url;
+}
+
+/* Has the token been seen before? seen is bounded by EE_MAX_PAGES. */
+static bool token_seen(char *const *seen, size_t n, const char *tok)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(seen[i], tok) == 0)
+			return true;
+	return false;
 }
 
 int sat_ee_list(struct sat_ee *ee, const struct sat_search *q,
@@ -111,28 +107,28 @@ int sat_ee_list(struct sat_ee *ee, const struct sat_search *q,
 	const struct sat_region *r = q->region;
 	const char *hdrs[] = { "Accept: application/json", NULL };
 	char *base = list_url(cfg, r, q->from, q->to, q->max_cloud), *assets;
-	char *token = NULL, *url = NULL, *etok, what[128];
+	char *url = NULL, *etok, what[128], **seen = NULL;
 	struct sat_scene **got = *items;
-	size_t ngot = *nitems, first = *nitems, skipped = 0, i;
+	size_t ngot = *nitems, first = *nitems, skipped = 0, nseen = 0, i;
 	int max_items = q->max_items, err = -ENOMEM, page;
 
 	assets = sat_ee_assets_url(cfg);
-	if (!base || !assets)
+	seen = calloc(EE_MAX_PAGES, sizeof(*seen));
+	if (!base || !assets || !seen)
 		goto out;
-	snprintf(what, sizeof(what), "%s: listImages", r->name);
+	snprintf(what, sizeof(what), "%s: listAssets", r->name);
 	for (page = 0; page < EE_MAX_PAGES; page++) {
 		struct sat_fetch_req req = { .headers = hdrs,
 					     .max_body_bytes =
 						     EE_MAX_LIST_BODY };
 		struct sat_fetch_result res;
 		char *next = NULL;
-		size_t before = ngot;
 
 		free(url);
 		url = NULL;
-		if (!token) {
+		if (!nseen) {
 			url = strdup(base);
-		} else if ((etok = query_escape(token))) {
+		} else if ((etok = query_escape(seen[nseen - 1]))) {
 			if (asprintf(&url, "%s&pageToken=%s", base, etok) < 0)
 				url = NULL;
 			free(etok);
@@ -152,8 +148,11 @@ int sat_ee_list(struct sat_ee *ee, const struct sat_search *q,
 					     &ngot, &skipped, &next);
 		if (err) {
 			sat_fetch_result_clear(&res);
-			sat_error("catalog: %s: listImages answered something "
-				  "that is not a page of images", r->name);
+			sat_error("catalog: %s: listAssets answered something "
+				  "that is not a page of assets", r->name);
+			sat_log_cause("Earth Engine: listAssets answered "
+				      "something that is not a page of "
+				      "assets");
 			err = err == -ENOMEM ? err : -EIO;
 			break;
 		}
@@ -164,21 +163,28 @@ int sat_ee_list(struct sat_ee *ee, const struct sat_search *q,
 			free(next);
 			break;
 		}
-		/* the same token again would page forever */
-		if (!next || (token && strcmp(next, token) == 0) ||
-		    ngot == before || ngot >= (size_t)max_items) {
+		/* The token, not what a page holds, says whether more come:
+		 * the server may answer fewer assets than asked, even none
+		 * (the reference's pageSize). Stop on no token, on the item
+		 * cap, and on a token seen before (a server that would page
+		 * forever). */
+		if (!next || ngot >= (size_t)max_items) {
 			free(next);
 			break;
 		}
-		free(token);
-		token = next;
+		if (token_seen(seen, nseen, next)) {
+			sat_warn("catalog: %s: listAssets repeated a page "
+				 "token; paging stopped", r->name);
+			free(next);
+			break;
+		}
+		seen[nseen++] = next;
 	}
 	if (page == EE_MAX_PAGES)
 		sat_warn("catalog: %s: paging stopped after %d pages", r->name,
 			 EE_MAX_PAGES);
 	if (skipped)
-		sat_warn("catalog: %s: %zu malformed images skipped", r->name,
-			 skipped);
+		sat_warn("catalog: %s: %zu assets skipped", r->name, skipped);
 out:
 	/* the array may have moved; on failure, only what came is dropped */
 	if (err) {
@@ -188,9 +194,11 @@ out:
 	}
 	*items = got;
 	*nitems = ngot;
+	for (i = 0; i < nseen; i++)
+		free(seen[i]);
+	free(seen);
 	free(base);
 	free(assets);
-	free(token);
 	free(url);
 	return err;
 }

@@ -52,6 +52,7 @@ struct sat_signer {
 	void *payload;
 	struct sat_fetch *fetch;  /* sat_signer_new's token source */
 	char *sign_url;
+	char *key_hdr;            /* "Ocp-Apim-Subscription-Key: ..." or NULL */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	/* protected by lock: */
@@ -73,23 +74,30 @@ static int sg_fetch_token(const char *account, const char *container,
 	struct sat_signer *s = payload;
 	struct sat_fetch_result res = { 0 };
 	struct sat_fetch_req req = { 0 };
-	char *url, ubuf[512];
+	const char *hdrs[] = { s->key_hdr, NULL };
+	char *url, ubuf[512], ebuf[320];
 	int rc;
 
 	if (asprintf(&url, "%s/token/%s/%s", s->sign_url, account,
 		     container) < 0)
 		return -ENOMEM;
 	req.url = url;
+	req.headers = s->key_hdr ? hdrs : NULL;
 	req.max_body_bytes = SG_MAX_BODY;
 	req.priority = SAT_FETCH_FOREGROUND;
 	rc = sat_fetch_sync(s->fetch, &req, &res);
 	if (rc) {
-		sat_warn("sign: no SAS token for %s/%s from %s: %s (HTTP %ld)",
+		ebuf[0] = '\0';
+		if (res.status >= 400 && res.status < 500)
+			sat_stac_error_text(res.data, res.len, ebuf,
+					    sizeof(ebuf));
+		sat_warn("sign: no SAS token for %s/%s from %s: %s (HTTP %ld)"
+			 "%s%s",
 			 account, container,
 			 sat_log_url(url, ubuf, sizeof(ubuf)),
 			 res.status < 300 && res.why[0] ? res.why
 							: strerror(-rc),
-			 res.status);
+			 res.status, ebuf[0] ? ": " : "", ebuf);
 		goto out;
 	}
 	rc = sat_stac_parse_sas_token(res.data, res.len, token, expiry);
@@ -175,7 +183,26 @@ void sat_signer_free(struct sat_signer *s)
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s->sign_url);
+	if (s->key_hdr)
+		explicit_bzero(s->key_hdr, strlen(s->key_hdr));
+	free(s->key_hdr);
 	free(s);
+}
+
+int sat_signer_set_subscription_key(struct sat_signer *s, const char *key)
+{
+	if (!key || !key[0])
+		key = getenv("PC_SDK_SUBSCRIPTION_KEY");
+	if (!key || !key[0] || strpbrk(key, "\r\n"))
+		return 0;
+	if (s->key_hdr)
+		explicit_bzero(s->key_hdr, strlen(s->key_hdr));
+	free(s->key_hdr);
+	if (asprintf(&s->key_hdr, "Ocp-Apim-Subscription-Key: %s", key) < 0) {
+		s->key_hdr = NULL;
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* Copies [p, end) lower-cased into out if it is 1..SAT_SIGN_NAME_MAX-1

@@ -4,7 +4,8 @@
  *
  * The listing: the landing page (once: what the API offers), then POST or
  * GET /search with the region, dates and cloud filter, following each
- * `next` link exactly as given (fs/stac*.c builds and parses the JSON).
+ * `next` link exactly as given, whatever a page holds (fs/stac*.c builds
+ * and parses the JSON).
  * The pixels: fs/cogread*.c, which fetches COG headers and tiles through
  * the fetch engine, with hrefs signed first when `sign` says so.
  *
@@ -65,9 +66,7 @@ static int get_caps(struct stac_source *s, struct sat_stac_caps *caps)
 
 	pthread_mutex_lock(&s->lock);
 	if (s->have_caps) {
-		caps->search_post = s->caps.search_post;
-		caps->search_get = s->caps.search_get;
-		caps->cql2_filter = s->caps.cql2_filter;
+		*caps = s->caps;
 		caps->search_href = strdup(s->caps.search_href);
 		pthread_mutex_unlock(&s->lock);
 		return caps->search_href ? 0 : -ENOMEM;
@@ -84,11 +83,16 @@ static int get_caps(struct stac_source *s, struct sat_stac_caps *caps)
 				  sat_log_url(cfg->stac_url, ubuf,
 					      sizeof(ubuf)));
 	} else {
-		sat_error("catalog: %s: landing page: %s (HTTP %ld)",
+		char ebuf[320] = "";
+
+		if (res.status >= 400 && res.status < 500)
+			sat_stac_error_text(res.data, res.len, ebuf,
+					    sizeof(ebuf));
+		sat_error("catalog: %s: landing page: %s (HTTP %ld)%s%s",
 			  sat_log_url(cfg->stac_url, ubuf, sizeof(ubuf)),
 			  res.status < 300 && res.why[0] ? res.why
 						    : strerror(-err),
-			  res.status);
+			  res.status, ebuf[0] ? ": " : "", ebuf);
 	}
 	sat_fetch_result_clear(&res);
 	if (err)
@@ -124,19 +128,48 @@ static void own_scenes(struct sat_source *src, struct sat_scene **items,
 /* Runs the search, following `next` links; each raw page goes to page(),
  * the items parsed from it to *out (parsed once, so that a broken item
  * gets one warning). */
+/* Remembers r's fingerprint in *seen; false (and a warning) when it was
+ * there already: a server that would page forever. -ENOMEM as false. */
+static bool first_visit(const struct sat_stac_request *r, char ***seen,
+			size_t *nseen, const char *region)
+{
+	char *fp = sat_stac_request_fingerprint(r), **ns;
+
+	for (size_t k = 0; fp && k < *nseen; k++)
+		if (strcmp((*seen)[k], fp) == 0) {
+			sat_warn("catalog: %s: the server repeated a page "
+				 "link; paging stopped", region);
+			free(fp);
+			return false;
+		}
+	if (!fp || !(ns = realloc(*seen, (*nseen + 1) * sizeof(**seen)))) {
+		free(fp);
+		return false;
+	}
+	*seen = ns;
+	(*seen)[(*nseen)++] = fp;
+	return true;
+}
+
+/* Runs the search, following `next` links; each raw page goes to page(),
+ * the items parsed from it to *out (parsed once, so that a broken item
+ * gets one warning). Paging follows next links whatever a page holds (a
+ * page may be empty or all skipped and still have a next one), within
+ * MAX_PAGES, the item cap, and a link seen before. */
 static int stac_search(struct sat_source *src, const struct sat_search *sq,
 		       sat_source_page_fn page, void *payload,
 		       struct sat_scene ***out, size_t *nout)
 {
 	struct stac_source *s = stac_of(src);
 	const struct sat_region *r = sq->region;
-	struct sat_stac_request req = { 0 }, next = { 0 };
+	struct sat_stac_request orig = { 0 }, req = { 0 }, next = { 0 };
+	const struct sat_stac_request *cur = &orig;
 	struct sat_stac_query q = { 0 };
 	struct sat_stac_caps caps = { 0 };
-	size_t before, skipped_before, skipped = 0, i;
+	size_t before, skipped = 0, i;
 	char **seen = NULL;
 	size_t nseen = 0;
-	char ubuf[512];
+	char ubuf[512], ebuf[320];
 	bool has_next;
 	int err;
 
@@ -152,44 +185,51 @@ static int stac_search(struct sat_source *src, const struct sat_search *sq,
 	q.to = sq->to;
 	q.max_cloud = sq->max_cloud;
 	q.limit = PAGE_LIMIT;
-	err = sat_stac_build_search(&caps, &q, &req);
+	err = sat_stac_build_search(&caps, &q, &orig);
 	sat_stac_caps_clear(&caps);
 	if (err)
 		return err;
+	first_visit(&orig, &seen, &nseen, r->name);
 
 	for (i = 0; i < MAX_PAGES; i++) {
 		struct sat_fetch_req freq = {
-			.url = req.url,
-			.method = req.method,
-			.body = req.body,
-			.body_len = req.body ? strlen(req.body) : 0,
-			.headers = (const char *const *)req.headers,
+			.url = cur->url,
+			.method = cur->method,
+			.body = cur->body,
+			.body_len = cur->body ? strlen(cur->body) : 0,
+			.headers = (const char *const *)cur->headers,
 			.max_body_bytes = SAT_STAC_MAX_BODY,
 		};
 		struct sat_fetch_result res;
-		char *fp, **ns;
 
 		err = sat_fetch_sync(s->fetch, &freq, &res);
 		if (err) {
+			/* a 4xx says why in its body: the request's fault */
+			ebuf[0] = '\0';
+			if (res.status >= 400 && res.status < 500)
+				sat_stac_error_text(res.data, res.len, ebuf,
+						    sizeof(ebuf));
 			sat_error("catalog: %s: search failed: %s %s: %s "
-				  "(HTTP %ld)", r->name, req.method,
-				  sat_log_url(req.url, ubuf, sizeof(ubuf)),
+				  "(HTTP %ld)%s%s", r->name, cur->method,
+				  sat_log_url(cur->url, ubuf, sizeof(ubuf)),
 				  res.status < 300 && res.why[0] ? res.why
 							    : strerror(-err),
-				  res.status);
+				  res.status, ebuf[0] ? ": " : "", ebuf);
+			if (ebuf[0])
+				sat_log_cause("catalog: HTTP %ld: %s",
+					      res.status, ebuf);
 			sat_fetch_result_clear(&res);
 			break;
 		}
 		before = *nout;
-		skipped_before = skipped;
 		memset(&next, 0, sizeof(next));
-		err = sat_stac_parse_page(res.data, res.len, &req, out, nout,
-					  &skipped, &next, &has_next);
+		err = sat_stac_parse_page(res.data, res.len, cur, &orig, out,
+					  nout, &skipped, &next, &has_next);
 		if (err) {
 			/* stac logged why, with the URL */
 			sat_debug("catalog: %s: search answer from %s is not "
 				  "an ItemCollection", r->name,
-				  sat_log_url(req.url, ubuf, sizeof(ubuf)));
+				  sat_log_url(cur->url, ubuf, sizeof(ubuf)));
 			sat_fetch_result_clear(&res);
 			sat_stac_request_clear(&next);
 			err = -EIO;
@@ -203,33 +243,14 @@ static int stac_search(struct sat_source *src, const struct sat_search *sq,
 			sat_stac_request_clear(&next);
 			break;
 		}
-		/* an empty page ends paging, whatever a next link says */
-		if (!has_next ||
-		    (*nout == before && skipped == skipped_before) ||
-		    *nout >= (size_t)sq->max_items) {
+		if (!has_next || *nout >= (size_t)sq->max_items ||
+		    !first_visit(&next, &seen, &nseen, r->name)) {
 			sat_stac_request_clear(&next);
 			break;
 		}
-		/* stop on a token seen before: a server looping forever */
-		fp = sat_stac_request_fingerprint(&next);
-		for (size_t k = 0; fp && k < nseen; k++)
-			if (strcmp(seen[k], fp) == 0) {
-				sat_warn("catalog: %s: the server repeated a "
-					 "page link; paging stopped", r->name);
-				free(fp);
-				fp = NULL;
-				has_next = false;
-			}
-		if (!has_next || !fp ||
-		    !(ns = realloc(seen, (nseen + 1) * sizeof(*seen)))) {
-			free(fp);
-			sat_stac_request_clear(&next);
-			break;
-		}
-		seen = ns;
-		seen[nseen++] = fp;
 		sat_stac_request_clear(&req);
 		req = next;
+		cur = &req;
 	}
 	if (i == MAX_PAGES)
 		sat_warn("catalog: %s: paging stopped after %d pages", r->name,
@@ -238,6 +259,7 @@ static int stac_search(struct sat_source *src, const struct sat_search *sq,
 		free(seen[i]);
 	free(seen);
 	sat_stac_request_clear(&req);
+	sat_stac_request_clear(&orig);
 	if (skipped)
 		sat_warn("catalog: %s: %zu malformed items skipped", r->name,
 			 skipped);
@@ -254,7 +276,7 @@ static int stac_parse_page(struct sat_source *src, const char *body,
 	int err;
 
 	memset(&next, 0, sizeof(next));
-	err = sat_stac_parse_page(body, len, NULL, items, n, skipped, &next,
+	err = sat_stac_parse_page(body, len, NULL, NULL, items, n, skipped, &next,
 				  &has_next);
 	sat_stac_request_clear(&next);
 	own_scenes(src, *items, before, *n);
@@ -385,6 +407,9 @@ int sat_source_stac_new(struct sat_source **out,
 	err = sat_cogread_new(&s->cogread, fetch, cache);
 	if (!err && cfg->sign == SAT_SIGN_PLANETARY) {
 		err = sat_signer_new(&s->signer, fetch, cfg->sign_url);
+		if (!err)
+			err = sat_signer_set_subscription_key(
+				s->signer, cfg->sign_subscription_key);
 		if (!err)
 			sat_cogread_set_signer(s->cogread, s->signer);
 	}

@@ -186,25 +186,43 @@ char *sat_stac_resolve_href(const char *base, const char *href)
 
 /* ---- landing page ------------------------------------------------------ */
 
-static bool is_cql2_class(const char *uri)
+/* The filter extension's conformance classes
+ * (https://github.com/stac-api-extensions/filter, "Conformance Classes"):
+ * Item Search Filter binds `filter` to /search; CQL2 JSON and CQL2 Text
+ * say which encodings it takes. A substring such as "cql2" is not enough:
+ * a server offering only cql2-text answers a JSON filter with 400. */
+#define CQL2_JSON_CLASS "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json"
+#define CQL2_TEXT_CLASS "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text"
+
+static bool is_item_search_filter(const char *uri)
 {
-	return strstr(uri, "item-search#filter") || strstr(uri, "cql2");
+	const char *f = strstr(uri, "/item-search#filter");
+
+	return (!strncmp(uri, "https://api.stacspec.org/", 25) ||
+		!strncmp(uri, "http://api.stacspec.org/", 24)) &&
+	       f && !strcmp(f, "/item-search#filter");
 }
 
-static bool offers_cql2(struct json_object *root)
+static void offers_cql2(struct json_object *root, struct sat_stac_caps *caps)
 {
 	struct json_object *arr =
 		sat_stac_get(root, "conformsTo", json_type_array);
 	size_t i, n = arr ? json_object_array_length(arr) : 0;
-	struct json_object *c;
+	bool binding = false;
+	const char *c;
 
 	for (i = 0; i < n; i++) {
-		c = json_object_array_get_idx(arr, i);
-		if (json_object_is_type(c, json_type_string) &&
-		    is_cql2_class(json_object_get_string(c)))
-			return true;
+		c = json_object_get_string(json_object_array_get_idx(arr, i));
+		if (!json_object_is_type(json_object_array_get_idx(arr, i),
+					 json_type_string))
+			continue;
+		binding |= is_item_search_filter(c);
+		caps->cql2_json |= !strcmp(c, CQL2_JSON_CLASS);
+		caps->cql2_text |= !strcmp(c, CQL2_TEXT_CLASS);
 	}
-	return false;
+	if (!binding)
+		caps->cql2_json = caps->cql2_text = false;
+	caps->cql2_filter = caps->cql2_json || caps->cql2_text;
 }
 
 /* Reads the rel=search links: which methods, and the first href of each.
@@ -286,7 +304,7 @@ int sat_stac_parse_landing(const char *body, size_t len, const char *base_url,
 	ret = -EINVAL;
 	if (!json_object_is_type(root, json_type_object))
 		goto out;
-	caps->cql2_filter = offers_cql2(root);
+	offers_cql2(root, caps);
 	search_links(root, caps, &post_href, &get_href);
 	caps->search_href =
 		search_url(base_url, post_href ? post_href : get_href);
@@ -417,13 +435,22 @@ static void format_time(time_t t, char buf[32])
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* "query": {"eo:cloud_cover": {"lt": N}} (the query extension), and with
- * CQL2 "filter": {"op": "<", "args": [{"property": "eo:cloud_cover"}, N]}.
- * Both are sent when offered: servers ignore what they do not support,
- * and Earth Search supports only the first. */
-static int add_cloud_filter(struct json_object *o, double max_cloud, bool cql2)
+/* "query": {"eo:cloud_cover": {"lt": N}} (the query extension), and when
+ * the server offers the filter extension, "filter" in the encoding it
+ * takes: CQL2 JSON {"op": "<", "args": [{"property": "eo:cloud_cover"},
+ * N]} for a POST when offered, else CQL2 Text "eo:cloud_cover < N"
+ * (preferred for GET), each with its "filter-lang". Both query and filter
+ * are sent: servers ignore what they do not support, and Earth Search
+ * supports only the first. The filter extension's README: "It is
+ * recommended that clients use CQL2 Text in GET requests and CQL2 JSON in
+ * POST requests", and a server advertising both may take only cql2-json
+ * in a POST. */
+static int add_cloud_filter(struct json_object *o, double max_cloud,
+			    const struct sat_stac_caps *caps, bool post)
 {
 	struct json_object *a, *cc, *f, *args, *prop;
+	bool json = post ? caps->cql2_json : !caps->cql2_text;
+	char text[64];
 
 	a = json_object_new_object();
 	if (sat_stac_obj_add(o, "query", a))
@@ -432,8 +459,23 @@ static int add_cloud_filter(struct json_object *o, double max_cloud, bool cql2)
 	if (sat_stac_obj_add(a, "eo:cloud_cover", cc) ||
 	    sat_stac_obj_add(cc, "lt", sat_stac_json_num(max_cloud)))
 		return -ENOMEM;
-	if (!cql2)
+	if (!caps->cql2_filter)
 		return 0;
+	if (!json) {
+		struct json_object *num = sat_stac_json_num(max_cloud);
+
+		if (!num)
+			return -ENOMEM;
+		snprintf(text, sizeof(text), "eo:cloud_cover < %s",
+			 json_object_to_json_string(num));
+		json_object_put(num);
+		if (sat_stac_obj_add(o, "filter-lang",
+				     json_object_new_string("cql2-text")) ||
+		    sat_stac_obj_add(o, "filter",
+				     json_object_new_string(text)))
+			return -ENOMEM;
+		return 0;
+	}
 	if (sat_stac_obj_add(o, "filter-lang",
 			     json_object_new_string("cql2-json")))
 		return -ENOMEM;
@@ -456,7 +498,7 @@ static int add_cloud_filter(struct json_object *o, double max_cloud, bool cql2)
 /* The filter parts of a search, each as a JSON value: collections, bbox or
  * intersects, datetime, limit, query, filter-lang and filter. */
 static int search_object(const struct sat_stac_caps *caps,
-			 const struct sat_stac_query *q,
+			 const struct sat_stac_query *q, bool post,
 			 struct json_object **out)
 {
 	struct json_object *o = json_object_new_object();
@@ -488,7 +530,7 @@ static int search_object(const struct sat_stac_caps *caps,
 	    sat_stac_obj_add(o, "limit", json_object_new_int(q->limit)))
 		goto err;
 	if (q->max_cloud >= 0 &&
-	    add_cloud_filter(o, q->max_cloud, caps->cql2_filter))
+	    add_cloud_filter(o, q->max_cloud, caps, post))
 		goto err;
 	*out = o;
 	return 0;
@@ -602,7 +644,7 @@ int sat_stac_build_search(const struct sat_stac_caps *caps,
 	if (!caps->search_href || (q->is_bbox && !q->bbox) ||
 	    (!q->is_bbox && (!q->ring || q->nring < 3)))
 		return -EINVAL;
-	ret = search_object(caps, q, &o);
+	ret = search_object(caps, q, post, &o);
 	if (ret)
 		return ret;
 	ret = -ENOMEM;

@@ -1,7 +1,9 @@
 /*
  * stac_page: one page of search results (see include/satfs/stac.h): its
  * items, handed to stac_item.c, and its `next` link, followed exactly as
- * given (method, href, body, merge, headers); and request fingerprints for
+ * given (method, href, body, headers; with merge: true, body and headers
+ * merged into the search's original request, as the STAC API spec says);
+ * and request fingerprints for
  * the caller's repeated-token check. No shared state: thread-safe.
  */
 #include "satfs/stac.h"
@@ -94,19 +96,51 @@ static int add_headers(struct json_object *h, char **list, size_t *n,
 	return 0;
 }
 
+/* Is header line "Name: value" named in h (case-insensitively)? */
+static bool header_in(struct json_object *h, const char *line)
+{
+	size_t len = strcspn(line, ":");
+
+	if (!h)
+		return false;
+	json_object_object_foreach(h, name, val) {
+		(void)val;
+		if (strlen(name) == len && !strncasecmp(name, line, len))
+			return true;
+	}
+	return false;
+}
+
 /* The link's "headers" (name to string or array of strings) as a
- * NULL-terminated list, plus Content-Type for a POST when the link gives
- * none; *out stays NULL when there are none. */
-static int link_headers(struct json_object *link, bool post, char ***out)
+ * NULL-terminated list, after orig's headers that the link does not name
+ * when it merges (orig may be NULL), plus Content-Type for a POST when
+ * neither gives one; *out stays NULL when there are none. */
+static int link_headers(struct json_object *link, bool post, bool merge,
+			const struct sat_stac_request *orig, char ***out)
 {
 	struct json_object *h = sat_stac_get(link, "headers", json_type_object);
-	size_t n = 0, cap = (h ? (size_t)json_object_object_length(h) : 0) + 2;
+	size_t n = 0, norig = 0, i;
+	size_t cap;
 	bool has_ctype = false;
-	char **list = calloc(cap, sizeof(*list));
+	char **list;
 
 	*out = NULL;
+	for (i = 0; merge && orig && orig->headers && orig->headers[i]; i++)
+		norig++;
+	cap = (h ? (size_t)json_object_object_length(h) : 0) + norig + 2;
+	list = calloc(cap, sizeof(*list));
 	if (!list)
 		return -ENOMEM;
+	for (i = 0; i < norig; i++) {
+		if (header_in(h, orig->headers[i]))
+			continue;
+		list[n] = strdup(orig->headers[i]);
+		if (!list[n])
+			goto err;
+		has_ctype |= !strncasecmp(orig->headers[i], "Content-Type:",
+					  13);
+		n++;
+	}
 	if (h && add_headers(h, list, &n, &has_ctype))
 		goto err;
 	if (post && !has_ctype) {
@@ -128,29 +162,30 @@ err:
 	return -ENOMEM;
 }
 
-/* The POST body of a next link: the link's body, merged over prev's body
- * when "merge" is true; prev's body when the link has none. */
-static int link_body(struct json_object *link,
-		     const struct sat_stac_request *prev, char **out)
+/* The POST body of a next link: the link's body, merged over the
+ * original request's body when "merge" is true (the STAC API spec's
+ * item-search examples: "POST to the search endpoint using the original
+ * request with the page and limit fields merged in"); prev's body when
+ * the link has none. */
+static int link_body(struct json_object *link, bool merge,
+		     const struct sat_stac_request *prev,
+		     const struct sat_stac_request *orig, char **out)
 {
-	struct json_object *lb, *merged = NULL, *mg;
-	bool merge;
+	struct json_object *lb, *merged = NULL;
 	int ret;
 
 	*out = NULL;
-	mg = sat_stac_get(link, "merge", json_type_boolean);
-	merge = mg && json_object_get_boolean(mg);
 	if (!json_object_object_get_ex(link, "body", &lb) || !lb) {
 		*out = strdup(prev && prev->body ? prev->body : "{}");
 		return *out ? 0 : -ENOMEM;
 	}
 	if (!json_object_is_type(lb, json_type_object))
 		return -EINVAL;
-	if (!merge || !prev || !prev->body) {
+	if (!merge || !orig || !orig->body) {
 		*out = sat_stac_json_dup(lb);
 		return *out ? 0 : -ENOMEM;
 	}
-	ret = sat_stac_json_parse(prev->body, strlen(prev->body), &merged);
+	ret = sat_stac_json_parse(orig->body, strlen(orig->body), &merged);
 	if (ret == -ENOMEM)
 		return ret;
 	if (ret || !json_object_is_type(merged, json_type_object)) {
@@ -174,13 +209,18 @@ static int link_body(struct json_object *link,
  * (unknown method, no href, not http(s), body not an object). */
 static int next_from_link(struct json_object *link,
 			  const struct sat_stac_request *prev,
+			  const struct sat_stac_request *orig,
 			  struct sat_stac_request *next, const char **why)
 {
 	const char *method = sat_stac_get_str(link, "method");
 	const char *href = sat_stac_get_str(link, "href");
-	struct json_object *m;
-	bool post;
+	struct json_object *m, *mg = sat_stac_get(link, "merge",
+						   json_type_boolean);
+	bool post, merge = mg && json_object_get_boolean(mg);
 	int ret;
+
+	if (!orig)
+		orig = prev;
 
 	if (!method && json_object_object_get_ex(link, "method", &m) && m) {
 		*why = "method is not a string";
@@ -206,13 +246,13 @@ static int next_from_link(struct json_object *link,
 		return -EINVAL;
 	}
 	if (post) {
-		ret = link_body(link, prev, &next->body);
+		ret = link_body(link, merge, prev, orig, &next->body);
 		if (ret == -EINVAL)
 			*why = "body is not an object";
 		if (ret)
 			return ret;
 	}
-	return link_headers(link, post, &next->headers);
+	return link_headers(link, post, merge, orig, &next->headers);
 }
 
 static void log_not_a_page(struct json_object *root,
@@ -231,6 +271,73 @@ static void log_not_a_page(struct json_object *root,
 		sat_warn("stac: %s: %s", url,
 			 root ? "the answer is not a FeatureCollection"
 			      : "the answer is not valid JSON");
+}
+
+/* Blanks out what follows a secret-looking key in s ("sig=...",
+ * "token=...", "key=...", "password=..."): an error body may echo the
+ * request it refuses, signed URL included. */
+static void redact(char *s)
+{
+	static const char *const keys[] = { "sig=", "token=", "key=",
+					    "password=", "secret=", NULL };
+	static const char mark[] = "REDACTED";
+
+	for (int k = 0; keys[k]; k++) {
+		char *p = s;
+
+		while ((p = strcasestr(p, keys[k]))) {
+			char *v = p + strlen(keys[k]);
+			size_t n = strcspn(v, "&\"' \t,;)}]<");
+
+			if (n >= sizeof(mark) - 1) {
+				memcpy(v, mark, sizeof(mark) - 1);
+				memmove(v + sizeof(mark) - 1, v + n,
+					strlen(v + n) + 1);
+				n = sizeof(mark) - 1;
+			} else {
+				memset(v, '*', n);
+			}
+			p = v + n;
+		}
+	}
+}
+
+const char *sat_stac_error_text(const char *body, size_t len, char *buf,
+				size_t buflen)
+{
+	struct json_object *root = NULL;
+	const char *code, *desc;
+	char c[64], d[256], raw[257];
+	size_t n;
+
+	if (!buflen)
+		return buf;
+	buf[0] = '\0';
+	if (!body || !len)
+		return buf;
+	if (sat_stac_json_parse(body, len, &root) == 0) {
+		code = sat_stac_get_str(root, "code");
+		desc = sat_stac_get_str(root, "description");
+	} else {
+		code = desc = NULL;
+	}
+	if (code || desc) {
+		snprintf(buf, buflen, "%s: %s",
+			 sat_stac_printable(code ? code : "error", c,
+					    sizeof(c)),
+			 sat_stac_printable(desc ? desc : "(no description)",
+					    d, sizeof(d)));
+	} else {
+		/* not the STAC shape: the first line of what came, bounded */
+		n = len < sizeof(raw) - 1 ? len : sizeof(raw) - 1;
+		memcpy(raw, body, n);
+		raw[n] = '\0';
+		raw[strcspn(raw, "\r\n")] = '\0';
+		sat_stac_printable(raw, buf, buflen);
+	}
+	json_object_put(root);
+	redact(buf);
+	return buf;
 }
 
 /* True when root is a FeatureCollection: "features" an array, and "type",
@@ -294,6 +401,7 @@ static int page_items(struct json_object *features, struct sat_scene ***items,
  * -ENOMEM. */
 static int page_next(struct json_object *links,
 		     const struct sat_stac_request *prev,
+		     const struct sat_stac_request *orig,
 		     struct sat_stac_request *next, bool *has_next)
 {
 	size_t i, n = links ? json_object_array_length(links) : 0;
@@ -307,7 +415,7 @@ static int page_next(struct json_object *links,
 		rel = sat_stac_get_str(l, "rel");
 		if (!rel || strcmp(rel, "next"))
 			continue;
-		ret = next_from_link(l, prev, next, &why);
+		ret = next_from_link(l, prev, orig, next, &why);
 		if (ret == -EINVAL) {
 			sat_warn("stac: %s: not following the next link: %s",
 				 sat_log_url(prev ? prev->url : NULL, url,
@@ -324,6 +432,7 @@ static int page_next(struct json_object *links,
 
 int sat_stac_parse_page(const char *body, size_t len,
 			const struct sat_stac_request *prev,
+			const struct sat_stac_request *orig,
 			struct sat_scene ***items, size_t *nitems,
 			size_t *skipped, struct sat_stac_request *next,
 			bool *has_next)
@@ -346,7 +455,7 @@ int sat_stac_parse_page(const char *body, size_t len,
 			 nitems, skipped);
 	if (!ret)
 		ret = page_next(sat_stac_get(root, "links", json_type_array),
-				prev, next, has_next);
+				prev, orig, next, has_next);
 	json_object_put(root);
 	if (ret) {
 		/* This page adds nothing; the caller's earlier items stay. */

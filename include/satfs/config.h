@@ -81,6 +81,9 @@ struct sat_config {
 	enum sat_offset_mode offset_mode;
 	enum sat_sign_mode sign;
 	char *sign_url;        /* SAS token API root, without trailing slash */
+	char *sign_subscription_key; /* Planetary Computer API subscription
+				      key ([source] subscription_key), or
+				      NULL: $PC_SDK_SUBSCRIPTION_KEY */
 	/* [source] type = earthengine */
 	char *ee_project;      /* sent as X-Goog-User-Project, or NULL */
 	char *ee_url;          /* REST root, without trailing slash */

@@ -8,15 +8,19 @@
  *   (read again when its mtime changes) or the service-account key named
  *   by GOOGLE_APPLICATION_CREDENTIALS (a JWT signed RS256 with OpenSSL,
  *   exchanged at the key's token_uri, renewed before it expires). Every
- *   request carries the token and `X-Goog-User-Project`; a 401 renews the
+ *   request carries the token and `X-Goog-User-Project` ([source] project,
+ *   else the key's project_id; a source without one is refused at start:
+ *   the API ties every call to a Cloud project); a 401 renews the
  *   token once and retries; at most SAT_EE_MAX_IN_FLIGHT requests run at
  *   once; errors in the API's JSON shape are logged with their message.
  *   Tokens and keys never reach a log. OpenSSL is used here (and by the
  *   cache's hashing) only.
- * - ee_catalog.c: listImages, page by page, into scenes (the catalog
- *   module calls it when [source] type = earthengine).
- * - ee_pixels.c: getPixels on our output grid, decoded by the cog module:
- *   the same contract as sat_cogread_window().
+ * - ee_catalog.c: the v1 projects.assets.listAssets of the collection,
+ *   everything in its `filter`, page by page into scenes, following
+ *   nextPageToken until it is absent (the catalog module calls it when
+ *   [source] type = earthengine).
+ * - ee_pixels.c: getPixels on our output grid as NumPy .npy, each band in
+ *   its own data type: the same contract as sat_cogread_window().
  *
  * Thread-safe; the fetching functions block on the network.
  */
@@ -44,7 +48,8 @@ struct sat_ee;
 /* ---- ee_auth.c ---- */
 
 /* Reads the credentials named by cfg (and the environment). Returns 0, or
- * -EINVAL (logged) when there are none or the key file is unusable. */
+ * -EINVAL (logged, saying what is missing) when there are none, the key
+ * file is unusable, or no Cloud project is known. */
 int sat_ee_new(struct sat_ee **out, const struct sat_config *cfg,
 	       struct sat_fetch *fetch);
 void sat_ee_free(struct sat_ee *ee);
@@ -74,9 +79,12 @@ char *sat_ee_assets_url(const struct sat_config *cfg);
 
 /* Lists the images of q's region between q->from (inclusive) and q->to
  * (inclusive, sent as an exclusive endTime one second later), cloud
- * cover below q->max_cloud, following nextPageToken. Each raw page is
- * handed to page_cb (which takes ownership of body) for the disk cache;
- * the scenes are appended to *items / *nitems. 0 or -errno (logged). */
+ * cover below q->max_cloud: listAssets with all of it in `filter`,
+ * following nextPageToken until a page has none, whatever the pages hold,
+ * within a page cap, the item cap q->max_items, and stopping on a token
+ * seen before. Each raw page is handed to page_cb (which takes ownership
+ * of body) for the disk cache; the scenes are appended to *items /
+ * *nitems. 0 or -errno (logged). */
 int sat_ee_list(struct sat_ee *ee, const struct sat_search *q,
 		int (*page_cb)(void *arg, char *body, size_t len), void *arg,
 		struct sat_scene ***items, size_t *nitems);
@@ -96,10 +104,14 @@ int sat_ee_parse_page(const struct sat_config *cfg, const char *body,
 
 /* Reads a window of bands of one image (include/satfs/source.h):
  * rd->bands[i].href is an Earth Engine band href
- * ("{assets}/{image}:getPixels#{band}"); values come back as uint16,
- * valid is set where every band has data (not 0). Grids over the API's
- * limits are split into tiles (max_px pixels a side, max_bytes a request;
- * 0 for the API's limits) and reassembled. 0 or -errno. */
+ * ("{assets}/{image}:getPixels#{band}"); values come back in each band's
+ * own data type (uint8 ... float64, as the .npy answer states it), valid
+ * is set where every band has data (not 0, not NaN, not nodata). Grids
+ * over the API's limits are split into tiles (max_side pixels a side,
+ * max_bytes a request, counted at 8 bytes a sample since the band types
+ * are known only from the answer) and reassembled. 0 or -errno: -EIO
+ * (the answer is not the .npy asked for), -ENOTSUP (a sample type we do
+ * not read). */
 int sat_ee_window(struct sat_ee *ee, const struct sat_read *rd);
 
 /* Tests only: lower the tile limits (0 keeps the API's). */

@@ -43,6 +43,14 @@ typedef time_t (*sat_sign_clock_fn)(void *payload);
  * must outlive it. 0 or -ENOMEM. */
 int sat_signer_new(struct sat_signer **out, struct sat_fetch *fetch,
 		   const char *sign_url);
+/* Sends key as Ocp-Apim-Subscription-Key with every token request, as the
+ * Planetary Computer SDK does when it has a subscription key (its
+ * planetary_computer.sas.sign_url; the key comes from `planetarycomputer
+ * configure` or PC_SDK_SUBSCRIPTION_KEY). key NULL or "": the environment
+ * variable PC_SDK_SUBSCRIPTION_KEY, else none. Before any signing; the
+ * key is never logged. 0 or -ENOMEM. */
+int sat_signer_set_subscription_key(struct sat_signer *s, const char *key);
+
 /* The same with tokens and time from the caller (tests). */
 int sat_signer_new_custom(struct sat_signer **out, sat_sign_token_fn token,
 			  sat_sign_clock_fn clock, void *payload);

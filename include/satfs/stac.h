@@ -82,7 +82,9 @@ int sat_asset_cog_score(const struct sat_asset *a);
 struct sat_stac_caps {
 	bool search_post;   /* a "search" link with method POST (or none said) */
 	bool search_get;
-	bool cql2_filter;   /* conformsTo has a filter / cql2 class */
+	bool cql2_filter;   /* conformsTo has Item Search Filter and one of: */
+	bool cql2_json;     /*   CQL2 JSON (.../cql2/1.0/conf/cql2-json) */
+	bool cql2_text;     /*   CQL2 Text (.../cql2/1.0/conf/cql2-text) */
 	char *search_href;  /* absolute URL of /search, malloc'd */
 };
 /* Parses the landing page. base_url is the API root, used when the page
@@ -112,8 +114,10 @@ struct sat_stac_query {
 };
 /* Builds the first search request for caps (POST with collections, bbox
  * or intersects, datetime, limit, query eo:cloud_cover lt; plus a CQL2
- * filter when caps->cql2_filter; GET with the same as query parameters
- * when only GET is offered). 0 or -ENOMEM. */
+ * filter when caps->cql2_filter, in CQL2 JSON for a POST when offered,
+ * else in CQL2 Text, with its filter-lang; GET with the same as query
+ * parameters when only GET is offered, the filter then in CQL2 Text when
+ * offered). 0 or -ENOMEM. */
 int sat_stac_build_search(const struct sat_stac_caps *caps,
 			  const struct sat_stac_query *q,
 			  struct sat_stac_request *out);
@@ -123,14 +127,26 @@ int sat_stac_build_search(const struct sat_stac_caps *caps,
  * caller). Items that fail validation (no id, no datetime, no assets,
  * wrong types) are skipped with a warning and counted in *skipped.
  * When the page has a `next` link, *next is filled from it exactly as
- * given (method, href, body merged into prev's body when `merge` is true,
- * headers) and *has_next set; prev is the request that produced this page.
- * Returns 0 or -EINVAL (the page itself is not a FeatureCollection). */
+ * given (method, href, body, headers; when `merge` is true, its body and
+ * headers merged into orig's, the search's original request, as the STAC
+ * API spec says) and *has_next set; prev is the request that produced
+ * this page (hrefs resolve against it), orig the first request of the
+ * search (NULL: prev). Returns 0 or -EINVAL (the page itself is not a
+ * FeatureCollection). */
 int sat_stac_parse_page(const char *body, size_t len,
 			const struct sat_stac_request *prev,
+			const struct sat_stac_request *orig,
 			struct sat_scene ***items, size_t *nitems,
 			size_t *skipped, struct sat_stac_request *next,
 			bool *has_next);
+
+/* What an error answer (a 4xx body) says, for a log line: the STAC API's
+ * {"code": .., "description": ..} as "code: description", else the first
+ * line of the body, printable, at most buflen - 1 bytes (and 256 of the
+ * body); values of secret-looking keys (sig=, token=, key=, ...) are
+ * blanked. Returns buf ("" for no body). */
+const char *sat_stac_error_text(const char *body, size_t len, char *buf,
+				size_t buflen);
 
 /* A token identifying a `next` request (its href and body), so a caller
  * can stop on one seen before. malloc'd string. */

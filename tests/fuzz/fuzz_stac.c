@@ -72,7 +72,7 @@ static void parse_page(const char *body, size_t len)
 	bool has_next = false;
 	char *fp;
 
-	if (sat_stac_parse_page(body, len, &prev, &items, &n, &skipped, &next,
+	if (sat_stac_parse_page(body, len, &prev, NULL, &items, &n, &skipped, &next,
 				&has_next) == 0) {
 		for (i = 0; i < n; i++)
 			check_scene(items[i]);

@@ -195,8 +195,9 @@ bad_dt["properties"]["datetime"] = 1708617134
 bad_props = copy.deepcopy(it)
 bad_props["id"] = "BAD_PROPERTIES_STRING"
 bad_props["properties"] = "cloudy"
-# page 2 is empty but links on: an empty page ends paging (a page 3
-# does not exist: following it would be a 404)
+# page 2 is empty but links on: the link, not the page, says whether more
+# come (issue #18: follow next links whatever a page holds), so page 3, the
+# last (no next link), is asked for too
 page = {"type": "FeatureCollection", "features": [bad_dt, it, bad_props, 42],
         "links": [{"rel": "next", "method": "GET",
                    "href": H + "/p2/search?token=2"}]}
@@ -210,6 +211,8 @@ rec("c_bad_landing", H + "/bad", landing(H + "/bad"))
 rec("d_bad_page", H + "/bad/search", "<html><body>502 Bad Gateway</body></html>",
     "text/html")
 rec("e_page2", H + "/p2/search", json.dumps(page2), "application/geo+json")
+page3 = {"type": "FeatureCollection", "features": [], "links": []}
+rec("f_page3", H + "/p3/search", json.dumps(page3), "application/geo+json")
 PY
 start_server --replay "$RP"
 mount_satfs -o config="$T/satfs.conf",stac="$BASE",cache="$T/cache.replay",timeout=2
@@ -222,7 +225,8 @@ for w in "skipping item BAD_DATETIME_NUMBER: no datetime" \
 	[ "$n" -eq 1 ] || fail "$n warning lines '$w', want 1"
 done
 [ "$(grep -c '"path": "/p2/search"' "$SERVER_LOG")" -eq 1 ] || fail "page 2 not fetched once"
-grep -q '"path": "/p3/search"' "$SERVER_LOG" && fail "paging went on after an empty page"
+[ "$(grep -c '"path": "/p3/search"' "$SERVER_LOG")" -eq 1 ] ||
+	fail "paging stopped at an empty page that had a next link"
 
 # A stalled search: EIO in bounded time (the watchdog bounds it), and the
 # mount answers meanwhile and afterwards.

@@ -296,4 +296,46 @@ assert [json.loads(e["body"]) for e in s].count(link["body"]) == 1, \
     "page 1's next body not sent exactly once"
 assert not [e for e in es if e["path"].startswith("/cogs")]
 PY
-echo "ok $TEST_NAME (3 paging styles, $ncloudy cloudy items dropped, cql2, replay)"
+# A server that offers CQL2 Text only (the filter extension: "must support
+# at least one of" CQL2 Text and CQL2 JSON) answers a JSON filter 400: the
+# filter goes as text, "eo:cloud_cover < 85" (its Example 3's form).
+start_server --catalog "$S" --cql2-text
+write_config "$T/satfs.conf"
+mount_satfs -o config="$T/satfs.conf",cache="$T/cache.cql2text"
+got=$(ls "$MNT/david")
+[ "$got" = "$WANT" ] || fail "cql2-text: dates '$got', want '$WANT'"
+unmount_satfs
+python3 - "$SERVER_LOG" <<'PY' || fail "cql2-text: search body"
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])
+     if json.loads(l)["path"] == "/search"]
+assert s and all(e["status"] == 200 for e in s), s
+b = json.loads(s[0]["body"])
+assert b.get("filter-lang") == "cql2-text", b
+assert b.get("filter") == "eo:cloud_cover < 85", b
+PY
+kill "${SERVER_PID##* }"
+
+# Pages that hold nothing but a next link are followed all the same (a
+# server's pages may run short, so the link, not the page, says whether
+# more come): two such pages cost two requests more, and lose nothing.
+start_server --catalog "$S" --page-limit 2 --paging post-token
+write_config "$T/satfs.conf"
+control '{"empty_pages": 2}'
+mount_satfs -o config="$T/satfs.conf",cache="$T/cache.empty"
+got=$(ls "$MNT/david")
+[ "$got" = "$WANT" ] || fail "empty pages: dates '$got', want '$WANT'"
+unmount_satfs
+nempty=$(count_requests '^/search$')
+[ "$nempty" -eq $((pages + 2)) ] ||
+	fail "empty pages: $nempty search requests, want $((pages + 2))"
+# A 4xx answer says why: its STAC error body reaches the log.
+control '{"fail_next": 1, "fail_status": 400}'
+mount_satfs -o config="$T/satfs.conf",cache="$T/cache.400"
+ls "$MNT/david" >/dev/null 2>&1 && fail "a listing succeeded through a 400"
+grep -q "search failed: POST $BASE/search: .*(HTTP 400): InjectedFailure: " "$LOG" ||
+	fail "the 400's body is not in the log"
+unmount_satfs
+kill "${SERVER_PID##* }"
+
+echo "ok $TEST_NAME (3 paging styles, $ncloudy cloudy items dropped, cql2, cql2-text, empty pages, replay)"

@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # The Earth Engine source against the fake Earth Engine server
-# (tests/server/fake_earthengine.py): the listing is the STAC source's
-# (same dates, cloud filter on both sides, paging by nextPageToken), and
-# rendered files equal the STAC source's files of the same scenes (±1 per
-# sample); a token command is run again after a 401 (once); 429s are
-# retried; the API's error message reaches the log; a service-account key
-# made here signs a JWT that the fake's token endpoint verifies; no token
-# or key ever reaches the log.
+# (tests/server/fake_earthengine.py, which follows the v1 reference): the
+# listing is v1 projects.assets.listAssets with the whole query in
+# `filter`, exactly as the official clients write it (the Python client's
+# _cloud_api_utils turns listImages parameters into 'startTime >= "…"',
+# 'endTime < "…"', 'intersects("…")' with single-quoted GeoJSON and
+# 'properties.…', joined by ' AND ';
+# https://developers.google.com/earth-engine/apidocs/ee-data-listassets
+# shows the same form), never v1alpha's listImages; pages are followed by
+# nextPageToken whatever they hold (the reference: "The server may return
+# fewer assets than requested"), and a token seen before stops paging; the
+# dates are the STAC source's; rendered files equal the STAC source's
+# files of the same scenes (±1 per sample) for the harmonised collection,
+# the non-harmonised COPERNICUS/S2_SR (offset -0.1 from baseline 04.00) and
+# a float32 collection; a mount without a Cloud project is refused at
+# start, saying so; a token command is run again after a 401 (once); 429s
+# are retried; the API's error message reaches the log; a service-account
+# key made here signs a JWT that the fake's token endpoint verifies, and a
+# refused one logs the OAuth error code; no token or key ever reaches the
+# log.
+TEST_TIMEOUT=${TEST_TIMEOUT:-840} # seven mounts, renders by gdalwarp
 . "$(dirname "$0")/lib.sh"
 need_fuse
 S=$(samples_dir)
@@ -32,10 +45,35 @@ start_fake_ee() {
 ee_log() {
 	python3 - "$EE_LOG" "$1" <<'PY'
 import json, sys, urllib.parse
+import os
 rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 q = lambda r, k: urllib.parse.parse_qs(r["query"]).get(k, [None])[0]
 print(sum(1 for r in rs if eval(sys.argv[2])))
 PY
+}
+
+# control_ee JSON: changes the fake's faults
+control_ee() {
+	python3 - "$EE/_control" "$1" <<'PY'
+import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[1],
+    data=sys.argv[2].encode()), timeout=10).read()
+PY
+}
+
+# expect_refused CONF WHAT: satfs refuses to mount with CONF, its log
+# saying WHAT, within 20 s
+expect_refused() {
+	local log=$T/refused.log st=0
+	timeout 20 "$SATFS" -f -o config="$1",cache="$T/cache-refused" \
+		"$MNT" >"$log" 2>&1 || st=$?
+	if mountpoint -q "$MNT"; then
+		fusermount3 -u "$MNT"
+		fail "mounted without a Cloud project"
+	fi
+	[ $st -ne 0 ] && [ $st -ne 124 ] || fail "satfs exit status $st"
+	grep -q "$2" "$log" || { cat "$log" >&2; fail "no \"$2\" in the log"; }
+	sanitizer_check "$log" || fail "sanitizer report"
 }
 
 # same_pixels A B: every sample of A within 1 of B's (raw, via GDAL), and
@@ -103,13 +141,18 @@ EOC
 mount_satfs -o config="$T/ee.conf",cache="$T/cache-ee",prefetch=0
 ls "$MNT/david" >"$T/ee-dates"
 diff "$T/stac-dates" "$T/ee-dates" || fail "Earth Engine lists other dates"
-[ "$(ee_log '":listImages" in r["path"] and q(r, "filter") == "properties.CLOUDY_PIXEL_PERCENTAGE < 85" and q(r, "startTime") == "2024-01-01T00:00:00Z" and q(r, "endTime") == "2024-08-01T00:00:00Z" and json.loads(q(r, "region"))["type"] == "Polygon"')" = 3 ] ||
-	fail "listImages pages without the filter, times or region"
+FILTER='startTime >= "2024-01-01T00:00:00Z" AND endTime < "2024-08-01T00:00:00Z" AND intersects("{'"'type':'Polygon','coordinates':[[[-82.48,8.3508],[-82.39,8.3508],[-82.39,8.4408],[-82.48,8.4408],[-82.48,8.3508]]]}"'") AND properties.CLOUDY_PIXEL_PERCENTAGE < 85'
+export FILTER
+[ "$(ee_log 'r["path"] == "/v1/projects/earthengine-public/assets/COPERNICUS/S2_SR_HARMONIZED:listAssets" and r["method"] == "GET" and q(r, "filter") == os.environ["FILTER"] and set(urllib.parse.parse_qs(r["query"])) <= {"filter", "pageSize", "pageToken"}')" = 3 ] ||
+	fail "listAssets pages without the filter: $(grep -m1 listAssets "$EE_LOG")"
+[ "$(ee_log '"listImages" in r["path"]')" = 0 ] || fail "listImages asked"
 # 5 images match, 2 a page: 3 pages, each asked once, by nextPageToken
-[ "$(ee_log '":listImages" in r["path"]')" = 3 ] ||
-	fail "listImages pages: $(ee_log '":listImages" in r["path"]')"
-[ "$(ee_log '":listImages" in r["path"] and q(r, "pageToken")')" = 2 ] ||
+[ "$(ee_log '":listAssets" in r["path"]')" = 3 ] ||
+	fail "listAssets pages: $(ee_log '":listAssets" in r["path"]')"
+[ "$(ee_log '":listAssets" in r["path"] and q(r, "pageToken")')" = 2 ] ||
 	fail "pages not asked by pageToken"
+[ "$(ee_log '":getPixels" in r["path"] and json.loads(r["body"])["fileFormat"] != "NPY"')" = 0 ] ||
+	fail "getPixels not asked as NPY"
 [ "$(ee_log 'r["project"] != "my-cloud-project"')" = 0 ] ||
 	fail "a request without X-Goog-User-Project"
 id=$(basename "$(ls "$MNT/david/$(head -1 "$T/ee-dates")"/*.json | head -1)" .json)
@@ -162,7 +205,43 @@ ls "$MNT/david" | diff "$T/ee-dates" - || fail "cached listing differs"
 	fail "cached listing lost $id"
 unmount_satfs
 
-# 3. a service-account key made here
+# 3. no Cloud project: refused at start, saying so
+grep -v '^project' "$T/ee.conf" >"$T/noproject.conf"
+expect_refused "$T/noproject.conf" "no Cloud project: set project"
+
+# 4. the non-harmonised COPERNICUS/S2_SR: raw DNs, offset -0.1 from
+# baseline 04.00 (the sample scenes are 05.x), the same pixels as STAC;
+# with pages that hold nothing but a token, followed all the same
+sed 's|^max_cloud|collection = COPERNICUS/S2_SR\nmax_cloud|' "$T/ee.conf" >"$T/s2sr.conf"
+before=$(ee_log '":listAssets" in r["path"]')
+control_ee '{"empty_pages": 2}'
+mount_satfs -o config="$T/s2sr.conf",cache="$T/cache-s2sr",prefetch=0
+ls "$MNT/david" | diff "$T/stac-dates" - || fail "S2_SR: other dates"
+[ $(($(ee_log '":listAssets" in r["path"]') - before)) = 5 ] ||
+	fail "S2_SR: expected 3 pages and 2 empty ones"
+d=$(echo $picked | cut -d' ' -f1)
+same_pixels "$(ls "$MNT/david/$d"/*.falsecolor.tif | head -1)" "$T/stac/$d.falsecolor.tif"
+unmount_satfs
+
+# 5. a float32 collection: each band read as float32, scale 1
+sed 's|^max_cloud|collection = SATFS_TEST/S2_SR_FLOAT32\nmax_cloud|' "$T/ee.conf" >"$T/float.conf"
+mount_satfs -o config="$T/float.conf",cache="$T/cache-float",prefetch=0
+ls "$MNT/david" | diff "$T/stac-dates" - || fail "float32: other dates"
+same_pixels "$(ls "$MNT/david/$d"/*.falsecolor.tif | head -1)" "$T/stac/$d.falsecolor.tif"
+unmount_satfs
+
+# 6. a server that would page forever: stopped at the repeated token
+control_ee '{"loop_tokens": true}'
+before=$(ee_log '":listAssets" in r["path"]')
+mount_satfs -o config="$T/float.conf",cache="$T/cache-loop",prefetch=0
+ls "$MNT/david" >/dev/null
+[ $(($(ee_log '":listAssets" in r["path"]') - before)) = 2 ] ||
+	fail "a repeated page token was followed"
+grep -q "repeated a page token" "$LOG" || fail "no warning for the loop"
+unmount_satfs
+control_ee '{"loop_tokens": false}'
+
+# 7. a service-account key made here
 openssl genrsa -out "$T/sa.pem" 2048 2>/dev/null
 openssl rsa -in "$T/sa.pem" -pubout -out "$T/sa-pub.pem" 2>/dev/null
 python3 - "$T/sa.pem" "$EE/token" >"$T/sa.json" <<'PY'
@@ -173,7 +252,7 @@ print(json.dumps({"type": "service_account", "project_id": "p",
                   "client_email": "satfs@p.iam.gserviceaccount.com",
                   "token_uri": sys.argv[2]}))
 PY
-grep -v token_command "$T/ee.conf" >"$T/sa.conf"
+grep -v -e token_command -e '^project' "$T/ee.conf" >"$T/sa.conf"
 export GOOGLE_APPLICATION_CREDENTIALS=$T/sa.json
 mount_satfs -o config="$T/sa.conf",cache="$T/cache-sa",prefetch=0
 unset GOOGLE_APPLICATION_CREDENTIALS
@@ -186,6 +265,25 @@ same_pixels "$f" "$T/stac/$d.falsecolor.tif"
 	fail "expected one verified JWT exchange"
 [ "$(ee_log 'r["path"] != "/token" and (r["token"] or "").startswith("ya29.fake-") and r["status"] == 200')" -ge 2 ] ||
 	fail "the exchanged token was not used"
+# the key's project_id stood in for project
+[ "$(ee_log '(r["token"] or "").startswith("ya29.fake-") and r["project"] != "p"')" = 0 ] ||
+	fail "the key's project_id was not sent"
+unmount_satfs
+
+# a key the token endpoint refuses (no issuer in the JWT): the OAuth
+# error code in the log
+python3 - "$T/sa.json" >"$T/bad.json" <<'PY'
+import json, sys
+k = json.load(open(sys.argv[1]))
+k["client_email"] = ""
+print(json.dumps(k))
+PY
+export GOOGLE_APPLICATION_CREDENTIALS=$T/bad.json
+mount_satfs -o config="$T/sa.conf",cache="$T/cache-bad",prefetch=0
+unset GOOGLE_APPLICATION_CREDENTIALS
+ls "$MNT/david" >/dev/null 2>&1 && fail "a refused key listed scenes"
+grep -q "invalid_grant: Invalid JWT Signature" "$LOG" ||
+	fail "the OAuth error code is not in the log"
 unmount_satfs
 
 # never a secret in the log

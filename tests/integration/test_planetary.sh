@@ -18,6 +18,9 @@
 #     token.
 #  4. The token endpoint refusing fails that file only, with a warning;
 #     a later read, once it answers, succeeds.
+# Token requests carry the subscription key, from [source]
+# subscription_key or PC_SDK_SUBSCRIPTION_KEY, as the Planetary Computer
+# SDK sends it (Ocp-Apim-Subscription-Key); it never reaches the log.
 . "$(dirname "$0")/lib.sh"
 need_fuse
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
@@ -58,8 +61,26 @@ conf() { # FILE STAC-URL [extra lines...]
 }
 conf "$T/ref.conf" "$REF_BASE"
 conf "$T/pc.conf" "$BASE" "sign = planetary-computer" \
-	"sign_url = $BASE/api/sas/v1" "" "[mount]" \
+	"sign_url = $BASE/api/sas/v1" "subscription_key = pc-key-from-conf" \
+	"" "[mount]" \
 	"connect_to = $ACCT.blob.core.windows.net:80:127.0.0.1:$PORT"
+
+# token requests after line $1 whose Ocp-Apim-Subscription-Key is $2
+# ("" for none); the Planetary Computer SDK sends its subscription key so
+# with every token request (planetary_computer/sas.py, sign_url:
+# headers = {"Ocp-Apim-Subscription-Key": settings.subscription_key}),
+# the key from `planetarycomputer configure` or PC_SDK_SUBSCRIPTION_KEY
+keyed_since() { # FROM KEY
+	tail -n +"$(($1 + 1))" "$SERVER_LOG" | python3 -c '
+import json, re, sys
+n = 0
+for l in sys.stdin:
+    r = json.loads(l)
+    if re.search(sys.argv[2], r.get("path", "")) and \
+            (r.get("subscription_key") or "") == sys.argv[1]:
+        n += 1
+print(n)' "$2" "$TOKENS"
+}
 
 # checksums FILE: the pixel checksums of every band, as GDAL computes them
 checksums() { gdalinfo -checksum "$1" | grep -o 'Checksum=[0-9]*' | tr '\n' ' '; }
@@ -98,6 +119,8 @@ ok=$(auth_since 0 ok)
 bad=$(($(count_requests "^/$CONT/") - ok))
 note "two files: $ok signed blob requests, $n token(s), $bad refused"
 [ "$n" -eq 1 ] || fail "$n token requests for one container, expected 1"
+[ "$(keyed_since 0 pc-key-from-conf)" -eq "$n" ] ||
+	fail "token requests without the configured subscription key"
 [ "$ok" -ge 4 ] || fail "only $ok signed blob requests"
 [ "$bad" -eq 0 ] || fail "$bad blob requests refused"
 [ "$(count_requests "^/cogs/")" -eq 0 ] || fail "COGs read outside the blob host"
@@ -141,12 +164,15 @@ grep -q "SAS token for $ACCT/$CONT was refused" "$LOG" ||
 unmount_satfs
 
 # 3. short-lived tokens, with the options given on the command line
+# (and the subscription key from the SDK's environment variable)
 conf "$T/pc2.conf" "$BASE"
 control '{"sas_ttl_s": 8}'
 from=$(log_lines)
+export PC_SDK_SUBSCRIPTION_KEY=pc-key-from-env
 mount_satfs -o config="$T/pc2.conf",cache="$T/cache-pc2",prefetch=0 \
 	-o sign=planetary-computer,sign_url="$BASE/api/sas/v1" \
 	-o connect_to="$ACCT.blob.core.windows.net:80:127.0.0.1:$PORT"
+unset PC_SDK_SUBSCRIPTION_KEY
 cp "$MNT/small/${fc[0]}" "$T/c.tif" || fail "read with a short-lived token"
 t1=$(date +%s)
 n1=$(requests_since "$from" "$TOKENS")
@@ -155,6 +181,8 @@ cp "$MNT/small/${fc[1]}" "$T/d.tif" || fail "read after the token expired"
 n2=$(requests_since "$from" "$TOKENS")
 note "8 s tokens: $n1 token(s) for the first file, $n2 after $(($(date +%s) - t1)) s more"
 [ "$n1" -ge 1 ] && [ "$n2" -gt "$n1" ] || fail "no new token after expiry ($n1, then $n2)"
+[ "$(keyed_since "$from" pc-key-from-env)" -eq "$n2" ] ||
+	fail "token requests without PC_SDK_SUBSCRIPTION_KEY's key"
 [ "$(auth_since "$from" expired)" -eq 0 ] || fail "an expired token was sent"
 [ "$(auth_since "$from" ok)" -ge 4 ] || fail "too few signed requests"
 same_pixels "$T/c.tif" "$T/ref/${fc[0]}"
@@ -173,5 +201,6 @@ control '{"fail_paths": []}'
 cp "$MNT/small/${fc[2]}" "$T/e.tif" || fail "read once the token endpoint is back"
 same_pixels "$T/e.tif" "$T/ref/${fc[2]}"
 ! grep -q "sig=" "$LOG" || fail "a token reached the log"
+! grep -q "pc-key-from" "$LOG" || fail "a subscription key reached the log"
 unmount_satfs
 echo "ok $TEST_NAME (signed reads, revoked mid-copy, expiry, token endpoint down)"

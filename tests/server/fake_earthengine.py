@@ -6,37 +6,58 @@
                         [--max-bytes N] [--page-size-cap N]
 
 Standard library only (plus the GDAL command-line tools, run once per band
-of a getPixels request). It implements, after the public reference:
+of a getPixels request). It follows the v1 reference
+(https://developers.google.com/earth-engine/reference/rest/v1):
 
-- GET  /v1/projects/earthengine-public/assets/{collection}:listImages with
-  startTime (inclusive), endTime (exclusive), region (GeoJSON, matched
-  against the image footprints' bounding boxes), filter (only the form
-  `properties.NAME < N` / `>` / `<=` / `>=` / `=` on numeric properties;
-  anything else is 400), pageSize and pageToken (an opaque nextPageToken).
-  Images are Image resources: id, name, startTime, endTime, geometry,
-  properties (CLOUDY_PIXEL_PERCENTAGE, PROCESSING_BASELINE, MGRS_TILE,
-  SPACECRAFT_NAME) and bands with their grids. Every sample item of
-  sentinel-2-l2a becomes an image of COPERNICUS/S2_SR_HARMONIZED, id
-  YYYYMMDDTHHMMSS_YYYYMMDDTHHMMSS_TxxXXX.
-- POST .../assets/{collection}/{image}:getPixels with fileFormat GEO_TIFF,
-  bandIds and a grid (crsCode, affineTransform without shear,
-  dimensions). Pixel (0, 0) is the top-left corner of the affine
-  transform. The answer is a stripped, uncompressed, pixel-interleaved
-  uint16 GeoTIFF cut from the sample COGs with gdalwarp (nearest
-  neighbour), harmonised as S2_SR_HARMONIZED is: DN - 1000 where the item
-  says offset -0.1; masked pixels are 0, a valid pixel is never 0.
-  Requests over the limits (--max-side pixels a side, --max-bytes
-  uncompressed) are 400.
+- GET /v1/projects/earthengine-public/assets/{collection}:listAssets
+  (projects.assets.listAssets) with pageSize (1..1000, 10000 for view
+  BASIC), pageToken (an opaque nextPageToken), view (FULL, the default, or
+  BASIC: type, name and id only) and filter, in the form the official
+  clients write it (google.aip.dev/160): terms joined by AND, each one of
+  startTime >= "RFC3339", endTime < "RFC3339" (also >, <=, <, >=),
+  intersects("GEOJSON") with the GeoJSON's double quotes as single ones
+  (matched against the footprints' bounding boxes), and properties.NAME
+  OP NUMBER; anything else is 400. The answer is a ListAssetsResponse:
+  {"assets": [EarthEngineAsset...], "nextPageToken": ...}, {} when empty.
+  listImages is a v1alpha method: on /v1 it is 404, as any unknown method.
+- Three collections over the same sample scenes, each image an
+  EarthEngineAsset of type IMAGE with id, name, startTime, endTime,
+  geometry, properties (CLOUDY_PIXEL_PERCENTAGE, PROCESSING_BASELINE,
+  MGRS_TILE, SPACECRAFT_NAME) and bands with dataType and grid, ids
+  YYYYMMDDTHHMMSS_YYYYMMDDTHHMMSS_TxxXXX:
+    COPERNICUS/S2_SR_HARMONIZED  uint16, DN - 1000 where the item says
+                                 offset -0.1 (baseline 04.00 and later)
+    COPERNICUS/S2_SR             uint16, the DNs as they are (+1000 kept)
+    SATFS_TEST/S2_SR_FLOAT32     float32 reflectance, (DN - offset) / 1e4
+  Masked pixels are 0; a valid pixel is never 0.
+- POST .../assets/{collection}/{image}:getPixels with fileFormat NPY (a
+  NumPy .npy structured array, one field per band in the band's type) or
+  GEO_TIFF (uint16 collections only), bandIds and a grid (crsCode,
+  affineTransform without shear, dimensions). Pixel (0, 0) is the top-left
+  corner of the affine transform. Pixels are cut from the sample COGs with
+  gdalwarp (nearest neighbour). Requests over the limits (--max-side
+  pixels a side, --max-bytes uncompressed, counted in the bands' types)
+  are 400.
 - POST /token: the OAuth 2.0 JWT-bearer grant. The assertion's RS256
   signature is checked with `openssl dgst` against --pubkey; iss, aud
-  and exp are checked; the answer is a new access token valid 3600 s.
+  and exp are checked; the answer is a new access token valid 3600 s; a
+  refusal is RFC 6749's {"error": "invalid_grant", "error_description"}.
 - Authorization: every API request needs `Authorization: Bearer T` with a
   token that is valid: one the token endpoint issued, or one that starts
   with "good-". Missing, unknown or expired tokens get 401 in the API's
-  error shape. X-Goog-User-Project is logged.
+  error shape. satfs ties every call to a Cloud project: a request
+  without X-Goog-User-Project gets 403 (PERMISSION_DENIED), so that a test
+  notices.
 - POST /_control with JSON: {"expire": ["TOKEN", ...]} makes tokens
   expired; {"quota": N} answers 429 (RESOURCE_EXHAUSTED) to the next N API
-  requests; {"fail_pixels": N} answers 500 to the next N getPixels.
+  requests; {"fail_pixels": N} answers 500 to the next N getPixels;
+  {"empty_pages": N} makes the next N listAssets pages that have assets
+  left answer none, with a fresh token for the same place (the reference:
+  "the server may return fewer assets than requested");
+  {"loop_tokens": true} answers every page asked by pageToken with that
+  same token again (a server that would page forever);
+  {"pixels_answer": "BASE64"} queues a body that the next getPixels
+  answers (200) instead of the pixels (hostile-answer tests).
 - GET /_log: the request log (also written to --log, one JSON per line:
   method, path, query, status, token, project, body).
 """
@@ -58,9 +79,19 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-COLLECTION = "COPERNICUS/S2_SR_HARMONIZED"
 PREFIX = "/v1/projects/earthengine-public/assets/"
 BANDS = {"B2": "blue", "B3": "green", "B4": "red", "B8": "nir"}
+# collection: (band dataType, NumPy typestr, array typecode, how DNs are
+# turned into the collection's values)
+COLLECTIONS = {
+    "COPERNICUS/S2_SR_HARMONIZED": (
+        {"precision": "INT", "range": {"max": 65535}}, "<u2", "H",
+        "harmonised"),
+    "COPERNICUS/S2_SR": (
+        {"precision": "INT", "range": {"max": 65535}}, "<u2", "H", "raw"),
+    "SATFS_TEST/S2_SR_FLOAT32": (
+        {"precision": "FLOAT"}, "<f4", "f", "reflectance"),
+}
 
 
 def ee_id(item):
@@ -81,36 +112,26 @@ def load_images(catalog):
         iid = ee_id(item)
         epsg = props.get("proj:epsg") or int(
             str(props.get("proj:code")).split(":")[1])
-        bands = []
+        grids = {}
         offset = 0
         for bid, key in BANDS.items():
             a = item["assets"][key]
             t = a["proj:transform"]
-            bands.append({
-                "id": bid,
-                "dataType": {"precision": "INT",
-                             "range": {"max": 65535}},
-                "grid": {
-                    "crsCode": "EPSG:%d" % epsg,
-                    "affineTransform": {
-                        "scaleX": t[0], "translateX": t[2],
-                        "scaleY": t[4], "translateY": t[5]},
-                    "dimensions": {"width": a["proj:shape"][1],
-                                   "height": a["proj:shape"][0]},
-                },
-                "pyramidingPolicy": "MEAN",
-            })
+            grids[bid] = {
+                "crsCode": "EPSG:%d" % epsg,
+                "affineTransform": {
+                    "scaleX": t[0], "translateX": t[2],
+                    "scaleY": t[4], "translateY": t[5]},
+                "dimensions": {"width": a["proj:shape"][1],
+                               "height": a["proj:shape"][0]},
+            }
             rb = a.get("raster:bands", [{}])[0]
             if rb.get("offset"):
                 offset = int(round(-rb["offset"] / rb.get("scale", 1e-4)))
         t = props["datetime"]
-        img = {
-            "type": "IMAGE",
-            "name": "projects/earthengine-public/assets/%s/%s" % (
-                COLLECTION, iid),
-            "id": "%s/%s" % (COLLECTION, iid),
-            "updateTime": props.get("updated", t),
-            "properties": {
+        images[iid] = {
+            "grids": grids,
+            "props": {
                 "CLOUDY_PIXEL_PERCENTAGE": props["eo:cloud_cover"],
                 "PROCESSING_BASELINE": props.get("s2:processing_baseline"),
                 "MGRS_TILE": iid.split("_T")[-1],
@@ -118,14 +139,9 @@ def load_images(catalog):
                     "sentinel", "Sentinel"),
                 "system:index": iid,
             },
-            "startTime": t,
-            "endTime": t,
-            "geometry": item["geometry"],
-            "bands": bands,
-            "sizeBytes": "1000000",
-        }
-        images[iid] = {
-            "resource": img,
+            "t": t,
+            "updated": props.get("updated", t),
+            "footprint": item["geometry"],
             "time": parse_time(t),
             "bbox": item["bbox"],
             "cogs": {bid: os.path.join(catalog, "cogs", item["id"],
@@ -135,6 +151,28 @@ def load_images(catalog):
             "epsg": epsg,
         }
     return images
+
+
+def resource(im, iid, coll, view="FULL"):
+    """The EarthEngineAsset of image iid in collection coll."""
+    res = {"type": "IMAGE",
+           "name": "projects/earthengine-public/assets/%s/%s" % (coll, iid),
+           "id": "%s/%s" % (coll, iid)}
+    if view == "BASIC":
+        return res
+    dtype = COLLECTIONS[coll][0]
+    res.update({
+        "updateTime": im["updated"],
+        "properties": im["props"],
+        "startTime": im["t"],
+        "endTime": im["t"],
+        "geometry": im["footprint"],
+        "bands": [{"id": bid, "dataType": dtype, "grid": g,
+                   "pyramidingPolicy": "MEAN"}
+                  for bid, g in im["grids"].items()],
+        "sizeBytes": "1000000",
+    })
+    return res
 
 
 def parse_time(s):
@@ -159,6 +197,9 @@ class State:
         self.expired = set()
         self.quota = 0
         self.fail_pixels = 0
+        self.empty_pages = 0
+        self.loop_tokens = False
+        self.pixels_answers = []
         self.log = []
         self.logf = open(args.log, "a") if args.log else None
         self.n = 0
@@ -299,6 +340,11 @@ class Handler(BaseHTTPRequestHandler):
                 st.expired.update(c.get("expire", []))
                 st.quota = c.get("quota", st.quota)
                 st.fail_pixels = c.get("fail_pixels", st.fail_pixels)
+                st.empty_pages = c.get("empty_pages", st.empty_pages)
+                st.loop_tokens = c.get("loop_tokens", st.loop_tokens)
+                if "pixels_answer" in c:
+                    st.pixels_answers.append(
+                        base64.b64decode(c["pixels_answer"]))
             return self.send(200, b"{}")
         if path == "/_log":
             return self.send(200, json.dumps(st.log).encode())
@@ -325,13 +371,23 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(429, error_body(
                 429, "RESOURCE_EXHAUSTED",
                 "Too many concurrent requests."))
+        if not entry["project"]:
+            return self.send(403, error_body(
+                403, "PERMISSION_DENIED",
+                "Earth Engine requests need a Cloud project: set "
+                "X-Goog-User-Project."))
         rest = urllib.parse.unquote(path[len(PREFIX):])
-        if rest.endswith(":listImages") and self.command == "GET":
-            return self.list_images(st, rest[:-len(":listImages")],
+        if rest.endswith(":listAssets") and self.command == "GET":
+            return self.list_assets(st, rest[:-len(":listAssets")],
                                     url.query)
         if rest.endswith(":getPixels") and self.command == "POST":
             entry["body"] = body.decode("utf-8", "replace")
             return self.get_pixels(st, rest[:-len(":getPixels")], body)
+        if ":" in rest.rsplit("/", 1)[-1]:
+            # v1 has no such method (listImages is v1alpha's)
+            return self.send(404, error_body(
+                404, "NOT_FOUND", "Method not found: %s." %
+                rest.rsplit(":", 1)[-1]))
         return self.send(404, error_body(404, "NOT_FOUND",
                                          "Asset not found."))
 
@@ -386,81 +442,71 @@ class Handler(BaseHTTPRequestHandler):
             {"access_token": tok, "expires_in": 3599,
              "token_type": "Bearer"}).encode())
 
-    def list_images(self, st, collection, query):
-        if collection != COLLECTION:
+    def list_assets(self, st, collection, query):
+        if collection not in COLLECTIONS:
             return self.send(404, error_body(
                 404, "NOT_FOUND", "ImageCollection '%s' not found." %
                 collection))
         q = urllib.parse.parse_qs(query)
         one = lambda k: q.get(k, [None])[0]
+        for k in q:
+            if k not in ("filter", "pageSize", "pageToken", "view"):
+                return self.bad("Invalid JSON payload received. Unknown "
+                                "name \"%s\": Cannot bind query parameter."
+                                % k)
+        view = one("view") or "FULL"
+        if view not in ("FULL", "BASIC", "EARTH_ENGINE_ASSET_VIEW_UNSPECIFIED"):
+            return self.bad("Invalid value at 'view'.")
         try:
-            t0 = parse_time(one("startTime")) if one("startTime") else None
-            t1 = parse_time(one("endTime")) if one("endTime") else None
-        except ValueError:
-            return self.bad("Invalid time.")
-        region = None
-        if one("region"):
-            try:
-                g = json.loads(one("region"))
-                pts = g["coordinates"][0]
-                xs = [p[0] for p in pts]
-                ys = [p[1] for p in pts]
-                region = (min(xs), min(ys), max(xs), max(ys))
-            except (ValueError, KeyError, IndexError, TypeError):
-                return self.bad("Invalid GeoJSON geometry.")
-        filt = None
-        if one("filter"):
-            m = re.fullmatch(r"\s*properties\.([A-Za-z_:]+)\s*(<=|>=|<|>|=)"
-                             r"\s*(-?[0-9.]+(?:[eE][-+]?\d+)?)\s*",
-                             one("filter"))
-            if not m:
-                return self.bad("Unable to parse filter string.")
-            filt = (m.group(1), m.group(2), float(m.group(3)))
+            terms = parse_filter(one("filter") or "")
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            return self.bad("Unable to parse filter: %s" % e)
         size = int(one("pageSize") or 1000)
-        if size < 1 or size > 1000:
-            return self.bad("pageSize must be in 1..1000.")
+        cap = 10000 if view == "BASIC" else 1000
+        if size < 1 or size > cap:
+            return self.bad("pageSize must be in 1..%d." % cap)
         # the API may answer fewer than asked for: --page-size-cap
         size = min(size, st.args.page_size_cap)
         start = 0
-        if one("pageToken"):
+        tok = one("pageToken")
+        if tok:
             try:
-                start = int(b64url_decode(one("pageToken")).decode()
-                            .split(":")[1])
+                start = int(b64url_decode(tok).decode().split(":")[1])
             except (ValueError, IndexError):
                 return self.bad("Invalid page token.")
-        ops = {"<": lambda a, b: a < b, ">": lambda a, b: a > b,
-               "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
-               "=": lambda a, b: a == b}
         hits = []
         for iid, im in sorted(st.images.items(),
                               key=lambda kv: (kv[1]["time"], kv[0])):
-            if t0 is not None and im["time"] < t0:
-                continue
-            if t1 is not None and im["time"] >= t1:
-                continue
-            b = im["bbox"]
-            if region and (b[2] < region[0] or b[0] > region[2] or
-                           b[3] < region[1] or b[1] > region[3]):
-                continue
-            if filt:
-                v = im["resource"]["properties"].get(filt[0])
-                if not isinstance(v, (int, float)) or \
-                        not ops[filt[1]](v, filt[2]):
-                    continue
-            hits.append(im["resource"])
-        page = hits[start:start + size]
-        out = {"images": page}
-        if start + size < len(hits):
-            out["nextPageToken"] = base64.urlsafe_b64encode(
-                ("page:%d" % (start + size)).encode()).decode().rstrip("=")
+            if all(t(im) for t in terms):
+                hits.append(resource(im, iid, collection, view))
+        with st.lock:
+            empty = st.empty_pages > 0 and start < len(hits)
+            if empty:
+                st.empty_pages -= 1
+            st.n += 1
+            nonce = st.n
+            loop = st.loop_tokens and tok
+        out = {}
+        if empty:
+            # nothing this time, a new token for the same place
+            out["nextPageToken"] = page_token(start, nonce)
+        else:
+            page = hits[start:start + size]
+            if page:
+                out["assets"] = page
+            if start + size < len(hits):
+                out["nextPageToken"] = page_token(start + size, nonce)
+        if loop:
+            out["nextPageToken"] = tok
         return self.send(200, json.dumps(out).encode())
 
     def get_pixels(self, st, name, body):
         coll, _, iid = name.rpartition("/")
-        if coll != COLLECTION or iid not in st.images:
+        if coll not in COLLECTIONS or iid not in st.images:
             return self.send(404, error_body(404, "NOT_FOUND",
                                              "Image not found."))
         im = st.images[iid]
+        _, typestr, code, kind = COLLECTIONS[coll]
         try:
             req = json.loads(body)
             bands = req["bandIds"]
@@ -474,8 +520,11 @@ class Handler(BaseHTTPRequestHandler):
             shear = float(at.get("shearX", 0)) or float(at.get("shearY", 0))
         except (ValueError, KeyError, TypeError, IndexError):
             return self.bad("Invalid request.")
-        if req.get("fileFormat") != "GEO_TIFF":
-            return self.bad("Only GEO_TIFF in this fake.")
+        fmt = req.get("fileFormat")
+        if fmt not in ("NPY", "GEO_TIFF") or (fmt == "GEO_TIFF" and
+                                               code != "H"):
+            return self.bad("fileFormat %s is not served by this fake."
+                            % fmt)
         if shear or sx <= 0 or sy >= 0 or w < 1 or h < 1:
             return self.bad("Invalid grid.")
         for b in bands:
@@ -484,7 +533,7 @@ class Handler(BaseHTTPRequestHandler):
         if w > st.args.max_side or h > st.args.max_side:
             return self.bad("Grid dimensions must not exceed %d." %
                             st.args.max_side)
-        total = w * h * len(bands) * 2
+        total = w * h * len(bands) * array.array(code).itemsize
         if total > st.args.max_bytes:
             return self.bad("Total request size (%d bytes) must be less "
                             "than or equal to %d bytes." %
@@ -493,6 +542,9 @@ class Handler(BaseHTTPRequestHandler):
             fail = st.fail_pixels > 0
             if fail:
                 st.fail_pixels -= 1
+            canned = st.pixels_answers.pop(0) if st.pixels_answers else None
+        if canned is not None:
+            return self.send(200, canned, ctype="application/octet-stream")
         if fail:
             return self.send(500, error_body(500, "INTERNAL",
                                              "An internal error occurred."))
@@ -514,12 +566,110 @@ class Handler(BaseHTTPRequestHandler):
                 raw = open(out, "rb").read()
                 vals = list(struct.unpack("<%dH" % (w * h), raw))
                 off = im["offset"]
-                if off:
-                    # harmonised; a valid pixel never becomes 0 (masked)
+                # a valid pixel never becomes 0 (masked)
+                if kind == "harmonised" and off:
                     vals = [0 if v == 0 else max(v - off, 1) for v in vals]
+                elif kind == "reflectance":
+                    vals = [0.0 if v == 0 else max(v - off, 1) / 10000.0
+                            for v in vals]
                 planes.append(vals)
-        return self.send(200, tiff_bytes(planes, w, h, epsg, x0, y0, sx, sy),
-                         ctype="image/tiff")
+        if fmt == "GEO_TIFF":
+            return self.send(200, tiff_bytes(planes, w, h, epsg, x0, y0,
+                                             sx, sy), ctype="image/tiff")
+        return self.send(200, npy_bytes(planes, bands, typestr, code, w, h),
+                         ctype="application/octet-stream")
+
+
+def page_token(start, nonce):
+    return base64.urlsafe_b64encode(
+        ("page:%d:%d" % (start, nonce)).encode()).decode().rstrip("=")
+
+
+def npy_bytes(planes, names, typestr, code, w, h):
+    """A NumPy .npy file (format 1.0, NEP 1): a structured array of shape
+    (h, w), one field per band, all of one type here."""
+    descr = "[%s]" % ", ".join("('%s', '%s')" % (n, typestr) for n in names)
+    header = "{'descr': %s, 'fortran_order': False, 'shape': (%d, %d), }" % (
+        descr, h, w)
+    # padded with spaces and a newline so that the data start on 64 bytes
+    pad = -(10 + len(header) + 1) % 64
+    header = (header + " " * pad + "\n").encode("latin1")
+    n = len(planes)
+    inter = array.array(code, bytes(array.array(code).itemsize * w * h * n))
+    for i, p in enumerate(planes):
+        inter[i::n] = array.array(code, p)
+    if sys.byteorder == "big":
+        inter.byteswap()
+    return (b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header +
+            inter.tobytes())
+
+
+TIME_TERM = re.compile(r'(startTime|endTime)\s*(<=|>=|<|>)\s*"([^"]+)"$')
+PROP_TERM = re.compile(r"properties\.([A-Za-z_:0-9]+)\s*(<=|>=|<|>|=)\s*"
+                       r"(-?[0-9.]+(?:[eE][-+]?\d+)?)$")
+OPS = {"<": lambda a, b: a < b, ">": lambda a, b: a > b,
+       "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+       "=": lambda a, b: a == b}
+
+
+def split_and(f):
+    """Splits a filter at its AND operators outside double quotes."""
+    terms, cur, quoted, i = [], "", False, 0
+    while i < len(f):
+        if f[i] == '"':
+            quoted = not quoted
+        if not quoted and f.startswith(" AND ", i):
+            terms.append(cur.strip())
+            cur, i = "", i + 5
+            continue
+        cur += f[i]
+        i += 1
+    if quoted:
+        raise ValueError("unterminated string")
+    if cur.strip():
+        terms.append(cur.strip())
+    return terms
+
+
+def parse_filter(f):
+    """The filter's terms as predicates on an image; ValueError if a term
+    is not one the listAssets reference documents."""
+    preds = []
+    for term in split_and(f) if f.strip() else []:
+        m = TIME_TERM.match(term)
+        if m:
+            field = m.group(1)
+            op = OPS[m.group(2)]
+            t = parse_time(m.group(3))
+            preds.append(lambda im, op=op, t=t: op(im["time"], t))
+            continue
+        m = PROP_TERM.match(term)
+        if m:
+            name, op, v = m.group(1), OPS[m.group(2)], float(m.group(3))
+
+            def prop(im, name=name, op=op, v=v):
+                x = im["props"].get(name)
+                return isinstance(x, (int, float)) and op(x, v)
+            preds.append(prop)
+            continue
+        m = re.match(r'intersects\("(.*)"\)$', term)
+        if m:
+            if '"' in m.group(1):
+                raise ValueError("a double quote inside intersects()")
+            g = json.loads(m.group(1).replace("'", '"'))
+            pts = g["coordinates"][0]
+            xs = [p[0] for p in pts]
+            ys = [p[1] for p in pts]
+            r = (min(xs), min(ys), max(xs), max(ys))
+
+            def inside(im, r=r):
+                b = im["bbox"]
+                return not (b[2] < r[0] or b[0] > r[2] or b[3] < r[1] or
+                            b[1] > r[3])
+            preds.append(inside)
+            continue
+        raise ValueError("unknown term %r" % term)
+    return preds
 
 
 def main():

@@ -6,7 +6,8 @@
         [--bandwidth B]
         [--rate-429 R] [--retry-after S] [--rate-503 R] [--rate-truncate R]
         [--rate-stall R] [--rate-reset R] [--seed N]
-        [--paging post-merge|post-token|get] [--cql2] [--get-only]
+        [--paging post-merge|post-token|get] [--cql2 | --cql2-text]
+        [--get-only]
         [--ignore-query] [--page-limit N] [--replay DIR]
         [--exit-with-parent]
 
@@ -67,6 +68,17 @@ CONFORMS_CQL2 = [
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
 ]
 
+# A server that offers the filter extension in CQL2 Text only: a JSON
+# filter is answered 400, as the filter extension lets such a server do.
+CONFORMS_CQL2_TEXT = [
+    "https://api.stacspec.org/v1.0.0/item-search#filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+]
+CQL2_TEXT_CMP = re.compile(r"^\s*([A-Za-z_:][A-Za-z0-9_:.]*)\s*(<=|>=|<>|<|>|=)"
+                           r"\s*(-?[0-9]+(?:\.[0-9]+)?)\s*$")
+
 RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d)[Tt ](\d\d:\d\d:\d\d)(\.\d+)?"
                      r"([Zz]|[+-]\d\d:\d\d)?$")
 
@@ -108,6 +120,7 @@ class State:
             "range_ignore": False,
             "range_shift": 0,
             "fail_next": 0,
+            "empty_pages": 0,
             "sas_ttl_s": 3600,
             "sas_revoke_after": 0,
             "sas_revoke": False,
@@ -116,6 +129,7 @@ class State:
         self.sas = {}            # protected by lock: sig -> token facts
         self.sas_seq = 0         # protected by lock: tokens issued
         self.sas_min_seq = 0     # protected by lock: older ones revoked
+        self.empty_seq = 0       # protected by lock: empty pages answered
         self.log = []                                # protected by lock
         self.cond = threading.Condition(self.lock)
         self.active = 0          # protected by lock: requests in progress
@@ -141,9 +155,9 @@ class State:
                 if not isinstance(v, list) or \
                         not all(isinstance(s, str) for s in v):
                     raise BadRequest("%s must be a list of strings" % k)
-            elif k == "fail_next":
+            elif k in ("fail_next", "empty_pages"):
                 if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                    raise BadRequest("fail_next must be an integer >= 0")
+                    raise BadRequest("%s must be an integer >= 0" % k)
             elif k == "fail_status":
                 v = int(v)
                 if v < 100 or v > 599:
@@ -956,6 +970,9 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) != 2 or not all(parts):
                 return stac_error(404, "NotFound", "no token endpoint "
                                   + path)
+            # the Planetary Computer SDK's header, when it has a key
+            self.entry["subscription_key"] = self.headers.get(
+                "Ocp-Apim-Subscription-Key")
             return jresp(200, srv.state.sas_issue(*parts))
         if path.startswith("/cogs/") or (srv.catalog and
                                           path.startswith("/items/")):
@@ -1054,6 +1071,8 @@ class Handler(BaseHTTPRequestHandler):
     # -- STAC ---------------------------------------------------------------
 
     def conforms(self):
+        if self.server.opts.cql2_text:
+            return CONFORMS + CONFORMS_CQL2_TEXT
         return CONFORMS + (CONFORMS_CQL2 if self.server.opts.cql2 else [])
 
     def landing(self):
@@ -1107,7 +1126,16 @@ class Handler(BaseHTTPRequestHandler):
             hits = [i for i in srv.catalog.items if item_match(i, norm, opts)]
         except BadRequest as e:
             return stac_error(400, "BadRequest", str(e))
-        page = hits[offset:offset + limit]
+        with srv.state.lock:
+            empty = srv.state.faults["empty_pages"] > 0 and offset < len(hits)
+            if empty:
+                # a page that holds nothing but a link to the same place
+                # (with a token of its own), as a server whose pages may
+                # run short can answer
+                srv.state.faults["empty_pages"] -= 1
+                srv.state.empty_seq += 1
+                nonce = srv.state.empty_seq
+        page = [] if empty else hits[offset:offset + limit]
         feats = [clean_item(i) for i in page]
         base = srv.base
         href = base + ("/collections/%s/items" % items_of if items_of
@@ -1116,9 +1144,11 @@ class Handler(BaseHTTPRequestHandler):
                   "href": href},
                  {"rel": "root", "type": "application/json", "href": base}]
         if offset + len(page) < len(hits):
-            links.append(self.next_link(params, how, href,
-                                        encode_token(offset + len(page), fp),
-                                        bool(items_of)))
+            links.append(self.next_link(
+                params, how, href,
+                encode_token(offset + len(page), fp,
+                             nonce if empty else None),
+                bool(items_of)))
         doc = {"type": "FeatureCollection", "stac_version": STAC_VERSION,
                "context": {"limit": limit, "matched": len(hits),
                            "returned": len(feats)},
@@ -1309,8 +1339,11 @@ def post_body(params):
     return body
 
 
-def encode_token(offset, fp):
-    raw = json.dumps({"o": offset, "f": fp}, separators=(",", ":"))
+def encode_token(offset, fp, nonce=None):
+    d = {"o": offset, "f": fp}
+    if nonce is not None:
+        d["n"] = nonce
+    raw = json.dumps(d, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -1371,6 +1404,14 @@ def normalize_search(params, opts):
         if opts.cql2:
             if lang != "cql2-json" or not isinstance(f, dict):
                 raise BadRequest("only filter-lang cql2-json is supported")
+        if opts.cql2_text:
+            m = CQL2_TEXT_CMP.match(f) if isinstance(f, str) else None
+            if params.get("filter-lang") != "cql2-text" or not m:
+                raise BadRequest("only filter-lang cql2-text (a comparison"
+                                 " of a property with a number) is "
+                                 "supported")
+            f = {"op": m.group(2), "args": [{"property": m.group(1)},
+                                            float(m.group(3))]}
         norm["filter"] = f
     return norm
 
@@ -1393,7 +1434,7 @@ def item_match(item, norm, opts):
     if "query" in norm and not opts.ignore_query and \
             not query_match(item, norm["query"]):
         return False
-    if "filter" in norm and opts.cql2 and \
+    if "filter" in norm and (opts.cql2 or opts.cql2_text) and \
             not cql2_eval(item, norm["filter"]):
         return False
     return True
@@ -1436,6 +1477,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--paging", choices=("post-merge", "post-token", "get"))
     ap.add_argument("--cql2", action="store_true")
+    ap.add_argument("--cql2-text", action="store_true")
     ap.add_argument("--get-only", action="store_true")
     ap.add_argument("--ignore-query", action="store_true")
     ap.add_argument("--page-limit", type=int, default=0)

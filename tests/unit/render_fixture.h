@@ -332,7 +332,7 @@ static inline void fx_start(struct fx *f, struct sat_cache *cache)
 	page = malloc(len + 64);
 	len = (size_t)sprintf(page, "{\"type\":\"FeatureCollection\","
 			      "\"features\":[%s]}", item);
-	CHECK_INT(sat_stac_parse_page(page, len, NULL, &items, &nitems,
+	CHECK_INT(sat_stac_parse_page(page, len, NULL, NULL, &items, &nitems,
 				      &skipped, &next, &has_next), 0);
 	CHECK_INT(nitems, 1);
 	f->scene = items[0];

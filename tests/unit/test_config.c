@@ -935,6 +935,18 @@ SAT_TEST(sign_and_connect_to)
 	BAD_OPTS("connect_to=h/x:80:a:1", "-o connect_to: ");
 	BAD_OPTS("connect_to=", "-o connect_to: ");
 	BAD_OPTS("sign=", "-o sign: '' is not");
+
+	/* the Planetary Computer subscription key: [source] only */
+	c = load_ok("[source]\nsign = planetary-computer\n"
+		    "subscription_key = abc123\n", NULL);
+	CHECK_STR(c->sign_subscription_key, "abc123");
+	sat_config_free(c);
+	c = load_ok("[source]\n", NULL);
+	CHECK(c->sign_subscription_key == NULL);
+	sat_config_free(c);
+	BAD_OPTS("subscription_key=abc", "-o subscription_key: unknown option");
+	BAD("[mount]\nsubscription_key = abc\n", 2,
+	    "unknown key 'subscription_key' in [mount]");
 }
 
 SAT_TEST(shared_store)

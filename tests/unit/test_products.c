@@ -382,7 +382,7 @@ static struct sat_scene *scene_copy(struct fx *f, const char *id)
 	len = (size_t)sprintf(page, "{\"type\":\"FeatureCollection\","
 			      "\"features\":[%s]}", item);
 	memset(&next, 0, sizeof(next));
-	CHECK_INT(sat_stac_parse_page(page, len, NULL, &items, &nitems,
+	CHECK_INT(sat_stac_parse_page(page, len, NULL, NULL, &items, &nitems,
 				      &skipped, &next, &has_next), 0);
 	CHECK_INT(nitems, 1);
 	s = items[0];

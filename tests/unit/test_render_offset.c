@@ -36,7 +36,7 @@ static void items_parse(struct items *it, const char *body, size_t len)
 	bool has_next;
 
 	memset(it, 0, sizeof(*it));
-	CHECK_INT(sat_stac_parse_page(body, len, &prev, &it->v, &it->n,
+	CHECK_INT(sat_stac_parse_page(body, len, &prev, NULL, &it->v, &it->n,
 				      &skipped, &next, &has_next), 0);
 	sat_stac_request_clear(&next);
 	CHECK(it->n > 0);

@@ -35,7 +35,7 @@ static void page_parse(struct page *p, const char *body, size_t len,
 		       const struct sat_stac_request *prev)
 {
 	memset(p, 0, sizeof(*p));
-	p->ret = sat_stac_parse_page(body, len, prev, &p->items, &p->n,
+	p->ret = sat_stac_parse_page(body, len, prev, NULL, &p->items, &p->n,
 				     &p->skipped, &p->next, &p->has_next);
 }
 
@@ -150,21 +150,23 @@ SAT_TEST(landing_variants)
 		"{\"links\":[{\"rel\":\"search\",\"method\":\"POST\","
 		"\"href\":\"file:///etc/passwd\"}]}";
 
-	/* A search link without method is GET (STAC API); relative href. */
+	/* A search link without method is GET (STAC API); relative href.
+	 * CQL2 JSON without Item Search Filter binds no filter to /search. */
 	CHECK_INT(sat_stac_parse_landing(cql2, strlen(cql2),
 					 "https://x.org/v1/", &caps),
 		  0);
-	CHECK(caps.cql2_filter);
+	CHECK(!caps.cql2_filter && !caps.cql2_json);
 	CHECK(caps.search_get);
 	CHECK(!caps.search_post);
 	CHECK_STR(caps.search_href, "https://x.org/v1/search");
 	sat_stac_caps_clear(&caps);
 
+	/* Item Search Filter without an encoding class: no filter sent */
 	CHECK_INT(sat_stac_parse_landing(filter, strlen(filter),
 					 "https://pc.example/api/stac/v1",
 					 &caps),
 		  0);
-	CHECK(caps.cql2_filter);
+	CHECK(!caps.cql2_filter);
 	CHECK(caps.search_post && !caps.search_get);
 	CHECK_STR(caps.search_href, "https://pc.example/api/stac/v1/search");
 	sat_stac_caps_clear(&caps);
@@ -642,12 +644,108 @@ SAT_TEST(build_search_post_bbox)
 	CHECK(r.body == NULL && r.headers == NULL);
 }
 
+/*
+ * The filter extension (https://github.com/stac-api-extensions/filter,
+ * "Conformance Classes"): an implementation "must support at least one of
+ * the CQL2 Text or CQL2 JSON conformance classes"; "If both are
+ * advertised as being supported, it is only required that both be
+ * supported for GET query parameters, and that only that CQL2 JSON be
+ * supported for POST JSON requests. It is recommended that clients use
+ * CQL2 Text in GET requests and CQL2 JSON in POST requests." Its Example 3
+ * writes the cloud filter in text as "eo:cloud_cover < 10" and in JSON as
+ * {"op": "<", "args": [{"property": "eo:cloud_cover"}, 10]}.
+ */
+SAT_TEST(cql2_encoding_as_offered)
+{
+	const char *text_only =
+		"{\"conformsTo\":[\"https://api.stacspec.org/v1.0.0-rc.3/"
+		"item-search#filter\",\"http://www.opengis.net/spec/cql2/1.0/"
+		"conf/cql2-text\",\"http://www.opengis.net/spec/cql2/1.0/conf/"
+		"basic-cql2\"],\"links\":[{\"rel\":\"search\",\"method\":"
+		"\"POST\",\"href\":\"https://t.example/search\"}]}";
+	const char *both =
+		"{\"conformsTo\":[\"https://api.stacspec.org/v1.0.0/"
+		"item-search#filter\",\"http://www.opengis.net/spec/cql2/1.0/"
+		"conf/cql2-text\",\"http://www.opengis.net/spec/cql2/1.0/conf/"
+		"cql2-json\"],\"links\":[{\"rel\":\"search\",\"href\":"
+		"\"https://b.example/search\"}]}";
+	struct sat_stac_caps caps;
+	struct sat_stac_request r;
+	struct sat_stac_query q;
+	struct json_object *b;
+
+	david_query(&q);
+	q.max_cloud = 85;
+	/* only cql2-text: the filter as text, in the POST body too */
+	CHECK_INT(sat_stac_parse_landing(text_only, strlen(text_only),
+					 "https://t.example", &caps), 0);
+	CHECK(caps.cql2_filter && caps.cql2_text && !caps.cql2_json);
+	CHECK_INT(sat_stac_build_search(&caps, &q, &r), 0);
+	CHECK_STR(r.method, "POST");
+	b = parse_json(r.body);
+	CHECK_STR(jstr(b, "filter-lang"), "cql2-text");
+	CHECK_STR(jstr(b, "filter"), "eo:cloud_cover < 85");
+	json_object_put(b);
+	sat_stac_request_clear(&r);
+	sat_stac_caps_clear(&caps);
+
+	/* both, and only GET offered: text in the query string */
+	CHECK_INT(sat_stac_parse_landing(both, strlen(both),
+					 "https://b.example", &caps), 0);
+	CHECK(caps.cql2_filter && caps.cql2_text && caps.cql2_json);
+	CHECK(caps.search_get && !caps.search_post);
+	CHECK_INT(sat_stac_build_search(&caps, &q, &r), 0);
+	CHECK_STR(r.method, "GET");
+	CHECK(strstr(r.url, "&filter-lang=cql2-text"));
+	CHECK(strstr(r.url, "&filter=eo%3Acloud_cover%20%3C%2085"));
+	sat_stac_request_clear(&r);
+	/* both, POST: JSON */
+	caps.search_post = true;
+	CHECK_INT(sat_stac_build_search(&caps, &q, &r), 0);
+	b = parse_json(r.body);
+	CHECK_STR(jstr(b, "filter-lang"), "cql2-json");
+	CHECK_STR(jstr(jget(b, "filter"), "op"), "<");
+	json_object_put(b);
+	sat_stac_request_clear(&r);
+	sat_stac_caps_clear(&caps);
+}
+
+SAT_TEST(error_text_redacted)
+{
+	char buf[128];
+	size_t len;
+	char *body = satest_read_file(
+		satest_data("stac/earthsearch_v1_collection_404.json"),
+		&len);
+	const char *t;
+
+	/* a real STAC error body: {code, description} */
+	sat_stac_error_text(body, len, buf, sizeof(buf));
+	CHECK(strchr(buf, ':') && strlen(buf) > 3);
+	CHECK(!strchr(buf, '{'));
+	free(body);
+	t = "{\"code\":\"BadRequest\",\"description\":\"bad filter\\nat "
+	       "1\"}";
+	sat_stac_error_text(t, strlen(t), buf, sizeof(buf));
+	CHECK_STR(buf, "BadRequest: bad filter?at 1");
+	/* not JSON: the first line, secrets blanked */
+	t = "denied: https://a.blob.core.windows.net/c/x?se=1&"
+	       "sig=SECRETSECRETSECRET&sp=r\nmore";
+	sat_stac_error_text(t, strlen(t), buf, sizeof(buf));
+	CHECK(!strstr(buf, "SECRET"));
+	CHECK(strstr(buf, "sig=REDACTED&sp=r"));
+	CHECK(!strstr(buf, "more"));
+	sat_stac_error_text(NULL, 0, buf, sizeof(buf));
+	CHECK_STR(buf, "");
+}
+
 SAT_TEST(build_search_post_cql2_polygon)
 {
 	static const double ring[] = { -82.48, 8.35, -82.39, 8.35,
 				       -82.39, 8.44, -82.48, 8.44 };
 	struct sat_stac_caps caps = { .search_post = true,
 				      .cql2_filter = true,
+				      .cql2_json = true,
 				      .search_href = "http://127.0.0.1:1/s" };
 	struct sat_stac_request r;
 	struct sat_stac_query q;

@@ -32,7 +32,7 @@ static void page_parse(struct page *p, const char *body, size_t len,
 		       const struct sat_stac_request *prev)
 {
 	memset(p, 0, sizeof(*p));
-	p->ret = sat_stac_parse_page(body, len, prev, &p->items, &p->n,
+	p->ret = sat_stac_parse_page(body, len, prev, NULL, &p->items, &p->n,
 				     &p->skipped, &p->next, &p->has_next);
 }
 
@@ -170,6 +170,58 @@ SAT_TEST(paging_merge_true)
 	CHECK_STR(p.next.body, prev.body);
 	CHECK_STR(p.next.url, "https://other.example/search");
 	page_free(&p);
+}
+
+/* merge: true merges into the original request, not the previous one:
+ * the STAC API spec's item-search examples ("POST search with body and
+ * merge fields") answer {"bbox": ...} with a next link {"page": 2,
+ * "limit": 10, merge: true}, and "This tells the client to POST to the
+ * search endpoint using the original request with the page and limit
+ * fields merged in" (radiantearth/stac-api-spec, item-search/examples.md).
+ * Headers merge the same way. */
+SAT_TEST(paging_merge_into_original)
+{
+	char *orig_hdrs[] = { "Content-Type: application/json",
+			      "X-Orig: 1", NULL };
+	struct sat_stac_request orig = {
+		.method = "POST",
+		.url = "http://api.cool-sat.com/search",
+		.body = "{\"bbox\":[-110,39.5,-105,40.5]}",
+		.headers = orig_hdrs,
+	};
+	struct sat_stac_request prev = {
+		.method = "POST",
+		.url = "http://api.cool-sat.com/search",
+		.body = "{\"bbox\":[-110,39.5,-105,40.5],\"page\":2,"
+			"\"limit\":10,\"extra\":\"from page 2\"}",
+	};
+	struct sat_stac_request next;
+	struct sat_scene **items = NULL;
+	size_t n = 0, skipped = 0;
+	struct json_object *b;
+	bool has_next;
+	char buf[1024];
+	const char *pg = page_with_link(
+		"{\"rel\":\"next\",\"href\":\"http://api.cool-sat.com/"
+		"search\",\"method\":\"POST\",\"body\":{\"page\":3,"
+		"\"limit\":10},\"headers\":{\"X-Orig\":\"2\"},"
+		"\"merge\":true}", buf, sizeof(buf));
+
+	CHECK_INT(sat_stac_parse_page(pg, strlen(pg), &prev, &orig, &items,
+				      &n, &skipped, &next, &has_next), 0);
+	CHECK(has_next);
+	b = parse_json(next.body);
+	CHECK_INT(json_object_object_length(b), 3); /* bbox, page, limit */
+	CHECK_INT(json_object_get_int(jget(b, "page")), 3);
+	CHECK(jget(b, "extra") == NULL); /* prev's own field is not kept */
+	CHECK_INT(json_object_array_length(jget(b, "bbox")), 4);
+	json_object_put(b);
+	CHECK(has_header(&next, "Content-Type: application/json"));
+	CHECK(has_header(&next, "X-Orig: 2")); /* the link's wins */
+	CHECK(!has_header(&next, "X-Orig: 1"));
+	CHECK(next.headers[2] == NULL);
+	sat_stac_request_clear(&next);
+	free(items);
 }
 
 SAT_TEST(paging_get_links)
@@ -660,13 +712,13 @@ SAT_TEST(hostile_documents_refused)
 		const char *ok = "{\"features\":[{\"id\":\"k\"," PROPS(
 			"\"2024-01-03T15:52:11Z\"") "," ASSETS "}]}";
 
-		CHECK_INT(sat_stac_parse_page(ok, strlen(ok), NULL, &items, &n,
+		CHECK_INT(sat_stac_parse_page(ok, strlen(ok), NULL, NULL, &items, &n,
 					      &skipped, &next, &has_next),
 			  0);
-		CHECK_INT(sat_stac_parse_page(ok, strlen(ok), NULL, &items, &n,
+		CHECK_INT(sat_stac_parse_page(ok, strlen(ok), NULL, NULL, &items, &n,
 					      &skipped, &next, &has_next),
 			  0);
-		CHECK_INT(sat_stac_parse_page("{", 1, NULL, &items, &n,
+		CHECK_INT(sat_stac_parse_page("{", 1, NULL, NULL, &items, &n,
 					      &skipped, &next, &has_next),
 			  -EINVAL);
 		CHECK_INT(n, 2);
