@@ -279,6 +279,30 @@ static void set_plan_locked(struct node *f, struct sat_render_plan *p,
 	f->plan = p;
 }
 
+/* The .tif node `name` of date, of product j of the scene at index i of
+ * the listing, showing plan p (a reference, taken over: trashed when out
+ * of memory, and NULL returned). */
+static struct node *put_tif_locked(struct sat_tree *t, struct node *date,
+				   const char *name, struct sat_render_plan *p,
+				   const struct sat_scene *s, size_t i,
+				   size_t j, unsigned gen,
+				   struct node_trash *trash)
+{
+	struct node *f = get_or_add_kid_locked(t, date, SAT_NODE_TIF, name);
+
+	if (!f) {
+		sat_tree_trash_plan(trash, p);
+		return NULL;
+	}
+	set_plan_locked(f, p, trash);
+	f->gen = gen;
+	f->size = f->plan->size_bytes;
+	f->mtime = s->datetime;
+	f->order = i;
+	f->product = j;
+	return f;
+}
+
 /* Replaces a region's children with those of listing l, reusing the nodes
  * (and so the inodes) of names still present; takes over l's reference
  * and the plans'. */
@@ -338,17 +362,10 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 				continue;
 			snprintf(name, sizeof(name), "%s.%s.tif", s->file_id,
 				 t->cfg->products[j]->name);
-			f = get_or_add_kid_locked(t, date, SAT_NODE_TIF, name);
-			if (!f) {
-				sat_tree_trash_plan(trash, p);
+			f = put_tif_locked(t, date, name, p, s, i, j, gen,
+					   trash);
+			if (!f)
 				goto nomem;
-			}
-			set_plan_locked(f, p, trash);
-			f->gen = gen;
-			f->size = f->plan->size_bytes;
-			f->mtime = s->datetime;
-			f->order = i;
-			f->product = j;
 			tifs[i * np + j] = f;
 		}
 		/* the date's mosaic, made of this scene and the next ones */
@@ -360,17 +377,9 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 				continue;
 			snprintf(name, sizeof(name), "mosaic.%s.tif",
 				 t->cfg->products[j]->name);
-			f = get_or_add_kid_locked(t, date, SAT_NODE_TIF, name);
-			if (!f) {
-				sat_tree_trash_plan(trash, p);
+			if (!put_tif_locked(t, date, name, p, s, i, j, gen,
+					    trash))
 				goto nomem;
-			}
-			set_plan_locked(f, p, trash);
-			f->gen = gen;
-			f->size = f->plan->size_bytes;
-			f->mtime = s->datetime;
-			f->order = i;
-			f->product = j;
 		}
 	}
 	sat_tree_prune_locked(t, reg, gen, trash);
