@@ -96,8 +96,10 @@ static void mem_note(struct mem_src *s, const char *module, const char *msg)
 {
 	if (!s || s->first[0])
 		return;
-	snprintf(s->first, sizeof(s->first), "%s%s%s", module ? module : "",
-		 module ? ": " : "", msg);
+	/* cut to the field: the start of libtiff's message is what matters */
+	if (snprintf(s->first, sizeof(s->first), "%s%s%s",
+		     module ? module : "", module ? ": " : "", msg) < 0)
+		s->first[0] = '\0';
 }
 
 __attribute__((format(printf, 4, 0)))
