@@ -81,6 +81,9 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	fo.connect_timeout_ms = cfg->timeout_s < 10 ? cfg->timeout_s * 1000
 						     : 10000;
 	fo.stall_timeout_ms = cfg->timeout_s * 1000;
+	fo.min_rate_bytes = cfg->min_rate_bytes;
+	fo.deadline_ms = (cfg->deadline_s ? cfg->deadline_s
+					  : 5 * cfg->timeout_s) * 1000;
 	fo.backoff_base_ms = 200;
 	fo.backoff_max_ms = 20000;
 	fo.max_body_bytes = 64u << 20;

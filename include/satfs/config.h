@@ -99,6 +99,8 @@ struct sat_config {
 	int listing_ttl_s;
 	int max_items;         /* per region listing */
 	int timeout_s;         /* a request with no progress this long fails */
+	int min_rate_bytes;    /* ... or moving fewer bytes a second */
+	int deadline_s;        /* a request with its retries; 0: 5 x timeout */
 	bool offline;
 	char *log_path;        /* NULL: stderr / syslog */
 	char *connect_to;      /* "HOST:PORT:TO-HOST:TO-PORT ..." or NULL */
