@@ -39,6 +39,7 @@ struct pin {
 };
 
 #define REGIONS_FILE "regions"
+#define LOCK_FILE "lock"
 #define REGIONS_MAX_BYTES (1u << 20)
 
 struct sat_cache {
@@ -50,6 +51,7 @@ struct sat_cache {
 	uint64_t files;       /* protected by lock */
 	uint64_t evictions;   /* protected by lock */
 	atomic_uint tmp_seq;
+	int lock_fd;          /* holds the directory's lock; -1 */
 };
 
 void sat_hash_init(struct sat_hash *h)
@@ -163,6 +165,53 @@ static void scan_top(struct sat_cache *c)
 	closedir(d);
 }
 
+/* One mount per cache directory: a second one would delete the first
+ * one's temporaries at start and evict its files under it. A POSIX
+ * record lock on DIR/lock, held by the daemon's process for its life (the
+ * kernel drops it when the process ends, however it ends), and the
+ * holder's pid from F_GETLK for the refusal. The file also holds the pid
+ * as text, for people. Returns the descriptor, or -EBUSY (logged, naming
+ * the holder) or -errno. */
+static int lock_dir(const char *dir)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char path[4096], pid[32];
+	int fd, n, tries;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LOCK_FILE);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		n = -errno;
+		sat_error("cache: cannot open %s: %s", path, strerror(errno));
+		return n;
+	}
+	for (tries = 0; tries < 3; tries++) {
+		fl.l_type = F_WRLCK;
+		if (fcntl(fd, F_SETLK, &fl) == 0) {
+			n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+			if (ftruncate(fd, 0) != 0 ||
+			    pwrite(fd, pid, (size_t)n, 0) != n)
+				sat_debug("cache: cannot write %s", path);
+			return fd;
+		}
+		if (errno != EACCES && errno != EAGAIN)
+			break;
+		if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+			sat_error("cache: %s is in use by process %ld (another "
+				  "satfs mount); a cache directory serves one "
+				  "mount at a time: give this one its own "
+				  "(-o cache=DIR)", dir, (long)fl.l_pid);
+			close(fd);
+			return -EBUSY;
+		}
+		/* the holder went between the two calls: try again */
+	}
+	n = -errno;
+	sat_error("cache: cannot lock %s: %s", path, strerror(errno));
+	close(fd);
+	return n;
+}
+
 int sat_cache_new(struct sat_cache **out, const char *dir,
 		  uint64_t max_bytes)
 {
@@ -201,6 +250,15 @@ int sat_cache_new(struct sat_cache **out, const char *dir,
 		free(c);
 		return -ENOMEM;
 	}
+	/* before the scan below removes "leftover" temporaries, which are
+	 * another mount's renders in flight if it is still running */
+	c->lock_fd = lock_dir(dir);
+	if (c->lock_fd < 0) {
+		err = c->lock_fd;
+		free(c->dir);
+		free(c);
+		return err;
+	}
 	c->max_bytes = max_bytes;
 	pthread_mutex_init(&c->lock, NULL);
 	for (i = 0; i < SAT_CACHE_NKINDS; i++)
@@ -223,6 +281,8 @@ void sat_cache_free(struct sat_cache *c)
 		free(p);
 	}
 	pthread_mutex_destroy(&c->lock);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd); /* and the lock with it */
 	free(c->dir);
 	free(c);
 }

@@ -467,6 +467,71 @@ bool sat_config_is_option(const char *key)
 	return sat_config_find_key(key, SAT_KEY_OPTION) != NULL;
 }
 
+int sat_config_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	int d[64][64], best;
+
+	if (la > 63 || lb > 63)
+		return INT_MAX;
+	for (i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* Near enough to be a typo: one edit in a short name, two in a longer
+ * one, never more than a third of it. */
+static bool near(const char *name, const char *cand, int *best)
+{
+	int d = sat_config_distance(name, cand);
+	int limit = strlen(cand) <= 6 ? 1 : 2;
+
+	if (d > limit || 3 * d > (int)strlen(cand) || d >= *best)
+		return false;
+	*best = d;
+	return true;
+}
+
+static const char *nearest(const char *name, const char *const *list,
+			   bool options)
+{
+	const struct sat_config_key *k;
+	const char *found = NULL;
+	int best = INT_MAX;
+
+	for (k = sat_config_keys; options && k->name; k++)
+		if ((k->where & SAT_KEY_OPTION) && near(name, k->name, &best))
+			found = k->name;
+	for (; list && *list; list++)
+		if (near(name, *list, &best))
+			found = *list;
+	return found;
+}
+
+const char *sat_config_suggest(const char *name, const char *const *extra)
+{
+	return nearest(name, extra, true);
+}
+
+const char *sat_config_nearest(const char *name, const char *const *list)
+{
+	return nearest(name, list, false);
+}
+
 int sat_config_set(void *target, const struct sat_config_key *k,
 		   const char *v, char *msg, size_t msglen)
 {

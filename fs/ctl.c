@@ -8,6 +8,7 @@
  * progress bar from those counters. Everything else is single-threaded.
  */
 #include "ctl.h"
+#include "satfs/config.h"
 #include "satfs/control.h"
 #include "satfs/status.h"
 
@@ -39,6 +40,13 @@ bool sat_ctl_is_command(const char *name)
 		if (strcmp(name, commands[i]) == 0)
 			return true;
 	return false;
+}
+
+const char *sat_ctl_suggest(const char *name)
+{
+	static const char *const list[] = { "status", "prefetch", "refresh",
+					    "cache", NULL };
+	return sat_config_nearest(name, list);
 }
 
 void sat_ctl_usage(FILE *f)

@@ -47,9 +47,11 @@ void sat_hash_add_str(struct sat_hash *h, const char *s);
 void sat_hash_add_double(struct sat_hash *h, double v);
 void sat_hash_final(struct sat_hash *h, char hex[SAT_HASH_HEX]);
 
-/* Creates the directory tree (0700) if needed and removes leftover
- * temporary files. max_bytes 0 = no cap on rendered files. Returns 0 or
- * -errno (logged). */
+/* Creates the directory tree (0700) if needed, locks it (DIR/lock: one
+ * process at a time; another one's attempt fails with -EBUSY, logged with
+ * the holder's pid; opens within one process do not conflict) and removes
+ * leftover temporary files. max_bytes 0 = no cap on rendered files.
+ * Returns 0 or -errno (logged). */
 int sat_cache_new(struct sat_cache **out, const char *dir,
 		  uint64_t max_bytes);
 /* Closes the descriptors still shared and frees c. Accepts NULL. */
