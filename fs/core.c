@@ -30,6 +30,11 @@
 #define RENDER_WORKERS 8
 #define PREFETCH_WORKERS 4
 #define WORKQ_THREADS 4
+/* ... growing up to this many when they all wait (on a slow catalog, say),
+ * so that one slow region never holds up another region's listing or a
+ * cache command; the listings of one region take one thread between them
+ * (keyed by the region) */
+#define WORKQ_MAX_THREADS 64
 
 /* ---- ad-hoc regions pushed out: tell the kernel, from a worker ---- */
 
@@ -116,7 +121,8 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	if (err)
 		goto fail;
 	sat_tree_set_regioncloud(core->tree, core->clouds);
-	err = sat_workq_new(&core->workq, WORKQ_THREADS);
+	err = sat_workq_new_elastic(&core->workq, WORKQ_THREADS,
+				    WORKQ_MAX_THREADS);
 	if (err)
 		goto fail;
 	sat_tree_set_evict_fn(core->tree, on_evict, core);
@@ -250,7 +256,9 @@ void sat_core_lookup(struct sat_core *core, uint64_t parent, const char *name,
 	d->done = done;
 	d->payload = payload;
 	strcpy(d->name, name);
-	if (sat_workq_submit(core->workq, lookup_work, d) != 0) {
+	if (sat_workq_submit_keyed(core->workq,
+				   sat_tree_region_of(core->tree, parent),
+				   lookup_work, d) != 0) {
 		free(d);
 		done(-ENOMEM, NULL, payload);
 	}
@@ -336,7 +344,9 @@ void sat_core_opendir(struct sat_core *core, uint64_t ino,
 		return;
 	}
 	*d = (struct deferred_dir){ core, ino, done, payload };
-	if (sat_workq_submit(core->workq, opendir_work, d) != 0) {
+	if (sat_workq_submit_keyed(core->workq,
+				   sat_tree_region_of(core->tree, ino),
+				   opendir_work, d) != 0) {
 		free(d);
 		done(-ENOMEM, NULL, payload);
 	}

@@ -8,6 +8,16 @@
  * open through a callback, at once or later from one of its workers, and
  * the reply goes out from there.
  *
+ * Interrupts: a request answered later (lookup, opendir, open, getxattr)
+ * is a `struct later`, which registers with libfuse for the kernel's
+ * INTERRUPT (sent when the caller gets a signal, SIGKILL included). The
+ * first of the interrupt and the answer claims the request: an interrupt
+ * replies EINTR at once, so a killed `ls` is gone without waiting for the
+ * catalog (the kernel would hold it in D state until our answer); the
+ * answer, coming later, then undoes what it did (a lookup count, an open
+ * handle) and replies nothing. The work itself goes on: it is shared
+ * (a listing, a render) and what it makes is kept.
+ *
  * Lookup counts: every entry the kernel is given (a lookup's answer, each
  * readdirplus entry) counts one lookup of its node in the core, matched by
  * the kernel's forget; an answer that cannot be delivered is forgotten
@@ -34,6 +44,8 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,12 +97,89 @@ static void entry_param(const struct sat_attr *a, struct fuse_entry_param *e)
 	fill_stat(a, &e->attr);
 }
 
+/* A request answered later, with its file info when it has one. */
+struct later {
+	fuse_req_t req;       /* gone once an interrupt answered it */
+	struct sat_core *core;
+	struct fuse_file_info fi;
+	size_t size;          /* getxattr: the caller's buffer */
+	pthread_mutex_t lock;
+	bool claimed;         /* protected by lock: answered, or interrupted */
+};
+
+/* The kernel's INTERRUPT, on a libfuse thread holding the request's lock:
+ * EINTR now, unless the answer went first. */
+static void later_interrupted(fuse_req_t req, void *data)
+{
+	struct later *l = data;
+	bool mine;
+
+	pthread_mutex_lock(&l->lock);
+	mine = !l->claimed;
+	l->claimed = true;
+	pthread_mutex_unlock(&l->lock);
+	if (mine)
+		fuse_reply_err(req, EINTR);
+}
+
+static struct later *later_new(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct later *l = calloc(1, sizeof(*l));
+
+	if (!l) {
+		fuse_reply_err(req, ENOMEM);
+		return NULL;
+	}
+	l->req = req;
+	l->core = core_of(req);
+	if (fi)
+		l->fi = *fi;
+	pthread_mutex_init(&l->lock, NULL);
+	/* may call later_interrupted() at once, when the caller was
+	 * signalled already */
+	fuse_req_interrupt_func(req, later_interrupted, l);
+	return l;
+}
+
+/* The answer is ready: may it be given? Then the request is the caller's
+ * to reply to; else an interrupt answered it, and the caller undoes its
+ * work and replies nothing. Either way l is the caller's to free. */
+static bool later_claim(struct later *l)
+{
+	bool mine;
+
+	pthread_mutex_lock(&l->lock);
+	mine = !l->claimed;
+	l->claimed = true;
+	pthread_mutex_unlock(&l->lock);
+	/* unregistering takes the request's lock, which an interrupt
+	 * callback in progress holds: none runs after this, and none will
+	 * use l again */
+	if (mine)
+		fuse_req_interrupt_func(l->req, NULL, NULL);
+	return mine;
+}
+
+static void later_free(struct later *l)
+{
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
 static void entry_done(int err, const struct sat_attr *a, void *payload)
 {
-	fuse_req_t req = payload;
-	struct sat_core *core = core_of(req);
+	struct later *l = payload;
+	fuse_req_t req = l->req;
+	struct sat_core *core = l->core;
 	struct fuse_entry_param e;
 
+	if (!later_claim(l)) {
+		if (!err)
+			sat_core_forget(core, a->ino, 1); /* never delivered */
+		later_free(l);
+		return;
+	}
+	later_free(l);
 	if (err == -ENOENT) {
 		/* ino 0: a negative entry the kernel caches, so probes such
 		 * as .Trash are answered without coming back here */
@@ -110,7 +199,10 @@ static void entry_done(int err, const struct sat_attr *a, void *payload)
 
 static void sat_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	sat_core_lookup(core_of(req), parent, name, entry_done, req);
+	struct later *l = later_new(req, NULL);
+
+	if (l)
+		sat_core_lookup(l->core, parent, name, entry_done, l);
 }
 
 static void sat_ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -145,31 +237,15 @@ static void sat_ll_getattr(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_attr(req, &st, ATTR_TIMEOUT_S);
 }
 
-/* A request answered later, with its file info. */
-struct later {
-	fuse_req_t req;
-	struct fuse_file_info fi;
-};
-
-static struct later *later_new(fuse_req_t req, struct fuse_file_info *fi)
-{
-	struct later *l = malloc(sizeof(*l));
-
-	if (!l) {
-		fuse_reply_err(req, ENOMEM);
-		return NULL;
-	}
-	l->req = req;
-	l->fi = *fi;
-	return l;
-}
-
 static void opendir_done(int err, struct sat_dir *d, void *payload)
 {
 	struct later *l = payload;
-	struct sat_core *core = core_of(l->req);
+	struct sat_core *core = l->core;
 
-	if (err) {
+	if (!later_claim(l)) {
+		if (!err)
+			sat_core_releasedir(core, d);
+	} else if (err) {
 		fuse_reply_err(l->req, -err);
 	} else {
 		l->fi.fh = (uint64_t)(uintptr_t)d;
@@ -177,7 +253,7 @@ static void opendir_done(int err, struct sat_dir *d, void *payload)
 		if (fuse_reply_open(l->req, &l->fi) != 0)
 			sat_core_releasedir(core, d); /* no release will come */
 	}
-	free(l);
+	later_free(l);
 }
 
 static void sat_ll_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -186,7 +262,7 @@ static void sat_ll_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct later *l = later_new(req, fi);
 
 	if (l)
-		sat_core_opendir(core_of(req), ino, opendir_done, l);
+		sat_core_opendir(l->core, ino, opendir_done, l);
 }
 
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -267,9 +343,12 @@ static void sat_ll_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void open_done(int err, struct sat_file *f, void *payload)
 {
 	struct later *l = payload;
-	struct sat_core *core = core_of(l->req);
+	struct sat_core *core = l->core;
 
-	if (err) {
+	if (!later_claim(l)) {
+		if (!err)
+			sat_core_release(core, f);
+	} else if (err) {
 		fuse_reply_err(l->req, -err);
 	} else {
 		l->fi.fh = (uint64_t)(uintptr_t)f;
@@ -278,7 +357,7 @@ static void open_done(int err, struct sat_file *f, void *payload)
 		if (fuse_reply_open(l->req, &l->fi) != 0)
 			sat_core_release(core, f); /* interrupted */
 	}
-	free(l);
+	later_free(l);
 }
 
 static void sat_ll_open(fuse_req_t req, fuse_ino_t ino,
@@ -287,7 +366,7 @@ static void sat_ll_open(fuse_req_t req, fuse_ino_t ino,
 	struct later *l = later_new(req, fi);
 
 	if (l)
-		sat_core_open(core_of(req), ino, fi->flags, open_done, l);
+		sat_core_open(l->core, ino, fi->flags, open_done, l);
 }
 
 static void sat_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size,
@@ -353,34 +432,28 @@ static void reply_xattr_value(fuse_req_t req, const char *v, size_t len,
 		fuse_reply_buf(req, v, len);
 }
 
-struct xattr_req {
-	fuse_req_t req;
-	size_t size;
-};
-
 static void getxattr_done(int n, const char *value, void *payload)
 {
-	struct xattr_req *x = payload;
+	struct later *l = payload;
 
-	if (n < 0)
-		fuse_reply_err(x->req, -n);
-	else
-		reply_xattr_value(x->req, value, (size_t)n, x->size);
-	free(x);
+	if (later_claim(l)) {
+		if (n < 0)
+			fuse_reply_err(l->req, -n);
+		else
+			reply_xattr_value(l->req, value, (size_t)n, l->size);
+	}
+	later_free(l);
 }
 
 static void sat_ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    size_t size)
 {
-	struct xattr_req *x = malloc(sizeof(*x));
+	struct later *l = later_new(req, NULL);
 
-	if (!x) {
-		fuse_reply_err(req, ENOMEM);
+	if (!l)
 		return;
-	}
-	x->req = req;
-	x->size = size;
-	sat_core_getxattr_async(core_of(req), ino, name, getxattr_done, x);
+	l->size = size;
+	sat_core_getxattr_async(l->core, ino, name, getxattr_done, l);
 }
 
 static void sat_ll_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -768,7 +841,7 @@ int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 	}
 
 	if (o->singlethread) {
-		ret = fuse_session_loop(se) != 0;
+		ret = fuse_session_loop(se);
 	} else {
 		lc = fuse_loop_cfg_create();
 		if (!lc)
@@ -779,9 +852,13 @@ int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 		if (o->max_idle_threads > 0)
 			fuse_loop_cfg_set_idle_threads(
 				lc, (unsigned)o->max_idle_threads);
-		ret = fuse_session_loop_mt(se, lc) != 0;
+		ret = fuse_session_loop_mt(se, lc);
 		fuse_loop_cfg_destroy(lc);
 	}
+	/* libfuse returns the signal that ended the loop: SIGTERM (systemd
+	 * stopping us), SIGINT or SIGHUP is a clean end, as an unmount is */
+	ret = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP
+		      ? 0 : 1;
 	/* SIGTERM or an unmount: what is in flight is cancelled rather
 	 * than waited for (a stalled server would hold the exit for
 	 * minutes), and the requests still waiting get their error from the

@@ -237,7 +237,10 @@ static int stac_search(struct sat_source *src, const struct sat_search *sq,
 			if (res.status >= 400 && res.status < 500)
 				sat_stac_error_text(res.data, res.len, ebuf,
 						    sizeof(ebuf));
-			sat_error("catalog: %s: search failed: %s %s: %s "
+			/* cancelled: the mount is going away, and says so */
+			sat_log(err == -ECANCELED ? SAT_LOG_DEBUG
+						  : SAT_LOG_ERROR,
+				"catalog: %s: search failed: %s %s: %s "
 				  "(HTTP %ld)%s%s", r->name, cur->method,
 				  sat_log_url(cur->url, ubuf, sizeof(ubuf)),
 				  res.status < 300 && res.why[0] ? res.why

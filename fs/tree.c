@@ -123,6 +123,21 @@ bool sat_tree_ready(struct sat_tree *t, uint64_t ino)
 	return ready;
 }
 
+uint64_t sat_tree_region_of(struct sat_tree *t, uint64_t ino)
+{
+	struct node *n;
+	uint64_t r = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (n = sat_tree_node_locked(t, ino); n; n = n->parent)
+		if (n->kind == SAT_NODE_REGION) {
+			r = n->ino;
+			break;
+		}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
 bool sat_tree_list_ready(struct sat_tree *t, uint64_t ino)
 {
 	struct node *n;

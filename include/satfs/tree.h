@@ -90,6 +90,9 @@ int sat_tree_getattr(struct sat_tree *t, uint64_t ino, struct sat_attr *out);
  * network? */
 bool sat_tree_ready(struct sat_tree *t, uint64_t ino);
 
+/* The inode of the region ino lies in (itself for a region), or 0 (the
+ * root, .satfs, a node gone). Never blocks. */
+uint64_t sat_tree_region_of(struct sat_tree *t, uint64_t ino);
 /* Can a listing of ino be answered without the network? Not when a date's
  * scenes have not had their region cloud cover counted yet (with a
  * regioncloud set): its first listing counts them. */
