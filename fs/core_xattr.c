@@ -44,12 +44,14 @@ static int source_value(const struct sat_render_plan *plan, char *buf,
 
 	buf[0] = '\0';
 	for (int i = 0; i < plan->nbands && off < len; i++) {
-		const char *h = plan->inputs[0].hrefs[i];
+		char u[1024];
 
-		/* no query string: signed URLs carry tokens there */
-		off += (size_t)snprintf(buf + off, len - off, "%s%.*s",
-					i ? " " : "", (int)strcspn(h, "?#"),
-					h);
+		/* redacted as in the log: signed URLs carry tokens in the
+		 * query string, and a URL may carry a password */
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+					i ? " " : "",
+					sat_log_url(plan->inputs[0].hrefs[i],
+						    u, sizeof(u)));
 	}
 	return (int)strlen(buf);
 }
