@@ -210,6 +210,17 @@ int sat_core_getattr(struct sat_core *core, uint64_t ino,
 	return sat_tree_getattr(core->tree, ino, out);
 }
 
+/* The work queue's key for work under ino: its region when that region
+ * must be listed first (one search per region at a time: the others
+ * would wait for it holding a thread each), else none (a date's cloud
+ * covers are counted in parallel). */
+static uint64_t listing_key(struct sat_core *core, uint64_t ino)
+{
+	uint64_t r = sat_tree_region_of(core->tree, ino);
+
+	return r && !sat_tree_ready(core->tree, r) ? r : 0;
+}
+
 /* ---- lookup ---- */
 
 struct deferred_lookup {
@@ -256,8 +267,7 @@ void sat_core_lookup(struct sat_core *core, uint64_t parent, const char *name,
 	d->done = done;
 	d->payload = payload;
 	strcpy(d->name, name);
-	if (sat_workq_submit_keyed(core->workq,
-				   sat_tree_region_of(core->tree, parent),
+	if (sat_workq_submit_keyed(core->workq, listing_key(core, parent),
 				   lookup_work, d) != 0) {
 		free(d);
 		done(-ENOMEM, NULL, payload);
@@ -344,8 +354,7 @@ void sat_core_opendir(struct sat_core *core, uint64_t ino,
 		return;
 	}
 	*d = (struct deferred_dir){ core, ino, done, payload };
-	if (sat_workq_submit_keyed(core->workq,
-				   sat_tree_region_of(core->tree, ino),
+	if (sat_workq_submit_keyed(core->workq, listing_key(core, ino),
 				   opendir_work, d) != 0) {
 		free(d);
 		done(-ENOMEM, NULL, payload);

@@ -12,8 +12,11 @@
  * is a `struct later`, which registers with libfuse for the kernel's
  * INTERRUPT (sent when the caller gets a signal, SIGKILL included). The
  * first of the interrupt and the answer claims the request: an interrupt
- * replies EINTR at once, so a killed `ls` is gone without waiting for the
- * catalog (the kernel would hold it in D state until our answer); the
+ * whose caller is being killed replies EINTR at once, so a killed `ls` is
+ * gone without waiting for the catalog (the kernel would hold it in D
+ * state until our answer); one from a benign signal (SIGCHLD to a shell)
+ * is not answered, but its caller is watched until it is killed or the
+ * answer comes (caller_dying(), watch_main()); the
  * answer, coming later, then undoes what it did (a lookup count, an open
  * handle) and replies nothing. The work itself goes on: it is shared
  * (a listing, a render) and what it makes is kept.
@@ -43,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -52,6 +56,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ATTR_TIMEOUT_S 60.0
@@ -103,23 +108,139 @@ struct later {
 	struct sat_core *core;
 	struct fuse_file_info fi;
 	size_t size;          /* getxattr: the caller's buffer */
+	pid_t pid;            /* the caller (a thread id) */
 	pthread_mutex_t lock;
 	bool claimed;         /* protected by lock: answered, or interrupted */
+	struct later *wnext;  /* protected by watch.lock */
+	bool watched;         /* protected by watch.lock */
 };
 
-/* The kernel's INTERRUPT, on a libfuse thread holding the request's lock:
- * EINTR now, unless the answer went first. */
-static void later_interrupted(fuse_req_t req, void *data)
+/* Is the caller being killed: a signal pending that it neither catches
+ * nor ignores and whose default action ends it (SIGKILL always), or gone
+ * already? From /proc/PID/status. A benign signal (SIGCHLD to a shell, a
+ * SIGINT a program handles) is not: answering EINTR then would fail its
+ * opendir or open, which programs do not retry. */
+static bool caller_dying(pid_t pid)
 {
-	struct later *l = data;
+	/* signals whose default action is not to end the process */
+	const uint64_t benign = (1ull << (SIGCHLD - 1)) |
+				(1ull << (SIGCONT - 1)) |
+				(1ull << (SIGSTOP - 1)) |
+				(1ull << (SIGTSTP - 1)) |
+				(1ull << (SIGTTIN - 1)) |
+				(1ull << (SIGTTOU - 1)) |
+				(1ull << (SIGURG - 1)) |
+				(1ull << (SIGWINCH - 1));
+	uint64_t pnd = 0, shd = 0, ign = 0, cgt = 0, v;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return true;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "SigPnd: %" SCNx64, &v) == 1)
+			pnd = v;
+		else if (sscanf(line, "ShdPnd: %" SCNx64, &v) == 1)
+			shd = v;
+		else if (sscanf(line, "SigIgn: %" SCNx64, &v) == 1)
+			ign = v;
+		else if (sscanf(line, "SigCgt: %" SCNx64, &v) == 1)
+			cgt = v;
+	}
+	fclose(f);
+	pnd |= shd;
+	if (pnd & (1ull << (SIGKILL - 1)))
+		return true;
+	return (pnd & ~ign & ~cgt & ~benign) != 0;
+}
+
+/* Requests interrupted by a signal that did not kill their caller (yet):
+ * the kernel sends one INTERRUPT per request, so a kill -9 that comes
+ * later would find nobody listening. A thread looks at their callers a
+ * few times a second while there are any. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct later *head; /* protected by lock */
+	bool started;       /* protected by lock */
+} watch = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL,
+	    false };
+
+#define WATCH_PERIOD_MS 100
+
+/* Claims l for an EINTR answer; true when it was not claimed yet. */
+static bool later_claim_interrupt(struct later *l)
+{
 	bool mine;
 
 	pthread_mutex_lock(&l->lock);
 	mine = !l->claimed;
 	l->claimed = true;
 	pthread_mutex_unlock(&l->lock);
-	if (mine)
-		fuse_reply_err(req, EINTR);
+	return mine;
+}
+
+static void *watch_main(void *arg)
+{
+	struct timespec ts;
+	struct later **pp, *l;
+
+	(void)arg;
+	pthread_mutex_lock(&watch.lock);
+	for (;;) {
+		while (!watch.head)
+			pthread_cond_wait(&watch.cond, &watch.lock);
+		for (pp = &watch.head; (l = *pp);) {
+			if (!caller_dying(l->pid)) {
+				pp = &l->wnext;
+				continue;
+			}
+			*pp = l->wnext;
+			l->watched = false;
+			/* the answer may not have come: then it is ours (the
+			 * answer's later_free waits for watch.lock) */
+			if (later_claim_interrupt(l))
+				fuse_reply_err(l->req, EINTR);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WATCH_PERIOD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&watch.cond, &watch.lock, &ts);
+	}
+	return NULL;
+}
+
+/* The kernel's INTERRUPT, on a libfuse thread holding the request's lock:
+ * EINTR now if the caller is being killed (and the answer did not go
+ * first), else watched until it is, or until the answer goes. */
+static void later_interrupted(fuse_req_t req, void *data)
+{
+	struct later *l = data;
+	pthread_t t;
+
+	if (caller_dying(l->pid)) {
+		if (later_claim_interrupt(l))
+			fuse_reply_err(req, EINTR);
+		return;
+	}
+	pthread_mutex_lock(&watch.lock);
+	if (!watch.started &&
+	    pthread_create(&t, NULL, watch_main, NULL) == 0) {
+		pthread_detach(t);
+		watch.started = true;
+	}
+	if (!l->watched) {
+		l->watched = true;
+		l->wnext = watch.head;
+		watch.head = l;
+		pthread_cond_signal(&watch.cond);
+	}
+	pthread_mutex_unlock(&watch.lock);
 }
 
 static struct later *later_new(fuse_req_t req, struct fuse_file_info *fi)
@@ -132,6 +253,7 @@ static struct later *later_new(fuse_req_t req, struct fuse_file_info *fi)
 	}
 	l->req = req;
 	l->core = core_of(req);
+	l->pid = fuse_req_ctx(req)->pid;
 	if (fi)
 		l->fi = *fi;
 	pthread_mutex_init(&l->lock, NULL);
@@ -162,6 +284,16 @@ static bool later_claim(struct later *l)
 
 static void later_free(struct later *l)
 {
+	struct later **pp;
+
+	pthread_mutex_lock(&watch.lock);
+	if (l->watched)
+		for (pp = &watch.head; *pp; pp = &(*pp)->wnext)
+			if (*pp == l) {
+				*pp = l->wnext;
+				break;
+			}
+	pthread_mutex_unlock(&watch.lock);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
