@@ -95,6 +95,9 @@ int sat_core_getxattr(struct sat_core *core, uint64_t ino, const char *name,
 		return -ENODATA;
 	if (strcmp(name, SAT_XATTR_STATE) == 0)
 		ret = state_value(core, ino, &a, tf.plan, buf, len);
+	else if ((a.kind == SAT_NODE_REGION || a.kind == SAT_NODE_DATE) &&
+		 strcmp(name, SAT_XATTR_ERROR) == 0)
+		ret = sat_tree_region_error(core->tree, ino, buf, len);
 	else if (tf.plan && strcmp(name, SAT_XATTR_ERROR) == 0)
 		ret = sat_core_too_large(core, tf.plan, buf, len) ||
 			      sat_jobs_last_error(core->jobs, tf.plan->key,

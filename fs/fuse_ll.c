@@ -615,10 +615,22 @@ static void sat_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 }
 
 /* access(2): nothing here is writable (the mount is not "ro", see the top
- * of the file). */
+ * of the file), and no file executable (its mode says 0444: a test -x
+ * must say no too); directories are searchable. */
 static void sat_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	fuse_reply_err(req, (mask & W_OK) ? EROFS : 0);
+	struct sat_attr a;
+
+	if (mask & W_OK) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if ((mask & X_OK) && (sat_core_getattr(core_of(req), ino, &a) != 0 ||
+			      !sat_node_is_dir(a.kind))) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	fuse_reply_err(req, 0);
 }
 
 /* ---- Everything else that would change the tree: EROFS ---- */

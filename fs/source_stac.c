@@ -119,6 +119,7 @@ static int get_caps(struct stac_source *s, struct sat_stac_caps *caps)
 		err = fetch_caps(s, 0, 0, why, sizeof(why));
 		if (err) {
 			sat_error("catalog: %s", why);
+			sat_log_cause("catalog %s", why);
 			return err;
 		}
 		pthread_mutex_lock(&s->lock);
@@ -246,9 +247,12 @@ static int stac_search(struct sat_source *src, const struct sat_search *sq,
 				  res.status < 300 && res.why[0] ? res.why
 							    : strerror(-err),
 				  res.status, ebuf[0] ? ": " : "", ebuf);
-			if (ebuf[0])
-				sat_log_cause("catalog: HTTP %ld: %s",
-					      res.status, ebuf);
+			sat_log_cause("catalog search %s: %s (HTTP %ld)%s%s",
+				      sat_log_url(cur->url, ubuf,
+						  sizeof(ubuf)),
+				      res.status < 300 && res.why[0]
+					      ? res.why : strerror(-err),
+				      res.status, ebuf[0] ? ": " : "", ebuf);
 			sat_fetch_result_clear(&res);
 			break;
 		}

@@ -93,6 +93,11 @@ bool sat_tree_ready(struct sat_tree *t, uint64_t ino);
 /* The inode of the region ino lies in (itself for a region), or 0 (the
  * root, .satfs, a node gone). Never blocks. */
 uint64_t sat_tree_region_of(struct sat_tree *t, uint64_t ino);
+/* Why the last listing of ino's region failed (its user.satfs.error, on
+ * the region and its dates), into buf; its length, or -ENODATA when the
+ * last one worked. Never blocks. */
+int sat_tree_region_error(struct sat_tree *t, uint64_t ino, char *buf,
+			  size_t len);
 /* Can a listing of ino be answered without the network? Not when a date's
  * scenes have not had their region cloud cover counted yet (with a
  * regioncloud set): its first listing counts them. */
