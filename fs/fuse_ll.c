@@ -170,8 +170,9 @@ static struct {
 
 #define WATCH_PERIOD_MS 100
 
-/* Claims l for an EINTR answer; true when it was not claimed yet. */
-static bool later_claim_interrupt(struct later *l)
+/* Claims l (for an answer, or an EINTR); true when it was not claimed
+ * yet. */
+static bool later_take(struct later *l)
 {
 	bool mine;
 
@@ -201,7 +202,7 @@ static void *watch_main(void *arg)
 			l->watched = false;
 			/* the answer may not have come: then it is ours (the
 			 * answer's later_free waits for watch.lock) */
-			if (later_claim_interrupt(l))
+			if (later_take(l))
 				fuse_reply_err(l->req, EINTR);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -224,7 +225,7 @@ static void later_interrupted(fuse_req_t req, void *data)
 	pthread_t t;
 
 	if (caller_dying(l->pid)) {
-		if (later_claim_interrupt(l))
+		if (later_take(l))
 			fuse_reply_err(req, EINTR);
 		return;
 	}
@@ -268,12 +269,8 @@ static struct later *later_new(fuse_req_t req, struct fuse_file_info *fi)
  * work and replies nothing. Either way l is the caller's to free. */
 static bool later_claim(struct later *l)
 {
-	bool mine;
+	bool mine = later_take(l);
 
-	pthread_mutex_lock(&l->lock);
-	mine = !l->claimed;
-	l->claimed = true;
-	pthread_mutex_unlock(&l->lock);
 	/* unregistering takes the request's lock, which an interrupt
 	 * callback in progress holds: none runs after this, and none will
 	 * use l again */
