@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static const char *const kind_dirs[SAT_CACHE_NKINDS] = { "listings",
@@ -39,6 +40,10 @@ struct pin {
 };
 
 #define REGIONS_FILE "regions"
+#define LOCK_FILE "lock"
+/* A rendered file's SHA-256 (hex), recorded at publication */
+#define DIGEST_XATTR "user.satfs.sha256"
+#define VERIFIED_MAX 4096 /* keys checked this mount, remembered */
 #define REGIONS_MAX_BYTES (1u << 20)
 
 struct sat_cache {
@@ -50,6 +55,12 @@ struct sat_cache {
 	uint64_t files;       /* protected by lock */
 	uint64_t evictions;   /* protected by lock */
 	atomic_uint tmp_seq;
+	int lock_fd;          /* holds the directory's lock; -1 */
+	/* rendered files whose digest was checked (or recorded) since the
+	 * mount; emptied when full, which costs a check again */
+	char (*verified)[SAT_HASH_HEX]; /* protected by lock */
+	size_t nverified;               /* protected by lock */
+	atomic_bool no_xattr; /* the file system keeps no digests */
 };
 
 void sat_hash_init(struct sat_hash *h)
@@ -163,6 +174,53 @@ static void scan_top(struct sat_cache *c)
 	closedir(d);
 }
 
+/* One mount per cache directory: a second one would delete the first
+ * one's temporaries at start and evict its files under it. A POSIX
+ * record lock on DIR/lock, held by the daemon's process for its life (the
+ * kernel drops it when the process ends, however it ends), and the
+ * holder's pid from F_GETLK for the refusal. The file also holds the pid
+ * as text, for people. Returns the descriptor, or -EBUSY (logged, naming
+ * the holder) or -errno. */
+static int lock_dir(const char *dir)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	char path[4096], pid[32];
+	int fd, n, tries;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, LOCK_FILE);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		n = -errno;
+		sat_error("cache: cannot open %s: %s", path, strerror(errno));
+		return n;
+	}
+	for (tries = 0; tries < 3; tries++) {
+		fl.l_type = F_WRLCK;
+		if (fcntl(fd, F_SETLK, &fl) == 0) {
+			n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+			if (ftruncate(fd, 0) != 0 ||
+			    pwrite(fd, pid, (size_t)n, 0) != n)
+				sat_debug("cache: cannot write %s", path);
+			return fd;
+		}
+		if (errno != EACCES && errno != EAGAIN)
+			break;
+		if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+			sat_error("cache: %s is in use by process %ld (another "
+				  "satfs mount); a cache directory serves one "
+				  "mount at a time: give this one its own "
+				  "(-o cache=DIR)", dir, (long)fl.l_pid);
+			close(fd);
+			return -EBUSY;
+		}
+		/* the holder went between the two calls: try again */
+	}
+	n = -errno;
+	sat_error("cache: cannot lock %s: %s", path, strerror(errno));
+	close(fd);
+	return n;
+}
+
 int sat_cache_new(struct sat_cache **out, const char *dir,
 		  uint64_t max_bytes)
 {
@@ -201,6 +259,15 @@ int sat_cache_new(struct sat_cache **out, const char *dir,
 		free(c);
 		return -ENOMEM;
 	}
+	/* before the scan below removes "leftover" temporaries, which are
+	 * another mount's renders in flight if it is still running */
+	c->lock_fd = lock_dir(dir);
+	if (c->lock_fd < 0) {
+		err = c->lock_fd;
+		free(c->dir);
+		free(c);
+		return err;
+	}
 	c->max_bytes = max_bytes;
 	pthread_mutex_init(&c->lock, NULL);
 	for (i = 0; i < SAT_CACHE_NKINDS; i++)
@@ -223,6 +290,9 @@ void sat_cache_free(struct sat_cache *c)
 		free(p);
 	}
 	pthread_mutex_destroy(&c->lock);
+	if (c->lock_fd >= 0)
+		close(c->lock_fd); /* and the lock with it */
+	free(c->verified);
 	free(c->dir);
 	free(c);
 }
@@ -413,6 +483,119 @@ static void enforce_cap(struct sat_cache *c)
 	free(v);
 }
 
+/* SHA-256 of the whole file at fd, read at explicit offsets. */
+static int digest_fd(int fd, char hex[SAT_HASH_HEX])
+{
+	size_t cap = 1u << 20;
+	char *buf = malloc(cap);
+	struct sat_hash h;
+	uint64_t off = 0;
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	sat_hash_init(&h);
+	while ((n = pread(fd, buf, cap, (off_t)off)) > 0) {
+		sat_hash_add(&h, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	sat_hash_final(&h, hex);
+	free(buf);
+	return n < 0 ? -errno : 0;
+}
+
+static void verified_add(struct sat_cache *c, const char *key)
+{
+	pthread_mutex_lock(&c->lock);
+	if (!c->verified)
+		c->verified = calloc(VERIFIED_MAX, sizeof(*c->verified));
+	if (c->verified) {
+		if (c->nverified == VERIFIED_MAX)
+			c->nverified = 0;
+		snprintf(c->verified[c->nverified++], SAT_HASH_HEX, "%s", key);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static bool verified_has(struct sat_cache *c, const char *key)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nverified && !found; i++)
+		found = strcmp(c->verified[i], key) == 0;
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+static void verified_drop(struct sat_cache *c, const char *key)
+{
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nverified; i++)
+		if (strcmp(c->verified[i], key) == 0) {
+			memcpy(c->verified[i], c->verified[--c->nverified],
+			       SAT_HASH_HEX);
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Records the digest of the rendered file at fd in its extended
+ * attribute. A file system without user xattrs keeps none (said once):
+ * its files are then checked for their size only. */
+static void record_digest(struct sat_cache *c, const char *key, int fd)
+{
+	char hex[SAT_HASH_HEX];
+
+	if (atomic_load(&c->no_xattr) || digest_fd(fd, hex) != 0)
+		return;
+	if (fsetxattr(fd, DIGEST_XATTR, hex, SAT_HASH_HEX - 1, 0) != 0) {
+		if (!atomic_exchange(&c->no_xattr, true))
+			sat_warn("cache: %s keeps no extended attributes (%s): "
+				 "rendered files are checked for their size "
+				 "only, not their digest", c->dir,
+				 strerror(errno));
+		return;
+	}
+	verified_add(c, key);
+}
+
+int sat_cache_check_file(struct sat_cache *c, const char *key, int fd,
+			 uint64_t size, char *why, size_t len)
+{
+	char want[SAT_HASH_HEX] = "", got[SAT_HASH_HEX];
+	struct stat st;
+	ssize_t n;
+	int err;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	if ((uint64_t)st.st_size != size) {
+		snprintf(why, len, "%llu bytes, not the %llu its plan promises",
+			 (unsigned long long)st.st_size,
+			 (unsigned long long)size);
+		return -EBADMSG;
+	}
+	if (size > SAT_CACHE_VERIFY_MAX || verified_has(c, key))
+		return 0;
+	n = fgetxattr(fd, DIGEST_XATTR, want, sizeof(want) - 1);
+	if (n != SAT_HASH_HEX - 1) {
+		verified_add(c, key); /* none recorded: nothing to compare */
+		return 0;
+	}
+	err = digest_fd(fd, got);
+	if (err)
+		return err;
+	if (strcmp(want, got) != 0) {
+		snprintf(why, len, "its content does not match the digest "
+			 "recorded when it was written (%.12s..., now %.12s...)",
+			 want, got);
+		return -EBADMSG;
+	}
+	verified_add(c, key);
+	return 0;
+}
+
 int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 		      const char *key, const char *tmp, int fd)
 {
@@ -426,6 +609,10 @@ int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 	 * fsyncs, which sat on the critical path of every cold render. */
 	bool durable = kind == SAT_CACHE_FILE;
 
+	if (durable) {
+		verified_drop(c, key); /* a new file under the key */
+		record_digest(c, key, fd);
+	}
 	if ((durable && fsync(fd) != 0) || fstat(fd, &st) != 0) {
 		err = -errno;
 		sat_log_cause("cache: cannot sync %s: %s", tmp,
@@ -611,10 +798,21 @@ int sat_cache_remove(struct sat_cache *c, enum sat_cache_kind kind,
 		     const char *key)
 {
 	char path[4096];
+	struct stat st;
 
 	sat_cache_path(c, kind, key, path, sizeof(path));
+	if (kind == SAT_CACHE_FILE && stat(path, &st) != 0)
+		return -errno;
 	if (unlink(path) != 0)
 		return -errno;
+	if (kind == SAT_CACHE_FILE) { /* the counters the cap goes by */
+		pthread_mutex_lock(&c->lock);
+		c->file_bytes -= c->file_bytes < (uint64_t)st.st_size
+					 ? c->file_bytes : (uint64_t)st.st_size;
+		c->files -= c->files ? 1 : 0;
+		pthread_mutex_unlock(&c->lock);
+		verified_drop(c, key);
+	}
 	return 0;
 }
 

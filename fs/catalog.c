@@ -494,7 +494,22 @@ static int fill(struct sat_catalog *cat, const struct sat_region *r,
 	if (!l)
 		return -ENOMEM;
 	l->fetched_at = at;
-	sat_info("catalog: %s: %zu scenes", r->name, l->n);
+	if (l->n) {
+		sat_info("catalog: %s: %zu scenes", r->name, l->n);
+	} else {
+		/* what was searched, so that an empty region can be told
+		 * from a mistaken one */
+		time_t from, to;
+		char d0[11], d1[11];
+
+		region_dates(cat, r, &from, &to);
+		sat_region_format_date(from, d0);
+		sat_region_format_date(to, d1);
+		sat_info("catalog: %s: 0 scenes from %s to %s in bbox %g,%g,"
+			 "%g,%g with cloud cover below %g %%", r->name, d0,
+			 d1, r->bbox[0], r->bbox[1], r->bbox[2], r->bbox[3],
+			 cat->cfg->max_cloud);
+	}
 	*out = l;
 	return 0;
 }

@@ -374,6 +374,12 @@ const struct sat_config_key sat_config_keys[] = {
 	{ "timeout", MNT, SAT_KEY_INT, 1, 3600, CFG(timeout_s), NULL,
 	  "SECONDS", "30", NULL,
 	  "a request that makes no progress this long is retried, then fails" },
+	{ "min_rate", MNT, SAT_KEY_INT, 1, INT_MAX, CFG(min_rate_bytes), NULL,
+	  "BYTES", "1024", NULL,
+	  "a request slower than this a second, over timeout, is too" },
+	{ "deadline", MNT, SAT_KEY_INT, 0, 86400, CFG(deadline_s), NULL,
+	  "SECONDS", "0", "5 x timeout",
+	  "no request, its retries included, lasts longer" },
 	{ "offline", MNT, SAT_KEY_BOOL, 0, 0, CFG(offline), NULL, NULL, "off",
 	  NULL, "never use the network: cache only" },
 	{ "connect_to", MNT, SAT_KEY_TEXT, 0, 0, CFG(connect_to),
@@ -459,6 +465,71 @@ const struct sat_config_key *sat_config_find_key(const char *name,
 bool sat_config_is_option(const char *key)
 {
 	return sat_config_find_key(key, SAT_KEY_OPTION) != NULL;
+}
+
+int sat_config_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	int d[64][64], best;
+
+	if (la > 63 || lb > 63)
+		return INT_MAX;
+	for (i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+/* Near enough to be a typo: one edit in a short name, two in a longer
+ * one, never more than a third of it. */
+static bool near(const char *name, const char *cand, int *best)
+{
+	int d = sat_config_distance(name, cand);
+	int limit = strlen(cand) <= 6 ? 1 : 2;
+
+	if (d > limit || 3 * d > (int)strlen(cand) || d >= *best)
+		return false;
+	*best = d;
+	return true;
+}
+
+static const char *nearest(const char *name, const char *const *list,
+			   bool options)
+{
+	const struct sat_config_key *k;
+	const char *found = NULL;
+	int best = INT_MAX;
+
+	for (k = sat_config_keys; options && k->name; k++)
+		if ((k->where & SAT_KEY_OPTION) && near(name, k->name, &best))
+			found = k->name;
+	for (; list && *list; list++)
+		if (near(name, *list, &best))
+			found = *list;
+	return found;
+}
+
+const char *sat_config_suggest(const char *name, const char *const *extra)
+{
+	return nearest(name, extra, true);
+}
+
+const char *sat_config_nearest(const char *name, const char *const *list)
+{
+	return nearest(name, list, false);
 }
 
 int sat_config_set(void *target, const struct sat_config_key *k,

@@ -30,6 +30,11 @@
 #define RENDER_WORKERS 8
 #define PREFETCH_WORKERS 4
 #define WORKQ_THREADS 4
+/* ... growing up to this many when they all wait (on a slow catalog, say),
+ * so that one slow region never holds up another region's listing or a
+ * cache command; the listings of one region take one thread between them
+ * (keyed by the region) */
+#define WORKQ_MAX_THREADS 64
 
 /* ---- ad-hoc regions pushed out: tell the kernel, from a worker ---- */
 
@@ -81,6 +86,9 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	fo.connect_timeout_ms = cfg->timeout_s < 10 ? cfg->timeout_s * 1000
 						     : 10000;
 	fo.stall_timeout_ms = cfg->timeout_s * 1000;
+	fo.min_rate_bytes = cfg->min_rate_bytes;
+	fo.deadline_ms = (cfg->deadline_s ? cfg->deadline_s
+					  : 5 * cfg->timeout_s) * 1000;
 	fo.backoff_base_ms = 200;
 	fo.backoff_max_ms = 20000;
 	fo.max_body_bytes = 64u << 20;
@@ -113,7 +121,8 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	if (err)
 		goto fail;
 	sat_tree_set_regioncloud(core->tree, core->clouds);
-	err = sat_workq_new(&core->workq, WORKQ_THREADS);
+	err = sat_workq_new_elastic(&core->workq, WORKQ_THREADS,
+				    WORKQ_MAX_THREADS);
 	if (err)
 		goto fail;
 	sat_tree_set_evict_fn(core->tree, on_evict, core);
@@ -201,6 +210,17 @@ int sat_core_getattr(struct sat_core *core, uint64_t ino,
 	return sat_tree_getattr(core->tree, ino, out);
 }
 
+/* The work queue's key for work under ino: its region when that region
+ * must be listed first (one search per region at a time: the others
+ * would wait for it holding a thread each), else none (a date's cloud
+ * covers are counted in parallel). */
+static uint64_t listing_key(struct sat_core *core, uint64_t ino)
+{
+	uint64_t r = sat_tree_region_of(core->tree, ino);
+
+	return r && !sat_tree_ready(core->tree, r) ? r : 0;
+}
+
 /* ---- lookup ---- */
 
 struct deferred_lookup {
@@ -247,7 +267,8 @@ void sat_core_lookup(struct sat_core *core, uint64_t parent, const char *name,
 	d->done = done;
 	d->payload = payload;
 	strcpy(d->name, name);
-	if (sat_workq_submit(core->workq, lookup_work, d) != 0) {
+	if (sat_workq_submit_keyed(core->workq, listing_key(core, parent),
+				   lookup_work, d) != 0) {
 		free(d);
 		done(-ENOMEM, NULL, payload);
 	}
@@ -333,7 +354,8 @@ void sat_core_opendir(struct sat_core *core, uint64_t ino,
 		return;
 	}
 	*d = (struct deferred_dir){ core, ino, done, payload };
-	if (sat_workq_submit(core->workq, opendir_work, d) != 0) {
+	if (sat_workq_submit_keyed(core->workq, listing_key(core, ino),
+				   opendir_work, d) != 0) {
 		free(d);
 		done(-ENOMEM, NULL, payload);
 	}

@@ -73,6 +73,26 @@ struct pending_open {
 	bool retried;
 };
 
+/* The cached file is the one published: its size is the plan's, its
+ * digest (first open in this mount) the one recorded. docs/ARCHITECTURE.md
+ * "The cache", invariant 3. Logged when not. */
+static int check_cached(struct sat_core *core, struct pending_open *po,
+			const char *key, int fd)
+{
+	char why[256], path[1024];
+	int err = sat_cache_check_file(core->cache, key, fd,
+				       po->of->tf.plan->size_bytes, why,
+				       sizeof(why));
+
+	if (err == -EBADMSG) {
+		sat_tree_path(core->tree, po->ino, path, sizeof(path));
+		sat_warn("cache: %s: the cached file is damaged (%s); %s", path,
+			 why, core->cfg->offline ? "offline: not served"
+						 : "rendered again");
+	}
+	return err;
+}
+
 static void render_done(int err, void *arg)
 {
 	struct pending_open *po = arg;
@@ -85,6 +105,12 @@ static void render_done(int err, void *arg)
 
 	if (!err) {
 		err = sat_cache_open_file(core->cache, key, &fd, NULL);
+		if (!err && check_cached(core, po, key, fd) != 0) {
+			/* never served: rendered again (once) */
+			sat_cache_close_file(core->cache, key);
+			sat_cache_remove(core->cache, SAT_CACHE_FILE, key);
+			err = -ENOENT;
+		}
 		if (err == -ENOENT && !po->retried && !core->cfg->offline) {
 			po->retried = true;
 			if (sat_jobs_request(core->jobs, of->tf.plan,

@@ -44,12 +44,14 @@ static int source_value(const struct sat_render_plan *plan, char *buf,
 
 	buf[0] = '\0';
 	for (int i = 0; i < plan->nbands && off < len; i++) {
-		const char *h = plan->inputs[0].hrefs[i];
+		char u[1024];
 
-		/* no query string: signed URLs carry tokens there */
-		off += (size_t)snprintf(buf + off, len - off, "%s%.*s",
-					i ? " " : "", (int)strcspn(h, "?#"),
-					h);
+		/* redacted as in the log: signed URLs carry tokens in the
+		 * query string, and a URL may carry a password */
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+					i ? " " : "",
+					sat_log_url(plan->inputs[0].hrefs[i],
+						    u, sizeof(u)));
 	}
 	return (int)strlen(buf);
 }
@@ -93,6 +95,9 @@ int sat_core_getxattr(struct sat_core *core, uint64_t ino, const char *name,
 		return -ENODATA;
 	if (strcmp(name, SAT_XATTR_STATE) == 0)
 		ret = state_value(core, ino, &a, tf.plan, buf, len);
+	else if ((a.kind == SAT_NODE_REGION || a.kind == SAT_NODE_DATE) &&
+		 strcmp(name, SAT_XATTR_ERROR) == 0)
+		ret = sat_tree_region_error(core->tree, ino, buf, len);
 	else if (tf.plan && strcmp(name, SAT_XATTR_ERROR) == 0)
 		ret = sat_core_too_large(core, tf.plan, buf, len) ||
 			      sat_jobs_last_error(core->jobs, tf.plan->key,

@@ -8,6 +8,7 @@
  * progress bar from those counters. Everything else is single-threaded.
  */
 #include "ctl.h"
+#include "satfs/config.h"
 #include "satfs/control.h"
 #include "satfs/status.h"
 
@@ -39,6 +40,13 @@ bool sat_ctl_is_command(const char *name)
 		if (strcmp(name, commands[i]) == 0)
 			return true;
 	return false;
+}
+
+const char *sat_ctl_suggest(const char *name)
+{
+	static const char *const list[] = { "status", "prefetch", "refresh",
+					    "cache", NULL };
+	return sat_config_nearest(name, list);
 }
 
 void sat_ctl_usage(FILE *f)
@@ -267,6 +275,22 @@ static int pf_add(struct prefetch *pf, const char *path, uint64_t size)
 	return 0;
 }
 
+/* "ERRNO: CAUSE", the cause being the file's (or its directory's)
+ * user.satfs.error when the mount kept one: what a user needs to act. */
+static const char *pf_why(const char *path, int err, char *buf, size_t len)
+{
+	char cause[1024];
+	ssize_t n = getxattr(path, SAT_XATTR_ERROR, cause, sizeof(cause) - 1);
+
+	if (n > 0) {
+		cause[n] = '\0';
+		snprintf(buf, len, "%s: %s", strerror(err), cause);
+	} else {
+		snprintf(buf, len, "%s", strerror(err));
+	}
+	return buf;
+}
+
 /* Collects the .tif files under path. Listing a region runs its search:
  * that happens here, one directory at a time. */
 static void pf_walk(struct prefetch *pf, const char *path)
@@ -291,8 +315,10 @@ static void pf_walk(struct prefetch *pf, const char *path)
 		return;
 	d = opendir(path);
 	if (!d) {
+		char why[1400];
+
 		fprintf(stderr, "satfs prefetch: %s: %s\n", path,
-			strerror(errno));
+			pf_why(path, errno, why, sizeof(why)));
 		pf->walk_failed = true;
 		return;
 	}
@@ -333,11 +359,15 @@ static void *pf_worker(void *arg)
 		} else if (buf) {
 			err = errno;
 		}
-		if (!ok)
+		if (!ok) {
+			char why[1400];
+
 			fprintf(stderr, "%ssatfs prefetch: %s: %s\n",
 				isatty(STDERR_FILENO) && !pf->quiet ? "\r\033[K"
 								    : "",
-				f->path, strerror(err));
+				f->path, pf_why(f->path, err, why,
+						sizeof(why)));
+		}
 		pthread_mutex_lock(&pf->lock);
 		pf->done++;
 		if (ok)

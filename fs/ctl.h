@@ -13,6 +13,8 @@
 
 /* Is name one of the commands? */
 bool sat_ctl_is_command(const char *name);
+/* The command name looks like a typo of, or NULL. */
+const char *sat_ctl_suggest(const char *name);
 
 /* Runs a command: argv[0] is its name. Returns the exit status: 0, 1 when
  * something failed, 2 for a bad command line. */

@@ -42,7 +42,8 @@
  * to curl, not jobs queued or waiting to retry.
  *
  * Deadlines: a request with deadline_ms gets it as an absolute time at
- * submit. Each try is bounded by what is left (CURLOPT_TIMEOUT_MS), no
+ * submit; one without gets the engine's (opts.deadline_ms) at its first
+ * try, so that no request is ever without one. Each try is bounded by what is left (CURLOPT_TIMEOUT_MS), no
  * retry is scheduled past it, and a job still queued when it passes
  * completes with -ETIMEDOUT (the loop wakes at least once a second).
  *
@@ -448,16 +449,15 @@ static void pool_put(struct sat_fetch *f, CURL *e)
 
 static int try_start(struct sat_fetch *f, struct fetch_job *j)
 {
-	long timeout_ms = 0;
-	uint64_t now;
+	uint64_t now = now_ms();
+	long timeout_ms;
 	CURL *e;
 
-	if (j->deadline_at_ms) {
-		now = now_ms();
-		if (now >= j->deadline_at_ms)
-			return -ETIMEDOUT;
-		timeout_ms = (long)(j->deadline_at_ms - now);
-	}
+	if (!j->deadline_at_ms)
+		j->deadline_at_ms = now + (uint64_t)f->opts.deadline_ms;
+	if (now >= j->deadline_at_ms)
+		return -ETIMEDOUT;
+	timeout_ms = (long)(j->deadline_at_ms - now);
 	e = pool_get(f);
 	if (!e)
 		return -ENOMEM;
@@ -800,6 +800,11 @@ static void opts_defaults(struct sat_fetch_opts *o,
 		o->connect_timeout_ms = 10000;
 	if (o->stall_timeout_ms <= 0)
 		o->stall_timeout_ms = 30000;
+	if (o->min_rate_bytes <= 0)
+		o->min_rate_bytes = 1;
+	if (o->deadline_ms <= 0)
+		o->deadline_ms = 5 * (o->stall_timeout_ms +
+				      o->connect_timeout_ms);
 	if (o->backoff_base_ms <= 0)
 		o->backoff_base_ms = 200;
 	if (o->backoff_max_ms <= 0)
@@ -895,10 +900,7 @@ void sat_fetch_free(struct sat_fetch *f)
 
 	if (!f)
 		return;
-	pthread_mutex_lock(&f->lock);
-	f->stopping = true;
-	pthread_mutex_unlock(&f->lock);
-	curl_multi_wakeup(f->multi);
+	sat_fetch_cancel(f);
 	pthread_join(f->thread, NULL);
 	while (f->npool)
 		curl_easy_cleanup(f->pool[--f->npool]);
@@ -910,6 +912,16 @@ void sat_fetch_free(struct sat_fetch *f)
 	pthread_mutex_destroy(&f->lock);
 	curl_slist_free_all(f->connect_to);
 	free(f);
+}
+
+void sat_fetch_cancel(struct sat_fetch *f)
+{
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->stopping = true;
+	pthread_mutex_unlock(&f->lock);
+	curl_multi_wakeup(f->multi);
 }
 
 void sat_fetch_get_stats(struct sat_fetch *f, struct sat_fetch_stats *st)

@@ -433,7 +433,9 @@ void sat_fetch_xfer_setup(struct fetch_job *j, CURL *e,
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)o->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	/* the minimum useful rate, averaged over the stall timeout; a
+	 * byte now and then keeps on_progress quiet, not this */
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)o->min_rate_bytes);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s ? stall_s : 1L);
 	if (timeout_ms > 0)
 		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);

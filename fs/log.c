@@ -21,6 +21,7 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum sat_log_level log_max = SAT_LOG_INFO; /* protected by log_lock */
 static FILE *log_file;                            /* protected by log_lock */
 static int log_syslog;                            /* protected by log_lock */
+static bool log_echo;                             /* protected by log_lock */
 
 /* The newest warnings and errors, for the status file. */
 struct recent {
@@ -58,6 +59,13 @@ int sat_log_setup(enum sat_log_level max_level, const char *path,
 	if (use_syslog && !f)
 		openlog("satfs", LOG_PID, LOG_DAEMON);
 	return 0;
+}
+
+void sat_log_echo_stderr(bool on)
+{
+	pthread_mutex_lock(&log_lock);
+	log_echo = on;
+	pthread_mutex_unlock(&log_lock);
 }
 
 void sat_log_set_level(enum sat_log_level max_level)
@@ -120,6 +128,8 @@ void sat_log(enum sat_log_level level, const char *fmt, ...)
 	else if (show)
 		fprintf(log_file ? log_file : stderr, "%s.%03ldZ satfs %s: %s\n",
 			stamp, ts.tv_nsec / 1000000, level_names[level], msg);
+	if (log_echo && level <= SAT_LOG_WARN && (log_syslog || log_file))
+		fprintf(stderr, "satfs: %s: %s\n", level_names[level], msg);
 	pthread_mutex_unlock(&log_lock);
 }
 

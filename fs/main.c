@@ -25,11 +25,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 struct cmdline {
 	char *config_path; /* -o config=FILE */
 	char *opts;        /* satfs's own -o options, comma-separated */
 	size_t opts_len;
+	char *unknown;     /* the first -o option neither ours nor a libfuse
+			      one we know, for libfuse to judge */
+};
+
+/* libfuse's mount options that we know of (the authority is libfuse:
+ * anything else is handed to it to judge), for suggestions. */
+static const char *const fuse_options[] = {
+	"allow_other", "allow_root", "auto_unmount", "default_permissions",
+	"fsname", "subtype", "max_read", "blkdev", "blksize", "ro", "rw",
+	"suid", "nosuid", "dev", "nodev", "exec", "noexec", "async", "sync",
+	"dirsync", "atime", "noatime", "nodiratime", "relatime",
+	"norelatime", "strictatime", "nostrictatime", "debug", "clone_fd",
+	"max_idle_threads", "max_threads", "context", "fscontext",
+	"defcontext", "rootcontext", "user", "symfollow", "nosymfollow",
+	NULL
 };
 
 static void usage(const char *prog)
@@ -121,14 +137,101 @@ static int opt_proc(void *data, const char *arg, int key,
 		return 1;
 	memcpy(name, arg, n);
 	name[n] = '\0';
-	if (!sat_config_is_option(name))
+	if (!sat_config_is_option(name)) {
+		bool known = false;
+
+		for (const char *const *o = fuse_options; *o; o++)
+			known = known || strcmp(*o, name) == 0;
+		if (!known && !c->unknown && strncmp(name, "x-", 2) != 0)
+			c->unknown = strdup(name);
 		return 1;
+	}
 	if (strcmp(name, "config") == 0) {
 		free(c->config_path);
 		c->config_path = strdup(arg[n] ? arg + n + 1 : "");
 		return c->config_path ? 0 : -1;
 	}
 	return append_opt(c, arg);
+}
+
+/* An option neither satfs's nor one of libfuse's we know: libfuse judges
+ * (a throw-away session parses a copy of the arguments, as the mount's
+ * will). Returns 0 when it takes them, else 2 with the message. */
+static int judge_unknown(const struct fuse_args *args, const char *name)
+{
+	struct fuse_args copy = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_lowlevel_ops none = { 0 };
+	struct fuse_session *se;
+	const char *hint;
+	int i;
+
+	for (i = 0; i < args->argc; i++)
+		if (fuse_opt_add_arg(&copy, args->argv[i]) != 0) {
+			fuse_opt_free_args(&copy);
+			return 0; /* out of memory: the mount will tell */
+		}
+	se = fuse_session_new(&copy, &none, sizeof(none), NULL);
+	fuse_opt_free_args(&copy);
+	if (se) {
+		fuse_session_destroy(se);
+		return 0;
+	}
+	hint = sat_config_suggest(name, fuse_options);
+	fprintf(stderr, "satfs: unknown option '%s'%s%s%s (see --help)\n",
+		name, hint ? ": did you mean '" : "", hint ? hint : "",
+		hint ? "'?" : "");
+	return 2;
+}
+
+/* A first argument that would be taken for mount(8)'s SOURCE, or for the
+ * mount point when it does not exist, but looks like a mistyped command
+ * ("satfs stats sat" would otherwise mount a second satfs with the
+ * built-in defaults over the first). Exit status 2 then, else 0. */
+static int check_command_typo(int argc, char **argv)
+{
+	int npos = 0, i;
+	const char *hint;
+	struct stat st;
+
+	if (argc < 2 || argv[1][0] == '-' || strchr(argv[1], '/'))
+		return 0;
+	hint = sat_ctl_suggest(argv[1]);
+	if (!hint)
+		return 0;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0)
+			i++;
+		else if (argv[i][0] != '-')
+			npos++;
+	}
+	if (npos < 2 && stat(argv[1], &st) == 0)
+		return 0; /* a directory that happens to be called so */
+	fprintf(stderr, "satfs: unknown command '%s': did you mean '%s'? "
+			"(see --help)\n", argv[1], hint);
+	return 2;
+}
+
+/* After parsing: URLs in the arguments lose their userinfo and query
+ * string (stac=http://user:PASSWORD@host/?token=...), written over in
+ * place, so that ps and /proc/PID/cmdline do not show them to every
+ * user. The configuration holds its own copies. */
+static void scrub_args(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		char *p = argv[i], *end, *at, *q;
+
+		while ((p = strstr(p, "://"))) {
+			p += 3;
+			end = p + strcspn(p, ",");
+			at = memchr(p, '@', (size_t)(end - p));
+			if (at && at < p + strcspn(p, "/?#"))
+				memset(p, '*', (size_t)(at - p));
+			q = memchr(p, '?', (size_t)(end - p));
+			if (q && q + 1 < end)
+				memset(q + 1, '*', (size_t)(end - q - 1));
+			p = end;
+		}
+	}
 }
 
 /* Raises the soft limit on open descriptors to the hard one: the daemon
@@ -154,8 +257,8 @@ int main(int argc, char *argv[])
 	struct sat_config *cfg = NULL;
 	struct sat_fuse_opts so = { 0 };
 	struct cmdline c = { 0 };
-	char err[1024];
-	int ret = 2;
+	char err[1024], **orig_argv = NULL;
+	int ret = 2, orig_argc = 0;
 
 	/* Renders allocate and free megabytes at a time (tiles, bands, raw
 	 * ranges) on many threads. A fixed mmap threshold keeps glibc from
@@ -166,6 +269,14 @@ int main(int argc, char *argv[])
 
 	if (argc >= 2 && sat_ctl_is_command(argv[1]))
 		return sat_ctl_main(argc - 1, argv + 1);
+	if (check_command_typo(argc, argv))
+		return 2;
+	/* the strings stay where they are: scrub_args() needs them */
+	orig_argc = argc;
+	orig_argv = malloc(sizeof(*orig_argv) * (size_t)(argc + 1));
+	if (!orig_argv)
+		return 1;
+	memcpy(orig_argv, argv, sizeof(*orig_argv) * (size_t)(argc + 1));
 	drop_source(&argc, argv);
 	args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
 	if (fuse_opt_parse(&args, &c, NULL, opt_proc) != 0)
@@ -213,6 +324,10 @@ int main(int argc, char *argv[])
 	 * change answers EROFS from fs/fuse_ll.c instead. */
 	if (fuse_opt_add_arg(&args, "-ofsname=satfs,subtype=satfs") != 0)
 		goto out_fo;
+	if (c.unknown && (ret = judge_unknown(&args, c.unknown)) != 0)
+		goto out_fo;
+	ret = 1;
+	scrub_args(orig_argc, orig_argv);
 
 	so.mountpoint = fo.mountpoint;
 	so.foreground = fo.foreground;
@@ -229,5 +344,7 @@ out:
 	fuse_opt_free_args(&args);
 	free(c.config_path);
 	free(c.opts);
+	free(c.unknown);
+	free(orig_argv);
 	return ret;
 }

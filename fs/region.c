@@ -494,19 +494,30 @@ static int parse_name_fields(struct sat_region **out, const char *name,
 		}
 		n--;
 	}
-	if (n != nnum && n != nnum + 1)
+	if (n != nnum && n != nnum + 1) {
+		set_msg(msg, msglen, "%s: %d fields, not %d or %d (%s)",
+			is_bbox ? "bbox=" : "@", n, nnum, nnum + 1,
+			is_bbox ? "bbox=W,S,E,N[,FROM..TO]"
+				: "@LAT,LON,SIZE[,FROM..TO]");
 		return -ENOENT;
+	}
 	for (i = 0; i < (is_bbox ? 4 : 2); i++)
-		if (parse_number(f[i], strlen(f[i]), &v[i]) < 0)
+		if (parse_number(f[i], strlen(f[i]), &v[i]) < 0) {
+			set_msg(msg, msglen, "'%s' is not a number", f[i]);
 			return -ENOENT;
+		}
 	if (n == nnum + 1 &&
-	    sat_region_parse_dates(f[nnum], &from, &to, NULL, 0) < 0)
+	    sat_region_parse_dates(f[nnum], &from, &to, msg, msglen) < 0) {
+		if (msg && msglen && !msg[0])
+			set_msg(msg, msglen, "'%s' is not a date range "
+				"FROM..TO (YYYY-MM-DD..YYYY-MM-DD)", f[nnum]);
 		return -ENOENT;
+	}
 	if (is_bbox) {
-		if (sat_region_new_bbox(&r, name, v, NULL, 0) < 0)
+		if (sat_region_new_bbox(&r, name, v, msg, msglen) < 0)
 			return -ENOENT;
 	} else {
-		if (sat_region_parse_size(f[2], &deg, &m, NULL, 0) < 0)
+		if (sat_region_parse_size(f[2], &deg, &m, msg, msglen) < 0)
 			return -ENOENT;
 		if (deg > MAX_ADHOC_SIDE_DEG) {
 			set_msg(msg, msglen, "a bare size is degrees, at most "
@@ -514,8 +525,8 @@ static int parse_name_fields(struct sat_region **out, const char *name,
 				deg, deg);
 			return -ENOENT;
 		}
-		if (sat_region_new_center(&r, name, v[0], v[1], deg, m, NULL,
-					  0) < 0)
+		if (sat_region_new_center(&r, name, v[0], v[1], deg, m, msg,
+					  msglen) < 0)
 			return -ENOENT;
 	}
 	if (n == nnum + 1) {
@@ -544,8 +555,11 @@ int sat_region_parse_name(struct sat_region **out, const char *name,
 		return -ENOENT;
 	/* No spaces or control characters: one spelling per region. */
 	for (i = 0; i < len; i++)
-		if (!isgraph((unsigned char)name[i]))
+		if (!isgraph((unsigned char)name[i])) {
+			set_msg(msg, msglen, "a space or a control character "
+				"in the name");
 			return -ENOENT;
+		}
 	buf = strdup(name);
 	if (!buf)
 		return -ENOMEM;

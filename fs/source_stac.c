@@ -52,60 +52,89 @@ static void stac_identity(const struct sat_source *src, struct sat_hash *h)
 	sat_hash_add_str(h, src->cfg->collection);
 }
 
-/* The landing page's capabilities, fetched once. */
-static int get_caps(struct stac_source *s, struct sat_stac_caps *caps)
+/* Fetches the landing page (a try of at most deadline_ms when > 0, and
+ * max_tries; 0: the engine's) and keeps its capabilities. 0, or -EIO /
+ * -ENOMEM with what went wrong in why (URL redacted). */
+static int fetch_caps(struct stac_source *s, int deadline_ms, int max_tries,
+		      char *why, size_t whylen)
 {
 	const struct sat_config *cfg = s->base.cfg;
 	const char *hdrs[] = { "Accept: application/json", NULL };
 	struct sat_fetch_req req = { .url = cfg->stac_url,
 				     .headers = hdrs,
-				     .max_body_bytes = SAT_STAC_MAX_BODY };
+				     .max_body_bytes = SAT_STAC_MAX_BODY,
+				     .deadline_ms = deadline_ms,
+				     .max_tries = max_tries };
+	struct sat_stac_caps caps;
 	struct sat_fetch_result res;
 	char ubuf[512];
 	int err;
 
-	pthread_mutex_lock(&s->lock);
-	if (s->have_caps) {
-		*caps = s->caps;
-		caps->search_href = strdup(s->caps.search_href);
-		pthread_mutex_unlock(&s->lock);
-		return caps->search_href ? 0 : -ENOMEM;
-	}
-	pthread_mutex_unlock(&s->lock);
-
-	memset(caps, 0, sizeof(*caps));
+	memset(&caps, 0, sizeof(caps));
+	sat_log_url(cfg->stac_url, ubuf, sizeof(ubuf));
 	err = sat_fetch_sync(s->fetch, &req, &res);
 	if (!err) {
 		err = sat_stac_parse_landing(res.data, res.len, cfg->stac_url,
-					     caps);
+					     &caps);
 		if (err)
-			sat_error("catalog: %s: not a STAC API landing page",
-				  sat_log_url(cfg->stac_url, ubuf,
-					      sizeof(ubuf)));
+			snprintf(why, whylen, "%s: not a STAC API landing page",
+				 ubuf);
 	} else {
 		char ebuf[320] = "";
 
 		if (res.status >= 400 && res.status < 500)
 			sat_stac_error_text(res.data, res.len, ebuf,
 					    sizeof(ebuf));
-		sat_error("catalog: %s: landing page: %s (HTTP %ld)%s%s",
-			  sat_log_url(cfg->stac_url, ubuf, sizeof(ubuf)),
-			  res.status < 300 && res.why[0] ? res.why
-						    : strerror(-err),
-			  res.status, ebuf[0] ? ": " : "", ebuf);
+		snprintf(why, whylen, "%s: landing page: %s (HTTP %ld)%s%s",
+			 ubuf,
+			 res.status < 300 && res.why[0] ? res.why
+						       : strerror(-err),
+			 res.status, ebuf[0] ? ": " : "", ebuf);
 	}
 	sat_fetch_result_clear(&res);
-	if (err)
+	if (err) {
+		free(caps.search_href);
 		return err == -ENOMEM ? err : -EIO;
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!s->have_caps) {
+		s->caps = caps;
+		s->have_caps = true;
+		caps.search_href = NULL; /* kept */
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(caps.search_href);
+	return 0;
+}
+
+/* The landing page's capabilities, fetched once. */
+static int get_caps(struct stac_source *s, struct sat_stac_caps *caps)
+{
+	char why[1024];
+	int err;
 
 	pthread_mutex_lock(&s->lock);
 	if (!s->have_caps) {
-		s->caps = *caps;
-		s->caps.search_href = strdup(caps->search_href);
-		s->have_caps = s->caps.search_href != NULL;
+		pthread_mutex_unlock(&s->lock);
+		err = fetch_caps(s, 0, 0, why, sizeof(why));
+		if (err) {
+			sat_error("catalog: %s", why);
+			sat_log_cause("catalog %s", why);
+			return err;
+		}
+		pthread_mutex_lock(&s->lock);
 	}
+	*caps = s->caps;
+	caps->search_href = strdup(s->caps.search_href);
 	pthread_mutex_unlock(&s->lock);
-	return 0;
+	return caps->search_href ? 0 : -ENOMEM;
+}
+
+/* At mount: one try at the landing page, kept when it answers. */
+static int stac_probe(struct sat_source *src, int deadline_ms, char *why,
+		      size_t len)
+{
+	return fetch_caps(stac_of(src), deadline_ms, 1, why, len);
 }
 
 static bool region_is_rectangle(const struct sat_region *r)
@@ -209,15 +238,21 @@ static int stac_search(struct sat_source *src, const struct sat_search *sq,
 			if (res.status >= 400 && res.status < 500)
 				sat_stac_error_text(res.data, res.len, ebuf,
 						    sizeof(ebuf));
-			sat_error("catalog: %s: search failed: %s %s: %s "
+			/* cancelled: the mount is going away, and says so */
+			sat_log(err == -ECANCELED ? SAT_LOG_DEBUG
+						  : SAT_LOG_ERROR,
+				"catalog: %s: search failed: %s %s: %s "
 				  "(HTTP %ld)%s%s", r->name, cur->method,
 				  sat_log_url(cur->url, ubuf, sizeof(ubuf)),
 				  res.status < 300 && res.why[0] ? res.why
 							    : strerror(-err),
 				  res.status, ebuf[0] ? ": " : "", ebuf);
-			if (ebuf[0])
-				sat_log_cause("catalog: HTTP %ld: %s",
-					      res.status, ebuf);
+			sat_log_cause("catalog search %s: %s (HTTP %ld)%s%s",
+				      sat_log_url(cur->url, ubuf,
+						  sizeof(ubuf)),
+				      res.status < 300 && res.why[0]
+					      ? res.why : strerror(-err),
+				      res.status, ebuf[0] ? ": " : "", ebuf);
 			sat_fetch_result_clear(&res);
 			break;
 		}
@@ -387,6 +422,7 @@ static const struct sat_source_ops stac_ops = {
 	.parse_page = stac_parse_page,
 	.read = stac_read,
 	.drop_caches = stac_drop_caches,
+	.probe = stac_probe,
 	.free = stac_free,
 };
 

@@ -18,6 +18,7 @@
 #include "satfs/jobs.h"
 #include "satfs/log.h"
 #include "satfs/render.h"
+#include "satfs/source.h"
 #include "satfs/tree.h"
 
 #include <errno.h>
@@ -215,13 +216,18 @@ static void render_status(struct sat_core *core, struct sbuf *b, bool json)
 	struct sat_jobs_stats js;
 	struct kp_set set = { NULL, 0 };
 	struct recent_ctx rc = { b, json, 0 };
-	char b1[32], b2[32], b3[40];
+	char b1[32], b2[32], b3[40], catalog[512];
 	time_t now = time(NULL);
 	size_t njobs = 0, i;
 
 	sat_jobs_get_stats(core->jobs, &js);
 	sat_fetch_get_stats(core->fetch, &fs);
 	sat_cache_get_stats(core->cache, &cs);
+	/* the URL as every log line shows it: no userinfo, no query (the
+	 * file is 0444, and readable by all under allow_other) */
+	sat_log_url(strcmp(core->source->ops->type, "stac") ? cfg->ee_url
+							     : cfg->stac_url,
+		    catalog, sizeof(catalog));
 	if (sat_jobs_list(core->jobs, &jobs, &njobs) == 0 && njobs) {
 		set.v = calloc(njobs, sizeof(*set.v));
 		if (set.v) {
@@ -239,7 +245,7 @@ static void render_status(struct sat_core *core, struct sbuf *b, bool json)
 		sb_json_str(b, core->mountpoint ? core->mountpoint : "");
 		sb_printf(b, ",\n  \"uptime_s\": %lld,\n  \"catalog\": ",
 			  (long long)(now - core->started));
-		sb_json_str(b, cfg->stac_url);
+		sb_json_str(b, catalog);
 		sb_printf(b, ",\n  \"offline\": %s,\n  \"jobs\": [",
 			  cfg->offline ? "true" : "false");
 	} else {
@@ -249,7 +255,7 @@ static void render_status(struct sat_core *core, struct sbuf *b, bool json)
 			  "satfs %s on %s, up %ldh%02ldm%02lds, catalog %s%s\n",
 			  SATFS_VERSION,
 			  core->mountpoint ? core->mountpoint : "?", up / 3600,
-			  up / 60 % 60, up % 60, cfg->stac_url,
+			  up / 60 % 60, up % 60, catalog,
 			  cfg->offline ? " (offline)" : "");
 		sb_printf(b, "jobs: %u running, %u queued; %llu rendered, "
 			  "%llu failed since mount\n", js.running, js.queued,

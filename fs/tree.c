@@ -123,6 +123,21 @@ bool sat_tree_ready(struct sat_tree *t, uint64_t ino)
 	return ready;
 }
 
+uint64_t sat_tree_region_of(struct sat_tree *t, uint64_t ino)
+{
+	struct node *n;
+	uint64_t r = 0;
+
+	pthread_mutex_lock(&t->lock);
+	for (n = sat_tree_node_locked(t, ino); n; n = n->parent)
+		if (n->kind == SAT_NODE_REGION) {
+			r = n->ino;
+			break;
+		}
+	pthread_mutex_unlock(&t->lock);
+	return r;
+}
+
 /* The scenes of date (pinned) get their region cloud cover counted in the
  * background, once per listing generation: one plan per scene (mosaics
  * and other products are the same scenes). Never blocks on the network. */
@@ -402,6 +417,35 @@ nomem:
 	return -ENOMEM;
 }
 
+/* Sets (why) or clears (NULL) the failure a region's listing keeps. */
+static void set_error(struct sat_tree *t, struct node *reg, const char *why)
+{
+	char *copy = why ? strdup(why) : NULL, *old;
+
+	pthread_mutex_lock(&t->lock);
+	old = reg->error;
+	reg->error = copy;
+	pthread_mutex_unlock(&t->lock);
+	free(old);
+}
+
+int sat_tree_region_error(struct sat_tree *t, uint64_t ino, char *buf,
+			  size_t len)
+{
+	struct node *n;
+	int ret = -ENODATA;
+
+	pthread_mutex_lock(&t->lock);
+	for (n = sat_tree_node_locked(t, ino); n; n = n->parent)
+		if (n->kind == SAT_NODE_REGION) {
+			if (n->error)
+				ret = snprintf(buf, len, "%s", n->error);
+			break;
+		}
+	pthread_mutex_unlock(&t->lock);
+	return ret < 0 || (size_t)ret < len ? ret : (int)len - 1;
+}
+
 /* Makes sure region reg (pinned by the caller) has a listing; searches
  * when it has none or (when want_fresh) an expired one. Blocks. */
 static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
@@ -410,6 +454,7 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 	struct sat_listing *l = NULL;
 	struct sat_render_plan **plans, **mosaic = NULL;
 	bool ok, *hide;
+	char why[512];
 	int err = 0;
 
 	pthread_mutex_lock(&reg->load_lock);
@@ -420,9 +465,16 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 	pthread_mutex_unlock(&t->lock);
 	if (ok || err)
 		goto out;
+	sat_log_take_cause(why, sizeof(why)); /* a stale one is not ours */
 	err = sat_catalog_list(t->cat, reg->region, &l);
 	if (err == -ENETDOWN)
 		err = -EIO; /* offline, not cached: as any catalog failure */
+	sat_log_take_cause(why, sizeof(why));
+	if (err && !why[0])
+		snprintf(why, sizeof(why), "the catalog search failed: %s",
+			 strerror(-err));
+	/* what user.satfs.error says on the region and its dates */
+	set_error(t, reg, err ? why : NULL);
 	if (err) {
 		/* keep showing what we had; a later access retries */
 		pthread_mutex_lock(&t->lock);

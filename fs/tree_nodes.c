@@ -266,6 +266,7 @@ static void node_free(struct node *n)
 		pthread_mutex_destroy(&n->load_lock);
 		free(n->tifs);
 		sat_listing_unref(n->listing);
+		free(n->error);
 	}
 	sat_render_plan_unref(n->plan);
 	sat_listing_unref(n->scene_of);

@@ -52,6 +52,7 @@ struct node {
 	uint64_t used;        /* LRU clock of ad-hoc regions */
 	pthread_mutex_t load_lock;
 	struct sat_listing *listing; /* a reference, or NULL */
+	char *error;          /* why the last listing failed, or NULL */
 	unsigned listing_gen; /* generation that attached it */
 	struct node **tifs;   /* [scene * nproducts + product], not held */
 	size_t ntifs;

@@ -99,6 +99,8 @@ struct sat_config {
 	int listing_ttl_s;
 	int max_items;         /* per region listing */
 	int timeout_s;         /* a request with no progress this long fails */
+	int min_rate_bytes;    /* ... or moving fewer bytes a second */
+	int deadline_s;        /* a request with its retries; 0: 5 x timeout */
 	bool offline;
 	char *log_path;        /* NULL: stderr / syslog */
 	char *connect_to;      /* "HOST:PORT:TO-HOST:TO-PORT ..." or NULL */
@@ -176,6 +178,15 @@ const struct sat_config_key *sat_config_find_key(const char *name,
 						 unsigned where);
 /* Is key one of satfs's own mount options (config, cache, ...)? */
 bool sat_config_is_option(const char *key);
+/* How many edits (insertions, deletions, substitutions, swaps of two
+ * neighbours) make a into b: for "did you mean" suggestions. */
+int sat_config_distance(const char *a, const char *b);
+/* The -o option, or else the name of extra[] (NULL-terminated; may be
+ * NULL), nearest to name, when it is near enough to be a typo of it;
+ * else NULL. */
+const char *sat_config_suggest(const char *name, const char *const *extra);
+/* The same among list[] alone. */
+const char *sat_config_nearest(const char *name, const char *const *list);
 /* Prints the mount options and the satfs.conf keys by section, for
  * --help. */
 void sat_config_usage(FILE *f);

@@ -32,6 +32,16 @@ struct sat_fetch_opts {
 	int max_tries;            /* default 5 */
 	int connect_timeout_ms;   /* default 10000 */
 	int stall_timeout_ms;     /* no byte for this long fails a try; 30000 */
+	/* A try moving fewer than min_rate_bytes a second, averaged over
+	 * the stall timeout (curl's LOW_SPEED_LIMIT/TIME), fails too: a
+	 * server dripping a byte now and then is as good as stalled.
+	 * Default 1 (only a stall). */
+	int min_rate_bytes;
+	/* Every request that sets no deadline_ms of its own gets this one,
+	 * counted from its first try (the time it waits in the queue is
+	 * bounded by the requests ahead of it, each bounded so). 0: 5 x
+	 * (stall timeout + connect timeout). */
+	int deadline_ms;
 	int backoff_base_ms;      /* first retry delay before jitter; 200 */
 	int backoff_max_ms;       /* cap on one delay (also on Retry-After); 20000 */
 	size_t max_body_bytes;    /* default cap when a request sets none; 64 MiB */
@@ -136,6 +146,11 @@ typedef void (*sat_fetch_done_fn)(struct sat_fetch_result *res,
 int sat_fetch_new(struct sat_fetch **out, const struct sat_fetch_opts *opts);
 /* Stops the I/O thread; pending requests complete with -ECANCELED. */
 void sat_fetch_free(struct sat_fetch *f);
+/* Cancels everything in flight, queued or waiting to retry (callbacks get
+ * -ECANCELED, from the I/O thread, soon after this returns) and refuses
+ * every later request (-ECANCELED): the daemon is going away and must not
+ * wait on a slow server. Does not block. Any thread. */
+void sat_fetch_cancel(struct sat_fetch *f);
 
 /* Queues a request; req's strings are copied. done is always called
  * exactly once (also on failure), unless this returns an error. */

@@ -8,6 +8,7 @@
 #ifndef SATFS_LOG_H
 #define SATFS_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum sat_log_level {
@@ -22,6 +23,9 @@ enum sat_log_level {
 int sat_log_setup(enum sat_log_level max_level, const char *path,
 		  int use_syslog);
 void sat_log_set_level(enum sat_log_level max_level);
+/* While on, warnings and errors also go to stderr when the log goes to a
+ * file or syslog: while the daemon starts, its user is watching stderr. */
+void sat_log_echo_stderr(bool on);
 enum sat_log_level sat_log_get_level(void);
 
 void sat_log(enum sat_log_level level, const char *fmt, ...)

@@ -59,9 +59,10 @@ int sat_region_parse_size(const char *s, double *deg, double *metres,
  * tutorial's 0.09). The region's name is the directory name as given.
  * Returns 0, -ENOMEM, or -ENOENT when the name is not of either form or is
  * invalid. msg (may be NULL) is left empty for names that are simply not
- * regions (probes such as .Trash, typos), and says what to write instead
- * for a name that was surely meant as one (a bare SIZE over 1: "5" for
- * 5km), for the caller's log. */
+ * regions (probes such as .Trash, which begin with neither '@' nor
+ * "bbox="), and says what is wrong with every other (a field that is not
+ * a number, a bad date range, a bare SIZE over 1: "5" for 5km), for the
+ * caller's log. */
 int sat_region_parse_name(struct sat_region **out, const char *name,
 			  char *msg, size_t msglen);
 

@@ -111,6 +111,12 @@ struct sat_source_ops {
 	 * the next reads ask the network again (satfs cache --clear). May be
 	 * NULL. */
 	void (*drop_caches)(struct sat_source *src);
+	/* Can the catalog be reached? One try of at most deadline_ms, at
+	 * mount time, so that a user hears of it before listing anything.
+	 * 0, or -errno and what went wrong in why (no secret in it). Blocks.
+	 * May be NULL. */
+	int (*probe)(struct sat_source *src, int deadline_ms, char *why,
+		     size_t len);
 	void (*free)(struct sat_source *src);
 };
 

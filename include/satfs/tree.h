@@ -90,6 +90,14 @@ int sat_tree_getattr(struct sat_tree *t, uint64_t ino, struct sat_attr *out);
  * network? */
 bool sat_tree_ready(struct sat_tree *t, uint64_t ino);
 
+/* The inode of the region ino lies in (itself for a region), or 0 (the
+ * root, .satfs, a node gone). Never blocks. */
+uint64_t sat_tree_region_of(struct sat_tree *t, uint64_t ino);
+/* Why the last listing of ino's region failed (its user.satfs.error, on
+ * the region and its dates), into buf; its length, or -ENODATA when the
+ * last one worked. Never blocks. */
+int sat_tree_region_error(struct sat_tree *t, uint64_t ino, char *buf,
+			  size_t len);
 /* Looks name up in directory parent. On success the node's lookup count
  * goes up by one: the kernel's, to be matched by sat_tree_forget() (also
  * when the answer never reaches the kernel). -ENOENT (also for probes such

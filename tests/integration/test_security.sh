@@ -10,6 +10,7 @@
 #   tree): open for writing, truncate, chmod, setxattr, utime: EROFS
 . "$(dirname "$0")/lib.sh"
 need_fuse
+need_program getfattr attr
 S=$(samples_dir)
 
 # A catalog whose hrefs are signed, as Planetary Computer's are.
@@ -36,6 +37,19 @@ cp "$f" "$T/out.tif" || fail "render with signed hrefs"
 [ "$(count_requests '^/cogs/')" -gt 0 ] || fail "no COG request"
 grep -q "X-Amz-Signature=SECRETSIG" "$SERVER_LOG" ||
 	fail "the signed hrefs were not used as given"
+
+# --- URLs redacted the same way in the status files, xattrs and the log ---
+red="http://127.0.0.1:$PORT/?..."
+for sf in status status.json; do
+	cat "$MNT/.satfs/$sf" >"$T/$sf" || fail "cannot read .satfs/$sf"
+	grep -q SECRET "$T/$sf" && fail ".satfs/$sf shows a secret: $(grep SECRET "$T/$sf")"
+	grep -qF "$red" "$T/$sf" || fail ".satfs/$sf does not show the catalog as $red"
+done
+getfattr -d -m 'user\.satfs\.' "$f" >"$T/xattrs" 2>&1 || fail "getfattr: $(cat "$T/xattrs")"
+grep -q SECRET "$T/xattrs" && fail "an xattr shows a secret: $(grep SECRET "$T/xattrs")"
+grep -q 'user.satfs.source=.*/cogs/.*?\.\.\.' "$T/xattrs" ||
+	fail "user.satfs.source not redacted as the log does: $(grep source "$T/xattrs")"
+grep -qF "(catalog $red," "$LOG" || fail "the log does not show the catalog as $red"
 
 # --- the cache is private ---
 [ "$(stat -c %a "$CACHE")" = 700 ] || fail "cache dir mode $(stat -c %a "$CACHE")"

@@ -125,6 +125,8 @@ class State:
             "sas_revoke_after": 0,
             "sas_revoke": False,
             "hold_paths": [],
+            "drip_paths": [],
+            "drip_rate": 8,
         }
         self.sas = {}            # protected by lock: sig -> token facts
         self.sas_seq = 0         # protected by lock: tokens issued
@@ -151,7 +153,7 @@ class State:
                 raise BadRequest("unknown control key %r" % k)
             if k in ("down", "range_ignore", "sas_revoke"):
                 v = bool(v)
-            elif k in ("fail_paths", "hold_paths"):
+            elif k in ("fail_paths", "hold_paths", "drip_paths"):
                 if not isinstance(v, list) or \
                         not all(isinstance(s, str) for s in v):
                     raise BadRequest("%s must be a list of strings" % k)
@@ -796,6 +798,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         n = 0 if head else (total // 2 if fault == "truncate" else total)
+        if n and log and getattr(self, "drip", False):
+            fault = fault or "drip"
         entry.update(status=resp.status, bytes=n,
                      fault=fault or entry.get("fault"))
         if log:
@@ -804,6 +808,8 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 # Control answers are never throttled.
                 bw = st.faults["bandwidth"] if log else 0
+                if log and getattr(self, "drip", False):
+                    bw = st.faults["drip_rate"]
             self.write_body(resp, n, bw)
         if fault == "truncate":
             self.wfile.flush()
@@ -845,6 +851,7 @@ class Handler(BaseHTTPRequestHandler):
                  "range": self.headers.get("Range"),
                  "status": 0, "bytes": 0, "fault": None}
         self.started = False
+        self.drip = False
         self.entry = entry
         try:
             try:
@@ -889,9 +896,13 @@ class Handler(BaseHTTPRequestHandler):
             st.record(entry)
             self.reset()
             return
-        if st.hold(path + ("?" + url.query if url.query else "")):
+        target = path + ("?" + url.query if url.query else "")
+        if st.hold(target):
             entry["held"] = True
             f = st.snapshot()
+        # drip_paths: the answer as usual, its body at drip_rate bytes/s
+        text = target + "\n" + body.decode("utf-8", "replace")
+        self.drip = any(s in text for s in f["drip_paths"])
         faultable = path.rstrip("/").endswith("/search") or \
             path.startswith("/cogs/")
         # fail_next: a counted fault, before (and instead of) a draw

@@ -727,6 +727,37 @@ def t_latency_bandwidth(ctx):
 
 
 @test
+def t_drip(ctx):
+    """drip_paths: headers at once, the body at drip_rate bytes/s, only
+    for requests whose path, query or body matches."""
+    fx = ctx["fx"]
+    path = "/cogs/S2B_17PMK_20240103_0_L2A/B04.tif"
+    try:
+        fx.control(drip_paths=["bytes-wanted", "-82.48"], drip_rate=40)
+        t0 = time.time()
+        st, h, data = fx.request("GET", path, headers={"Range":
+                                                       "bytes=0-19"})
+        assert st == 206 and len(data) == 20 and time.time() - t0 < 0.4
+        t0 = time.time()
+        st, h, data = fx.request("GET", path + "?bytes-wanted",
+                                 headers={"Range": "bytes=0-19"})
+        dt = time.time() - t0
+        assert st == 206 and len(data) == 20 and 0.4 <= dt < 3, dt
+        assert fx.log()[-1]["fault"] == "drip"
+        # matched in a POST body: the search of one bbox
+        fx.control(drip_rate=4000)
+        t0 = time.time()
+        st, d = fx.json("POST", "/search", {"bbox": [-82.48, 8.35, -82.39,
+                                                     8.44], "limit": 1})
+        assert st == 200 and fx.log()[-1]["fault"] == "drip"
+        st, d = fx.json("POST", "/search", {"bbox": [-82.5, 8.35, -82.39,
+                                                     8.44], "limit": 1})
+        assert st == 200 and fx.log()[-1]["fault"] is None
+    finally:
+        fx.control(drip_paths=[], drip_rate=8)
+
+
+@test
 def t_control_validation(ctx):
     fx = ctx["fx"]
     st, d = fx.json("POST", "/_control", {"rate_503": -1})

@@ -796,7 +796,7 @@ SAT_TEST(option_names)
 		"config", "stac", "collection", "products", "max_cloud", "sign",
 		"sign_url", "cache", "cache_max", "max_file_size", "prefetch",
 		"connections", "listing_ttl", "max_items", "timeout",
-		"offline", "connect_to", "log", "log_level", "shared_store",
+		"min_rate", "deadline", "offline", "connect_to", "log", "log_level", "shared_store",
 		"shared_endpoint", "shared_region", NULL,
 	};
 	const struct sat_config_key *k;
@@ -814,6 +814,27 @@ SAT_TEST(option_names)
 	CHECK(!sat_config_is_option("allow_other"));
 	CHECK(!sat_config_is_option("dates"));
 	CHECK(!sat_config_is_option(""));
+}
+
+/* "did you mean": a near -o option, or a near name of the list; nothing
+ * for a name far from all of them (issue 13). */
+SAT_TEST(suggestions)
+{
+	static const char *const fuse[] = { "allow_other", "auto_unmount",
+					     NULL };
+	static const char *const cmds[] = { "status", "prefetch", "refresh",
+					     "cache", NULL };
+
+	CHECK_STR(sat_config_suggest("cach", fuse), "cache");
+	CHECK_STR(sat_config_suggest("timeuot", fuse), "timeout");
+	CHECK_STR(sat_config_suggest("allow_otter", fuse), "allow_other");
+	CHECK(sat_config_suggest("foo", fuse) == NULL);
+	CHECK_STR(sat_config_nearest("stats", cmds), "status");
+	CHECK_STR(sat_config_nearest("prefecth", cmds), "prefetch");
+	/* mount(8)'s usual SOURCE is no command */
+	CHECK(sat_config_nearest("satfs", cmds) == NULL);
+	CHECK_INT(sat_config_distance("ab", "ba"), 1);
+	CHECK_INT(sat_config_distance("", "abc"), 3);
 }
 
 /* The table of keys: every key has its line of help; a key of a plain

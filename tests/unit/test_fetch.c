@@ -229,6 +229,19 @@ static int serve(int fd, const char *path, const char *hdrs,
 	} else if (!strcmp(path, "/stall")) {
 		srv_wait(-1, -1); /* never answers; returns at server stop */
 		return -1;
+	} else if (!strcmp(path, "/drip")) {
+		/* the head at once, then a byte every 50 ms: never stalled,
+		 * never useful (20 bytes/s) */
+		static const char head[] =
+			"HTTP/1.1 200 X\r\nContent-Length: 100000\r\n\r\n";
+		srv_send(fd, head, sizeof(head) - 1);
+		for (int i = 0; i < 100000; i++) {
+			if (srv_wait(-1, 50))
+				return -1;
+			if (send(fd, "x", 1, MSG_NOSIGNAL) != 1)
+				return -1;
+		}
+		return -1;
 	} else if (!strcmp(path, "/gate")) {
 		if (!srv_wait(srv.gate_pipe[0], -1))
 			return -1;
@@ -1221,6 +1234,88 @@ static void *gate_main(void *arg)
 
 	ga->rc = sat_fetch_sync(ga->f, &ga->req, &ga->res);
 	return NULL;
+}
+
+/* A server that sends a byte now and then is never "stalled", so only the
+ * minimum rate (curl's LOW_SPEED_LIMIT over the stall time) ends the try;
+ * and a request without a deadline of its own gets the engine's. */
+SAT_TEST(min_rate_and_default_deadline)
+{
+	struct sat_fetch_opts o = { .connections_per_host = 4,
+				    .max_tries = 1,
+				    .stall_timeout_ms = 1000,
+				    .min_rate_bytes = 1024,
+				    .verify_tls = true };
+	struct sat_fetch_req r = { 0 };
+	struct sat_fetch_result res;
+	struct sat_fetch *f;
+	uint64_t t0, dt;
+
+	srv_start();
+	CHECK_INT(sat_fetch_new(&f, &o), 0);
+	r.url = url("/drip");
+	t0 = ms_now();
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -ETIMEDOUT);
+	dt = ms_now() - t0;
+	CHECK(dt >= 900);
+	CHECK(dt < 5000); /* 100000 bytes at 20 a second: 5000 s */
+	CHECK(strstr(res.why, "too slow") != NULL);
+	sat_fetch_result_clear(&res);
+	sat_fetch_free(f);
+
+	/* With 5 tries of a 30 s stall timeout each, only the engine's
+	 * default deadline (0.8 s here) ends a request to a server that
+	 * never answers. */
+	o.max_tries = 5;
+	o.stall_timeout_ms = 30000;
+	o.min_rate_bytes = 0;
+	o.deadline_ms = 800;
+	CHECK_INT(sat_fetch_new(&f, &o), 0);
+	r.url = url("/stall");
+	t0 = ms_now();
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -ETIMEDOUT);
+	dt = ms_now() - t0;
+	CHECK(dt >= 750);
+	CHECK(dt < 5000);
+	sat_fetch_result_clear(&res);
+	sat_fetch_free(f);
+	srv_stop();
+}
+
+/* sat_fetch_cancel(): what is in flight ends at once with -ECANCELED, and
+ * later requests are refused. */
+SAT_TEST(cancel_ends_transfers)
+{
+	struct sat_fetch_opts o = { .connections_per_host = 4,
+				    .stall_timeout_ms = 30000,
+				    .verify_tls = true };
+	struct gate_arg ga = { 0 };
+	struct sat_fetch_req r = { 0 };
+	struct sat_fetch_result res;
+	struct sat_fetch *f;
+	uint64_t t0;
+	pthread_t t;
+
+	srv_start();
+	CHECK_INT(sat_fetch_new(&f, &o), 0);
+	ga.f = f;
+	ga.req.url = url("/stall");
+	CHECK(pthread_create(&t, NULL, gate_main, &ga) == 0);
+	for (t0 = ms_now(); srv_hits("/stall") == 0 && ms_now() - t0 < 5000;)
+		usleep(1000);
+	CHECK_INT(srv_hits("/stall"), 1);
+	t0 = ms_now();
+	sat_fetch_cancel(f);
+	pthread_join(t, NULL);
+	CHECK(ms_now() - t0 < 1000);
+	CHECK_INT(ga.rc, -ECANCELED);
+	sat_fetch_result_clear(&ga.res);
+	r.url = url("/ok");
+	CHECK_INT(sat_fetch_sync(f, &r, &res), -ECANCELED);
+	sat_fetch_result_clear(&res);
+	CHECK_INT(srv_hits("/ok"), 0);
+	sat_fetch_free(f);
+	srv_stop();
 }
 
 SAT_TEST(deadline_bounds_request)

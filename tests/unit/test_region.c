@@ -421,9 +421,10 @@ SAT_TEST(name_bare_size_at_most_one_degree)
 	CHECK_INT(sat_region_parse_name(&r, ".Trash", msg, sizeof(msg)),
 		  -ENOENT);
 	CHECK_STR(msg, "");
+	/* a name meant as a region says why it is not one (issue 13) */
 	CHECK_INT(sat_region_parse_name(&r, "@abc", msg, sizeof(msg)),
 		  -ENOENT);
-	CHECK_STR(msg, "");
+	CHECK(strstr(msg, "fields") != NULL);
 }
 
 SAT_TEST(format_date)
@@ -438,4 +439,35 @@ SAT_TEST(format_date)
 	CHECK_STR(buf, "1970-01-01");
 	sat_region_format_date(951782400, buf); /* 2000-02-29 */
 	CHECK_STR(buf, "2000-02-29");
+}
+
+/* A name meant as an ad-hoc region (it begins with '@' or "bbox=") that
+ * is malformed says what is wrong, for the one log line; a probe such as
+ * .Trash says nothing. */
+SAT_TEST(malformed_adhoc_names_say_why)
+{
+	static const char *const bad[][2] = {
+		{ "@8.39,-82.43", "fields" },
+		{ "@8.39,-82.43,5km,2024-01-01..2024-07-31,x", "fields" },
+		{ "@8.39,abc,5km", "not a number" },
+		{ "@8.39,-82.43,5kmm", "size" },
+		{ "@8.39,-82.43,5km,2024-13-01..2024-07-31", "date" },
+		{ "bbox=-82.48,8.35,-82.39", "fields" },
+		{ "bbox=-82.48,8.35,-82.39,x", "not a number" },
+		{ "@8.39,-82.43,5", "5km" },
+		{ "@8.39,-82.43,5km,max_region_cloud=200", "percentage" },
+	};
+	struct sat_region *r;
+	char msg[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_INT(sat_region_parse_name(&r, bad[i][0], msg,
+						sizeof(msg)), -ENOENT);
+		CHECK(r == NULL);
+		if (!strstr(msg, bad[i][1]))
+			satest_fail(__FILE__, __LINE__, bad[i][0], msg);
+	}
+	CHECK_INT(sat_region_parse_name(&r, ".Trash", msg, sizeof(msg)),
+		  -ENOENT);
+	CHECK_STR(msg, "");
 }
