@@ -84,9 +84,14 @@ def vm_hwm_kb(pid):
 
 
 class Server:
+    started = 0  # servers made by this process: each its own files
+
     def __init__(self, work, catalog, latency_ms, bandwidth, extra=()):
-        self.log = os.path.join(work, "requests.%d.log" % id(self))
-        portfile = os.path.join(work, "port.%d" % id(self))
+        # not id(self): a stopped server's id comes back, and with it its
+        # port file, which the new one would read before writing its own
+        Server.started += 1
+        self.log = os.path.join(work, "requests.%d.log" % Server.started)
+        portfile = os.path.join(work, "port.%d" % Server.started)
         cmd = [sys.executable, SERVER, "--catalog", catalog, "--port", "0",
                "--port-file", portfile, "--log", self.log,
                "--latency-ms", str(latency_ms)]
