@@ -18,7 +18,9 @@ For each K (--scenes, default 5 and 50), in the same run:
      on every core); not the daemon's own CPU time
 and, once (K = the first): one cold file (catalog listed, prefetch off)
 against its own limit, warm reads, listing times, requests and bytes per
-snippet, and peak RSS over a cold copy of a 100-date region.
+snippet, and peak RSS over a cold copy of a 100-date region; and the
+scale-out measurements of bench/scaleout.py (mounts sharing renders
+through an S3 store: a second mount's cold copy, three mounts at once).
 
 Every number is a median over --runs runs made in this one invocation; the
 targets (satfs at least 3x faster than the peer, within 1.5x of the limit)
@@ -36,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import scaleout
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
@@ -80,9 +84,14 @@ def vm_hwm_kb(pid):
 
 
 class Server:
+    started = 0  # servers made by this process: each its own files
+
     def __init__(self, work, catalog, latency_ms, bandwidth, extra=()):
-        self.log = os.path.join(work, "requests.%d.log" % id(self))
-        portfile = os.path.join(work, "port.%d" % id(self))
+        # not id(self): a stopped server's id comes back, and with it its
+        # port file, which the new one would read before writing its own
+        Server.started += 1
+        self.log = os.path.join(work, "requests.%d.log" % Server.started)
+        portfile = os.path.join(work, "port.%d" % Server.started)
         cmd = [sys.executable, SERVER, "--catalog", catalog, "--port", "0",
                "--port-file", portfile, "--log", self.log,
                "--latency-ms", str(latency_ms)]
@@ -565,6 +574,19 @@ def check_targets(R):
 
 
 def report(R):
+    if R["rows"]:
+        report_single(R)
+    scaleout.report(R, median)
+    print()
+    for what, ok, ratio in R["targets"]:
+        print("%s %s: %s" % ("PASS" if ok else "MISS", what, ratio))
+    print("load average (1, 5, 15 min) before %s, after %s (other work on "
+          "this machine competes for the %d cores)"
+          % (" ".join(R["load_before"]), " ".join(R["load_after"]),
+             R["nproc"]))
+
+
+def report_single(R):
     L = R["latency_ms"] / 1000.0
     print("| scenes | satfs | satfs sequential | peer (rasterio, 8 threads)"
           " | GDAL, 4 at a time | limit | peer / satfs | satfs / limit |")
@@ -612,12 +634,6 @@ def report(R):
                  R["search_pages"] * L, lw, R["vm_hwm_kb"] / 1024,
                  R["rss_files"], R["rss_copy_s"]))
     print()
-    for what, ok, ratio in R["targets"]:
-        print("%s %s: %s" % ("PASS" if ok else "MISS", what, ratio))
-    print("load average (1, 5, 15 min) before %s, after %s (other work on "
-          "this machine competes for the %d cores)"
-          % (" ".join(R["load_before"]), " ".join(R["load_after"]),
-             R["nproc"]))
 
 
 def plot(R, path):
@@ -646,6 +662,24 @@ def plot(R, path):
     fig.savefig(path)
 
 
+def single(a, R, work):
+    """Everything but the scale-out: one mount at a time."""
+    for K, catalog in zip(a.scenes, a.catalogs):
+        R["rows"].append(bench_scenes(a, R, K, catalog, work))
+    srv = Server(work, a.catalogs[0], a.latency_ms, a.bandwidth)
+    try:
+        bench_warm(a, R, srv, R["rows"][0]["cache"], work)
+    finally:
+        srv.stop()
+    srv2 = Server(work, a.dates_catalog, a.latency_ms, a.bandwidth,
+                  ["--page-limit", str(a.page_limit)] if a.page_limit
+                  else [])
+    try:
+        bench_listing(a, R, srv2, work)
+    finally:
+        srv2.stop()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--satfs", required=True)
@@ -666,6 +700,8 @@ def main():
                     help="no GDAL runs (quicker, while tuning)")
     ap.add_argument("--no-check", action="store_true",
                     help="report the targets, exit 0 whatever they say")
+    ap.add_argument("--scale-out-only", action="store_true",
+                    help="only the scale-out measurements (first catalog)")
     a = ap.parse_args()
     a.catalogs = a.catalogs.split(",")
     a.scenes = [len(os.listdir(os.path.join(c, "items")))
@@ -678,27 +714,17 @@ def main():
          "bandwidth": a.bandwidth, "nproc": os.cpu_count(),
          "load_before": open("/proc/loadavg").read().split()[:3],
          "rows": []}
-    for K, catalog in zip(a.scenes, a.catalogs):
-        R["rows"].append(bench_scenes(a, R, K, catalog, work))
-    srv = Server(work, a.catalogs[0], a.latency_ms, a.bandwidth)
-    try:
-        bench_warm(a, R, srv, R["rows"][0]["cache"], work)
-    finally:
-        srv.stop()
-    srv2 = Server(work, a.dates_catalog, a.latency_ms, a.bandwidth,
-                  ["--page-limit", str(a.page_limit)] if a.page_limit
-                  else [])
-    try:
-        bench_listing(a, R, srv2, work)
-    finally:
-        srv2.stop()
+    if not a.scale_out_only:
+        single(a, R, work)
+    scaleout.measure(a, R, a.catalogs[0], work, sys.modules[__name__])
     R["load_after"] = open("/proc/loadavg").read().split()[:3]
-    R["targets"] = check_targets(R)
+    R["targets"] = (check_targets(R) if R["rows"] else []) + \
+        scaleout.check(R, median)
     report(R)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(R, f, indent=1)
-    if a.plot:
+    if a.plot and R["rows"]:
         plot(R, a.plot)
     missed = [t for t in R["targets"] if not t[1]]
     return 1 if missed and not a.no_check else 0

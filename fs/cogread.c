@@ -10,7 +10,8 @@
  *
  * This file: the object, the header caches (memory, then disk: headers/
  * <sha256 of URL> holding "satfs-cog-header-1 <len> <etag|->\n" and the
- * prefix bytes) and header fetching. fs/cogread_tiles.c: the decoded
+ * prefix bytes, then the shared store when there is one, which gets every
+ * header this mount fetches) and header fetching. fs/cogread_tiles.c: the decoded
  * tiles. fs/cogread_window.c: the window.
  *
  * Threading model: any thread may call sat_cogread_read(); it blocks on
@@ -41,6 +42,7 @@
 #include "satfs/cog.h"
 #include "satfs/geom.h"
 #include "satfs/log.h"
+#include "satfs/shared.h"
 #include "satfs/sign.h"
 
 #define CR_PREFIX_BYTES 16384
@@ -84,6 +86,11 @@ int sat_cogread_new(struct sat_cogread **out, struct sat_fetch *fetch,
 void sat_cogread_set_signer(struct sat_cogread *cr, struct sat_signer *signer)
 {
 	cr->signer = signer;
+}
+
+void sat_cogread_set_shared(struct sat_cogread *cr, struct sat_shared *sh)
+{
+	cr->shared = cr->cache ? sh : NULL;
 }
 
 /* Signs the hrefs of the requests of one round: those in reqs[] (round
@@ -336,7 +343,11 @@ static struct sat_cogread_header *cr_disk_get(struct sat_cogread *cr,
 		return NULL;
 	cr_disk_key(url, key);
 	if (sat_cache_read(cr->cache, SAT_CACHE_HEADER, key, &data, &len,
-			   NULL) != 0)
+			   NULL) != 0 &&
+	    /* another mount's, through the shared store */
+	    (!cr->shared || sat_shared_fetch(cr->shared, SAT_SHARED_HEADER, key) != 0 ||
+	     sat_cache_read(cr->cache, SAT_CACHE_HEADER, key, &data, &len,
+			    NULL) != 0))
 		return NULL;
 	nl = memchr(data, '\n', len < 700 ? len : 700);
 	if (!nl || sscanf(data, CR_DISK_MAGIC " %llu %511s%n", &plen, etag,
@@ -402,6 +413,8 @@ static void cr_disk_put(struct sat_cogread *cr,
 	if (sat_cache_write(cr->cache, SAT_CACHE_HEADER, key, buf,
 			    llen + plen) != 0)
 		sat_warn("cogread: could not cache header %s", key);
+	else if (cr->shared)
+		sat_shared_offer(cr->shared, SAT_SHARED_HEADER, key);
 	free(buf);
 }
 

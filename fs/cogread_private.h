@@ -67,6 +67,7 @@ struct sat_cogread {
 	struct sat_fetch *fetch;
 	struct sat_cache *cache;  /* may be NULL: no disk cache */
 	struct sat_signer *signer; /* may be NULL: hrefs go as they are */
+	struct sat_shared *shared; /* may be NULL: no shared store */
 	struct sat_workq *decoders; /* tile decoding, one thread per core */
 	size_t tile_cap_bytes;    /* decoded tiles kept, at most */
 	pthread_mutex_t lock;

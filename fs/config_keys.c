@@ -401,6 +401,15 @@ const struct sat_config_key sat_config_keys[] = {
 	{ "shared_region", SHR, SAT_KEY_TEXT, 0, 0, CFG(shared_region),
 	  set_shared_region, "REGION", NULL, "$AWS_REGION, else us-east-1",
 	  "signing region" },
+	{ "shared_timeout", SHR, SAT_KEY_INT, 1, 600, CFG(shared_timeout_s),
+	  NULL, "SECONDS", "5", NULL,
+	  "a store request with no progress this long fails: render locally" },
+	{ "shared_lease", SHR, SAT_KEY_INT, 1, 86400, CFG(shared_lease_s),
+	  NULL, "SECONDS", "120", NULL,
+	  "a render's lease, after which other mounts take over" },
+	{ "shared_wait", SHR, SAT_KEY_INT, 0, 86400, CFG(shared_wait_s), NULL,
+	  "SECONDS", "120", NULL,
+	  "wait this long for another mount's render, then render here" },
 	/* [region NAME] */
 	{ "bbox", REG, SAT_KEY_OTHER, 0, 0, 0, sat_config_region_key,
 	  "W, S, E, N", NULL, NULL, "a rectangle, in degrees" },
@@ -545,7 +554,8 @@ int sat_config_apply_defaults(struct sat_config *c)
 	char msg[256];
 
 	for (k = sat_config_keys; k->name; k++) {
-		if (!k->def || !(k->where & (SAT_KEY_SOURCE | SAT_KEY_MOUNT)))
+		if (!k->def || !(k->where & (SAT_KEY_SOURCE | SAT_KEY_MOUNT |
+					     SAT_KEY_SHARED)))
 			continue;
 		if (sat_config_set(c, k, k->def, msg, sizeof(msg)) != 0)
 			return -ENOMEM; /* the table's defaults are valid */

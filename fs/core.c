@@ -14,11 +14,13 @@
 #include "satfs/jobs.h"
 #include "satfs/log.h"
 #include "satfs/regioncloud.h"
+#include "satfs/shared.h"
 #include "satfs/source.h"
 #include "satfs/tree.h"
 #include "satfs/workq.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -68,6 +70,42 @@ static void on_evict(const char *name, void *payload)
 		free(iv);
 }
 
+/* The shared store, when configured: an accelerator, so a mount without
+ * it still works (main() checked the options and keys before mounting;
+ * what fails here is logged and shown in the status file). */
+static void start_shared(struct sat_core *core)
+{
+	const struct sat_config *cfg = core->cfg;
+	struct sat_shared_opts so = {
+		.store = cfg->shared_store,
+		.endpoint = cfg->shared_endpoint,
+		.region = cfg->shared_region,
+		.timeout_ms = cfg->shared_timeout_s * 1000,
+		.lease_s = cfg->shared_lease_s,
+		.wait_s = cfg->shared_wait_s,
+	};
+	int err;
+
+	if (!cfg->shared_store)
+		return;
+	if (cfg->offline) {
+		snprintf(core->shared_why, sizeof(core->shared_why),
+			 "offline");
+		sat_info("shared store %s: not used (offline)",
+			 cfg->shared_store);
+		return;
+	}
+	err = sat_shared_new(&core->shared, core->fetch, core->cache, &so,
+			     core->shared_why, sizeof(core->shared_why));
+	if (err) {
+		if (!core->shared_why[0])
+			snprintf(core->shared_why, sizeof(core->shared_why),
+				 "%s", strerror(-err));
+		sat_error("shared store %s: not used: %s", cfg->shared_store,
+			  core->shared_why);
+	}
+}
+
 int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 {
 	struct sat_fetch_opts fo = { 0 };
@@ -103,7 +141,9 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 		sat_error("cannot start the HTTP engine: %s", strerror(-err));
 		goto fail;
 	}
-	err = sat_source_new(&core->source, cfg, core->fetch, core->cache);
+	start_shared(core);
+	err = sat_source_new(&core->source, cfg, core->fetch, core->cache,
+			     core->shared);
 	if (err)
 		goto fail;
 	err = sat_catalog_new(&core->catalog, cfg, core->source, core->cache);
@@ -112,11 +152,13 @@ int sat_core_new(struct sat_core **out, const struct sat_config *cfg)
 	err = sat_regioncloud_new(&core->clouds, core->cache);
 	if (err)
 		goto fail;
+	sat_regioncloud_set_shared(core->clouds, core->shared);
 	err = sat_jobs_new(&core->jobs, core->cache, RENDER_WORKERS,
 			   cfg->prefetch > 0 ? PREFETCH_WORKERS : 0);
 	if (err)
 		goto fail;
 	sat_jobs_set_regioncloud(core->jobs, core->clouds);
+	sat_jobs_set_shared(core->jobs, core->shared);
 	err = sat_tree_new(&core->tree, cfg, core->catalog, core->cache);
 	if (err)
 		goto fail;
@@ -139,9 +181,13 @@ void sat_core_free(struct sat_core *core)
 
 	if (!core)
 		return;
-	/* stop what calls into the others first */
+	/* stop what calls into the others first; renders waiting for
+	 * another mount's stop waiting */
+	sat_shared_stop(core->shared);
 	sat_workq_free(core->workq);
 	sat_jobs_free(core->jobs);
+	/* the uploads still queued, while the fetch engine runs */
+	sat_shared_free(core->shared);
 	sat_regioncloud_free(core->clouds);
 	/* what the kernel left open */
 	for (h = core->handles; h; h = next) {

@@ -20,6 +20,7 @@
 #include "satfs/cache.h"
 #include "satfs/log.h"
 #include "satfs/render.h"
+#include "satfs/shared.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -60,6 +61,7 @@ struct queue {
 struct sat_jobs {
 	struct sat_cache *cache;
 	struct sat_regioncloud *clouds; /* may be NULL; set before jobs */
+	struct sat_shared *shared;      /* may be NULL; set before jobs */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct job *jobs;          /* queued and running; protected by lock */
@@ -160,7 +162,7 @@ static void failure_note_locked(struct sat_jobs *j, const char *key, int err,
 	f->when = time(NULL);
 }
 
-static int render_to_cache(struct sat_jobs *j, struct job *job, bool foreground)
+static int render_here(struct sat_jobs *j, struct job *job, bool foreground)
 {
 	const struct sat_render_plan *p = job->plan;
 	struct sat_render_ctx ctx = {
@@ -181,6 +183,27 @@ static int render_to_cache(struct sat_jobs *j, struct job *job, bool foreground)
 		return err;
 	}
 	return sat_cache_publish(j->cache, SAT_CACHE_FILE, p->key, tmp, fd);
+}
+
+/* With a shared store: the store's copy, or another mount's render
+ * (waiting for it), else ours, uploaded afterwards (include/satfs/
+ * shared.h). Whatever the store does, a file comes of it or the
+ * render's own error. */
+static int render_to_cache(struct sat_jobs *j, struct job *job, bool foreground)
+{
+	struct sat_shared_claim claim;
+	int err;
+
+	if (!j->shared)
+		return render_here(j, job, foreground);
+	err = sat_shared_obtain(j->shared, SAT_SHARED_FILE, job->plan->key,
+				job->plan->size_bytes, &claim);
+	if (err == 0 || err == -ECANCELED)
+		return err;
+	err = render_here(j, job, foreground);
+	sat_shared_rendered(j->shared, SAT_SHARED_FILE, job->plan->key, &claim,
+			    err);
+	return err;
 }
 
 static void *worker_main(void *arg)
@@ -412,6 +435,11 @@ int sat_jobs_request(struct sat_jobs *j, struct sat_render_plan *plan,
 void sat_jobs_set_regioncloud(struct sat_jobs *j, struct sat_regioncloud *rc)
 {
 	j->clouds = rc;
+}
+
+void sat_jobs_set_shared(struct sat_jobs *j, struct sat_shared *sh)
+{
+	j->shared = sh;
 }
 
 void sat_jobs_prefetch(struct sat_jobs *j, struct sat_render_plan *plan)

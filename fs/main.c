@@ -16,6 +16,7 @@
 #include "fuse_ll.h"
 #include "satfs/config.h"
 #include "satfs/log.h"
+#include "satfs/objstore.h"
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -250,6 +251,26 @@ static void raise_nofile(void)
 			 (unsigned long long)rl.rlim_max, strerror(errno));
 }
 
+/* A shared store with no usable keys is a mistake to report now, with
+ * exit status 2, not a mount that silently shares nothing: the keys are
+ * read as the daemon will read them (no request is made). A store that
+ * fails later is another matter: the mount renders locally meanwhile. */
+static int check_shared(const struct sat_config *cfg, char *err,
+			size_t errlen)
+{
+	struct sat_objstore_opts o = { .store = cfg->shared_store,
+				       .endpoint = cfg->shared_endpoint,
+				       .region = cfg->shared_region };
+	struct sat_objstore *s = NULL;
+	int rc;
+
+	if (!cfg->shared_store || cfg->offline)
+		return 0;
+	rc = sat_objstore_new(&s, NULL, &o, err, errlen);
+	sat_objstore_free(s);
+	return rc;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args;
@@ -313,11 +334,11 @@ int main(int argc, char *argv[])
 			cfg->log_path);
 		goto out_fo;
 	}
-	/* The render path does not consult the store yet (#19, phase 2):
-	 * say so rather than let a user think renders are shared. */
-	if (cfg->shared_store)
-		sat_warn("shared store %s: configured, but this version does "
-			 "not use it yet", cfg->shared_store);
+	if (check_shared(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "satfs: shared store %s: %s\n",
+			cfg->shared_store, err);
+		goto out_fo;
+	}
 	raise_nofile();
 	/* Read-only, but not mounted "ro": the kernel would refuse the
 	 * setxattr that satfs refresh and satfs cache --clear use. Every

@@ -32,6 +32,7 @@
 #include "satfs/log.h"
 #include "satfs/render.h"
 #include "satfs/sample.h"
+#include "satfs/shared.h"
 #include "satfs/source.h"
 
 #define RC_BUCKETS 1024
@@ -52,6 +53,7 @@ struct rc_entry {
 
 struct sat_regioncloud {
 	struct sat_cache *cache;
+	struct sat_shared *shared; /* may be NULL */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct rc_entry *buckets[RC_BUCKETS]; /* protected by lock */
@@ -63,6 +65,12 @@ struct sat_regioncloud {
 	bool ahead_running, stopping;
 	pthread_t ahead_thread;
 };
+
+void sat_regioncloud_set_shared(struct sat_regioncloud *rc,
+				struct sat_shared *sh)
+{
+	rc->shared = rc->cache ? sh : NULL;
+}
 
 int sat_regioncloud_new(struct sat_regioncloud **out, struct sat_cache *cache)
 {
@@ -196,19 +204,21 @@ static int rc_disk_get(struct sat_regioncloud *rc, const char *key,
 	return ret;
 }
 
-static void rc_disk_put(struct sat_regioncloud *rc, const char *key,
-			double pct)
+static int rc_disk_put(struct sat_regioncloud *rc, const char *key,
+		       double pct)
 {
 	char buf[64];
-	int n;
+	int n, err;
 
 	if (!rc->cache)
-		return;
+		return -ENOENT;
 	n = isnan(pct) ? snprintf(buf, sizeof(buf), RC_MAGIC " nan\n")
 		       : snprintf(buf, sizeof(buf), RC_MAGIC " %.1f\n", pct);
-	if (sat_cache_write(rc->cache, SAT_CACHE_LISTING, key, buf,
-			    (size_t)n) != 0)
+	err = sat_cache_write(rc->cache, SAT_CACHE_LISTING, key, buf,
+			      (size_t)n);
+	if (err)
 		sat_debug("regioncloud: %s not saved", key);
+	return err;
 }
 
 /* Counts the cloudy SCL pixels of the region on the scene's grid. */
@@ -290,6 +300,34 @@ out:
 	return ret;
 }
 
+/* Counts the cover and keeps it on disk; with a shared store, takes
+ * another mount's count instead, or shares ours (one count among all the
+ * mounts: include/satfs/shared.h). */
+static int rc_fill(struct sat_regioncloud *rc,
+		   const struct sat_render_input *in, const double *ring,
+		   size_t n, enum sat_fetch_priority prio,
+		   struct sat_progress *progress, double *pct)
+{
+	struct sat_shared_claim claim;
+	int ret;
+
+	if (rc->shared) {
+		ret = sat_shared_obtain(rc->shared, SAT_SHARED_CLOUD,
+					in->cloud_key, 0, &claim);
+		if (ret == -ECANCELED)
+			return ret;
+		if (ret == 0 && rc_disk_get(rc, in->cloud_key, pct) == 0)
+			return 0;
+	}
+	ret = rc_count(in, ring, n, prio, progress, pct);
+	if (!ret)
+		ret = rc_disk_put(rc, in->cloud_key, *pct) == 0 ? 0 : 1;
+	if (rc->shared)
+		sat_shared_rendered(rc->shared, SAT_SHARED_CLOUD,
+				    in->cloud_key, &claim, ret);
+	return ret < 0 ? ret : 0;
+}
+
 int sat_regioncloud_peek(struct sat_regioncloud *rc,
 			 const struct sat_render_input *in, double *pct)
 {
@@ -341,11 +379,8 @@ int sat_regioncloud_get(struct sat_regioncloud *rc,
 	if (!e)
 		return -ENOMEM;
 
-	if (rc_disk_get(rc, in->cloud_key, &v) != 0) {
-		ret = rc_count(in, ring_lonlat, n, prio, progress, &v);
-		if (!ret)
-			rc_disk_put(rc, in->cloud_key, v);
-	}
+	if (rc_disk_get(rc, in->cloud_key, &v) != 0)
+		ret = rc_fill(rc, in, ring_lonlat, n, prio, progress, &v);
 	pthread_mutex_lock(&rc->lock);
 	e->filling = false;
 	if (!ret) {

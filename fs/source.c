@@ -8,11 +8,12 @@
 #include <string.h>
 
 int sat_source_new(struct sat_source **out, const struct sat_config *cfg,
-		   struct sat_fetch *fetch, struct sat_cache *cache)
+		   struct sat_fetch *fetch, struct sat_cache *cache,
+		   struct sat_shared *shared)
 {
 	if (strcmp(cfg->source_type, "earthengine") == 0)
 		return sat_source_ee_new(out, cfg, fetch);
-	return sat_source_stac_new(out, cfg, fetch, cache);
+	return sat_source_stac_new(out, cfg, fetch, cache, shared);
 }
 
 void sat_source_free(struct sat_source *src)

@@ -428,7 +428,8 @@ static const struct sat_source_ops stac_ops = {
 
 int sat_source_stac_new(struct sat_source **out,
 			const struct sat_config *cfg,
-			struct sat_fetch *fetch, struct sat_cache *cache)
+			struct sat_fetch *fetch, struct sat_cache *cache,
+			struct sat_shared *shared)
 {
 	struct stac_source *s = calloc(1, sizeof(*s));
 	int err;
@@ -441,6 +442,8 @@ int sat_source_stac_new(struct sat_source **out,
 	s->fetch = fetch;
 	pthread_mutex_init(&s->lock, NULL);
 	err = sat_cogread_new(&s->cogread, fetch, cache);
+	if (!err)
+		sat_cogread_set_shared(s->cogread, shared);
 	if (!err && cfg->sign == SAT_SIGN_PLANETARY) {
 		err = sat_signer_new(&s->signer, fetch, cfg->sign_url);
 		if (!err)

@@ -18,6 +18,7 @@
 #include "satfs/jobs.h"
 #include "satfs/log.h"
 #include "satfs/render.h"
+#include "satfs/shared.h"
 #include "satfs/source.h"
 #include "satfs/tree.h"
 
@@ -207,6 +208,95 @@ static void recent_line(long when_s, enum sat_log_level level,
 	rc->n++;
 }
 
+/* The shared store: one line of text, or the "shared" member of the
+ * JSON (null without a store). Never a credential: the description and
+ * the last failure name the bucket, prefix, endpoint and URL only. */
+static void render_shared(struct sat_core *core, struct sbuf *b, bool json)
+{
+	const char *store = core->cfg->shared_store;
+	struct sat_shared_stats st;
+	char when[32], retry[32];
+	const char *state;
+
+	if (!store) {
+		if (json)
+			sb_printf(b, "  \"shared\": null,\n");
+		return;
+	}
+	if (!core->shared) {
+		if (json) {
+			sb_printf(b, "  \"shared\": {\"store\": ");
+			sb_json_str(b, store);
+			sb_printf(b, ", \"state\": \"off\", \"why\": ");
+			sb_json_str(b, core->shared_why);
+			sb_printf(b, "},\n");
+		} else {
+			sb_printf(b, "shared: %s not used: %s\n", store,
+				  core->shared_why);
+		}
+		return;
+	}
+	sat_shared_get_stats(core->shared, &st);
+	state = st.store.ok ? "working" : "failing";
+	iso_time(st.store.last_err_s, when, sizeof(when));
+	iso_time(st.store.retry_s, retry, sizeof(retry));
+	if (json) {
+		sb_printf(b, "  \"shared\": {\"store\": ");
+		sb_json_str(b, sat_shared_describe(core->shared));
+		sb_printf(b, ", \"state\": \"%s\", \"last_error\": ", state);
+		sb_json_str(b, st.store.last_err_s ? st.store.last_why : "");
+		sb_printf(b, ", \"last_error_at\": ");
+		sb_json_str(b, st.store.last_err_s ? when : "");
+		sb_printf(b, ", \"retry_at\": ");
+		sb_json_str(b, st.store.ok ? "" : retry);
+		sb_printf(b, ", \"files_from_store\": %llu, "
+			  "\"entries_from_store\": %llu, \"uploads\": %llu, "
+			  "\"uploads_present\": %llu, "
+			  "\"uploads_failed\": %llu, "
+			  "\"uploads_dropped\": %llu, \"queued\": %u, "
+			  "\"leases\": %llu, \"waits\": %llu, "
+			  "\"waits_timed_out\": %llu, \"waiting\": %u, "
+			  "\"bad_objects\": %llu, \"refused\": %llu, "
+			  "\"requests\": %llu},\n",
+			  (unsigned long long)st.files_got,
+			  (unsigned long long)st.entries_got,
+			  (unsigned long long)st.uploads,
+			  (unsigned long long)st.uploads_present,
+			  (unsigned long long)st.uploads_failed,
+			  (unsigned long long)st.uploads_dropped, st.queued,
+			  (unsigned long long)st.leases,
+			  (unsigned long long)st.waits,
+			  (unsigned long long)st.waits_timed_out, st.waiting,
+			  (unsigned long long)st.store.bad_objects,
+			  (unsigned long long)st.store.refused,
+			  (unsigned long long)st.store.requests);
+		return;
+	}
+	sb_printf(b, "shared: %s, %s", sat_shared_describe(core->shared),
+		  state);
+	if (!st.store.ok)
+		sb_printf(b, " since %s (%u failures: %s); rendering locally, "
+			  "trying the store again at %s", when,
+			  st.store.failures, st.store.last_why, retry);
+	sb_printf(b, "\n  %llu files and %llu headers or cloud covers from the store; "
+		  "uploaded %llu (%llu there already, %llu failed, %llu "
+		  "dropped, %u queued); %llu leases, %llu waits (%llu timed "
+		  "out, %u now); %llu bad objects refused; %llu requests\n",
+		  (unsigned long long)st.files_got,
+		  (unsigned long long)st.entries_got,
+		  (unsigned long long)st.uploads,
+		  (unsigned long long)st.uploads_present,
+		  (unsigned long long)st.uploads_failed,
+		  (unsigned long long)st.uploads_dropped, st.queued,
+		  (unsigned long long)st.leases, (unsigned long long)st.waits,
+		  (unsigned long long)st.waits_timed_out, st.waiting,
+		  (unsigned long long)st.store.bad_objects,
+		  (unsigned long long)st.store.requests);
+	if (st.store.ok && st.store.last_err_s)
+		sb_printf(b, "  last failure %s: %s\n", when,
+			  st.store.last_why);
+}
+
 static void render_status(struct sat_core *core, struct sbuf *b, bool json)
 {
 	const struct sat_config *cfg = core->cfg;
@@ -320,14 +410,15 @@ static void render_status(struct sat_core *core, struct sbuf *b, bool json)
 		sb_json_str(b, sat_cache_dir(core->cache));
 		sb_printf(b, ", \"files\": %llu, \"bytes\": %llu, "
 			  "\"max_bytes\": %llu, \"evictions\": %llu, "
-			  "\"hits\": %llu, \"misses\": %llu},\n"
-			  "  \"errors\": [",
+			  "\"hits\": %llu, \"misses\": %llu},\n",
 			  (unsigned long long)cs.files,
 			  (unsigned long long)cs.file_bytes,
 			  (unsigned long long)cfg->cache_max_bytes,
 			  (unsigned long long)cs.evictions,
 			  (unsigned long long)js.cache_hits,
 			  (unsigned long long)js.misses);
+		render_shared(core, b, true);
+		sb_printf(b, "  \"errors\": [");
 		sat_log_recent((long)now - SAT_STATUS_ERRORS_S, recent_line,
 			       &rc);
 		sb_printf(b, "%s]\n}\n", rc.n ? "\n  " : "");
@@ -353,6 +444,7 @@ static void render_status(struct sat_core *core, struct sbuf *b, bool json)
 			  (unsigned long long)js.cache_hits,
 			  (unsigned long long)js.misses,
 			  sat_cache_dir(core->cache));
+		render_shared(core, b, false);
 		sb_printf(b, "errors (last %d minutes):\n",
 			  SAT_STATUS_ERRORS_S / 60);
 		sat_log_recent((long)now - SAT_STATUS_ERRORS_S, recent_line,

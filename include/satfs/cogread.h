@@ -29,6 +29,7 @@
 struct sat_cache;
 struct sat_grid;
 struct sat_cogread;
+struct sat_shared;
 struct sat_signer;
 
 /* Decoded tiles kept, at most (beyond those windows in progress use). */
@@ -44,6 +45,11 @@ void sat_cogread_free(struct sat_cogread *cr);
  * token. The unsigned href stays the key of every cache. Call before the
  * first window. */
 void sat_cogread_set_signer(struct sat_cogread *cr, struct sat_signer *signer);
+/* Headers missing from the disk cache are then looked up in the shared
+ * store before the COG server, and those fetched from the server are
+ * offered to it (include/satfs/shared.h; borrowed, must outlive cr; needs
+ * a cache). Call before the first window. */
+void sat_cogread_set_shared(struct sat_cogread *cr, struct sat_shared *sh);
 
 struct sat_band_window {
 	const char *href;   /* in: COG URL */

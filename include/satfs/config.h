@@ -110,6 +110,9 @@ struct sat_config {
 	char *shared_store;    /* "s3://BUCKET[/PREFIX]", or NULL: none */
 	char *shared_endpoint; /* "http(s)://HOST[:PORT]", or NULL: AWS */
 	char *shared_region;   /* or NULL: $AWS_REGION, else us-east-1 */
+	int shared_timeout_s;  /* a store request with no progress fails */
+	int shared_lease_s;    /* a render's lease on the store */
+	int shared_wait_s;     /* longest wait for another mount's render */
 
 	struct sat_region **regions;
 	size_t nregions;

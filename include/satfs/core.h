@@ -47,6 +47,8 @@ struct sat_core {
 	struct sat_jobs *jobs;
 	struct sat_tree *tree;
 	struct sat_workq *workq;  /* blocking work submitted by FUSE threads */
+	struct sat_shared *shared; /* the shared store, or NULL */
+	char shared_why[320];     /* configured but not used: why */
 	time_t started;           /* for the status file */
 	const char *mountpoint;   /* set by the FUSE layer; may be NULL */
 	sat_core_inval_fn inval;  /* set by the FUSE layer; may be NULL */

@@ -36,6 +36,11 @@ int sat_jobs_new(struct sat_jobs **out, struct sat_cache *cache, int workers,
  * outlive j). Call before the first request. */
 struct sat_regioncloud;
 void sat_jobs_set_regioncloud(struct sat_jobs *j, struct sat_regioncloud *rc);
+/* Renders then look in the shared store first and upload what they
+ * made (include/satfs/shared.h; borrowed, must outlive j). Call before
+ * the first request. */
+struct sat_shared;
+void sat_jobs_set_shared(struct sat_jobs *j, struct sat_shared *sh);
 /* Waits for running jobs, fails queued ones with -ECANCELED. */
 void sat_jobs_free(struct sat_jobs *j);
 

@@ -29,6 +29,13 @@ struct sat_regioncloud;
 
 /* cache may be NULL (memory only). */
 int sat_regioncloud_new(struct sat_regioncloud **out, struct sat_cache *cache);
+/* Covers not on disk are then looked up in the shared store before they
+ * are counted, and those counted are offered to it (include/satfs/
+ * shared.h; borrowed, must outlive rc; needs a cache). Call before the
+ * first count. */
+struct sat_shared;
+void sat_regioncloud_set_shared(struct sat_regioncloud *rc,
+				struct sat_shared *sh);
 void sat_regioncloud_free(struct sat_regioncloud *rc);
 
 /* The region cloud cover of input `in` (a scene of a render plan) over the

@@ -33,6 +33,7 @@ struct sat_hash;
 struct sat_progress;
 struct sat_region;
 struct sat_scene;
+struct sat_shared;
 struct sat_source;
 
 /* What a listing asks for. */
@@ -127,14 +128,18 @@ struct sat_source {
 };
 
 /* Makes the source cfg names ([source] type: stac or earthengine). Logs
- * and returns -EINVAL when it cannot (no credentials, ...). */
+ * and returns -EINVAL when it cannot (no credentials, ...). shared (may
+ * be NULL; borrowed) is the shared store, where the STAC source looks for
+ * COG headers. */
 int sat_source_new(struct sat_source **out, const struct sat_config *cfg,
-		   struct sat_fetch *fetch, struct sat_cache *cache);
+		   struct sat_fetch *fetch, struct sat_cache *cache,
+		   struct sat_shared *shared);
 void sat_source_free(struct sat_source *src);
 
 int sat_source_stac_new(struct sat_source **out,
 			const struct sat_config *cfg,
-			struct sat_fetch *fetch, struct sat_cache *cache);
+			struct sat_fetch *fetch, struct sat_cache *cache,
+			struct sat_shared *shared);
 int sat_source_ee_new(struct sat_source **out, const struct sat_config *cfg,
 		      struct sat_fetch *fetch);
 

@@ -20,6 +20,9 @@ CACHE=$T/cache
 LOG=$T/satfs.log
 SERVER_PID=
 SATFS_PID=
+RGW_DIR=
+_more_mnts=()
+_more_pids=()
 _server_n=0
 mkdir -p "$MNT"
 
@@ -67,7 +70,11 @@ _cleanup() {
 		done
 		kill -KILL "$SATFS_PID" 2>/dev/null
 	fi
+	_unmount_more
 	[ -n "$SERVER_PID" ] && kill $SERVER_PID 2>/dev/null
+	# after the mounts: their last uploads went to it
+	[ -n "$RGW_DIR" ] && bash "$SRC/tests/s3/rgw.sh" stop "$RGW_DIR" \
+		>/dev/null 2>&1
 	if [ -n "${WATCHDOG_PID:-}" ]; then
 		# the watchdog first, so that it cannot go on to fire when its
 		# sleep dies; then the orphaned sleep
@@ -180,6 +187,101 @@ unmount_satfs() {
 	SATFS_PID=
 	[ $st -eq 0 ] || fail "satfs exited with status $st after unmount"
 	sanitizer_check "$LOG" || fail "sanitizer report"
+}
+
+# mount_at DIR NAME [satfs options...]: one more mount (tests of several
+# mounts at once) on DIR, logging to $T/satfs-NAME.log (checked for
+# sanitizer reports like $LOG), unmounted by the EXIT trap whatever
+# happens. Waits until it is up.
+mount_at() {
+	local dir=$1 name=$2 pid
+	shift 2
+	need_fuse
+	mkdir -p "$dir"
+	"$SATFS" -f "$@" "$dir" >>"$T/satfs-$name.log" 2>&1 &
+	pid=$!
+	_more_mnts+=("$dir")
+	_more_pids+=("$pid")
+	for _ in $(seq 100); do
+		mountpoint -q "$dir" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/satfs-$name.log" >&2
+	fail "satfs did not mount on $dir"
+}
+
+# unmount_at DIR: unmounts a mount_at mount; its daemon must exit 0
+# (within 60 s) without a sanitizer report.
+unmount_at() {
+	local i st=0
+	for i in "${!_more_mnts[@]}"; do
+		[ "${_more_mnts[$i]}" = "$1" ] || continue
+		fusermount3 -u "$1" || fail "fusermount3 -u $1 failed"
+		for _ in $(seq 1200); do
+			kill -0 "${_more_pids[$i]}" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -0 "${_more_pids[$i]}" 2>/dev/null &&
+			fail "satfs on $1 did not exit after unmount"
+		wait "${_more_pids[$i]}" || st=$?
+		_more_mnts[$i]=
+		[ $st -eq 0 ] || fail "satfs on $1 exited with status $st"
+		sanitizer_check "$T"/satfs*.log || fail "sanitizer report"
+		return 0
+	done
+	fail "unmount_at $1: not mounted by mount_at"
+}
+
+_unmount_more() {
+	local i
+	for i in "${!_more_mnts[@]}"; do
+		[ -n "${_more_mnts[$i]}" ] || continue
+		mountpoint -q "${_more_mnts[$i]}" 2>/dev/null &&
+			{ fusermount3 -u "${_more_mnts[$i]}" 2>/dev/null ||
+				fusermount3 -uz "${_more_mnts[$i]}"; }
+		for _ in $(seq 50); do
+			kill -0 "${_more_pids[$i]}" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "${_more_pids[$i]}" 2>/dev/null
+	done
+	return 0
+}
+
+# start_rgw: a throwaway S3 server for this test (Ceph's RADOS Gateway on
+# 127.0.0.1, tests/s3/rgw.sh), stopped by the EXIT trap; one per test
+# script, each case under its own prefix. Sets RGW_ENDPOINT, RGW_BUCKET,
+# RGW_REGION and RGW_PID, and exports AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY for the mounts.
+start_rgw() {
+	need_program ceph-mon ceph-mon
+	need_program ceph-osd ceph-osd
+	need_program radosgw radosgw
+	need_program radosgw-admin radosgw
+	RGW_DIR=$T/rgw
+	RGW_OWNER_PID=$$ bash "$SRC/tests/s3/rgw.sh" start "$RGW_DIR" \
+		>"$T/rgw.out" 2>&1 || { cat "$T/rgw.out" >&2;
+		fail "the RADOS Gateway did not start"; }
+	set -a
+	. "$RGW_DIR/env"
+	set +a
+	RGW_PID=$(cat "$RGW_DIR/pids/rgw")
+}
+
+# s3_put NAME FILE [HEADER...]: stores FILE as object NAME of the bucket
+# (signed with the test's keys, which go to curl on stdin); prints the
+# HTTP status.
+s3_put() {
+	local name=$1 file=$2 h=() x
+	shift 2
+	for x in "$@"; do h+=(-H "$x"); done
+	printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" |
+		curl -sS -K - --max-time 20 -o /dev/null -w '%{http_code}' \
+			--aws-sigv4 "aws:amz:$RGW_REGION:s3" \
+			-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "${h[@]}" \
+			-X PUT --data-binary @"$file" \
+			"$RGW_ENDPOINT/$RGW_BUCKET/$name"
 }
 
 # write_region_config FILE NAME "W, S, E, N": a configuration pointing at

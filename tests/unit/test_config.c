@@ -796,8 +796,10 @@ SAT_TEST(option_names)
 		"config", "stac", "collection", "products", "max_cloud", "sign",
 		"sign_url", "cache", "cache_max", "max_file_size", "prefetch",
 		"connections", "listing_ttl", "max_items", "timeout",
-		"min_rate", "deadline", "offline", "connect_to", "log", "log_level", "shared_store",
-		"shared_endpoint", "shared_region", NULL,
+		"min_rate", "deadline", "offline", "connect_to", "log",
+		"log_level", "shared_store", "shared_endpoint",
+		"shared_region", "shared_timeout", "shared_lease",
+		"shared_wait", NULL,
 	};
 	const struct sat_config_key *k;
 	size_t i = 0;
@@ -979,14 +981,26 @@ SAT_TEST(shared_store)
 	CHECK(c->shared_store == NULL);
 	CHECK(c->shared_endpoint == NULL);
 	CHECK(c->shared_region == NULL);
+	CHECK_INT(c->shared_timeout_s, 5);
+	CHECK_INT(c->shared_lease_s, 120);
+	CHECK_INT(c->shared_wait_s, 120);
 	sat_config_free(c);
 	c = load_ok("[shared]\nstore = s3://team-renders/satfs\n"
-		    "endpoint = http://rgw.lan:7480\nregion = eu-west-3\n",
+		    "endpoint = http://rgw.lan:7480\nregion = eu-west-3\n"
+		    "timeout = 2\nlease = 600\nwait = 0\n",
 		    NULL);
 	CHECK_STR(c->shared_store, "s3://team-renders/satfs");
 	CHECK_STR(c->shared_endpoint, "http://rgw.lan:7480");
 	CHECK_STR(c->shared_region, "eu-west-3");
+	CHECK_INT(c->shared_timeout_s, 2);
+	CHECK_INT(c->shared_lease_s, 600);
+	CHECK_INT(c->shared_wait_s, 0);
 	sat_config_free(c);
+	c = load_ok("[shared]\nwait = 30\n", "shared_wait=7");
+	CHECK_INT(c->shared_wait_s, 7);
+	sat_config_free(c);
+	BAD("[shared]\ntimeout = 0\n", 2, "timeout");
+	BAD("[shared]\nlease = 100000\n", 2, "lease");
 	/* -o overrides the file */
 	c = load_ok("[shared]\nstore = s3://team-renders/satfs\n",
 		    "shared_store=s3://other/x,shared_region=us-west-2,"
