@@ -17,12 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "config_private.h"
+#include "satfs/expr.h"
 #include "satfs/log.h"
 #include "satfs/region.h"
+#include "satfs/stac.h"
 
 #define MSG_MAX 512
 
@@ -351,6 +354,51 @@ static int apply_opts(struct sat_config *c, const char *opts, char *err,
 	return ret;
 }
 
+/* Does the collection hold Sentinel-2 L2A (STAC's sentinel-2-l2a and its
+ * kin, Earth Engine's COPERNICUS/S2_SR...)? */
+static bool sentinel2_collection(const char *coll)
+{
+	return coll && (strncasecmp(coll, "sentinel-2", 10) == 0 ||
+			strncasecmp(coll, "COPERNICUS/S2", 13) == 0);
+}
+
+/* With a Sentinel-2 collection, a product naming a band Sentinel-2 does
+ * not have is a typo: an error now, rather than a product whose files
+ * never appear. Other collections name their bands as they like. */
+static int check_band_names(const struct sat_config *c, const char *path,
+			    char *err, size_t errlen)
+{
+	if (!sentinel2_collection(c->collection))
+		return 0;
+	for (size_t i = 0; i < c->nproducts; i++) {
+		const struct sat_product *p = c->products[i];
+		struct sat_expr *e = NULL;
+		const char *bad = NULL;
+		char why[256];
+
+		for (int b = 0; b < p->nbands && !bad; b++)
+			if (!sat_band_is_sentinel2(p->bands[b]))
+				bad = p->bands[b];
+		if (p->expression &&
+		    sat_expr_parse(&e, p->expression, why, sizeof(why)) == 0)
+			for (size_t b = 0; b < sat_expr_nbands(e) && !bad; b++)
+				if (!sat_band_is_sentinel2(sat_expr_band(e, b)))
+					bad = sat_expr_band(e, b);
+		if (bad) {
+			snprintf(err, errlen,
+				 "%s%sproduct %s: '%s' is not a band of "
+				 "Sentinel-2 (B01..B12, B8A, SCL, or a common "
+				 "name such as red or nir; collection %s)",
+				 path ? path : "", path ? ": " : "", p->name, bad,
+				 c->collection);
+			sat_expr_free(e);
+			return -EINVAL;
+		}
+		sat_expr_free(e);
+	}
+	return 0;
+}
+
 /* [source] products: only those, in that order. */
 static int keep_products(struct sat_config *c, const char *where, char *err,
 			 size_t errlen)
@@ -458,6 +506,8 @@ int sat_config_load(struct sat_config **out, const char *path,
 		ret = keep_products(c, by_opt || !path ? "-o " : path, err,
 				    errlen);
 	}
+	if (ret == 0)
+		ret = check_band_names(c, path, err, errlen);
 out:
 	free(found);
 	if (ret < 0) {

@@ -37,10 +37,10 @@
 
 #define RC_BUCKETS 1024
 #define RC_MAX_ENTRIES 65536     /* values kept in memory, at most */
-#define RC_CHUNK_PIXELS (1u << 20) /* SCL counted this much at a time */
+#define RC_CHUNK_PIXELS (1u << 18) /* SCL counted this much at a time */
 #define RC_MAGIC "satfs-region-cloud 1"
 #define RC_AHEAD_MAX 512         /* plans waiting to be counted ahead */
-#define RC_AHEAD_THREADS 8
+#define RC_AHEAD_THREADS 2 /* counting ahead, in the background */
 
 struct rc_entry {
 	struct rc_entry *next;       /* in its bucket */
@@ -420,6 +420,7 @@ static void *rc_batch_main(void *arg)
 	for (;;) {
 		const struct sat_render_plan *p;
 		size_t i;
+		int err;
 
 		pthread_mutex_lock(&b->lock);
 		i = b->next++;
@@ -430,14 +431,17 @@ static void *rc_batch_main(void *arg)
 		b->pct[i] = NAN;
 		if (!p || !p->ninputs || rc_stopping(b->rc))
 			continue;
-		if (sat_regioncloud_get(b->rc, &p->inputs[0], p->ring_lonlat,
-					p->nring_lonlat, b->prio, NULL,
-					&b->pct[i]) != 0) {
+		err = sat_regioncloud_get(b->rc, &p->inputs[0], p->ring_lonlat,
+					  p->nring_lonlat, b->prio, NULL,
+					  &b->pct[i]);
+		if (err) {
 			char cause[400];
 
 			sat_log_take_cause(cause, sizeof(cause));
-			sat_warn("regioncloud: %s: region cloud cover unknown: "
-				 "%s", p->item_id, cause);
+			/* cancelled by the unmount: no failure to report */
+			if (err != -ECANCELED && !rc_stopping(b->rc))
+				sat_warn("regioncloud: %s: region cloud cover "
+					 "unknown: %s", p->item_id, cause);
 			b->pct[i] = NAN;
 		}
 	}

@@ -631,8 +631,13 @@ static int rd_input(struct sat_render_plan *p, struct sat_render_input *in,
 		double gsd;
 
 		if (!a || !a->href) {
-			sat_warn("render: %s has no band %s (product %s)", id,
-				 p->band_names[i], p->product.name);
+			char have[400];
+
+			/* the caller says it once for the product (tree) */
+			sat_log_cause("%s has no band %s; it has %s", id,
+				      p->band_names[i],
+				      sat_scene_band_list(s, have,
+							  sizeof(have)));
 			return -EINVAL;
 		}
 		if (!(in->hrefs[i] = strdup(a->href)))

@@ -210,6 +210,24 @@ static const char *const band_aliases[][3] = {
 };
 #define NALIAS (sizeof(band_aliases) / sizeof(band_aliases[0]))
 
+bool sat_band_is_sentinel2(const char *name)
+{
+	/* asset keys of Sentinel-2 L2A catalogs beyond the bands */
+	static const char *const other[] = { "AOT", "WVP", "TCI", "visual",
+					     NULL };
+	size_t len = strcspn(name, ":"); /* ASSET:N names band N of ASSET */
+
+	for (size_t i = 0; i < NALIAS; i++)
+		for (int k = 0; k < 3; k++)
+			if (strlen(band_aliases[i][k]) == len &&
+			    !strncasecmp(name, band_aliases[i][k], len))
+				return true;
+	for (size_t i = 0; other[i]; i++)
+		if (strlen(other[i]) == len && !strncasecmp(name, other[i], len))
+			return true;
+	return false;
+}
+
 static bool name_matches(const char *name, const char *band,
 			 const char *const *aliases)
 {
@@ -230,6 +248,35 @@ static bool ends_with_ci(const char *s, size_t n, const char *suffix)
 	size_t m = strlen(suffix);
 
 	return n >= m && !strncasecmp(s + n - m, suffix, m);
+}
+
+const char *sat_scene_band_list(const struct sat_scene *s, char *buf,
+				size_t len)
+{
+	size_t used = 0;
+
+	if (!len)
+		return buf;
+	buf[0] = '\0';
+	for (size_t i = 0; i < s->nassets; i++) {
+		const struct sat_asset *a = &s->assets[i];
+		int n;
+
+		if (!a->key || !a->href || sat_asset_cog_score(a) < 1)
+			continue;
+		n = snprintf(buf + used, len - used, "%s%s", used ? ", " : "",
+			     a->key);
+		if (n < 0 || (size_t)n >= len - used) {
+			if (len > 4)
+				strcpy(buf + (used < len - 4 ? used : len - 4),
+				       "...");
+			return buf;
+		}
+		used += (size_t)n;
+	}
+	if (!used)
+		snprintf(buf, len, "no raster asset");
+	return buf;
 }
 
 /* How readable an asset is for the COG reader: 3 a cloud-optimized GeoTIFF,

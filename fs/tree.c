@@ -199,11 +199,31 @@ static struct sat_render_plan **make_plans(struct sat_tree *t,
 		free(*mosaic);
 		return NULL;
 	}
-	for (i = 0; i < l->n; i++)
-		for (j = 0; j < np; j++)
-			sat_render_plan_new(&plans[i * np + j], l->scenes[i],
-					    t->cfg->products[j], r,
-					    t->cfg->offset_mode);
+	for (j = 0; j < np; j++) {
+		char why[512] = "";
+		size_t made = 0;
+
+		for (i = 0; i < l->n; i++) {
+			if (sat_render_plan_new(&plans[i * np + j],
+						l->scenes[i],
+						t->cfg->products[j], r,
+						t->cfg->offset_mode) == 0)
+				made++;
+			else if (!why[0])
+				sat_log_take_cause(why, sizeof(why));
+		}
+		/* a product that loses all its files says so, once a listing */
+		if (l->n && !made)
+			sat_warn("region %s: product %s makes no file: %s",
+				 r->name, t->cfg->products[j]->name,
+				 why[0] ? why : "its plans failed");
+		else if (made < l->n)
+			sat_info("region %s: product %s: %zu of %zu scenes "
+				 "cannot make it: %s", r->name,
+				 t->cfg->products[j]->name, l->n - made, l->n,
+				 why[0] ? why : "their plans failed");
+		sat_log_take_cause(why, sizeof(why)); /* none left over */
+	}
 	for (i = 0; i < l->n; i += k) {
 		k = same_date(l, i);
 		for (j = 0; k > 1 && j < np; j++)

@@ -73,6 +73,16 @@ void sat_scene_free(struct sat_scene *s);
 const struct sat_asset *sat_scene_find_band(const struct sat_scene *s,
 					    const char *band);
 
+/* Is name (as a product writes it: "B8", "B08", "nir", "scl", "visual:1")
+ * a band or asset of Sentinel-2 L2A? */
+bool sat_band_is_sentinel2(const char *name);
+
+/* The keys of the scene's assets a product can name (GeoTIFFs, or of
+ * unknown type), comma-separated into buf ("no raster asset" when none,
+ * cut with "..." when it does not fit). Returns buf. */
+const char *sat_scene_band_list(const struct sat_scene *s, char *buf,
+				size_t len);
+
 /* How readable an asset is for the COG reader: 3 a cloud-optimized
  * GeoTIFF, 2 a GeoTIFF, 1 unknown (no type, no telling extension), 0
  * something else (JPEG 2000, XML, ...). */

@@ -41,6 +41,9 @@ type = reflectance
 bands = B8, B4, B3
 mask = cloud, shadow, cirrus
 outline = none
+
+[product edge]
+bands = B05, B04, B03
 EOC
 mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0
 D=$MNT/david
@@ -55,6 +58,13 @@ for p in falsecolor truecolor ndvi ndwi refl clear; do
 		grep -qx "$f" "$T/day.ls" || fail "no $f in $(tr '\n' ' ' <"$T/day.ls")"
 	done
 done
+# A product whose band no scene has: no files, and one warning that
+# says which band and what the scenes have.
+ls "$D"/*/*.edge.tif >/dev/null 2>&1 && fail "files of a product without its band"
+grep "warning: region david: product edge makes no file: .* has no band B05; it has .*red" "$LOG" >/dev/null ||
+	fail "no warning naming the band product edge lacks: $(grep edge "$LOG")"
+[ "$(grep -c "product edge makes no file" "$LOG")" -eq 1 ] ||
+	fail "the missing band said more than once"
 for d in "$D"/*/; do
 	[ "$d" = "$DAY/" ] && continue
 	ls "$d" | grep -q '^mosaic\.' && fail "a mosaic in $d, a date of one scene"

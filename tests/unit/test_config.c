@@ -601,6 +601,26 @@ SAT_TEST(analysis_products)
 	CHECK(sat_config_find_region(c, "r")->max_region_cloud == 20);
 	sat_config_free(c);
 
+	/* a band Sentinel-2 does not have: a typo, refused with its name;
+	 * other collections name their bands as they like */
+	BAD("[product x]\nbands = B08, B4, B99\n", -1,
+	    "product x: 'B99' is not a band of Sentinel-2");
+	BAD("[product x]\nexpression = (B08 - rde) / 2\n", -1,
+	    "product x: 'rde' is not a band of Sentinel-2");
+	BAD("[source]\ntype = earthengine\n[product x]\nbands = SR_B4\n", -1,
+	    "'SR_B4' is not a band of Sentinel-2 (B01..B12, B8A, SCL, or a "
+	    "common name such as red or nir; collection "
+	    "COPERNICUS/S2_SR_HARMONIZED)");
+	c = load_ok("[source]\ncollection = landsat-c2-l2\n"
+		    "[product x]\nbands = SR_B4\n"
+		    "[product y]\nbands = visual:1, B8A, nir08\n",
+		    NULL);
+	CHECK(sat_config_find_product(c, "x") != NULL);
+	sat_config_free(c);
+	c = load_ok("[product y]\nbands = visual:1, b8a, nir08\n"
+		    "[product z]\nexpression = (swir16 - SCL) / TCI\n", NULL);
+	sat_config_free(c);
+
 	c = load_ok("[product refl]\nbands = B04, B08\ntype = reflectance\n"
 		    "mask =\n", "products=refl");
 	CHECK_INT(c->nproducts, 1);
