@@ -242,11 +242,17 @@ struct prefetch {
 	bool walk_failed;
 };
 
-static bool is_tif(const char *name)
+/* A file satfs renders: a GeoTIFF, a quicklook, a time-lapse, a page. */
+static bool is_rendered(const char *name)
 {
+	static const char *const ext[] = { ".tif", ".png", ".gif", ".html" };
 	size_t n = strlen(name);
 
-	return n > 4 && strcmp(name + n - 4, ".tif") == 0;
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+		if (n > strlen(ext[i]) &&
+		    strcmp(name + n - strlen(ext[i]), ext[i]) == 0)
+			return true;
+	return false;
 }
 
 static int pf_add(struct prefetch *pf, const char *path, uint64_t size)
@@ -267,7 +273,7 @@ static int pf_add(struct prefetch *pf, const char *path, uint64_t size)
 	return 0;
 }
 
-/* Collects the .tif files under path. Listing a region runs its search:
+/* Collects the rendered files under path. Listing a region runs its search:
  * that happens here, one directory at a time. */
 static void pf_walk(struct prefetch *pf, const char *path)
 {
@@ -283,7 +289,7 @@ static void pf_walk(struct prefetch *pf, const char *path)
 		return;
 	}
 	if (S_ISREG(st.st_mode)) {
-		if (is_tif(path) && pf_add(pf, path, (uint64_t)st.st_size))
+		if (is_rendered(path) && pf_add(pf, path, (uint64_t)st.st_size))
 			pf->walk_failed = true;
 		return;
 	}
@@ -299,7 +305,7 @@ static void pf_walk(struct prefetch *pf, const char *path)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.') /* ., .. and .satfs */
 			continue;
-		if (de->d_type == DT_REG && !is_tif(de->d_name))
+		if (de->d_type == DT_REG && !is_rendered(de->d_name))
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
 		pf_walk(pf, sub);
