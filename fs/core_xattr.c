@@ -51,7 +51,8 @@ static int source_value(const struct sat_render_plan *plan, char *buf,
 					i ? " " : "", (int)strcspn(h, "?#"),
 					h);
 	}
-	return (int)strlen(buf);
+	/* a time-lapse or page reads no band of its own */
+	return buf[0] ? (int)strlen(buf) : -ENODATA;
 }
 
 /* The region cloud cover of a file's scenes ("12.3"; a mosaic's, one per

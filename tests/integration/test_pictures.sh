@@ -94,11 +94,22 @@ for f in "$D/$DAY"/*.png; do
 	[ "$st" = cached ] || fail "$f: state $st after prefetch"
 done
 
+# ... and the region's own files.
+"$SATFS" prefetch -q "$D/index.html" "$D/timelapse.falsecolor.gif" >"$T/pf2.out" ||
+	fail "prefetch of the region's files: $(cat "$T/pf2.out")"
+grep -q "^prefetched 2 files" "$T/pf2.out" || fail "prefetch: $(cat "$T/pf2.out")"
+
 # Every picture whole: as many bytes as stat promised.
 while read -r size path; do
 	got=$(cat "$path" | wc -c)
 	[ "$got" -eq "$size" ] || fail "$path: stat said $size, read $got"
 done <"$T/sizes"
+for f in "$D/index.html" "$D/timelapse.ndvi.gif"; do
+	st=$(getfattr --only-values -n user.satfs.state "$f" 2>/dev/null)
+	[ "$st" = cached ] || fail "$f: state $st after a read"
+	getfattr -n user.satfs.source "$f" >/dev/null 2>&1 &&
+		fail "$f: a user.satfs.source"
+done
 
 # GDAL and ImageMagick read them without a word of complaint.
 first=${DATES[0]}

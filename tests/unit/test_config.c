@@ -796,7 +796,8 @@ SAT_TEST(option_names)
 		"config", "stac", "collection", "products", "max_cloud", "sign",
 		"sign_url", "cache", "cache_max", "max_file_size", "prefetch",
 		"connections", "listing_ttl", "max_items", "timeout",
-		"offline", "connect_to", "log", "log_level", "shared_store",
+		"offline", "connect_to", "log", "log_level", "pictures",
+		"quicklook_size", "timelapse_delay", "shared_store",
 		"shared_endpoint", "shared_region", NULL,
 	};
 	const struct sat_config_key *k;
