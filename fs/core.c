@@ -323,7 +323,7 @@ void sat_core_opendir(struct sat_core *core, uint64_t ino,
 {
 	struct deferred_dir *d;
 
-	if (sat_tree_list_ready(core->tree, ino)) {
+	if (sat_tree_ready(core->tree, ino)) {
 		opendir_now(core, ino, done, payload);
 		return;
 	}

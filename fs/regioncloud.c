@@ -6,6 +6,12 @@
  * get the filler's answer (or count themselves when it failed). Counting
  * (reads through the source, disk I/O) runs without the lock.
  *
+ * Counting ahead: sat_regioncloud_ahead() queues plans (references) for
+ * one background thread, which counts them in batches on up to
+ * RC_AHEAD_THREADS threads at prefetch priority. The queue holds at most
+ * RC_AHEAD_MAX plans; what does not fit is counted when someone asks. At
+ * free the queue is dropped and a batch under way stops after its scene.
+ *
  * Disk: cache entries of the listing kind (they belong to a listing's
  * scenes and are as small), "satfs-region-cloud 1 PCT\n" with PCT a number
  * or "nan".
@@ -32,6 +38,8 @@
 #define RC_MAX_ENTRIES 65536     /* values kept in memory, at most */
 #define RC_CHUNK_PIXELS (1u << 20) /* SCL counted this much at a time */
 #define RC_MAGIC "satfs-region-cloud 1"
+#define RC_AHEAD_MAX 512         /* plans waiting to be counted ahead */
+#define RC_AHEAD_THREADS 8
 
 struct rc_entry {
 	struct rc_entry *next;       /* in its bucket */
@@ -49,6 +57,11 @@ struct sat_regioncloud {
 	struct rc_entry *buckets[RC_BUCKETS]; /* protected by lock */
 	struct rc_entry *newest, *oldest;     /* FIFO; protected by lock */
 	size_t n;                             /* protected by lock */
+	/* counting ahead; protected by lock */
+	struct sat_render_plan *ahead[RC_AHEAD_MAX]; /* a ring */
+	size_t ahead_first, ahead_n;
+	bool ahead_running, stopping;
+	pthread_t ahead_thread;
 };
 
 int sat_regioncloud_new(struct sat_regioncloud **out, struct sat_cache *cache)
@@ -69,6 +82,16 @@ void sat_regioncloud_free(struct sat_regioncloud *rc)
 {
 	if (!rc)
 		return;
+	pthread_mutex_lock(&rc->lock);
+	rc->stopping = true;
+	pthread_cond_broadcast(&rc->cond);
+	pthread_mutex_unlock(&rc->lock);
+	if (rc->ahead_running)
+		pthread_join(rc->ahead_thread, NULL);
+	for (; rc->ahead_n; rc->ahead_n--) {
+		sat_render_plan_unref(rc->ahead[rc->ahead_first]);
+		rc->ahead_first = (rc->ahead_first + 1) % RC_AHEAD_MAX;
+	}
 	for (size_t b = 0; b < RC_BUCKETS; b++)
 		while (rc->buckets[b]) {
 			struct rc_entry *e = rc->buckets[b];
@@ -340,9 +363,20 @@ struct rc_batch {
 	struct sat_render_plan *const *plans;
 	double *pct;
 	size_t n;
+	enum sat_fetch_priority prio;
 	size_t next;               /* protected by lock */
 	pthread_mutex_t lock;
 };
+
+static bool rc_stopping(struct sat_regioncloud *rc)
+{
+	bool stop;
+
+	pthread_mutex_lock(&rc->lock);
+	stop = rc->stopping;
+	pthread_mutex_unlock(&rc->lock);
+	return stop;
+}
 
 static void *rc_batch_main(void *arg)
 {
@@ -359,11 +393,11 @@ static void *rc_batch_main(void *arg)
 			break;
 		p = b->plans[i];
 		b->pct[i] = NAN;
-		if (!p || !p->ninputs)
+		if (!p || !p->ninputs || rc_stopping(b->rc))
 			continue;
 		if (sat_regioncloud_get(b->rc, &p->inputs[0], p->ring_lonlat,
-					p->nring_lonlat, SAT_FETCH_FOREGROUND,
-					NULL, &b->pct[i]) != 0) {
+					p->nring_lonlat, b->prio, NULL,
+					&b->pct[i]) != 0) {
 			char cause[400];
 
 			sat_log_take_cause(cause, sizeof(cause));
@@ -375,11 +409,13 @@ static void *rc_batch_main(void *arg)
 	return NULL;
 }
 
-void sat_regioncloud_get_all(struct sat_regioncloud *rc,
-			     struct sat_render_plan *const *plans, size_t n,
-			     int threads, double *pct)
+static void rc_batch_run(struct sat_regioncloud *rc,
+			 struct sat_render_plan *const *plans, size_t n,
+			 int threads, enum sat_fetch_priority prio,
+			 double *pct)
 {
-	struct rc_batch b = { .rc = rc, .plans = plans, .pct = pct, .n = n };
+	struct rc_batch b = { .rc = rc, .plans = plans, .pct = pct, .n = n,
+			      .prio = prio };
 	pthread_t th[32];
 	int nt = 0;
 
@@ -393,4 +429,67 @@ void sat_regioncloud_get_all(struct sat_regioncloud *rc,
 	for (int i = 0; i < nt; i++)
 		pthread_join(th[i], NULL);
 	pthread_mutex_destroy(&b.lock);
+}
+
+void sat_regioncloud_get_all(struct sat_regioncloud *rc,
+			     struct sat_render_plan *const *plans, size_t n,
+			     int threads, double *pct)
+{
+	rc_batch_run(rc, plans, n, threads, SAT_FETCH_FOREGROUND, pct);
+}
+
+/* The background thread of sat_regioncloud_ahead(): a batch at a time. */
+static void *rc_ahead_main(void *arg)
+{
+	struct sat_regioncloud *rc = arg;
+	struct sat_render_plan *batch[RC_AHEAD_THREADS * 2];
+	double pct[RC_AHEAD_THREADS * 2];
+
+	pthread_mutex_lock(&rc->lock);
+	for (;;) {
+		size_t n = 0;
+
+		while (!rc->stopping && !rc->ahead_n)
+			pthread_cond_wait(&rc->cond, &rc->lock);
+		if (rc->stopping)
+			break;
+		while (rc->ahead_n && n < sizeof(batch) / sizeof(*batch)) {
+			batch[n++] = rc->ahead[rc->ahead_first];
+			rc->ahead_first = (rc->ahead_first + 1) % RC_AHEAD_MAX;
+			rc->ahead_n--;
+		}
+		pthread_mutex_unlock(&rc->lock);
+		rc_batch_run(rc, batch, n, RC_AHEAD_THREADS,
+			     SAT_FETCH_PREFETCH, pct);
+		for (size_t i = 0; i < n; i++)
+			sat_render_plan_unref(batch[i]);
+		pthread_mutex_lock(&rc->lock);
+	}
+	pthread_mutex_unlock(&rc->lock);
+	return NULL;
+}
+
+void sat_regioncloud_ahead(struct sat_regioncloud *rc,
+			   struct sat_render_plan *const *plans, size_t n)
+{
+	pthread_mutex_lock(&rc->lock);
+	if (!rc->ahead_running && !rc->stopping &&
+	    pthread_create(&rc->ahead_thread, NULL, rc_ahead_main, rc) == 0)
+		rc->ahead_running = true;
+	for (size_t i = 0; i < n && rc->ahead_running && !rc->stopping; i++) {
+		const struct sat_render_plan *p = plans[i];
+		const struct rc_entry *e;
+
+		if (!p->ninputs || !p->inputs[0].scl_href)
+			continue;
+		e = rc_find_locked(rc, p->inputs[0].cloud_key);
+		if (e && (e->known || e->filling))
+			continue;
+		if (rc->ahead_n == RC_AHEAD_MAX)
+			break; /* counted when someone asks */
+		rc->ahead[(rc->ahead_first + rc->ahead_n++) % RC_AHEAD_MAX] =
+			sat_render_plan_ref((struct sat_render_plan *)p);
+	}
+	pthread_cond_broadcast(&rc->cond);
+	pthread_mutex_unlock(&rc->lock);
 }

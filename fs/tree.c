@@ -123,34 +123,16 @@ bool sat_tree_ready(struct sat_tree *t, uint64_t ino)
 	return ready;
 }
 
-bool sat_tree_list_ready(struct sat_tree *t, uint64_t ino)
-{
-	struct node *n;
-	bool ready;
-
-	if (!sat_tree_ready(t, ino))
-		return false;
-	pthread_mutex_lock(&t->lock);
-	n = sat_tree_node_locked(t, ino);
-	ready = !t->clouds || !n || n->kind != SAT_NODE_DATE ||
-		n->clouds_gen == n->gen;
-	pthread_mutex_unlock(&t->lock);
-	return ready;
-}
-
-/* The scenes of date (pinned) get their region cloud cover counted, once
- * per listing generation: one plan per scene (mosaics and other products
- * are the same scenes), counted on up to 8 threads. Blocks. */
+/* The scenes of date (pinned) get their region cloud cover counted in the
+ * background, once per listing generation: one plan per scene (mosaics
+ * and other products are the same scenes). Never blocks on the network. */
 static void count_date_clouds(struct sat_tree *t, struct node *date)
 {
 	struct sat_render_plan **plans = NULL;
 	size_t n = 0, i, k;
-	unsigned gen;
-	double *pct;
 
 	pthread_mutex_lock(&t->lock);
-	gen = date->gen;
-	if (date->clouds_gen != gen &&
+	if (date->clouds_gen != date->gen &&
 	    (plans = calloc(date->nkids + 1, sizeof(*plans))) != NULL) {
 		for (i = 0; i < date->nkids; i++) {
 			struct sat_render_plan *p = date->kids[i]->plan;
@@ -164,20 +146,15 @@ static void count_date_clouds(struct sat_tree *t, struct node *date)
 			if (k == n)
 				plans[n++] = sat_render_plan_ref(p);
 		}
+		date->clouds_gen = date->gen;
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (!plans)
 		return;
-	pct = calloc(n + 1, sizeof(*pct));
-	if (pct)
-		sat_regioncloud_get_all(t->clouds, plans, n, 8, pct);
+	sat_regioncloud_ahead(t->clouds, plans, n);
 	for (k = 0; k < n; k++)
 		sat_render_plan_unref(plans[k]);
 	free(plans);
-	free(pct);
-	pthread_mutex_lock(&t->lock);
-	date->clouds_gen = gen; /* counted, or tried: reading asks again */
-	pthread_mutex_unlock(&t->lock);
 }
 
 /* Plans for every scene x product of a listing, [scene * np + product],

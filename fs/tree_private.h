@@ -63,7 +63,7 @@ struct node {
 	size_t order;   /* scene index in the region's listing */
 	unsigned gen;   /* listing generation that last showed it */
 	unsigned clouds_gen; /* DATE: generation whose scenes' region cloud
-			      * cover was counted (sat_tree_list) */
+			      * cover was queued for counting (sat_tree_list) */
 	size_t product; /* index in cfg->products */
 	int ctl;        /* CTL_FILE: enum sat_ctl_file */
 };

@@ -11,7 +11,8 @@
  * scene), and concurrent asks for one scene and region share one count.
  *
  * Thread-safe; sat_regioncloud_get() blocks on the network when the value
- * is not known yet.
+ * is not known yet. sat_regioncloud_ahead() counts in the background, on
+ * a thread of the module's own.
  */
 #ifndef SATFS_REGIONCLOUD_H
 #define SATFS_REGIONCLOUD_H
@@ -52,5 +53,11 @@ void sat_regioncloud_get_all(struct sat_regioncloud *rc,
 			     struct sat_render_plan *const *plans, size_t n,
 			     int threads, double *pct);
 
+/* Queues the covers of the first input of plans[0..n) that are not known
+ * yet, to be counted in the background at prefetch priority (at listing,
+ * so that they are ready when asked). Takes references; never blocks on
+ * the network. A full queue drops the rest: asking counts them. */
+void sat_regioncloud_ahead(struct sat_regioncloud *rc,
+			   struct sat_render_plan *const *plans, size_t n);
 
 #endif

@@ -90,11 +90,6 @@ int sat_tree_getattr(struct sat_tree *t, uint64_t ino, struct sat_attr *out);
  * network? */
 bool sat_tree_ready(struct sat_tree *t, uint64_t ino);
 
-/* Can a listing of ino be answered without the network? Not when a date's
- * scenes have not had their region cloud cover counted yet (with a
- * regioncloud set): its first listing counts them. */
-bool sat_tree_list_ready(struct sat_tree *t, uint64_t ino);
-
 /* Looks name up in directory parent. On success the node's lookup count
  * goes up by one: the kernel's, to be matched by sat_tree_forget() (also
  * when the answer never reaches the kernel). -ENOENT (also for probes such
@@ -113,10 +108,10 @@ int sat_tree_count_lookup(struct sat_tree *t, uint64_t ino);
 void sat_tree_forget(struct sat_tree *t, uint64_t ino, uint64_t n);
 
 /* A snapshot of directory ino's entries (without . and ..), for readdir.
- * Re-runs the region's search when its listing has expired; counts the
- * region cloud cover of a date's scenes (concurrently; a scene whose SCL
- * cannot be read is logged and left unknown, the listing goes on). Blocks
- * when !sat_tree_list_ready(). Free with sat_tree_dirents_free(). */
+ * Re-runs the region's search when its listing has expired; starts the
+ * counting of the region cloud cover of a date's scenes in the background
+ * (sat_regioncloud_ahead). Blocks when !sat_tree_ready(). Free with
+ * sat_tree_dirents_free(). */
 int sat_tree_list(struct sat_tree *t, uint64_t ino, struct sat_dirent **out,
 		  size_t *n);
 void sat_tree_dirents_free(struct sat_dirent *d, size_t n);

@@ -13,7 +13,8 @@
 # dates are the STAC source's; rendered files equal the STAC source's
 # files of the same scenes (±1 per sample) for the harmonised collection,
 # the non-harmonised COPERNICUS/S2_SR (offset -0.1 from baseline 04.00) and
-# a float32 collection; a mount without a Cloud project is refused at
+# a float32 collection; the scene classification SCL is a band like any
+# other (cloud masks and user.satfs.cloud as through STAC); a mount without a Cloud project is refused at
 # start, saying so; a token command is run again after a 401 (once); 429s
 # are retried; the API's error message reaches the log; a service-account
 # key made here signs a JWT that the fake's token endpoint verifies, and a
@@ -22,6 +23,7 @@
 TEST_TIMEOUT=${TEST_TIMEOUT:-840} # seven mounts, renders by gdalwarp
 . "$(dirname "$0")/lib.sh"
 need_fuse
+need_program getfattr attr
 S=$(samples_dir)
 command -v openssl >/dev/null || fail "no openssl command"
 
@@ -103,7 +105,25 @@ start_server --catalog "$S"
 start_fake_ee --pubkey "$T/sa-pub.pem" --page-size-cap 2
 REGION='[region david]
 bbox = -82.48, 8.3508, -82.39, 8.4408
-dates = 2024-01-01 .. 2024-07-31'
+dates = 2024-01-01 .. 2024-07-31
+
+[product clear]
+bands = B8, B4, B3
+mask = cloud, shadow, cirrus'
+
+# clouds_of: "DATE TILE COVER" for each scene file of a mount, in order;
+# the cover is user.satfs.cloud (SCL counted in the region), the tile the
+# MGRS tile of the scene's name (STAC and Earth Engine name scenes apart)
+clouds_of() {
+	local d f
+	for d in $(ls "$MNT/david"); do
+		for f in "$MNT/david/$d"/*.falsecolor.tif; do
+			case $f in */mosaic.*) continue ;; esac
+			echo "$d $(basename "$f" | grep -o '1[0-9]P[LM]K')" \
+				"$(getfattr --absolute-names --only-values -n user.satfs.cloud "$f")"
+		done
+	done
+}
 
 # 1. the STAC source's files, for comparison
 cat >"$T/stac.conf" <<EOC
@@ -122,8 +142,10 @@ for d in $(sed -n '1p;3p' "$T/stac-dates"); do
 	for f in "$MNT/david/$d"/*.falsecolor.tif; do
 		cp "$f" "$T/stac/$d.falsecolor.tif" || fail "cp $f"
 	done
+	cp "$MNT/david/$d"/*.clear.tif "$T/stac/$d.clear.tif" || fail "cp clear"
 	picked="$picked $d"
 done
+clouds_of >"$T/stac-clouds"
 unmount_satfs
 
 # 2. the same through Earth Engine, with a token command
@@ -164,6 +186,15 @@ for d in $picked; do
 	f=$(ls "$MNT/david/$d"/*.falsecolor.tif | head -1)
 	same_pixels "$f" "$T/stac/$d.falsecolor.tif"
 done
+# SCL is a band like any other: the same cloud masks and the same region
+# cloud cover as through STAC
+for d in $picked; do
+	same_pixels "$(ls "$MNT/david/$d"/*.clear.tif | head -1)" "$T/stac/$d.clear.tif"
+done
+clouds_of >"$T/ee-clouds"
+diff "$T/stac-clouds" "$T/ee-clouds" || fail "region cloud cover differs"
+grep '[0-9]\.[0-9]$' "$T/ee-clouds" >/dev/null || fail "no cloud cover: $(cat "$T/ee-clouds")"
+note "region cloud cover, the same through STAC and Earth Engine: $(tr '\n' ';' <"$T/ee-clouds")"
 [ "$(ee_log '":getPixels" in r["path"] and r["status"] == 200')" -ge 2 ] ||
 	fail "no getPixels"
 [ "$(wc -l <"$T/runs")" = 1 ] || fail "token command run $(wc -l <"$T/runs") times"

@@ -17,6 +17,7 @@
 # what they were before the damage.
 . "$(dirname "$0")/lib.sh"
 need_fuse
+need_program getfattr attr
 S=$(samples_dir)
 start_server --catalog "$S"
 write_region_config "$T/satfs.conf" tiny "-82.445, 8.39, -82.43, 8.402"
@@ -40,6 +41,12 @@ date=$(ls "$MNT/tiny" | head -1)
 [ -n "$date" ] || fail "no date in region tiny"
 id=$(basename "$(ls "$MNT/tiny/$date"/*.json | head -1)" .json)
 D=$MNT/tiny/$date
+# the listing counts the region cloud cover of the date's scenes in the
+# background, reading their SCL headers: wait for those first
+for f in "$D"/*.nir.tif; do
+	getfattr --absolute-names -n user.satfs.cloud "$f" >/dev/null ||
+		fail "user.satfs.cloud of $f"
+done
 declare -A key
 for p in nir:B08 red:B04 green:B03 blue:B02; do
 	before=$(headers)

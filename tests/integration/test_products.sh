@@ -62,17 +62,33 @@ for d in "$D"/*/; do
 	ls "$d" | grep -q '^mosaic\.' && fail "a mosaic in $d, a date of one scene"
 done
 
-# Region cloud cover: counted when the dates were listed (no request
-# now), equal to GDAL's count from SCL, and in the file's tags.
+# Region cloud cover: counted in the background when the dates were
+# listed (each scene's SCL read with nobody asking), equal to GDAL's count
+# from SCL, and in the file's tags; asked again, from memory.
+ids=$(cd "$D" && ls */S2*.falsecolor.tif | sed 's|.*/||; s|\.falsecolor\.tif$||' | sort -u)
+for _ in $(seq 300); do
+	missing=0
+	for id in $ids; do
+		[ "$(count_requests "^/cogs/$id/SCL\.tif")" -ge 1 ] || missing=$((missing + 1))
+	done
+	[ $missing -eq 0 ] && break
+	sleep 0.1
+done
+[ $missing -eq 0 ] || fail "$missing scenes' SCL not read after listing"
 declare -A COVER
-n0=$(log_lines)
 for f in "$D"/*/S2*.falsecolor.tif; do
 	id=$(basename "$f" .falsecolor.tif)
 	COVER[$id]=$(getfattr --absolute-names --only-values -n user.satfs.cloud "$f") ||
 		fail "no user.satfs.cloud on $f"
 done
+n0=$(log_lines)
+for f in "$D"/*/S2*.falsecolor.tif; do
+	id=$(basename "$f" .falsecolor.tif)
+	[ "$(getfattr --absolute-names --only-values -n user.satfs.cloud "$f")" = "${COVER[$id]}" ] ||
+		fail "user.satfs.cloud of $id changed"
+done
 [ "$(requests_since "$n0")" -eq 0 ] ||
-	fail "user.satfs.cloud after listing made $(requests_since "$n0") requests"
+	fail "user.satfs.cloud asked again made $(requests_since "$n0") requests"
 for id in $PLK $PMK; do
 	cp "$DAY/$id.falsecolor.tif" "$T/$id.tif" || fail "read $id"
 	want=$($PY "$CHECK" cloud "$T/$id.tif" "$S/cogs/$id/SCL.tif" "$BBOX_ARG") ||

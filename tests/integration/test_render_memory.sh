@@ -8,8 +8,9 @@
 # The daemon runs under AddressSanitizer here: its quarantine of freed
 # memory is turned off for these mounts, so that RSS is the daemon's own
 # (the shadow memory still adds about an eighth).
+# (before lib.sh, whose watchdog reads it; full-size scenes, ASan)
+TEST_TIMEOUT=${TEST_TIMEOUT:-420}
 . "$(dirname "$0")/lib.sh"
-TEST_TIMEOUT=${TEST_TIMEOUT:-280}
 need_fuse
 LIMIT_KB=$((200 * 1024))
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:malloc_context_size=5"

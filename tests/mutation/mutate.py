@@ -8,6 +8,8 @@ see docs/RELIABILITY.md, "Mutation testing".
 usage: tests/mutation/mutate.py [options] [ID...]
   ID...             only these mutations (default: all of mutations.py)
   --list            print the mutations and exit
+  --check           only check that each mutation's text occurs exactly
+                    once in fs/ (ctest: mutation.fresh): exit 1 if stale
   --all-tests       run the whole suite for each mutation, not its regex
   --scratch DIR     the scratch copy (kept; reused for incremental builds)
   --samples DIR     the sample catalog (default: build-test/samples of the
@@ -131,6 +133,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("ids", nargs="*")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--check", action="store_true")
     ap.add_argument("--all-tests", action="store_true")
     ap.add_argument("--scratch")
     ap.add_argument("--samples")
@@ -146,6 +149,16 @@ def main():
         for m in MUTATIONS:
             print("%-40s %-18s %s" % (m["id"], m["file"], m["why"]))
         return 0
+    if a.check:
+        stale = 0
+        for m in muts:
+            n = open(os.path.join(TOP, m["file"])).read().count(m["find"])
+            if n != 1:
+                stale += 1
+                print("stale: %s: its text occurs %d times in %s"
+                      % (m["id"], n, m["file"]))
+        print("%d mutations, %d stale" % (len(muts), stale))
+        return 1 if stale else 0
 
     scratch = a.scratch or tempfile.mkdtemp(prefix="satfs-mutate-")
     tree = os.path.join(scratch, "src")

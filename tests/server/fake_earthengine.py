@@ -81,6 +81,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PREFIX = "/v1/projects/earthengine-public/assets/"
 BANDS = {"B2": "blue", "B3": "green", "B4": "red", "B8": "nir"}
+# Class bands: served as they are (no offset, no scaling), as Earth
+# Engine's S2_SR collections serve their scene classification SCL; the
+# float collection has none.
+CLASS_BANDS = {"SCL": "scl"}
 # collection: (band dataType, NumPy typestr, array typecode, how DNs are
 # turned into the collection's values)
 COLLECTIONS = {
@@ -114,7 +118,9 @@ def load_images(catalog):
             str(props.get("proj:code")).split(":")[1])
         grids = {}
         offset = 0
-        for bid, key in BANDS.items():
+        for bid, key in list(BANDS.items()) + list(CLASS_BANDS.items()):
+            if key not in item["assets"]:
+                continue
             a = item["assets"][key]
             t = a["proj:transform"]
             grids[bid] = {
@@ -145,8 +151,9 @@ def load_images(catalog):
             "time": parse_time(t),
             "bbox": item["bbox"],
             "cogs": {bid: os.path.join(catalog, "cogs", item["id"],
-                                       "B%02d.tif" % int(bid[1:]))
-                     for bid in BANDS},
+                                       "%s.tif" % bid if bid in CLASS_BANDS
+                                       else "B%02d.tif" % int(bid[1:]))
+                     for bid in grids},
             "offset": offset,
             "epsg": epsg,
         }
@@ -169,10 +176,15 @@ def resource(im, iid, coll, view="FULL"):
         "geometry": im["footprint"],
         "bands": [{"id": bid, "dataType": dtype, "grid": g,
                    "pyramidingPolicy": "MEAN"}
-                  for bid, g in im["grids"].items()],
+                  for bid, g in im["grids"].items()
+                  if has_band(coll, bid)],
         "sizeBytes": "1000000",
     })
     return res
+
+
+def has_band(coll, bid):
+    return bid not in CLASS_BANDS or COLLECTIONS[coll][3] != "reflectance"
 
 
 def parse_time(s):
@@ -528,7 +540,7 @@ class Handler(BaseHTTPRequestHandler):
         if shear or sx <= 0 or sy >= 0 or w < 1 or h < 1:
             return self.bad("Invalid grid.")
         for b in bands:
-            if b not in im["cogs"]:
+            if b not in im["cogs"] or not has_band(coll, b):
                 return self.bad("Band '%s' not found." % b)
         if w > st.args.max_side or h > st.args.max_side:
             return self.bad("Grid dimensions must not exceed %d." %
@@ -567,7 +579,9 @@ class Handler(BaseHTTPRequestHandler):
                 vals = list(struct.unpack("<%dH" % (w * h), raw))
                 off = im["offset"]
                 # a valid pixel never becomes 0 (masked)
-                if kind == "harmonised" and off:
+                if b in CLASS_BANDS:
+                    pass
+                elif kind == "harmonised" and off:
                     vals = [0 if v == 0 else max(v - off, 1) for v in vals]
                 elif kind == "reflectance":
                     vals = [0.0 if v == 0 else max(v - off, 1) / 10000.0
