@@ -389,6 +389,15 @@ const struct sat_config_key sat_config_keys[] = {
 	  "stderr, or syslog", "log to FILE" },
 	{ "log_level", MNT, SAT_KEY_OTHER, 0, 0, 0, set_log_level, "LEVEL",
 	  "info", NULL, "error, warning, info or debug" },
+	{ "pictures", MNT, SAT_KEY_BOOL, 0, 0, CFG(pictures), NULL, NULL, "on",
+	  NULL, "quicklooks (.png beside each picture .tif), "
+	  "REGION/timelapse.PRODUCT.gif and REGION/index.html" },
+	{ "quicklook_size", MNT, SAT_KEY_INT, 16, 4096, CFG(quicklook_size),
+	  NULL, "PIXELS", "1024", NULL,
+	  "a quicklook's longer side at most" },
+	{ "timelapse_delay", MNT, SAT_KEY_INT, 20, 60000,
+	  CFG(timelapse_delay_ms), NULL, "MS", "500", NULL,
+	  "how long a time-lapse shows each date (milliseconds)" },
 	/* [shared] (named there without "shared_") and -o */
 	{ "shared_store", SHR, SAT_KEY_TEXT, 0, 0, CFG(shared_store),
 	  set_shared_store, "s3://BUCKET[/PREFIX]", NULL, "none",

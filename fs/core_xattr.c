@@ -53,7 +53,8 @@ static int source_value(const struct sat_render_plan *plan, char *buf,
 					sat_log_url(plan->inputs[0].hrefs[i],
 						    u, sizeof(u)));
 	}
-	return (int)strlen(buf);
+	/* a time-lapse or page reads no band of its own */
+	return buf[0] ? (int)strlen(buf) : -ENODATA;
 }
 
 /* The region cloud cover of a file's scenes ("12.3"; a mosaic's, one per

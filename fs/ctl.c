@@ -250,11 +250,17 @@ struct prefetch {
 	bool walk_failed;
 };
 
-static bool is_tif(const char *name)
+/* A file satfs renders: a GeoTIFF, a quicklook, a time-lapse, a page. */
+static bool is_rendered(const char *name)
 {
+	static const char *const ext[] = { ".tif", ".png", ".gif", ".html" };
 	size_t n = strlen(name);
 
-	return n > 4 && strcmp(name + n - 4, ".tif") == 0;
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
+		if (n > strlen(ext[i]) &&
+		    strcmp(name + n - strlen(ext[i]), ext[i]) == 0)
+			return true;
+	return false;
 }
 
 static int pf_add(struct prefetch *pf, const char *path, uint64_t size)
@@ -291,7 +297,7 @@ static const char *pf_why(const char *path, int err, char *buf, size_t len)
 	return buf;
 }
 
-/* Collects the .tif files under path. Listing a region runs its search:
+/* Collects the rendered files under path. Listing a region runs its search:
  * that happens here, one directory at a time. */
 static void pf_walk(struct prefetch *pf, const char *path)
 {
@@ -307,7 +313,7 @@ static void pf_walk(struct prefetch *pf, const char *path)
 		return;
 	}
 	if (S_ISREG(st.st_mode)) {
-		if (is_tif(path) && pf_add(pf, path, (uint64_t)st.st_size))
+		if (is_rendered(path) && pf_add(pf, path, (uint64_t)st.st_size))
 			pf->walk_failed = true;
 		return;
 	}
@@ -325,7 +331,7 @@ static void pf_walk(struct prefetch *pf, const char *path)
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.') /* ., .. and .satfs */
 			continue;
-		if (de->d_type == DT_REG && !is_tif(de->d_name))
+		if (de->d_type == DT_REG && !is_rendered(de->d_name))
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
 		pf_walk(pf, sub);

@@ -162,6 +162,11 @@ static void failure_note_locked(struct sat_jobs *j, const char *key, int err,
 	f->when = time(NULL);
 }
 
+static void jobs_want(struct sat_render_plan *const *plans, size_t n,
+		      void *payload);
+static int jobs_get(struct sat_render_plan *plan, int *fd, void *payload);
+static void jobs_put(struct sat_render_plan *plan, void *payload);
+
 static int render_here(struct sat_jobs *j, struct job *job, bool foreground)
 {
 	const struct sat_render_plan *p = job->plan;
@@ -169,6 +174,10 @@ static int render_here(struct sat_jobs *j, struct job *job, bool foreground)
 		.prio = foreground ? SAT_FETCH_FOREGROUND : SAT_FETCH_PREFETCH,
 		.progress = job->progress,
 		.clouds = j->clouds,
+		.want = jobs_want,
+		.get = jobs_get,
+		.put = jobs_put,
+		.files_payload = j,
 	};
 	char tmp[4096];
 	int fd, err;
@@ -206,17 +215,68 @@ static int render_to_cache(struct sat_jobs *j, struct job *job, bool foreground)
 	return err;
 }
 
+/* Runs job (taken off its queue, marked running, counted) on this thread,
+ * tells its waiters and frees it. Called without the lock; returns the
+ * render's result. */
+static int job_run(struct sat_jobs *j, struct job *job, bool fg)
+{
+	struct waiter *w, *next;
+	char cause[400];
+	bool pinned;
+	int err;
+
+	/* pinned until the waiters have it open: the cap must not evict a
+	 * file between its publication and their open */
+	pinned = sat_cache_pin(j->cache, job->plan->key) == 0;
+	sat_log_take_cause(cause, sizeof(cause)); /* a stale one */
+	if (sat_cache_has_file(j->cache, job->plan->key))
+		err = 0; /* rendered by an earlier mount */
+	else
+		err = render_to_cache(j, job, fg);
+	/* the one line for this failure, with what caused it */
+	sat_log_take_cause(cause, sizeof(cause));
+	if (!cause[0] && err)
+		snprintf(cause, sizeof(cause), "%s", strerror(-err));
+	if (err && err != -ECANCELED)
+		sat_error("render of %s.%s failed: %s", job->plan->item_id,
+			  job->plan->product.name, cause);
+
+	pthread_mutex_lock(&j->lock);
+	if (err != -ECANCELED)
+		failure_note_locked(j, job->plan->key, err, cause);
+	if (!fg)
+		j->prefetch_running--;
+	j->stats.running--;
+	if (err)
+		j->stats.failed++;
+	else
+		j->stats.rendered++;
+	unlink_locked(j, job);
+	w = job->waiters;
+	pthread_cond_broadcast(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+
+	for (; w; w = next) {
+		next = w->next;
+		w->done(err, w->payload);
+		free(w);
+	}
+	if (pinned)
+		sat_cache_unpin(j->cache, job->plan->key);
+	sat_render_plan_unref(job->plan);
+	sat_progress_unref(job->progress);
+	free(job);
+	return err;
+}
+
 static void *worker_main(void *arg)
 {
 	struct sat_jobs *j = arg;
 
 	pthread_mutex_lock(&j->lock);
 	for (;;) {
-		struct waiter *w, *next;
-		char cause[400];
 		struct job *job;
-		bool fg, pinned;
-		int err;
+		bool fg;
 
 		job = queue_pop(&j->fg);
 		if (!job && j->prefetch_running < j->prefetch_max) {
@@ -235,49 +295,7 @@ static void *worker_main(void *arg)
 		j->stats.queued--;
 		j->stats.running++;
 		pthread_mutex_unlock(&j->lock);
-
-		/* pinned until the waiters have it open: the cap must not
-		 * evict a file between its publication and their open */
-		pinned = sat_cache_pin(j->cache, job->plan->key) == 0;
-		sat_log_take_cause(cause, sizeof(cause)); /* a stale one */
-		if (sat_cache_has_file(j->cache, job->plan->key))
-			err = 0; /* rendered by an earlier mount */
-		else
-			err = render_to_cache(j, job, fg);
-		/* the one line for this failure, with what caused it */
-		sat_log_take_cause(cause, sizeof(cause));
-		if (!cause[0] && err)
-			snprintf(cause, sizeof(cause), "%s", strerror(-err));
-		if (err && err != -ECANCELED)
-			sat_error("render of %s.%s failed: %s",
-				  job->plan->item_id, job->plan->product.name,
-				  cause);
-
-		pthread_mutex_lock(&j->lock);
-		if (err != -ECANCELED)
-			failure_note_locked(j, job->plan->key, err, cause);
-		if (!fg)
-			j->prefetch_running--;
-		j->stats.running--;
-		if (err)
-			j->stats.failed++;
-		else
-			j->stats.rendered++;
-		unlink_locked(j, job);
-		w = job->waiters;
-		pthread_cond_broadcast(&j->cond);
-		pthread_mutex_unlock(&j->lock);
-
-		for (; w; w = next) {
-			next = w->next;
-			w->done(err, w->payload);
-			free(w);
-		}
-		if (pinned)
-			sat_cache_unpin(j->cache, job->plan->key);
-		sat_render_plan_unref(job->plan);
-		sat_progress_unref(job->progress);
-		free(job);
+		job_run(j, job, fg);
 		pthread_mutex_lock(&j->lock);
 	}
 	pthread_mutex_unlock(&j->lock);
@@ -357,6 +375,27 @@ void sat_jobs_free(struct sat_jobs *j)
 	free(j);
 }
 
+/* A new job for plan, in j->jobs but in no queue; NULL when out of
+ * memory. */
+static struct job *job_new_locked(struct sat_jobs *j,
+				  struct sat_render_plan *plan, bool foreground)
+{
+	struct job *job = calloc(1, sizeof(*job));
+
+	if (job)
+		job->progress = sat_progress_new();
+	if (!job || !job->progress) {
+		free(job);
+		return NULL;
+	}
+	job->plan = sat_render_plan_ref(plan);
+	job->foreground = foreground;
+	clock_gettime(CLOCK_MONOTONIC, &job->queued_at);
+	job->next = j->jobs;
+	j->jobs = job;
+	return job;
+}
+
 /* Finds or creates the job for plan; with a waiter when done != NULL. */
 static int enqueue(struct sat_jobs *j, struct sat_render_plan *plan,
 		   bool foreground, sat_job_done_fn done, void *payload)
@@ -379,20 +418,12 @@ static int enqueue(struct sat_jobs *j, struct sat_render_plan *plan,
 	}
 	job = find_locked(j, plan->key);
 	if (!job) {
-		job = calloc(1, sizeof(*job));
-		if (job)
-			job->progress = sat_progress_new();
-		if (!job || !job->progress) {
+		job = job_new_locked(j, plan, foreground);
+		if (!job) {
 			pthread_mutex_unlock(&j->lock);
-			free(job);
 			free(w);
 			return -ENOMEM;
 		}
-		job->plan = sat_render_plan_ref(plan);
-		job->foreground = foreground;
-		clock_gettime(CLOCK_MONOTONIC, &job->queued_at);
-		job->next = j->jobs;
-		j->jobs = job;
 		queue_push(foreground ? &j->fg : &j->pf, job);
 		j->stats.queued++;
 		pthread_cond_signal(&j->cond);
@@ -410,6 +441,122 @@ static int enqueue(struct sat_jobs *j, struct sat_render_plan *plan,
 	}
 	pthread_mutex_unlock(&j->lock);
 	return 0;
+}
+
+/* Wakes the thread blocked in run_now(). */
+struct sync_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;  /* protected by lock */
+	int err;
+};
+
+static void sync_done(int err, void *payload)
+{
+	struct sync_wait *sw = payload;
+
+	pthread_mutex_lock(&sw->lock);
+	sw->err = err;
+	sw->done = true;
+	pthread_cond_signal(&sw->cond);
+	pthread_mutex_unlock(&sw->lock);
+}
+
+/* Gets plan's file into the cache for a render that is made of it (a
+ * time-lapse of quicklooks), on the calling worker: a job running
+ * elsewhere is waited for (it needs nothing but the network: no cycle); a
+ * queued one is taken off its queue and run here, as is a new one, so
+ * that renders waiting for others can never take every worker and
+ * starve them. */
+static int run_now(struct sat_jobs *j, struct sat_render_plan *plan)
+{
+	struct sync_wait sw = { .lock = PTHREAD_MUTEX_INITIALIZER,
+				.cond = PTHREAD_COND_INITIALIZER };
+	struct waiter *w;
+	struct job *job;
+	int err;
+
+	if (sat_cache_has_file(j->cache, plan->key))
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->done = sync_done;
+	w->payload = &sw;
+	pthread_mutex_lock(&j->lock);
+	if (j->stopping) {
+		pthread_mutex_unlock(&j->lock);
+		free(w);
+		return -ECANCELED;
+	}
+	job = find_locked(j, plan->key);
+	if (job && !job->running) {
+		queue_remove(job->foreground ? &j->fg : &j->pf, job);
+		j->stats.queued--;
+	} else if (!job) {
+		job = job_new_locked(j, plan, true);
+		if (!job) {
+			pthread_mutex_unlock(&j->lock);
+			free(w);
+			return -ENOMEM;
+		}
+	}
+	w->next = job->waiters;
+	job->waiters = w;
+	j->stats.misses++;
+	if (job->running) {
+		pthread_mutex_unlock(&j->lock);
+		pthread_mutex_lock(&sw.lock);
+		while (!sw.done)
+			pthread_cond_wait(&sw.cond, &sw.lock);
+		err = sw.err;
+		pthread_mutex_unlock(&sw.lock);
+	} else {
+		job->foreground = true;
+		job->running = true;
+		j->stats.running++;
+		pthread_mutex_unlock(&j->lock);
+		err = job_run(j, job, true);
+	}
+	pthread_cond_destroy(&sw.cond);
+	pthread_mutex_destroy(&sw.lock);
+	return err;
+}
+
+/* The render context's want/get/put (include/satfs/render.h). */
+static void jobs_want(struct sat_render_plan *const *plans, size_t n,
+		      void *payload)
+{
+	struct sat_jobs *j = payload;
+
+	for (size_t i = 0; i < n; i++)
+		if (!sat_cache_has_file(j->cache, plans[i]->key))
+			enqueue(j, plans[i], true, NULL, NULL);
+}
+
+static int jobs_get(struct sat_render_plan *plan, int *fd, void *payload)
+{
+	struct sat_jobs *j = payload;
+	int err = 0;
+
+	/* a second time when the file went between its render and the
+	 * open (satfs cache --clear) */
+	for (int tries = 0; tries < 2; tries++) {
+		err = run_now(j, plan);
+		if (!err)
+			err = sat_cache_open_file(j->cache, plan->key, fd,
+						  NULL);
+		if (err != -ENOENT)
+			break;
+	}
+	return err;
+}
+
+static void jobs_put(struct sat_render_plan *plan, void *payload)
+{
+	struct sat_jobs *j = payload;
+
+	sat_cache_close_file(j->cache, plan->key);
 }
 
 int sat_jobs_request(struct sat_jobs *j, struct sat_render_plan *plan,

@@ -37,8 +37,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "satfs/album.h"
 #include "satfs/log.h"
 #include "satfs/palette.h"
+#include "satfs/pngio.h"
 #include "satfs/region.h"
 #include "satfs/source.h"
 #include "satfs/stac.h"
@@ -352,6 +354,7 @@ static void rd_key(struct sat_render_plan *p,
 	sat_hash_init(&h);
 	sat_hash_add_str(&h, "satfs-render");
 	sat_hash_add_double(&h, SAT_RENDER_VERSION);
+	sat_hash_add_double(&h, p->format);
 	/* The metadata names the satfs version: a new version may write
 	 * other bytes, so it must not reuse an old file. */
 	sat_hash_add_str(&h, SATFS_VERSION);
@@ -406,6 +409,7 @@ void sat_render_plan_free(struct sat_render_plan *plan)
 {
 	if (!plan)
 		return;
+	sat_album_free(plan->album);
 	free(plan->item_id);
 	free(plan->product.name);
 	free(plan->product.expression);
@@ -747,7 +751,11 @@ static int rd_finish(struct sat_render_plan *p,
 	if (!p->metadata)
 		return -ENOMEM;
 	rd_spec(p, data_type);
-	ret = sat_tiffout_size(&p->spec, &p->size_bytes);
+	if (p->format == SAT_RENDER_PNG)
+		ret = sat_png_size(p->grid.width, p->grid.height,
+				   &p->size_bytes);
+	else
+		ret = sat_tiffout_size(&p->spec, &p->size_bytes);
 	if (ret) {
 		sat_warn("render: %s: cannot lay out the output (%s)", id,
 			 strerror(-ret));
@@ -759,7 +767,8 @@ static int rd_finish(struct sat_render_plan *p,
 
 /* A plan with the product copied and its bands named. */
 static int rd_plan_start(struct sat_render_plan **out, const char *id,
-			 const struct sat_product *product, size_t ninputs)
+			 const struct sat_product *product, size_t ninputs,
+			 enum sat_render_format format)
 {
 	struct sat_render_plan *p;
 	int ret;
@@ -771,6 +780,7 @@ static int rd_plan_start(struct sat_render_plan **out, const char *id,
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	p->format = format;
 	p->item_id = strdup(id);
 	p->inputs = calloc(ninputs, sizeof(*p->inputs));
 	ret = !p->item_id || !p->inputs ? -ENOMEM
@@ -785,11 +795,12 @@ static int rd_plan_start(struct sat_render_plan **out, const char *id,
 	return 0;
 }
 
-int sat_render_plan_new(struct sat_render_plan **out,
-			const struct sat_scene *scene,
-			const struct sat_product *product,
-			const struct sat_region *region,
-			enum sat_offset_mode offset_mode)
+static int rd_plan_scene(struct sat_render_plan **out,
+			 const struct sat_scene *scene,
+			 const struct sat_product *product,
+			 const struct sat_region *region,
+			 enum sat_offset_mode offset_mode,
+			 enum sat_render_format format)
 {
 	struct sat_render_plan *p;
 	int ret, data_type = -1;
@@ -799,7 +810,8 @@ int sat_render_plan_new(struct sat_render_plan **out,
 	if (!scene || !product || !region || !region->ring ||
 	    region->nring < 3)
 		return -EINVAL;
-	ret = rd_plan_start(&p, scene->id ? scene->id : "?", product, 1);
+	ret = rd_plan_start(&p, scene->id ? scene->id : "?", product, 1,
+			    format);
 	if (ret)
 		return ret;
 	p->ninputs = 1;
@@ -818,12 +830,22 @@ int sat_render_plan_new(struct sat_render_plan **out,
 	return 0;
 }
 
-int sat_render_plan_new_mosaic(struct sat_render_plan **out,
-			       const char *name,
-			       const struct sat_scene *const *scenes, size_t n,
-			       const struct sat_product *product,
-			       const struct sat_region *region,
-			       enum sat_offset_mode offset_mode)
+int sat_render_plan_new(struct sat_render_plan **out,
+			const struct sat_scene *scene,
+			const struct sat_product *product,
+			const struct sat_region *region,
+			enum sat_offset_mode offset_mode)
+{
+	return rd_plan_scene(out, scene, product, region, offset_mode,
+			     SAT_RENDER_TIFF);
+}
+
+static int rd_plan_mosaic(struct sat_render_plan **out, const char *name,
+			  const struct sat_scene *const *scenes, size_t n,
+			  const struct sat_product *product,
+			  const struct sat_region *region,
+			  enum sat_offset_mode offset_mode,
+			  enum sat_render_format format)
 {
 	const struct sat_scene **used = calloc(n + 1, sizeof(*used));
 	struct sat_render_plan *p = NULL;
@@ -838,7 +860,7 @@ int sat_render_plan_new_mosaic(struct sat_render_plan **out,
 		ret = -EINVAL;
 		goto out;
 	}
-	ret = rd_plan_start(&p, name, product, n);
+	ret = rd_plan_start(&p, name, product, n, format);
 	if (ret)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -886,4 +908,62 @@ out:
 	}
 	*out = p;
 	return 0;
+}
+
+int sat_render_plan_new_mosaic(struct sat_render_plan **out,
+			       const char *name,
+			       const struct sat_scene *const *scenes, size_t n,
+			       const struct sat_product *product,
+			       const struct sat_region *region,
+			       enum sat_offset_mode offset_mode)
+{
+	return rd_plan_mosaic(out, name, scenes, n, product, region,
+			      offset_mode, SAT_RENDER_TIFF);
+}
+
+/* Rule 9: the picture at f times the pixel size, the smallest whole f
+ * that brings its long side to max_px or less. The grid is rule 2's at
+ * that scale (so the extent may grow by up to f - 1 fine pixels, and the
+ * outline keeps its width in the quicklook's pixels). */
+int sat_render_plan_new_quicklook(struct sat_render_plan **out,
+				  const struct sat_render_plan *full,
+				  const struct sat_scene *const *scenes,
+				  size_t n, const struct sat_product *product,
+				  const struct sat_region *region,
+				  enum sat_offset_mode offset_mode,
+				  uint32_t max_px)
+{
+	uint32_t side = full->grid.width > full->grid.height
+				? full->grid.width
+				: full->grid.height;
+	struct sat_product pr = *product;
+	struct sat_render_plan *p = NULL;
+	uint32_t f;
+	int ret = -EINVAL;
+
+	*out = NULL;
+	if (product->type != SAT_PRODUCT_VISUAL || max_px < 1 || n < 1 ||
+	    full->format != SAT_RENDER_TIFF)
+		return -EINVAL;
+	f = (side + max_px - 1) / max_px;
+	if (f < 1)
+		f = 1;
+	/* alignment to the coarser pixels may add one: a few tries */
+	for (int tries = 0; tries < 4; tries++, f++) {
+		pr.scale_m = full->grid.pixel_size * f;
+		ret = n == 1 ? rd_plan_scene(&p, scenes[0], &pr, region,
+					     offset_mode, SAT_RENDER_PNG)
+			     : rd_plan_mosaic(&p, full->item_id, scenes, n, &pr,
+					      region, offset_mode,
+					      SAT_RENDER_PNG);
+		if (ret)
+			return ret;
+		if (p->grid.width <= max_px && p->grid.height <= max_px) {
+			*out = p;
+			return 0;
+		}
+		sat_render_plan_free(p);
+		p = NULL;
+	}
+	return -EINVAL;
 }

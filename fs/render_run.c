@@ -31,7 +31,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "satfs/album.h"
 #include "satfs/log.h"
+#include "satfs/pngio.h"
 #include "satfs/regioncloud.h"
 #include "satfs/sample.h"
 #include "satfs/source.h"
@@ -68,6 +70,8 @@ struct rd_run {
 	/* Rules 4-5 per input and band for every 16-bit DN (uint8 and
 	 * uint16 samples); other types are computed per pixel. */
 	uint8_t *lut[RD_MAX_INPUTS][SAT_PRODUCT_MAX_BANDS];
+	/* a PNG: one row of tiles, as rows of pixels, and one tile */
+	uint8_t *strip, *tile;
 };
 
 static bool rd_visual_bands(const struct sat_render_plan *p)
@@ -470,6 +474,42 @@ static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
 	return 0;
 }
 
+/* A quicklook's row y: its row of tiles is drawn when y enters it (tiles
+ * of the chunks rd_fill reads), then rows are copied out of the strip. */
+static int rd_png_row(uint32_t y, uint8_t *rgba, void *payload)
+{
+	struct rd_run *r = payload;
+	const uint32_t T = SAT_TIFFOUT_TILE;
+	size_t w = r->plan->grid.width, n;
+	int ret;
+
+	if (y % T == 0) {
+		for (uint32_t tx = 0; tx < r->tiles_x; tx++) {
+			ret = rd_fill(tx, y / T, r->tile, r);
+			if (ret)
+				return ret;
+			n = w - (size_t)tx * T < T ? w - (size_t)tx * T : T;
+			for (uint32_t yy = 0; yy < T; yy++)
+				memcpy(r->strip + ((size_t)yy * w + tx * T) * 4,
+				       r->tile + (size_t)yy * T * 4, n * 4);
+		}
+	}
+	memcpy(rgba, r->strip + (size_t)(y % T) * w * 4, w * 4);
+	return 0;
+}
+
+static int rd_write_png(struct rd_run *r, int fd)
+{
+	const struct sat_grid *g = &r->plan->grid;
+	const uint32_t T = SAT_TIFFOUT_TILE;
+
+	r->strip = malloc((size_t)g->width * T * 4);
+	r->tile = malloc((size_t)T * T * 4);
+	if (!r->strip || !r->tile)
+		return -ENOMEM;
+	return sat_png_write(fd, g->width, g->height, rd_png_row, r);
+}
+
 static void rd_run_clear(struct rd_run *r)
 {
 	for (int b = 0; b < SAT_RENDER_MAX_BANDS; b++) {
@@ -479,6 +519,8 @@ static void rd_run_clear(struct rd_run *r)
 	for (size_t k = 0; k < RD_MAX_INPUTS; k++)
 		for (int b = 0; b < SAT_PRODUCT_MAX_BANDS; b++)
 			free(r->lut[k][b]);
+	free(r->strip);
+	free(r->tile);
 	free(r->valid);
 	free(r->valid_more);
 	free(r->from);
@@ -556,6 +598,21 @@ static void rd_clouds(struct rd_run *r, double *pct)
 	qsort_r(r->order, p->ninputs, sizeof(r->order[0]), rd_cmp_input, &so);
 }
 
+/* The size was promised at listing time: never serve another. */
+static int rd_check_size(const struct sat_render_plan *plan, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0)
+		st.st_size = -1;
+	if ((uint64_t)st.st_size == plan->size_bytes)
+		return 0;
+	sat_error("render: %s.%s: wrote %lld bytes, planned %llu",
+		  plan->item_id, plan->product.name, (long long)st.st_size,
+		  (unsigned long long)plan->size_bytes);
+	return -EIO;
+}
+
 int sat_render_run(const struct sat_render_plan *plan,
 		   const struct sat_render_ctx *ctx, int fd)
 {
@@ -564,9 +621,12 @@ int sat_render_run(const struct sat_render_plan *plan,
 	double pct[RD_MAX_INPUTS];
 	struct sat_tiffout_spec spec;
 	char *metadata = NULL;
-	struct stat st;
 	int ret = 0;
 
+	if (plan->format == SAT_RENDER_GIF || plan->format == SAT_RENDER_HTML) {
+		ret = sat_album_run(plan, ctx, fd);
+		return ret ? ret : rd_check_size(plan, fd);
+	}
 	if (plan->ninputs < 1 || plan->ninputs > RD_MAX_INPUTS)
 		return -EINVAL;
 	r.tiles_x = (g->width + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
@@ -587,23 +647,19 @@ int sat_render_run(const struct sat_render_plan *plan,
 		}
 	}
 
-	ret = sat_tiffout_write(fd, &spec, rd_fill, &r);
+	if (plan->format == SAT_RENDER_PNG)
+		ret = rd_write_png(&r, fd);
+	else
+		ret = sat_tiffout_write(fd, &spec, rd_fill, &r);
 	if (ret) {
 		if (!r.read_failed)
-			sat_log_cause("writing the GeoTIFF failed: %s",
+			sat_log_cause("writing the %s failed: %s",
+				      plan->format == SAT_RENDER_PNG ? "PNG"
+								     : "GeoTIFF",
 				      strerror(-ret));
 		goto out;
 	}
-	/* The size was promised at listing time: never serve another. */
-	if (fstat(fd, &st) != 0)
-		st.st_size = -1;
-	if ((uint64_t)st.st_size != plan->size_bytes) {
-		sat_error("render: %s.%s: wrote %lld bytes, planned %llu",
-			  plan->item_id, plan->product.name,
-			  (long long)st.st_size,
-			  (unsigned long long)plan->size_bytes);
-		ret = -EIO;
-	}
+	ret = rd_check_size(plan, fd);
 out:
 	/* Errors from the network or the data are "cannot render this
 	 * file now": EIO. Resource errors stay. */

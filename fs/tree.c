@@ -172,16 +172,6 @@ static void count_date_clouds(struct sat_tree *t, struct node *date)
 	free(plans);
 }
 
-/* The scenes of l from i on that share scene i's date. */
-static size_t same_date(const struct sat_listing *l, size_t i)
-{
-	size_t k = i + 1;
-
-	while (k < l->n && strcmp(l->scenes[k]->date, l->scenes[i]->date) == 0)
-		k++;
-	return k - i;
-}
-
 /* Plans for every scene x product of a listing, [scene * np + product],
  * and into mosaic[] at the same place, for the first scene of each date
  * that has several, the plan of the date's mosaic: CPU only, no lock. */
@@ -225,7 +215,7 @@ static struct sat_render_plan **make_plans(struct sat_tree *t,
 		sat_log_take_cause(why, sizeof(why)); /* none left over */
 	}
 	for (i = 0; i < l->n; i += k) {
-		k = same_date(l, i);
+		k = sat_tree_same_date(l, i);
 		for (j = 0; k > 1 && j < np; j++)
 			sat_render_plan_new_mosaic(
 				&(*mosaic)[i * np + j], "mosaic",
@@ -266,7 +256,7 @@ static bool *hidden_scenes(struct sat_tree *t, const struct sat_region *r,
 	for (i = 0; i < l->n; i += k) {
 		bool all = true;
 
-		k = same_date(l, i);
+		k = sat_tree_same_date(l, i);
 		for (m = i; m < i + k; m++)
 			all = all && !isnan(pct[m]) &&
 			      pct[m] > r->max_region_cloud;
@@ -314,16 +304,15 @@ static void set_plan_locked(struct node *f, struct sat_render_plan *p,
 	f->plan = p;
 }
 
-/* The .tif node `name` of date, of product j of the scene at index i of
- * the listing, showing plan p (a reference, taken over: trashed when out
- * of memory, and NULL returned). */
-static struct node *put_tif_locked(struct sat_tree *t, struct node *date,
-				   const char *name, struct sat_render_plan *p,
-				   const struct sat_scene *s, size_t i,
-				   size_t j, unsigned gen,
-				   struct node_trash *trash)
+/* The file node `name` in dir showing plan p (a reference, taken over:
+ * also on failure), of listing generation gen; NULL when out of memory. */
+static struct node *attach_file_locked(struct sat_tree *t, struct node *dir,
+				       const char *name,
+				       struct sat_render_plan *p, unsigned gen,
+				       time_t mtime, size_t order,
+				       size_t product, struct node_trash *trash)
 {
-	struct node *f = get_or_add_kid_locked(t, date, SAT_NODE_TIF, name);
+	struct node *f = get_or_add_kid_locked(t, dir, SAT_NODE_TIF, name);
 
 	if (!f) {
 		sat_tree_trash_plan(trash, p);
@@ -332,9 +321,9 @@ static struct node *put_tif_locked(struct sat_tree *t, struct node *date,
 	set_plan_locked(f, p, trash);
 	f->gen = gen;
 	f->size = f->plan->size_bytes;
-	f->mtime = s->datetime;
-	f->order = i;
-	f->product = j;
+	f->mtime = mtime;
+	f->order = order;
+	f->product = product;
 	return f;
 }
 
@@ -345,15 +334,18 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 				 struct sat_listing *l,
 				 struct sat_render_plan **plans,
 				 struct sat_render_plan **mosaic,
-				 const bool *hide, struct node_trash *trash)
+				 struct tree_pics *pics, const bool *hide,
+				 struct node_trash *trash)
 {
 	size_t np = t->cfg->nproducts, i, j;
 	unsigned gen = ++t->generation;
-	struct node **tifs;
+	struct node **tifs, **pngs;
+	time_t newest = 0;
 	char name[512];
 
 	tifs = calloc(l->n * np + 1, sizeof(*tifs));
-	if (!tifs)
+	pngs = calloc(l->n * np + 1, sizeof(*pngs));
+	if (!tifs || !pngs)
 		goto nomem;
 	for (i = 0; i < l->n; i++) {
 		const struct sat_scene *s = l->scenes[i];
@@ -391,37 +383,86 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 
 		for (j = 0; j < np; j++) {
 			struct sat_render_plan *p = plans[i * np + j];
+			struct sat_render_plan *q =
+				pics->ql ? pics->ql[i * np + j] : NULL;
 
 			plans[i * np + j] = NULL;
-			if (!p)
-				continue;
-			snprintf(name, sizeof(name), "%s.%s.tif", s->file_id,
-				 t->cfg->products[j]->name);
-			f = put_tif_locked(t, date, name, p, s, i, j, gen,
-					   trash);
-			if (!f)
-				goto nomem;
-			tifs[i * np + j] = f;
+			if (pics->ql)
+				pics->ql[i * np + j] = NULL;
+			if (p) {
+				snprintf(name, sizeof(name), "%s.%s.tif",
+					 s->file_id, t->cfg->products[j]->name);
+				f = attach_file_locked(t, date, name, p, gen,
+						       s->datetime, i, j, trash);
+				if (!f) {
+					sat_tree_trash_plan(trash, q);
+					goto nomem;
+				}
+				tifs[i * np + j] = f;
+			}
+			if (q) {
+				snprintf(name, sizeof(name), "%s.%s.png",
+					 s->file_id, t->cfg->products[j]->name);
+				f = attach_file_locked(t, date, name, q, gen,
+						       s->datetime, i, j, trash);
+				if (!f)
+					goto nomem;
+				pngs[i * np + j] = f;
+			}
 		}
 		/* the date's mosaic, made of this scene and the next ones */
 		for (j = 0; j < np; j++) {
 			struct sat_render_plan *p = mosaic[i * np + j];
+			struct sat_render_plan *q =
+				pics->mosaic_ql ? pics->mosaic_ql[i * np + j]
+						: NULL;
 
 			mosaic[i * np + j] = NULL;
-			if (!p)
-				continue;
+			if (pics->mosaic_ql)
+				pics->mosaic_ql[i * np + j] = NULL;
 			snprintf(name, sizeof(name), "mosaic.%s.tif",
 				 t->cfg->products[j]->name);
-			if (!put_tif_locked(t, date, name, p, s, i, j, gen,
-					    trash))
+			if (p && !attach_file_locked(t, date, name, p, gen,
+						     s->datetime, i, j,
+						     trash)) {
+				sat_tree_trash_plan(trash, q);
+				goto nomem;
+			}
+			snprintf(name, sizeof(name), "mosaic.%s.png",
+				 t->cfg->products[j]->name);
+			if (q && !attach_file_locked(t, date, name, q, gen,
+						     s->datetime, i, j, trash))
 				goto nomem;
 		}
+		if (s->datetime > newest)
+			newest = s->datetime;
+	}
+	/* the region's own files: no place in the listing's order */
+	for (j = 0; pics->gif && j < np; j++) {
+		struct sat_render_plan *p = pics->gif[j];
+
+		pics->gif[j] = NULL;
+		snprintf(name, sizeof(name), "timelapse.%s.gif",
+			 t->cfg->products[j]->name);
+		if (p && !attach_file_locked(t, reg, name, p, gen, newest,
+					     SIZE_MAX, j, trash))
+			goto nomem;
+	}
+	if (pics->index) {
+		struct sat_render_plan *p = pics->index;
+
+		pics->index = NULL;
+		if (!attach_file_locked(t, reg, "index.html", p, gen, newest,
+					SIZE_MAX, 0, trash))
+			goto nomem;
 	}
 	sat_tree_prune_locked(t, reg, gen, trash);
 	for (i = 0; i < reg->nkids; i++)
 		sat_tree_prune_locked(t, reg->kids[i], gen, trash);
 	free(reg->tifs);
+	free(reg->pngs);
 	reg->tifs = tifs;
+	reg->pngs = pngs;
 	reg->ntifs = l->n * np;
 	sat_tree_trash_listing(trash, reg->listing);
 	reg->listing = l;
@@ -429,6 +470,7 @@ static int attach_listing_locked(struct sat_tree *t, struct node *reg,
 	return 0;
 nomem:
 	free(tifs);
+	free(pngs);
 	for (i = 0; i < l->n * np; i++) {
 		sat_tree_trash_plan(trash, plans[i]);
 		sat_tree_trash_plan(trash, mosaic[i]);
@@ -473,6 +515,7 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 	struct node_trash trash = { 0 };
 	struct sat_listing *l = NULL;
 	struct sat_render_plan **plans, **mosaic = NULL;
+	struct tree_pics pics = { 0 };
 	bool ok, *hide;
 	char why[512];
 	int err = 0;
@@ -517,6 +560,10 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 		goto out;
 	}
 	hide = hidden_scenes(t, reg->region, l, plans);
+	if (sat_tree_picture_plans(t, reg->region, l, plans, mosaic, hide,
+				   &pics))
+		sat_warn("tree: %s: no pictures: out of memory",
+			 reg->region->name);
 	pthread_mutex_lock(&t->lock);
 	if (is_stale(reg)) { /* forgotten meanwhile */
 		for (size_t i = 0; i < l->n * t->cfg->nproducts; i++) {
@@ -526,10 +573,11 @@ static int load_region(struct sat_tree *t, struct node *reg, bool want_fresh)
 		sat_tree_trash_listing(&trash, l);
 		err = -ENOENT;
 	} else {
-		err = attach_listing_locked(t, reg, l, plans, mosaic, hide,
-					    &trash);
+		err = attach_listing_locked(t, reg, l, plans, mosaic, &pics,
+					    hide, &trash);
 	}
 	pthread_mutex_unlock(&t->lock);
+	sat_tree_pics_free(&pics, t->cfg->nproducts);
 	free(plans);
 	free(mosaic);
 	free(hide);
@@ -715,9 +763,15 @@ size_t sat_tree_next_plans(struct sat_tree *t, uint64_t ino, size_t max,
 	reg = n && n->kind == SAT_NODE_TIF ? region_of(n) : NULL;
 	/* only from a node of the region's current listing */
 	if (reg && reg->listing && n->gen == reg->listing_gen &&
-	    n->order < reg->listing->n) {
+	    n->order < reg->listing->n && n->plan &&
+	    (n->plan->format == SAT_RENDER_TIFF ||
+	     (n->plan->format == SAT_RENDER_PNG && reg->pngs))) {
+		struct node **files = n->plan->format == SAT_RENDER_PNG
+					      ? reg->pngs
+					      : reg->tifs;
+
 		for (i = n->order + 1; i < reg->listing->n && got < max; i++) {
-			struct node *f = reg->tifs[i * np + n->product];
+			struct node *f = files[i * np + n->product];
 
 			if (f && f->plan)
 				out[got++] = sat_render_plan_ref(f->plan);
@@ -780,15 +834,17 @@ void sat_tree_for_each_file(struct sat_tree *t, sat_tree_file_fn fn,
 	pthread_mutex_lock(&t->lock);
 	for (b = 0; b < t->nbuckets; b++) {
 		for (struct node *n = t->table[b]; n; n = n->hnext) {
-			struct node *date = n->parent, *reg;
+			struct node *dir = n->parent;
 
-			if (n->kind != SAT_NODE_TIF || !n->plan || !date)
+			if (n->kind != SAT_NODE_TIF || !n->plan || !dir ||
+			    !dir->parent)
 				continue;
-			reg = date->parent;
-			if (!reg)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s/%s", reg->name,
-				 date->name, n->name);
+			if (dir->kind == SAT_NODE_REGION) /* its own files */
+				snprintf(path, sizeof(path), "%s/%s",
+					 dir->name, n->name);
+			else
+				snprintf(path, sizeof(path), "%s/%s/%s",
+					 dir->parent->name, dir->name, n->name);
 			fn(n->plan->key, path, payload);
 		}
 	}

@@ -202,7 +202,8 @@ static void detach_kids_locked(struct sat_tree *t, struct node *dir,
 	dir->pins--;
 	if (dir->kind == SAT_NODE_REGION) {
 		free(dir->tifs);
-		dir->tifs = NULL;
+		free(dir->pngs);
+		dir->tifs = dir->pngs = NULL;
 		dir->ntifs = 0;
 	}
 }
@@ -265,6 +266,7 @@ static void node_free(struct node *n)
 		sat_region_free(n->region);
 		pthread_mutex_destroy(&n->load_lock);
 		free(n->tifs);
+		free(n->pngs);
 		sat_listing_unref(n->listing);
 		free(n->error);
 	}

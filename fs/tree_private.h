@@ -55,6 +55,7 @@ struct node {
 	char *error;          /* why the last listing failed, or NULL */
 	unsigned listing_gen; /* generation that attached it */
 	struct node **tifs;   /* [scene * nproducts + product], not held */
+	struct node **pngs;   /* their quicklooks, the same way */
 	size_t ntifs;
 	/* files */
 	struct sat_render_plan *plan;    /* TIF: a reference */
@@ -121,6 +122,27 @@ void sat_tree_trash_listing(struct node_trash *trash, struct sat_listing *l);
 void sat_tree_trash_empty(struct node_trash *trash);
 void sat_tree_fill_attr(const struct node *n, struct sat_attr *a);
 void sat_tree_free_nodes(struct sat_tree *t);
+
+/* tree_pictures.c: the plans of a listing's pictures, each a reference
+ * (NULL where there is none); arrays as make_plans' in tree.c. */
+struct tree_pics {
+	size_t n;                          /* scenes */
+	struct sat_render_plan **ql;       /* [scene * np + product] */
+	struct sat_render_plan **mosaic_ql; /* as tree.c's mosaic[] */
+	struct sat_render_plan **gif;      /* [product] */
+	struct sat_render_plan *index;
+};
+struct sat_listing;
+/* The scenes of l from i on that share scene i's date. */
+size_t sat_tree_same_date(const struct sat_listing *l, size_t i);
+/* Nothing when the configuration's pictures are off. 0 or -ENOMEM. */
+int sat_tree_picture_plans(struct sat_tree *t, const struct sat_region *r,
+			   const struct sat_listing *l,
+			   struct sat_render_plan **plans,
+			   struct sat_render_plan **mosaic, const bool *hide,
+			   struct tree_pics *pics);
+/* Drops the references left (np: the configuration's products). */
+void sat_tree_pics_free(struct tree_pics *pics, size_t np);
 
 /* tree_regions.c */
 int sat_tree_regions_init(struct sat_tree *t);

@@ -105,6 +105,10 @@ struct sat_config {
 	char *log_path;        /* NULL: stderr / syslog */
 	char *connect_to;      /* "HOST:PORT:TO-HOST:TO-PORT ..." or NULL */
 	int log_level;         /* enum sat_log_level */
+	/* the pictures (docs/ARCHITECTURE.md "Rendering rules", 9-10) */
+	bool pictures;         /* quicklooks, time-lapses, index.html */
+	int quicklook_size;    /* a quicklook's long side at most, px */
+	int timelapse_delay_ms; /* per frame */
 	/* [shared]: the shared cache tier (fs/objstore.c); credentials are
 	 * not configuration (AWS_* variables or ~/.aws/credentials) */
 	char *shared_store;    /* "s3://BUCKET[/PREFIX]", or NULL: none */

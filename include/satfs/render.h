@@ -36,6 +36,17 @@ struct sat_scene;
 struct sat_region;
 struct sat_source;
 
+/* What a plan's file is (docs/ARCHITECTURE.md "Rendering rules", rule
+ * 9 for the pictures). */
+enum sat_render_format {
+	SAT_RENDER_TIFF = 0, /* the GeoTIFF of rules 1-8 */
+	SAT_RENDER_PNG,      /* a quicklook: the picture at a coarser scale */
+	SAT_RENDER_GIF,      /* a region's time-lapse of quicklooks */
+	SAT_RENDER_HTML,     /* a region's page */
+};
+
+struct sat_album;
+
 /* Bumped whenever the output of the renderer changes for the same inputs:
  * part of every cache key. */
 #define SAT_RENDER_VERSION 2
@@ -68,6 +79,10 @@ struct sat_render_input {
 
 struct sat_render_plan {
 	char key[SAT_HASH_HEX];  /* cache key of the rendered file */
+	enum sat_render_format format;
+	/* GIF and HTML: what the file is made of (include/satfs/album.h);
+	 * such a plan has no inputs, bands or grid. */
+	struct sat_album *album;
 	char *item_id;               /* what the file is named after */
 	struct sat_product product;  /* deep copy */
 	struct sat_grid grid;
@@ -110,6 +125,16 @@ struct sat_render_ctx {
 	/* Region cloud covers, for the metadata and the order of a mosaic's
 	 * scenes; NULL: not computed ("n/a"). */
 	struct sat_regioncloud *clouds;
+	/* Files made of other files (a time-lapse of quicklooks) get them
+	 * through these; NULL for the others. want: the files will be
+	 * needed (start rendering them). get: the file in the cache, opened
+	 * (rendered on this thread if nobody is rendering it, else waited
+	 * for), 0 with *fd, or -errno; put: done with it. Blocking. */
+	void (*want)(struct sat_render_plan *const *plans, size_t n,
+		     void *payload);
+	int (*get)(struct sat_render_plan *plan, int *fd, void *payload);
+	void (*put)(struct sat_render_plan *plan, void *payload);
+	void *files_payload;
 };
 
 /* Plans a render of one scene. Returns 0; -EINVAL when the scene cannot
@@ -131,6 +156,18 @@ int sat_render_plan_new_mosaic(struct sat_render_plan **out,
 			       const struct sat_product *product,
 			       const struct sat_region *region,
 			       enum sat_offset_mode offset_mode);
+/* The quicklook of a visual plan `full` made from the same scenes,
+ * product, region and offset mode (rule 9): the same rules at the scale
+ * full's pixel size times f, the smallest whole f for which the picture's
+ * long side is at most max_px; a PNG. -EINVAL for a product that is not
+ * visual, or when no such f gives a grid. */
+int sat_render_plan_new_quicklook(struct sat_render_plan **out,
+				  const struct sat_render_plan *full,
+				  const struct sat_scene *const *scenes,
+				  size_t n, const struct sat_product *product,
+				  const struct sat_region *region,
+				  enum sat_offset_mode offset_mode,
+				  uint32_t max_px);
 void sat_render_plan_free(struct sat_render_plan *plan);
 
 /* plan's metadata with the region cloud covers of its inputs (pct[k],
@@ -147,7 +184,7 @@ struct sat_render_plan *sat_render_plan_ref(struct sat_render_plan *plan);
 void sat_render_plan_unref(struct sat_render_plan *plan);
 
 /* Renders into fd (a fresh temporary file), reading pixels through each
- * input's source. Returns 0 or -errno (-EIO for a network or decoding
+ * input's source (GIF and HTML: through include/satfs/album.h). Returns 0 or -errno (-EIO for a network or decoding
  * failure, with the cause left by sat_log_cause; -ENOSPC; -ENOMEM).
  * Blocks. Any thread but the fetch I/O thread and FUSE threads. */
 int sat_render_run(const struct sat_render_plan *plan,

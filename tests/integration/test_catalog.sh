@@ -4,6 +4,8 @@
 # requests (one search pass; zero within the TTL, after a remount, and for
 # probes).
 . "$(dirname "$0")/lib.sh"
+# (pictures=off: a region lists only its dates here; the quicklooks,
+# time-lapses and pages are test_pictures.sh's subject)
 need_fuse
 S=$(samples_dir)
 DAVID=-82.48,8.3508,-82.39,8.4408
@@ -11,7 +13,7 @@ DAVID=-82.48,8.3508,-82.39,8.4408
 # A page limit of 2 makes the search page.
 start_server --catalog "$S" --page-limit 2
 write_config "$T/satfs.conf"
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE"
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE"
 
 want=$(expected_dates "$S" "$DAVID" 2024-01-01..2024-07-31 85)
 got=$(ls "$MNT/david")
@@ -81,7 +83,7 @@ unmount_satfs
 
 # A remount with a warm cache: zero requests, same tree, regions remembered.
 n0=$(log_lines)
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE"
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE"
 ls -lR "$MNT/david" >"$T/lsR.3"
 diff "$T/lsR.1" "$T/lsR.3" >/dev/null || fail "tree differs after remount"
 ls "$MNT" | grep -xF "$bb" >/dev/null || fail "ad-hoc region forgotten after remount"

@@ -5,6 +5,8 @@
 # odd ids become safe names; a page that is not JSON is EIO; a stale
 # listing is served when the catalog is down; `offline` serves the cache.
 . "$(dirname "$0")/lib.sh"
+# (pictures=off: a region lists only its dates here; the quicklooks,
+# time-lapses and pages are test_pictures.sh's subject)
 need_fuse
 S=$(samples_dir)
 DAVID=-82.48,8.3508,-82.39,8.4408
@@ -80,7 +82,7 @@ EVIL_FILE=S2X_.._evil_id_20240720
 start_server --catalog "$CAT"
 SERVER_A=${SERVER_PID##* }
 write_config "$T/satfs.conf"
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",timeout=2
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE",timeout=2
 
 # Broken items skipped, one warning each; the odd id is a safe name.
 got=$(ls "$MNT/david")
@@ -139,7 +141,7 @@ got=$(ls "$MNT/$R") || fail "500: ls after the fault failed"
 unmount_satfs
 
 # ---- Stale: the catalog goes down after the TTL; the old listing stays ----
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",listing_ttl=1
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE",listing_ttl=1
 [ "$(ls "$MNT/david")" = "$want" ] || fail "stale: first listing"
 sleep 2
 ctl '{"down": true}'
@@ -153,7 +155,7 @@ unmount_satfs
 
 # ---- Offline, server gone: the cache only, no hang ----
 kill "$SERVER_A"
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",offline
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE",offline
 [ "$(ls "$MNT/david")" = "$want" ] || fail "offline: cached listing"
 [ -s "$MNT/david/2024-07-20/$EVIL_FILE.json" ] || fail "offline: cached item JSON"
 R=$(adhoc 2024-02-01..2024-02-29)
@@ -215,7 +217,7 @@ page3 = {"type": "FeatureCollection", "features": [], "links": []}
 rec("f_page3", H + "/p3/search", json.dumps(page3), "application/geo+json")
 PY
 start_server --replay "$RP"
-mount_satfs -o config="$T/satfs.conf",stac="$BASE",cache="$T/cache.replay",timeout=2
+mount_satfs -o pictures=off,config="$T/satfs.conf",stac="$BASE",cache="$T/cache.replay",timeout=2
 [ "$(ls "$MNT/david")" = 2024-02-22 ] || fail "wrong types: dates '$(ls "$MNT/david")'"
 [ -f "$MNT/david/2024-02-22/S2B_17PMK_20240222_0_L2A.json" ] || fail "good item missing"
 for w in "skipping item BAD_DATETIME_NUMBER: no datetime" \
@@ -254,7 +256,7 @@ ls "$MNT" >/dev/null || fail "stall: root not answered afterwards"
 unmount_satfs
 
 # A page that is not JSON: EIO, and a log line that says so.
-mount_satfs -o config="$T/satfs.conf",stac="$BASE/bad",cache="$T/cache.replay"
+mount_satfs -o pictures=off,config="$T/satfs.conf",stac="$BASE/bad",cache="$T/cache.replay"
 l0=$(wc -l <"$LOG")
 ls "$MNT/david" >/dev/null 2>"$T/ls.err" && fail "not JSON: ls succeeded"
 grep -q "Input/output error" "$T/ls.err" || fail "not JSON: $(cat "$T/ls.err")"

@@ -6,6 +6,8 @@
 # the real Earth Search and Planetary Computer responses recorded in
 # tests/data/stac replayed through the mount.
 . "$(dirname "$0")/lib.sh"
+# (pictures=off: a region lists only its dates here; the quicklooks,
+# time-lapses and pages are test_pictures.sh's subject)
 need_fuse
 S=$(samples_dir)
 DAVID=-82.48,8.3508,-82.39,8.4408
@@ -74,7 +76,7 @@ for mode in post-merge post-token get; do
 	[ "$mode" = get ] && extra=(--get-only)
 	start_server --catalog "$S" --page-limit 2 --paging "$mode" "${extra[@]}"
 	write_config "$T/satfs.conf"
-	mount_satfs -o config="$T/satfs.conf",cache="$T/cache.$mode"
+	mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$T/cache.$mode"
 	got=$(ls "$MNT/david")
 	[ "$got" = "$WANT" ] || fail "$mode: dates '$got', want '$WANT'"
 	(cd "$MNT/david" && ls -lR) >"$T/tree.$mode"
@@ -112,7 +114,7 @@ cmp -s "${trees[0]}" "${trees[2]}" || fail "get tree differs from post-merge"
 # them anyway (and say so in the debug log).
 start_server --catalog "$S" --ignore-query
 write_config "$T/satfs.conf"
-mount_satfs -o config="$T/satfs.conf",cache="$T/cache.iq",log_level=debug
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$T/cache.iq",log_level=debug
 got=$(ls "$MNT/david")
 [ "$got" = "$WANT" ] || fail "ignore-query: dates '$got', want '$WANT'"
 cloudy=$(python3 - "$SERVER_LOG" "$BASE" <<'PY'
@@ -144,7 +146,7 @@ kill "${SERVER_PID##* }"
 # CQL2 offered: the body has a filter too, and the server applies it.
 start_server --catalog "$S" --cql2
 write_config "$T/satfs.conf"
-mount_satfs -o config="$T/satfs.conf",cache="$T/cache.cql2"
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$T/cache.cql2"
 got=$(ls "$MNT/david")
 [ "$got" = "$WANT" ] || fail "cql2: dates '$got', want '$WANT'"
 unmount_satfs
@@ -161,7 +163,7 @@ PY
 # The listing cache is keyed by the query: another max_cloud searches
 # again (and lists fewer dates); the first one is still cached.
 n0=$(log_lines)
-mount_satfs -o config="$T/satfs.conf",cache="$T/cache.cql2",max_cloud=40
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$T/cache.cql2",max_cloud=40
 want40=$(expected_dates "$S" "$DAVID" 2024-01-01..2024-07-31 40)
 got=$(ls "$MNT/david")
 [ "$got" = "$want40" ] || fail "max_cloud=40: dates '$got', want '$want40'"
@@ -169,7 +171,7 @@ got=$(ls "$MNT/david")
 [ "$(requests_since "$n0" '/search$')" -ge 1 ] || fail "max_cloud=40 answered from the cache"
 unmount_satfs
 n0=$(log_lines)
-mount_satfs -o config="$T/satfs.conf",cache="$T/cache.cql2"
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$T/cache.cql2"
 [ "$(ls "$MNT/david")" = "$WANT" ] || fail "max_cloud=85 again: dates"
 # (the mount's one probe of the landing page aside)
 [ "$(requests_since "$n0" '/search$')" -eq 0 ] || fail "max_cloud=85 again: not from the cache"
@@ -201,7 +203,7 @@ EOC
 # satfs always sends one collection, a box, a limit and the cloud query),
 # so the search is a 404: EIO, one log line, and the body we send.
 start_server --replay "$REAL"
-mount_satfs -o config="$T/real.conf",stac="$BASE",cache="$T/cache.real"
+mount_satfs -o pictures=off,config="$T/real.conf",stac="$BASE",cache="$T/cache.real"
 for r in boulder kamchatka; do
 	ls "$MNT/$r" >/dev/null 2>"$T/ls.err" && fail "$r listed without a recording"
 	grep -q "Input/output error" "$T/ls.err" || fail "$r: $(cat "$T/ls.err")"
@@ -238,7 +240,7 @@ PY
 kill "${SERVER_PID##* }"
 
 start_server --replay "$T/replay"
-mount_satfs -o config="$T/real.conf",stac="$BASE",cache="$T/cache.real"
+mount_satfs -o pictures=off,config="$T/real.conf",stac="$BASE",cache="$T/cache.real"
 [ "$(ls "$MNT/boulder")" = 2023-10-08 ] || fail "boulder lists '$(ls "$MNT/boulder")'"
 [ "$(ls "$MNT/kamchatka")" = 2019-01-01 ] || fail "kamchatka lists '$(ls "$MNT/kamchatka")'"
 ls -lR "$MNT/boulder" "$MNT/kamchatka" >"$T/real.lsR"
@@ -303,7 +305,7 @@ PY
 # filter goes as text, "eo:cloud_cover < 85" (its Example 3's form).
 start_server --catalog "$S" --cql2-text
 write_config "$T/satfs.conf"
-mount_satfs -o config="$T/satfs.conf",cache="$T/cache.cql2text"
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$T/cache.cql2text"
 got=$(ls "$MNT/david")
 [ "$got" = "$WANT" ] || fail "cql2-text: dates '$got', want '$WANT'"
 unmount_satfs
@@ -324,7 +326,7 @@ kill "${SERVER_PID##* }"
 start_server --catalog "$S" --page-limit 2 --paging post-token
 write_config "$T/satfs.conf"
 control '{"empty_pages": 2}'
-mount_satfs -o config="$T/satfs.conf",cache="$T/cache.empty"
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$T/cache.empty"
 got=$(ls "$MNT/david")
 [ "$got" = "$WANT" ] || fail "empty pages: dates '$got', want '$WANT'"
 unmount_satfs
@@ -333,7 +335,7 @@ nempty=$(count_requests '^/search$')
 	fail "empty pages: $nempty search requests, want $((pages + 2))"
 # A 4xx answer says why: its STAC error body reaches the log.
 control '{"fail_next": 1, "fail_status": 400}'
-mount_satfs -o config="$T/satfs.conf",cache="$T/cache.400"
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$T/cache.400"
 ls "$MNT/david" >/dev/null 2>&1 && fail "a listing succeeded through a 400"
 grep -q "search failed: POST $BASE/search: .*(HTTP 400): InjectedFailure: " "$LOG" ||
 	fail "the 400's body is not in the log"

@@ -56,7 +56,7 @@ note "${#files[@]} files listed"
 files=("${files[@]:0:64}")
 # the paths the probe loop visits: another region, listed, never read
 ls -l "$MNT/other" >/dev/null
-mapfile -t odates < <(ls "$MNT/other")
+mapfile -t odates < <(ls "$MNT/other" | grep "^[0-9]") # its dates
 ojson=("$MNT/other/${odates[0]}"/*.json)
 [ -f "${ojson[0]}" ] || fail "no json in the other region"
 [ "$(ls "$CACHE/files" | wc -l)" -eq 0 ] || fail "files rendered before the storm"

@@ -5,11 +5,13 @@
 # a clear never breaks a file someone has open; failures give a non-zero
 # exit status.
 . "$(dirname "$0")/lib.sh"
+# (pictures=off: the counts below are of GeoTIFFs; test_pictures.sh
+# prefetches the quicklooks, time-lapses and pages)
 need_fuse
 need_program setfattr attr
 start_server --catalog "$(samples_dir)"
 write_config "$T/satfs.conf"
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0,products=falsecolor:truecolor
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE",prefetch=0,products=falsecolor:truecolor
 cached_files() { find "$CACHE/files" -name '*.tif' | wc -l; }
 
 # prefetch: every .tif of the region (5 items x 2 products, and the

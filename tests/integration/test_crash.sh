@@ -11,12 +11,14 @@
 #    filled): that file fails with ENOSPC or EIO, one clear log line,
 #    nothing partial left; once space is freed the same file renders.
 . "$(dirname "$0")/lib.sh"
+# (pictures=off: a region lists only its dates, a date its .tif and
+# .json here; the pictures are test_pictures.sh's subject)
 need_fuse
 S=$(samples_dir)
 ROUNDS=${CRASH_ROUNDS:-20}
 start_server --catalog "$S" --latency-ms 20
 write_region_config "$T/satfs.conf" tiny "-82.445, 8.39, -82.43, 8.402"
-opts=config="$T/satfs.conf",prefetch=2
+opts=pictures=off,config="$T/satfs.conf",prefetch=2
 
 # The reference: a clean render of everything.
 mount_satfs -o "$opts",cache="$T/cache.ref"

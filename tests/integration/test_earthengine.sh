@@ -111,12 +111,16 @@ dates = 2024-01-01 .. 2024-07-31
 bands = B8, B4, B3
 mask = cloud, shadow, cirrus'
 
+# dates_of: the dates of region david (not its index.html and
+# timelapse.*.gif)
+dates_of() { ls "$MNT/david" | grep '^[0-9]'; }
+
 # clouds_of: "DATE TILE COVER" for each scene file of a mount, in order;
 # the cover is user.satfs.cloud (SCL counted in the region), the tile the
 # MGRS tile of the scene's name (STAC and Earth Engine name scenes apart)
 clouds_of() {
 	local d f
-	for d in $(ls "$MNT/david"); do
+	for d in $(dates_of); do
 		for f in "$MNT/david/$d"/*.falsecolor.tif; do
 			case $f in */mosaic.*) continue ;; esac
 			echo "$d $(basename "$f" | grep -o '1[0-9]P[LM]K')" \
@@ -134,7 +138,7 @@ max_cloud = 85
 $REGION
 EOC
 mount_satfs -o config="$T/stac.conf",cache="$T/cache-stac",prefetch=0
-ls "$MNT/david" >"$T/stac-dates"
+dates_of >"$T/stac-dates"
 [ -s "$T/stac-dates" ] || fail "the STAC mount lists no dates"
 mkdir -p "$T/stac"
 picked=
@@ -161,7 +165,7 @@ max_cloud = 85
 $REGION
 EOC
 mount_satfs -o config="$T/ee.conf",cache="$T/cache-ee",prefetch=0
-ls "$MNT/david" >"$T/ee-dates"
+dates_of >"$T/ee-dates"
 diff "$T/stac-dates" "$T/ee-dates" || fail "Earth Engine lists other dates"
 FILTER='startTime >= "2024-01-01T00:00:00Z" AND endTime < "2024-08-01T00:00:00Z" AND intersects("{'"'type':'Polygon','coordinates':[[[-82.48,8.3508],[-82.39,8.3508],[-82.39,8.4408],[-82.48,8.4408],[-82.48,8.3508]]]}"'") AND properties.CLOUDY_PIXEL_PERCENTAGE < 85'
 export FILTER
@@ -231,7 +235,7 @@ unmount_satfs
 
 # the listing's pages were cached: offline, the same scenes
 mount_satfs -o config="$T/ee.conf",cache="$T/cache-ee",prefetch=0,offline
-ls "$MNT/david" | diff "$T/ee-dates" - || fail "cached listing differs"
+dates_of | diff "$T/ee-dates" - || fail "cached listing differs"
 [ -s "$MNT/david/$(head -1 "$T/ee-dates")/$id.json" ] ||
 	fail "cached listing lost $id"
 unmount_satfs
@@ -247,7 +251,7 @@ sed 's|^max_cloud|collection = COPERNICUS/S2_SR\nmax_cloud|' "$T/ee.conf" >"$T/s
 before=$(ee_log '":listAssets" in r["path"]')
 control_ee '{"empty_pages": 2}'
 mount_satfs -o config="$T/s2sr.conf",cache="$T/cache-s2sr",prefetch=0
-ls "$MNT/david" | diff "$T/stac-dates" - || fail "S2_SR: other dates"
+dates_of | diff "$T/stac-dates" - || fail "S2_SR: other dates"
 [ $(($(ee_log '":listAssets" in r["path"]') - before)) = 5 ] ||
 	fail "S2_SR: expected 3 pages and 2 empty ones"
 d=$(echo $picked | cut -d' ' -f1)
@@ -257,7 +261,7 @@ unmount_satfs
 # 5. a float32 collection: each band read as float32, scale 1
 sed 's|^max_cloud|collection = SATFS_TEST/S2_SR_FLOAT32\nmax_cloud|' "$T/ee.conf" >"$T/float.conf"
 mount_satfs -o config="$T/float.conf",cache="$T/cache-float",prefetch=0
-ls "$MNT/david" | diff "$T/stac-dates" - || fail "float32: other dates"
+dates_of | diff "$T/stac-dates" - || fail "float32: other dates"
 same_pixels "$(ls "$MNT/david/$d"/*.falsecolor.tif | head -1)" "$T/stac/$d.falsecolor.tif"
 unmount_satfs
 
@@ -287,7 +291,7 @@ grep -v -e token_command -e '^project' "$T/ee.conf" >"$T/sa.conf"
 export GOOGLE_APPLICATION_CREDENTIALS=$T/sa.json
 mount_satfs -o config="$T/sa.conf",cache="$T/cache-sa",prefetch=0
 unset GOOGLE_APPLICATION_CREDENTIALS
-ls "$MNT/david" >"$T/sa-dates"
+dates_of >"$T/sa-dates"
 diff "$T/stac-dates" "$T/sa-dates" || fail "service account: other dates"
 d=$(head -1 "$T/ee-dates")
 f=$(ls "$MNT/david/$d"/*.falsecolor.tif | head -1)

@@ -14,6 +14,8 @@
 #   a page nested 100000 deep and one of 80 MiB: that listing fails with
 #   EIO, memory stays bounded, and the mount goes on working.
 . "$(dirname "$0")/lib.sh"
+# (pictures=off: a region lists only its dates, a date its .tif and
+# .json here; the pictures are test_pictures.sh's subject)
 need_fuse
 S=$(samples_dir)
 start_server --catalog "$S"
@@ -139,7 +141,7 @@ for r in hostile deep huge after; do
 	printf '\n[region %s]\nbbox = -82.%s, 8.39, -82.43, 8.402\n' $r $w >>"$T/satfs.conf"
 	w=$((w + 1))
 done
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0,log_level=debug
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE",prefetch=0,log_level=debug
 
 # --- ids ---
 ls "$MNT/hostile" >"$T/dates" || fail "ls of the hostile listing"

@@ -12,6 +12,8 @@
 # Resuming a listing at an entry's d_off (lseek) gives exactly the
 # entries after it.
 . "$(dirname "$0")/lib.sh"
+# (pictures=off: a region lists only its dates, a date its .tif and
+# .json here; the pictures are test_pictures.sh's subject)
 need_fuse
 private_catalog "$T/cat"
 N_DAY=150
@@ -47,7 +49,7 @@ bbox = -82.48, 8.3508, -82.39, 8.4408
 dates = 2023-01-01 .. 2023-12-31
 EOC
 # the two built-in pictures, not the indices: 150 x 3 names and 2 mosaics
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0,products=falsecolor:truecolor
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE",prefetch=0,products=falsecolor:truecolor
 
 # the names a directory must hold, from the items: expected DIR KIND ARG
 expected() {

@@ -12,6 +12,8 @@
 # - max_region_cloud, in the file and in an ad-hoc name, hides the dates
 #   whose scenes are all cloudier; -o products shows only those named.
 . "$(dirname "$0")/lib.sh"
+# (pictures=off: a region lists only its dates, a date its .tif and
+# .json here; the pictures are test_pictures.sh's subject)
 need_fuse
 need_program getfattr attr
 need_program gdalwarp gdal-bin
@@ -45,7 +47,7 @@ outline = none
 [product edge]
 bands = B05, B04, B03
 EOC
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE",prefetch=0
 D=$MNT/david
 DAY=$D/2024-02-22
 PLK=S2B_17PLK_20240222_0_L2A
@@ -167,7 +169,7 @@ cat >>"$T/satfs.conf" <<EOC
 bbox = $BBOX
 max_region_cloud = $limit
 EOC
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=0,products=ndvi:clear
+mount_satfs -o pictures=off,config="$T/satfs.conf",cache="$CACHE",prefetch=0,products=ndvi:clear
 got=$(ls "$MNT/clearish") || fail "ls clearish"
 [ "$got" = "$want" ] || fail "clearish: dates '$got', want '$want'"
 ls "$MNT/david/2024-02-22" >"$T/day2.ls"

@@ -817,9 +817,9 @@ SAT_TEST(option_names)
 		"sign_url", "cache", "cache_max", "max_file_size", "prefetch",
 		"connections", "listing_ttl", "max_items", "timeout",
 		"min_rate", "deadline", "offline", "connect_to", "log",
-		"log_level", "shared_store", "shared_endpoint",
-		"shared_region", "shared_timeout", "shared_lease",
-		"shared_wait", NULL,
+		"log_level", "pictures", "quicklook_size", "timelapse_delay",
+		"shared_store", "shared_endpoint", "shared_region",
+		"shared_timeout", "shared_lease", "shared_wait", NULL,
 	};
 	const struct sat_config_key *k;
 	size_t i = 0;

@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 
+#include "satfs/album.h"
 #include "satfs/catalog.h"
 #include "satfs/control.h"
 #include "satfs/render.h"
@@ -92,8 +93,15 @@ static void refresh_and_list(struct fixture *fx)
 	sat_tree_dirents_free(d, n);
 }
 
-/* A listing: the root (.satfs and the region), one directory per date,
- * per scene the products' .tif (sized as planned) and the .json. */
+/* The region's own files, after its dates: the page and a time-lapse per
+ * picture product. */
+#define REGION_FILES                                                           \
+	" index.html timelapse.falsecolor.gif timelapse.ndvi.gif"              \
+	" timelapse.ndwi.gif timelapse.truecolor.gif"
+
+/* A listing: the root (.satfs and the region), one directory per date and
+ * the region's page and time-lapses; per scene the products' .tif (sized
+ * as planned), their quicklooks (.png) and the .json. */
 SAT_TEST(listing_makes_dates_and_files)
 {
 	struct sat_tree_file tf;
@@ -106,18 +114,46 @@ SAT_TEST(listing_makes_dates_and_files)
 		  ".satfs small");
 	CHECK(!sat_tree_ready(fx.t, fx.region));
 	CHECK_STR(names(&fx, fx.region, buf, sizeof(buf)),
-		  "2024-01-03 2024-02-12");
+		  "2024-01-03 2024-02-12" REGION_FILES);
 	CHECK(sat_tree_ready(fx.t, fx.region));
 	CHECK_INT(walk(&fx, "small/2024-01-03", &a), 0);
 	CHECK_INT(a.kind, SAT_NODE_DATE);
 	/* two scenes on one date: a mosaic of each product too */
 	CHECK_STR(names(&fx, a.ino, buf, sizeof(buf)),
-		  "S2A_1.falsecolor.tif S2A_1.json S2A_1.ndvi.tif "
-		  "S2A_1.ndwi.tif S2A_1.truecolor.tif "
-		  "S2B_2.falsecolor.tif S2B_2.json S2B_2.ndvi.tif "
-		  "S2B_2.ndwi.tif S2B_2.truecolor.tif "
-		  "mosaic.falsecolor.tif mosaic.ndvi.tif mosaic.ndwi.tif "
-		  "mosaic.truecolor.tif");
+		  "S2A_1.falsecolor.png S2A_1.falsecolor.tif S2A_1.json "
+		  "S2A_1.ndvi.png S2A_1.ndvi.tif S2A_1.ndwi.png S2A_1.ndwi.tif "
+		  "S2A_1.truecolor.png S2A_1.truecolor.tif "
+		  "S2B_2.falsecolor.png S2B_2.falsecolor.tif S2B_2.json "
+		  "S2B_2.ndvi.png S2B_2.ndvi.tif S2B_2.ndwi.png S2B_2.ndwi.tif "
+		  "S2B_2.truecolor.png S2B_2.truecolor.tif "
+		  "mosaic.falsecolor.png mosaic.falsecolor.tif mosaic.ndvi.png "
+		  "mosaic.ndvi.tif mosaic.ndwi.png mosaic.ndwi.tif "
+		  "mosaic.truecolor.png mosaic.truecolor.tif");
+	/* a quicklook: a PNG plan of the same scene, sized as planned */
+	CHECK_INT(walk(&fx, "small/2024-01-03/S2A_1.ndvi.png", &a), 0);
+	CHECK_INT(sat_tree_file(fx.t, a.ino, &tf), 0);
+	CHECK_INT(tf.plan->format, SAT_RENDER_PNG);
+	CHECK_INT(a.size, tf.plan->size_bytes);
+	CHECK_STR(tf.plan->item_id, "S2A_1");
+	CHECK(tf.plan->grid.width <= 1024 && tf.plan->grid.height <= 1024);
+	sat_tree_file_release(&tf);
+	/* a time-lapse: a frame per date, the mosaic's where there is one */
+	CHECK_INT(walk(&fx, "small/timelapse.ndvi.gif", &a), 0);
+	CHECK_INT(sat_tree_file(fx.t, a.ino, &tf), 0);
+	CHECK_INT(tf.plan->format, SAT_RENDER_GIF);
+	CHECK_INT(a.size, tf.plan->size_bytes);
+	CHECK_INT(tf.plan->album->nframes, 2);
+	CHECK_STR(tf.plan->album->frames[0].date, "2024-01-03");
+	CHECK_INT(tf.plan->album->frames[0].quicklook->ninputs, 2);
+	CHECK_STR(tf.plan->album->frames[1].date, "2024-02-12");
+	sat_tree_file_release(&tf);
+	CHECK_INT(walk(&fx, "small/index.html", &a), 0);
+	CHECK_INT(sat_tree_file(fx.t, a.ino, &tf), 0);
+	CHECK_INT(tf.plan->format, SAT_RENDER_HTML);
+	CHECK_INT(tf.plan->album->ndates, 2);
+	CHECK_INT(tf.plan->album->nscenes, 3);
+	CHECK(a.size > 0 && a.size == tf.plan->size_bytes);
+	sat_tree_file_release(&tf);
 	CHECK_INT(walk(&fx, "small/2024-01-03/S2B_2.truecolor.tif", &a), 0);
 	CHECK_INT(a.kind, SAT_NODE_TIF);
 	CHECK_INT(sat_tree_file(fx.t, a.ino, &tf), 0);
@@ -147,7 +183,7 @@ SAT_TEST(products_shown_and_mosaics)
 	struct sat_attr a;
 	char buf[1024];
 
-	fixture_init(&fx, "products=ndvi:truecolor");
+	fixture_init(&fx, "products=ndvi:truecolor,pictures=off");
 	CHECK_INT(walk(&fx, "small/2024-01-03", &a), 0);
 	CHECK_STR(names(&fx, a.ino, buf, sizeof(buf)),
 		  "S2A_1.json S2A_1.ndvi.tif S2A_1.truecolor.tif "
@@ -214,7 +250,8 @@ SAT_TEST(forget_frees_dropped_nodes)
 	fx.fs.nscenes = 2;
 	pthread_mutex_unlock(&fx.fs.lock);
 	refresh_and_list(&fx);
-	CHECK_STR(names(&fx, fx.region, buf, sizeof(buf)), "2024-01-03");
+	CHECK_STR(names(&fx, fx.region, buf, sizeof(buf)),
+		  "2024-01-03" REGION_FILES);
 	CHECK_INT(walk(&fx, "small/2024-02-12", &x), -ENOENT);
 	CHECK_INT(sat_tree_getattr(fx.t, a.ino, &a), 0); /* still held */
 	CHECK_INT(a.kind, SAT_NODE_TIF);
@@ -428,10 +465,10 @@ SAT_TEST(failing_catalog)
 	CHECK_INT(walk(&fx, "small/2024-01-03", &a), -EIO);
 	fake_set(&fx.fs, &fx.fs.search_err, 0);
 	CHECK_STR(names(&fx, fx.region, buf, sizeof(buf)),
-		  "2024-01-03 2024-02-12");
+		  "2024-01-03 2024-02-12" REGION_FILES);
 	fake_set(&fx.fs, &fx.fs.search_err, -EIO);
 	CHECK_STR(names(&fx, fx.region, buf, sizeof(buf)),
-		  "2024-01-03 2024-02-12");
+		  "2024-01-03 2024-02-12" REGION_FILES);
 	CHECK_INT(walk(&fx, "small/2024-02-12/S2A_3.json", &a), 0);
 	CHECK(fake_get(&fx.fs, &fx.fs.searches) >= 3);
 	fixture_done(&fx);
