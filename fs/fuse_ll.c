@@ -36,6 +36,8 @@
 #define FUSE_USE_VERSION 312
 
 #include "fuse_ll.h"
+#include "daemon.h"
+#include "fuse_later.h"
 #include "satfs/config.h"
 #include "satfs/core.h"
 #include "satfs/fetch.h"
@@ -102,199 +104,6 @@ static void entry_param(const struct sat_attr *a, struct fuse_entry_param *e)
 	fill_stat(a, &e->attr);
 }
 
-/* A request answered later, with its file info when it has one. */
-struct later {
-	fuse_req_t req;       /* gone once an interrupt answered it */
-	struct sat_core *core;
-	struct fuse_file_info fi;
-	size_t size;          /* getxattr: the caller's buffer */
-	pid_t pid;            /* the caller (a thread id) */
-	pthread_mutex_t lock;
-	bool claimed;         /* protected by lock: answered, or interrupted */
-	struct later *wnext;  /* protected by watch.lock */
-	bool watched;         /* protected by watch.lock */
-};
-
-/* Is the caller being killed: a signal pending that it neither catches
- * nor ignores and whose default action ends it (SIGKILL always), or gone
- * already? From /proc/PID/status. A benign signal (SIGCHLD to a shell, a
- * SIGINT a program handles) is not: answering EINTR then would fail its
- * opendir or open, which programs do not retry. */
-static bool caller_dying(pid_t pid)
-{
-	/* signals whose default action is not to end the process */
-	const uint64_t benign = (1ull << (SIGCHLD - 1)) |
-				(1ull << (SIGCONT - 1)) |
-				(1ull << (SIGSTOP - 1)) |
-				(1ull << (SIGTSTP - 1)) |
-				(1ull << (SIGTTIN - 1)) |
-				(1ull << (SIGTTOU - 1)) |
-				(1ull << (SIGURG - 1)) |
-				(1ull << (SIGWINCH - 1));
-	uint64_t pnd = 0, shd = 0, ign = 0, cgt = 0, v;
-	char path[64], line[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return true;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "SigPnd: %" SCNx64, &v) == 1)
-			pnd = v;
-		else if (sscanf(line, "ShdPnd: %" SCNx64, &v) == 1)
-			shd = v;
-		else if (sscanf(line, "SigIgn: %" SCNx64, &v) == 1)
-			ign = v;
-		else if (sscanf(line, "SigCgt: %" SCNx64, &v) == 1)
-			cgt = v;
-	}
-	fclose(f);
-	pnd |= shd;
-	if (pnd & (1ull << (SIGKILL - 1)))
-		return true;
-	return (pnd & ~ign & ~cgt & ~benign) != 0;
-}
-
-/* Requests interrupted by a signal that did not kill their caller (yet):
- * the kernel sends one INTERRUPT per request, so a kill -9 that comes
- * later would find nobody listening. A thread looks at their callers a
- * few times a second while there are any. */
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct later *head; /* protected by lock */
-	bool started;       /* protected by lock */
-} watch = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL,
-	    false };
-
-#define WATCH_PERIOD_MS 100
-
-/* Claims l (for an answer, or an EINTR); true when it was not claimed
- * yet. */
-static bool later_take(struct later *l)
-{
-	bool mine;
-
-	pthread_mutex_lock(&l->lock);
-	mine = !l->claimed;
-	l->claimed = true;
-	pthread_mutex_unlock(&l->lock);
-	return mine;
-}
-
-static void *watch_main(void *arg)
-{
-	struct timespec ts;
-	struct later **pp, *l;
-
-	(void)arg;
-	pthread_mutex_lock(&watch.lock);
-	for (;;) {
-		while (!watch.head)
-			pthread_cond_wait(&watch.cond, &watch.lock);
-		for (pp = &watch.head; (l = *pp);) {
-			if (!caller_dying(l->pid)) {
-				pp = &l->wnext;
-				continue;
-			}
-			*pp = l->wnext;
-			l->watched = false;
-			/* the answer may not have come: then it is ours (the
-			 * answer's later_free waits for watch.lock) */
-			if (later_take(l))
-				fuse_reply_err(l->req, EINTR);
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += WATCH_PERIOD_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&watch.cond, &watch.lock, &ts);
-	}
-	return NULL;
-}
-
-/* The kernel's INTERRUPT, on a libfuse thread holding the request's lock:
- * EINTR now if the caller is being killed (and the answer did not go
- * first), else watched until it is, or until the answer goes. */
-static void later_interrupted(fuse_req_t req, void *data)
-{
-	struct later *l = data;
-	pthread_t t;
-
-	if (caller_dying(l->pid)) {
-		if (later_take(l))
-			fuse_reply_err(req, EINTR);
-		return;
-	}
-	pthread_mutex_lock(&watch.lock);
-	if (!watch.started &&
-	    pthread_create(&t, NULL, watch_main, NULL) == 0) {
-		pthread_detach(t);
-		watch.started = true;
-	}
-	if (!l->watched) {
-		l->watched = true;
-		l->wnext = watch.head;
-		watch.head = l;
-		pthread_cond_signal(&watch.cond);
-	}
-	pthread_mutex_unlock(&watch.lock);
-}
-
-static struct later *later_new(fuse_req_t req, struct fuse_file_info *fi)
-{
-	struct later *l = calloc(1, sizeof(*l));
-
-	if (!l) {
-		fuse_reply_err(req, ENOMEM);
-		return NULL;
-	}
-	l->req = req;
-	l->core = core_of(req);
-	l->pid = fuse_req_ctx(req)->pid;
-	if (fi)
-		l->fi = *fi;
-	pthread_mutex_init(&l->lock, NULL);
-	/* may call later_interrupted() at once, when the caller was
-	 * signalled already */
-	fuse_req_interrupt_func(req, later_interrupted, l);
-	return l;
-}
-
-/* The answer is ready: may it be given? Then the request is the caller's
- * to reply to; else an interrupt answered it, and the caller undoes its
- * work and replies nothing. Either way l is the caller's to free. */
-static bool later_claim(struct later *l)
-{
-	bool mine = later_take(l);
-
-	/* unregistering takes the request's lock, which an interrupt
-	 * callback in progress holds: none runs after this, and none will
-	 * use l again */
-	if (mine)
-		fuse_req_interrupt_func(l->req, NULL, NULL);
-	return mine;
-}
-
-static void later_free(struct later *l)
-{
-	struct later **pp;
-
-	pthread_mutex_lock(&watch.lock);
-	if (l->watched)
-		for (pp = &watch.head; *pp; pp = &(*pp)->wnext)
-			if (*pp == l) {
-				*pp = l->wnext;
-				break;
-			}
-	pthread_mutex_unlock(&watch.lock);
-	pthread_mutex_destroy(&l->lock);
-	free(l);
-}
-
 static void entry_done(int err, const struct sat_attr *a, void *payload)
 {
 	struct later *l = payload;
@@ -302,13 +111,13 @@ static void entry_done(int err, const struct sat_attr *a, void *payload)
 	struct sat_core *core = l->core;
 	struct fuse_entry_param e;
 
-	if (!later_claim(l)) {
+	if (!sat_later_claim(l)) {
 		if (!err)
 			sat_core_forget(core, a->ino, 1); /* never delivered */
-		later_free(l);
+		sat_later_free(l);
 		return;
 	}
-	later_free(l);
+	sat_later_free(l);
 	if (err == -ENOENT) {
 		/* ino 0: a negative entry the kernel caches, so probes such
 		 * as .Trash are answered without coming back here */
@@ -328,7 +137,7 @@ static void entry_done(int err, const struct sat_attr *a, void *payload)
 
 static void sat_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct later *l = later_new(req, NULL);
+	struct later *l = sat_later_new(req, NULL, core_of(req));
 
 	if (l)
 		sat_core_lookup(l->core, parent, name, entry_done, l);
@@ -371,7 +180,7 @@ static void opendir_done(int err, struct sat_dir *d, void *payload)
 	struct later *l = payload;
 	struct sat_core *core = l->core;
 
-	if (!later_claim(l)) {
+	if (!sat_later_claim(l)) {
 		if (!err)
 			sat_core_releasedir(core, d);
 	} else if (err) {
@@ -382,13 +191,13 @@ static void opendir_done(int err, struct sat_dir *d, void *payload)
 		if (fuse_reply_open(l->req, &l->fi) != 0)
 			sat_core_releasedir(core, d); /* no release will come */
 	}
-	later_free(l);
+	sat_later_free(l);
 }
 
 static void sat_ll_opendir(fuse_req_t req, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
-	struct later *l = later_new(req, fi);
+	struct later *l = sat_later_new(req, fi, core_of(req));
 
 	if (l)
 		sat_core_opendir(l->core, ino, opendir_done, l);
@@ -474,7 +283,7 @@ static void open_done(int err, struct sat_file *f, void *payload)
 	struct later *l = payload;
 	struct sat_core *core = l->core;
 
-	if (!later_claim(l)) {
+	if (!sat_later_claim(l)) {
 		if (!err)
 			sat_core_release(core, f);
 	} else if (err) {
@@ -486,13 +295,13 @@ static void open_done(int err, struct sat_file *f, void *payload)
 		if (fuse_reply_open(l->req, &l->fi) != 0)
 			sat_core_release(core, f); /* interrupted */
 	}
-	later_free(l);
+	sat_later_free(l);
 }
 
 static void sat_ll_open(fuse_req_t req, fuse_ino_t ino,
 			struct fuse_file_info *fi)
 {
-	struct later *l = later_new(req, fi);
+	struct later *l = sat_later_new(req, fi, core_of(req));
 
 	if (l)
 		sat_core_open(l->core, ino, fi->flags, open_done, l);
@@ -565,19 +374,19 @@ static void getxattr_done(int n, const char *value, void *payload)
 {
 	struct later *l = payload;
 
-	if (later_claim(l)) {
+	if (sat_later_claim(l)) {
 		if (n < 0)
 			fuse_reply_err(l->req, -n);
 		else
 			reply_xattr_value(l->req, value, (size_t)n, l->size);
 	}
-	later_free(l);
+	sat_later_free(l);
 }
 
 static void sat_ll_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			    size_t size)
 {
-	struct later *l = later_new(req, NULL);
+	struct later *l = sat_later_new(req, NULL, core_of(req));
 
 	if (!l)
 		return;
@@ -739,195 +548,6 @@ static void inval_entry(uint64_t parent, const char *name, void *payload)
 		sat_debug("cannot invalidate %s: %s", name, strerror(-err));
 }
 
-/* ---- Start-up: everything checked before the parent goes ---- */
-
-/* The daemon's parent waits, holding the user's terminal, until the child
- * says the mount is up (a 0 byte on the pipe) or failed (its exit status
- * as a byte, after the message on stderr); a child that dies without a
- * word is waited for. So `satfs DIR` exits 0 only when DIR is mounted,
- * and otherwise with the child's status and its message on stderr.
- * Returns, in the child, the pipe's write end; never returns in the
- * parent; -1 (the message printed) when it cannot fork. */
-static int detach(void)
-{
-	unsigned char b;
-	int p[2], st;
-	ssize_t n;
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) != 0) {
-		fprintf(stderr, "satfs: pipe: %s\n", strerror(errno));
-		return -1;
-	}
-	pid = fork();
-	if (pid < 0) {
-		fprintf(stderr, "satfs: fork: %s\n", strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(p[0]);
-		if (setsid() < 0)
-			sat_debug("setsid: %s", strerror(errno));
-		return p[1];
-	}
-	close(p[1]);
-	do
-		n = read(p[0], &b, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1)
-		_exit(b);
-	/* it died before saying anything */
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
-		_exit(WEXITSTATUS(st));
-	fprintf(stderr, "satfs: the daemon ended before the mount was up%s\n",
-		WIFSIGNALED(st) ? " (killed by a signal)" : "");
-	_exit(1);
-}
-
-/* The child tells its parent (status 0: mounted) and lets go of the
- * terminal. */
-static void report(int *fd, int status)
-{
-	unsigned char b = (unsigned char)status;
-	int null;
-
-	if (*fd < 0)
-		return;
-	if (status == 0) {
-		/* as fuse_daemonize(): the daemon keeps no terminal */
-		if (chdir("/") != 0)
-			sat_debug("chdir /: %s", strerror(errno));
-		null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			dup2(null, 2);
-			if (null > 2)
-				close(null);
-		}
-	}
-	if (write(*fd, &b, 1) != 1)
-		sat_debug("cannot report to the parent: %s", strerror(errno));
-	close(*fd);
-	*fd = -1;
-}
-
-/* "\040" and friends in /proc/self/mountinfo, in place. */
-static void unescape_octal(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' &&
-		    s[2] >= '0' && s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-				      (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
-/* Is the absolute path dir the mount point of a satfs mount? From
- * /proc/self/mountinfo, without touching dir (a satfs that hangs would
- * hang a stat). */
-static bool is_satfs_mount(const char *dir)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192], *mp, *sep, *type;
-	bool found = false;
-
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - TYPE SOURCE ... */
-		char *save = NULL, *tok = strtok_r(line, " ", &save);
-
-		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " ", &save);
-		if (!tok)
-			continue;
-		mp = tok;
-		sep = strstr(save ? save : "", " - ");
-		if (!sep)
-			continue;
-		type = strtok_r(sep + 3, " ", &save);
-		unescape_octal(mp);
-		found = type && strcmp(type, "fuse.satfs") == 0 &&
-			strcmp(mp, dir) == 0;
-	}
-	fclose(f);
-	return found;
-}
-
-/* The mount point must be a directory, and not a satfs mount already
- * (mounting again would stack a second satfs over the first). 0, or 1
- * with the message logged. */
-static int check_mountpoint(const char *mnt)
-{
-	char parent[PATH_MAX], abs[PATH_MAX], *slash, *copy;
-	const char *base;
-	struct stat st;
-
-	copy = strdup(mnt);
-	if (!copy)
-		return 1;
-	/* the parent resolved, the last name as given: realpath() of the
-	 * mount point itself would stat it */
-	slash = strrchr(copy, '/');
-	while (slash && slash > copy && slash[1] == '\0') {
-		*slash = '\0';
-		slash = strrchr(copy, '/');
-	}
-	base = slash ? slash + 1 : copy;
-	if (slash)
-		*slash = '\0';
-	if (!realpath(slash ? (copy[0] ? copy : "/") : ".", parent)) {
-		sat_error("mount point %s: %s", mnt, strerror(errno));
-		free(copy);
-		return 1;
-	}
-	snprintf(abs, sizeof(abs), "%s%s%s", parent,
-		 strcmp(parent, "/") ? "/" : "", base);
-	free(copy);
-	if (is_satfs_mount(abs)) {
-		sat_error("mount point %s is a satfs mount already (unmount it "
-			  "first: fusermount3 -u %s)", mnt, mnt);
-		return 1;
-	}
-	if (stat(mnt, &st) != 0) {
-		sat_error("mount point %s: %s", mnt, strerror(errno));
-		return 1;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		sat_error("mount point %s is not a directory", mnt);
-		return 1;
-	}
-	return 0;
-}
-
-/* A catalog that cannot be reached at mount time is worth a warning, not
- * a refusal: the cache serves what it has (offline use is valid). */
-static void probe_catalog(struct sat_core *core, const struct sat_config *cfg)
-{
-	const struct sat_source_ops *ops = core->source->ops;
-	char why[1024];
-	int ms = cfg->timeout_s < 5 ? cfg->timeout_s * 1000 : 5000;
-
-	if (cfg->offline || !ops->probe)
-		return;
-	if (ops->probe(core->source, ms, why, sizeof(why)) != 0)
-		sat_warn("the catalog cannot be reached now (%s); listings "
-			 "fail until it can, and what the cache holds is "
-			 "served", why);
-}
-
 int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 		 const struct sat_fuse_opts *o)
 {
@@ -938,7 +558,7 @@ int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 	int ret = 1, err, parent = -1;
 
 	if (!o->foreground) {
-		parent = detach();
+		parent = sat_daemon_detach();
 		if (parent < 0)
 			return 1;
 		/* until the mount is up, the user watches stderr */
@@ -949,7 +569,7 @@ int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 	err = sat_core_new(&core, cfg);
 	if (err)
 		goto out_report;
-	if (check_mountpoint(o->mountpoint))
+	if (sat_daemon_check_mountpoint(o->mountpoint))
 		goto out_core;
 	se = fuse_session_new(args, &sat_ll_ops, sizeof(sat_ll_ops), &sd);
 	if (!se)
@@ -963,7 +583,7 @@ int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 	core->inval = inval_entry;
 	core->inval_payload = &sd;
 	sd.core = core; /* before the loop: no request was read yet */
-	probe_catalog(core, cfg);
+	sat_daemon_probe_catalog(core, cfg);
 	{
 		char ubuf[512]; /* the URL may carry a token or userinfo */
 
@@ -978,7 +598,7 @@ int sat_fuse_run(struct fuse_args *args, const struct sat_config *cfg,
 		if (!cfg->log_path)
 			sat_log_setup((enum sat_log_level)cfg->log_level, NULL,
 				      1);
-		report(&parent, 0);
+		sat_daemon_report(&parent, 0);
 	}
 
 	if (o->singlethread) {
@@ -1017,6 +637,6 @@ out_destroy:
 out_core:
 	sat_core_free(core);
 out_report:
-	report(&parent, ret);
+	sat_daemon_report(&parent, ret);
 	return ret;
 }

@@ -137,8 +137,10 @@ static int png_run(int fd, uint32_t width, uint32_t height,
 	for (uint32_t y = 0; y < height; y++) {
 		if (fill) {
 			j.sink->fill_err = fill(y, j.row, payload);
+			/* out, keeping the fill's own cause (png_error
+			 * would put libpng's in its place) */
 			if (j.sink->fill_err)
-				png_error(j.png, "no pixels for a row");
+				png_longjmp(j.png, 1);
 		}
 		png_write_row(j.png, j.row);
 	}

@@ -58,7 +58,7 @@ PY
 # --- satfs prefetch prints each failure's cause ---
 control '{"fail_paths": ["/cogs/"], "fail_status": 404}'
 "$SATFS" prefetch -q "$MNT/david/$d" >"$T/pf.out" 2>"$T/pf.err" && fail "prefetch succeeded"
-nf=$(grep -c "satfs prefetch: .*\.tif: Input/output error: .*404" "$T/pf.err" || true)
+nf=$(grep -Ec "satfs prefetch: .*\.(tif|png|gif|html): Input/output error: .*404" "$T/pf.err" || true)
 [ "$nf" -ge 1 ] || fail "prefetch failures without their cause: $(head -3 "$T/pf.err")"
 [ "$nf" -eq "$(grep -c 'satfs prefetch:' "$T/pf.err")" ] || fail "some failures lack a cause: $(cat "$T/pf.err")"
 control '{"fail_paths": []}'
