@@ -387,15 +387,21 @@ static void record(struct sat_objstore *s, const char *method,
 	else
 		snprintf(line, sizeof(line), "%.8s %s: %.100s", method, safe,
 			 res->why[0] ? res->why : strerror(-res->err));
-	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : s->o.backoff_min_ms;
-	if (s->backoff_ms > s->o.backoff_max_ms)
-		s->backoff_ms = s->o.backoff_max_ms;
+	/* One outage backs off once: the requests that were in flight when
+	 * it began fail within the backoff, and do not double it again;
+	 * only a try made after it (due again) does. */
+	if (was_ok || time(NULL) >= s->h.retry_s) {
+		s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2
+					      : s->o.backoff_min_ms;
+		if (s->backoff_ms > s->o.backoff_max_ms)
+			s->backoff_ms = s->o.backoff_max_ms;
+		s->h.retry_s = time(NULL) + (s->backoff_ms + 999) / 1000;
+	}
 	delay_ms = s->backoff_ms;
 	s->h.ok = false;
 	s->h.failures++;
 	s->h.last_err = res->err;
 	s->h.last_err_s = time(NULL);
-	s->h.retry_s = s->h.last_err_s + (delay_ms + 999) / 1000;
 	memcpy(s->h.last_why, line, sizeof(line));
 	pthread_mutex_unlock(&s->lock);
 	if (was_ok)

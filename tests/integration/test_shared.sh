@@ -59,9 +59,12 @@ wait_uploads() { # MNT: until no upload is queued (30 s at most)
 	done
 	fail "$1: uploads still queued after 30 s"
 }
+# The scenes' falsecolor files. Not the mosaics: a mosaic is another file
+# made of the same tiles, and the store shares files, not tiles, so a
+# mosaic rendered on another mount than its scenes reads their tiles again.
 copy() { # MNT DST: the region's falsecolor files, bounded in time
 	mkdir -p "$2"
-	(cd "$1/tiny" && timeout 120 cp --parents -- */*.falsecolor.tif "$2/")
+	(cd "$1/tiny" && timeout 120 cp --parents -- */S2*.falsecolor.tif "$2/")
 }
 same_as_ref() { # DIR: every reference file, byte for byte
 	local f
@@ -76,7 +79,7 @@ cog_requests() { # FROM: requests to the COG server since log line FROM
 # 1. the first mount renders, and shares
 from=$(log_lines)
 mount_at "$T/mA" A -o "$(opts A p1)"
-mapfile -t files < <(cd "$T/mA/tiny" && ls -d */*.falsecolor.tif)
+mapfile -t files < <(cd "$T/mA/tiny" && ls -d */S2*.falsecolor.tif)
 n=${#files[@]}
 [ "$n" -ge 3 ] || fail "need 3 files in region tiny, have $n"
 copy "$T/mA" "$T/ref" || fail "mount A: copy failed"
