@@ -91,6 +91,14 @@ def main():
         if not os.access(prog, os.X_OK):
             fail("no %s (packages chromium, chromium-driver, which "
                  "scripts/deps test installs)" % prog)
+    # chromedriver reaches Chromium's DevTools as "localhost": without a
+    # name for it (a root without /etc/hosts) the session cannot start,
+    # with only "unable to connect to renderer" to show for it
+    try:
+        socket.getaddrinfo("localhost", None)
+    except socket.gaierror as e:
+        fail("the name localhost does not resolve (%s; is /etc/hosts "
+             "missing?): chromedriver reaches Chromium by it" % e)
     profile = tempfile.mkdtemp(prefix="satfs-chromium.")
     port = free_port()
     log = open(os.path.join(profile, "chromedriver.log"), "w")
