@@ -27,6 +27,7 @@
 
 #include "satfs/cache.h"
 #include "satfs/log.h"
+#include "satfs/strbuf.h"
 #include "satfs/regioncloud.h"
 #include "satfs/render.h"
 
@@ -136,63 +137,26 @@ int sat_album_plan_timelapse(struct sat_render_plan **out,
 
 /* ---- the page ---- */
 
-struct page {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
 
-__attribute__((format(printf, 2, 3)))
-static void put(struct page *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL,
-			      b->s ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if (b->s && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap ? 2 * b->cap : 8192) + (size_t)n;
-		char *ns = realloc(b->s, cap);
-
-		if (!ns) {
-			b->oom = true;
-			return;
-		}
-		b->s = ns;
-		b->cap = cap;
-	}
-}
 
 /* Text, escaped for HTML (also inside attribute values). */
-static void put_text(struct page *b, const char *s)
+static void put_text(struct sat_strbuf *b, const char *s)
 {
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': put(b, "&amp;"); break;
-		case '<': put(b, "&lt;"); break;
-		case '>': put(b, "&gt;"); break;
-		case '"': put(b, "&quot;"); break;
-		case '\'': put(b, "&#39;"); break;
-		default: put(b, "%c", *s);
+		case '&': sat_strbuf_printf(b, "&amp;"); break;
+		case '<': sat_strbuf_printf(b, "&lt;"); break;
+		case '>': sat_strbuf_printf(b, "&gt;"); break;
+		case '"': sat_strbuf_printf(b, "&quot;"); break;
+		case '\'': sat_strbuf_printf(b, "&#39;"); break;
+		default: sat_strbuf_printf(b, "%c", *s);
 		}
 	}
 }
 
 /* One path segment of a relative URL: what is not unreserved is
  * percent-encoded (ids may hold '#', '?', '%', spaces). */
-static void put_seg(struct page *b, const char *s)
+static void put_seg(struct sat_strbuf *b, const char *s)
 {
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
@@ -200,30 +164,30 @@ static void put_seg(struct page *b, const char *s)
 		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
 		    c == '_' || c == '~')
-			put(b, "%c", c);
+			sat_strbuf_printf(b, "%c", c);
 		else
-			put(b, "%%%02X", c);
+			sat_strbuf_printf(b, "%%%02X", c);
 	}
 }
 
 /* DATE/STEM.PRODUCT.EXT as a URL */
-static void put_url(struct page *b, const char *date, const char *stem,
+static void put_url(struct sat_strbuf *b, const char *date, const char *stem,
 		    const char *product, const char *ext)
 {
 	put_seg(b, date);
-	put(b, "/");
+	sat_strbuf_printf(b, "/");
 	put_seg(b, stem);
 	if (product) {
-		put(b, ".");
+		sat_strbuf_printf(b, ".");
 		put_seg(b, product);
 	}
-	put(b, ".%s", ext);
+	sat_strbuf_printf(b, ".%s", ext);
 }
 
 /* The region cloud cover's cell: always 7 characters. */
 #define PAGE_CLOUD_WIDTH 7
 
-static void put_cloud(struct page *b, double pct)
+static void put_cloud(struct sat_strbuf *b, double pct)
 {
 	char cell[32];
 
@@ -232,7 +196,7 @@ static void put_cloud(struct page *b, double pct)
 	else
 		snprintf(cell, sizeof(cell), "%5.1f %%",
 			 pct < 0 ? 0 : pct > 100 ? 100 : pct);
-	put(b, "%-*.*s", PAGE_CLOUD_WIDTH, PAGE_CLOUD_WIDTH, cell);
+	sat_strbuf_printf(b, "%-*.*s", PAGE_CLOUD_WIDTH, PAGE_CLOUD_WIDTH, cell);
 }
 
 static const char page_style[] =
@@ -247,53 +211,53 @@ static const char page_style[] =
 	"figcaption{font-size:small}";
 
 /* A row of the table: a scene or a mosaic, with its files. */
-static void page_row(struct page *b, const struct sat_album *a,
+static void page_row(struct sat_strbuf *b, const struct sat_album *a,
 		     const char *date, const char *stem, const char *catalog,
 		     double region_pct, const uint8_t *files, bool json)
 {
-	put(b, "<tr><td>");
+	sat_strbuf_printf(b, "<tr><td>");
 	put_text(b, stem);
-	put(b, "</td><td>%s</td><td>", catalog);
+	sat_strbuf_printf(b, "</td><td>%s</td><td>", catalog);
 	put_cloud(b, region_pct);
-	put(b, "</td><td>");
+	sat_strbuf_printf(b, "</td><td>");
 	if (json) {
-		put(b, "<a href=\"");
+		sat_strbuf_printf(b, "<a href=\"");
 		put_url(b, date, stem, NULL, "json");
-		put(b, "\">json</a> ");
+		sat_strbuf_printf(b, "\">json</a> ");
 	}
 	for (size_t j = 0; j < a->nproducts; j++) {
 		if (!(files[j] & SAT_ALBUM_TIF))
 			continue;
-		put(b, "<a href=\"");
+		sat_strbuf_printf(b, "<a href=\"");
 		put_url(b, date, stem, a->products[j], "tif");
-		put(b, "\">");
+		sat_strbuf_printf(b, "\">");
 		put_text(b, a->products[j]);
-		put(b, ".tif</a> ");
+		sat_strbuf_printf(b, ".tif</a> ");
 	}
-	put(b, "</td></tr>\n");
+	sat_strbuf_printf(b, "</td></tr>\n");
 }
 
 /* The quicklooks of a scene or mosaic, each a link to its GeoTIFF. */
-static void page_quicklooks(struct page *b, const struct sat_album *a,
+static void page_quicklooks(struct sat_strbuf *b, const struct sat_album *a,
 			    const char *date, const char *stem,
 			    const uint8_t *files)
 {
 	for (size_t j = 0; j < a->nproducts; j++) {
 		if (!(files[j] & SAT_ALBUM_PNG))
 			continue;
-		put(b, "<figure><a href=\"");
+		sat_strbuf_printf(b, "<figure><a href=\"");
 		put_url(b, date, stem, a->products[j], "tif");
-		put(b, "\"><img src=\"");
+		sat_strbuf_printf(b, "\"><img src=\"");
 		put_url(b, date, stem, a->products[j], "png");
-		put(b, "\" loading=\"lazy\" alt=\"");
+		sat_strbuf_printf(b, "\" loading=\"lazy\" alt=\"");
 		put_text(b, stem);
-		put(b, " ");
+		sat_strbuf_printf(b, " ");
 		put_text(b, a->products[j]);
-		put(b, "\"></a><figcaption>");
+		sat_strbuf_printf(b, "\"></a><figcaption>");
 		put_text(b, stem);
-		put(b, "<br>");
+		sat_strbuf_printf(b, "<br>");
 		put_text(b, a->products[j]);
-		put(b, "</figcaption></figure>\n");
+		sat_strbuf_printf(b, "</figcaption></figure>\n");
 	}
 }
 
@@ -302,34 +266,34 @@ static void page_quicklooks(struct page *b, const struct sat_album *a,
 static char *page_make(const struct sat_album *a, const double *pct,
 		       size_t *len)
 {
-	struct page b = { 0 };
+	struct sat_strbuf b = { 0 };
 	size_t ngif = 0;
 
-	put(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+	sat_strbuf_printf(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
 		"<meta charset=\"utf-8\">\n<title>");
 	put_text(&b, a->region);
-	put(&b, " - satfs</title>\n<style>%s</style>\n</head>\n<body>\n"
+	sat_strbuf_printf(&b, " - satfs</title>\n<style>%s</style>\n</head>\n<body>\n"
 		"<h1>", page_style);
 	put_text(&b, a->region);
-	put(&b, "</h1>\n<p>%zu dates, %zu scenes.", a->ndates, a->nscenes);
+	sat_strbuf_printf(&b, "</h1>\n<p>%zu dates, %zu scenes.", a->ndates, a->nscenes);
 	for (size_t j = 0; j < a->nproducts; j++) {
 		if (!a->timelapse[j])
 			continue;
-		put(&b, "%s <a href=\"timelapse.", ngif++ ? "," : " Time-lapses:");
+		sat_strbuf_printf(&b, "%s <a href=\"timelapse.", ngif++ ? "," : " Time-lapses:");
 		put_seg(&b, a->products[j]);
-		put(&b, ".gif\">");
+		sat_strbuf_printf(&b, ".gif\">");
 		put_text(&b, a->products[j]);
-		put(&b, "</a>");
+		sat_strbuf_printf(&b, "</a>");
 	}
-	put(&b, "</p>\n");
+	sat_strbuf_printf(&b, "</p>\n");
 	for (size_t d = 0; d < a->ndates; d++) {
 		const struct sat_album_date *dt = &a->dates[d];
 
-		put(&b, "<section id=\"d");
+		sat_strbuf_printf(&b, "<section id=\"d");
 		put_text(&b, dt->date);
-		put(&b, "\">\n<h2>");
+		sat_strbuf_printf(&b, "\">\n<h2>");
 		put_text(&b, dt->date);
-		put(&b, "</h2>\n<table>\n<tr><th>scene</th><th>catalog cloud"
+		sat_strbuf_printf(&b, "</h2>\n<table>\n<tr><th>scene</th><th>catalog cloud"
 			"</th><th>region cloud</th><th>files</th></tr>\n");
 		for (size_t i = dt->first; i < dt->first + dt->n; i++) {
 			const struct sat_album_scene *s = &a->scenes[i];
@@ -347,14 +311,14 @@ static char *page_make(const struct sat_album *a, const double *pct,
 					 dt->mosaic, false);
 				break;
 			}
-		put(&b, "</table>\n");
+		sat_strbuf_printf(&b, "</table>\n");
 		for (size_t i = dt->first; i < dt->first + dt->n; i++)
 			page_quicklooks(&b, a, dt->date, a->scenes[i].file_id,
 					a->scenes[i].files);
 		page_quicklooks(&b, a, dt->date, "mosaic", dt->mosaic);
-		put(&b, "</section>\n");
+		sat_strbuf_printf(&b, "</section>\n");
 	}
-	put(&b, "<p><small>satfs %s</small></p>\n</body>\n</html>\n",
+	sat_strbuf_printf(&b, "<p><small>satfs %s</small></p>\n</body>\n</html>\n",
 	    SATFS_VERSION);
 	if (b.oom) {
 		free(b.s);

@@ -39,6 +39,7 @@
 
 #include "satfs/album.h"
 #include "satfs/log.h"
+#include "satfs/strbuf.h"
 #include "satfs/palette.h"
 #include "satfs/pngio.h"
 #include "satfs/region.h"
@@ -51,62 +52,24 @@
 
 #define RD_DEFAULT_SCALE 0.0001
 
-/* A growing string; any allocation failure sticks in oom. */
-struct rd_str {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
 
-__attribute__((format(printf, 2, 3)))
-static void rd_printf(struct rd_str *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
 
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL,
-			      b->s ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = true;
-			return;
-		}
-		if (b->s && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = (b->cap ? 2 * b->cap : 1024) + (size_t)n;
-		char *ns = realloc(b->s, cap);
-
-		if (!ns) {
-			b->oom = true;
-			return;
-		}
-		b->s = ns;
-		b->cap = cap;
-	}
-}
-
-static void rd_escape(struct rd_str *b, const char *s)
+static void rd_escape(struct sat_strbuf *b, const char *s)
 {
 	for (; s && *s; s++) {
 		switch (*s) {
-		case '&': rd_printf(b, "&amp;"); break;
-		case '<': rd_printf(b, "&lt;"); break;
-		case '>': rd_printf(b, "&gt;"); break;
-		case '"': rd_printf(b, "&quot;"); break;
-		case '\'': rd_printf(b, "&apos;"); break;
+		case '&': sat_strbuf_printf(b, "&amp;"); break;
+		case '<': sat_strbuf_printf(b, "&lt;"); break;
+		case '>': sat_strbuf_printf(b, "&gt;"); break;
+		case '"': sat_strbuf_printf(b, "&quot;"); break;
+		case '\'': sat_strbuf_printf(b, "&apos;"); break;
 		default:
 			/* XML 1.0 has no control characters but these. */
 			if ((unsigned char)*s < 0x20 && *s != '\t' &&
 			    *s != '\n' && *s != '\r')
-				rd_printf(b, "?");
+				sat_strbuf_printf(b, "?");
 			else
-				rd_printf(b, "%c", *s);
+				sat_strbuf_printf(b, "%c", *s);
 		}
 	}
 }
@@ -121,28 +84,28 @@ static const char *rd_num(double v, char buf[32])
 	return buf;
 }
 
-static void rd_item_open(struct rd_str *b, const char *name)
+static void rd_item_open(struct sat_strbuf *b, const char *name)
 {
-	rd_printf(b, "  <Item name=\"%s\">", name);
+	sat_strbuf_printf(b, "  <Item name=\"%s\">", name);
 }
 
-static void rd_item(struct rd_str *b, const char *name, const char *value)
+static void rd_item(struct sat_strbuf *b, const char *name, const char *value)
 {
 	rd_item_open(b, name);
 	rd_escape(b, value);
-	rd_printf(b, "</Item>\n");
+	sat_strbuf_printf(b, "</Item>\n");
 }
 
 /* An item whose value is one number per band, comma separated. */
-static void rd_item_nums(struct rd_str *b, const char *name, const double *v,
+static void rd_item_nums(struct sat_strbuf *b, const char *name, const double *v,
 			 int n, double mul)
 {
 	char num[32];
 
 	rd_item_open(b, name);
 	for (int i = 0; i < n; i++)
-		rd_printf(b, "%s%s", i ? "," : "", rd_num(v[i] * mul, num));
-	rd_printf(b, "</Item>\n");
+		sat_strbuf_printf(b, "%s%s", i ? "," : "", rd_num(v[i] * mul, num));
+	sat_strbuf_printf(b, "</Item>\n");
 }
 
 /* Width of the region cloud field: "100.0," per input. */
@@ -170,19 +133,19 @@ static char *rd_metadata(struct sat_render_plan *p,
 	const struct sat_render_input *in = &p->inputs[0];
 	bool visual = pr->type == SAT_PRODUCT_VISUAL;
 	int nstretch = pr->expression ? 1 : p->nbands - (p->scl >= 0);
-	struct rd_str b = { 0 };
+	struct sat_strbuf b = { 0 };
 	char num[32], url[2048], when[32];
 
-	rd_printf(&b, "<GDALMetadata>\n");
+	sat_strbuf_printf(&b, "<GDALMetadata>\n");
 	rd_item(&b, "satfs_item", p->item_id);
 	rd_item(&b, "satfs_product", pr->name);
 	rd_item(&b, "satfs_type", rd_type_name(pr->type));
 	rd_item_open(&b, "satfs_bands");
 	for (int i = 0; i < p->nbands; i++) {
-		rd_printf(&b, "%s", i ? "," : "");
+		sat_strbuf_printf(&b, "%s", i ? "," : "");
 		rd_escape(&b, p->band_names[i]);
 	}
-	rd_printf(&b, "</Item>\n");
+	sat_strbuf_printf(&b, "</Item>\n");
 	if (pr->expression)
 		rd_item(&b, "satfs_expression", pr->expression);
 	if (pr->mask)
@@ -190,10 +153,10 @@ static char *rd_metadata(struct sat_render_plan *p,
 			if (pr->mask & (1u << c)) {
 				if (first)
 					rd_item_open(&b, "satfs_mask");
-				rd_printf(&b, "%s%d", first ? "" : ",", c);
+				sat_strbuf_printf(&b, "%s%d", first ? "" : ",", c);
 				first = 0;
 				if (!(pr->mask >> (c + 1)))
-					rd_printf(&b, "</Item>\n");
+					sat_strbuf_printf(&b, "</Item>\n");
 			}
 	if (visual || pr->expression) {
 		rd_item_nums(&b, "satfs_min", pr->min, nstretch, 1);
@@ -206,7 +169,7 @@ static char *rd_metadata(struct sat_render_plan *p,
 		else
 			rd_item(&b, "satfs_gamma", rd_num(pr->gamma, num));
 		if (pr->outline)
-			rd_printf(&b, "  <Item name=\"satfs_outline\">"
+			sat_strbuf_printf(&b, "  <Item name=\"satfs_outline\">"
 				  "#%02x%02x%02x,%s</Item>\n",
 				  pr->outline_rgb[0], pr->outline_rgb[1],
 				  pr->outline_rgb[2],
@@ -223,65 +186,65 @@ static char *rd_metadata(struct sat_render_plan *p,
 	rd_item_open(&b, "satfs_sources");
 	for (size_t k = 0; k < p->ninputs; k++)
 		for (int i = 0; i < p->nbands; i++) {
-			rd_printf(&b, "%s", i || k ? " " : "");
+			sat_strbuf_printf(&b, "%s", i || k ? " " : "");
 			rd_escape(&b, sat_log_url(p->inputs[k].hrefs[i], url,
 						  sizeof(url)));
 		}
-	rd_printf(&b, "</Item>\n");
+	sat_strbuf_printf(&b, "</Item>\n");
 	if (p->ninputs > 1) {
 		rd_item_open(&b, "satfs_scenes");
 		for (size_t k = 0; k < p->ninputs; k++) {
-			rd_printf(&b, "%s", k ? "," : "");
+			sat_strbuf_printf(&b, "%s", k ? "," : "");
 			rd_escape(&b, p->inputs[k].item_id);
 		}
-		rd_printf(&b, "</Item>\n");
+		sat_strbuf_printf(&b, "</Item>\n");
 	}
 	/* acquisition and cloud cover, per scene */
 	rd_item_open(&b, "satfs_datetime");
 	for (size_t k = 0; k < p->ninputs; k++) {
 		rd_iso8601(p->inputs[k].datetime, when);
-		rd_printf(&b, "%s%s", k ? "," : "", when);
+		sat_strbuf_printf(&b, "%s%s", k ? "," : "", when);
 	}
-	rd_printf(&b, "</Item>\n");
+	sat_strbuf_printf(&b, "</Item>\n");
 	rd_item_open(&b, "satfs_cloud_cover");
 	for (size_t k = 0; k < p->ninputs; k++)
-		rd_printf(&b, "%s%s", k ? "," : "",
+		sat_strbuf_printf(&b, "%s%s", k ? "," : "",
 			  p->inputs[k].has_cloud
 				  ? rd_num(p->inputs[k].cloud_cover, num)
 				  : "n/a");
-	rd_printf(&b, "</Item>\n");
+	sat_strbuf_printf(&b, "</Item>\n");
 	rd_item_open(&b, "satfs_region_cloud");
 	p->cloud_at = b.len;
 	p->cloud_width = RD_CLOUD_WIDTH * p->ninputs + strlen("</Item>");
-	rd_printf(&b, "%-*s\n", (int)p->cloud_width, "</Item>");
+	sat_strbuf_printf(&b, "%-*s\n", (int)p->cloud_width, "</Item>");
 	rd_iso8601(in->datetime, when);
-	rd_printf(&b, "  <Item name=\"ACQUISITIONDATETIME\" "
+	sat_strbuf_printf(&b, "  <Item name=\"ACQUISITIONDATETIME\" "
 		  "domain=\"IMAGERY\">%s</Item>\n", when);
 	if (p->ninputs == 1 && in->has_cloud)
-		rd_printf(&b, "  <Item name=\"CLOUDCOVER\" domain=\"IMAGERY\">"
+		sat_strbuf_printf(&b, "  <Item name=\"CLOUDCOVER\" domain=\"IMAGERY\">"
 			  "%s</Item>\n", rd_num(in->cloud_cover, num));
 	rd_item(&b, "satfs_version", SATFS_VERSION);
-	rd_printf(&b, "  <Item name=\"satfs_renderer\">%d</Item>\n",
+	sat_strbuf_printf(&b, "  <Item name=\"satfs_renderer\">%d</Item>\n",
 		  SAT_RENDER_VERSION);
 	for (int i = 0; !visual && i < p->nout; i++) {
 		const char *desc = pr->expression ? pr->expression
 						  : p->band_names[i];
 		bool refl = pr->type == SAT_PRODUCT_REFLECTANCE;
 
-		rd_printf(&b, "  <Item name=\"DESCRIPTION\" sample=\"%d\" "
+		sat_strbuf_printf(&b, "  <Item name=\"DESCRIPTION\" sample=\"%d\" "
 			  "role=\"description\">", i);
 		rd_escape(&b, desc);
-		rd_printf(&b, "</Item>\n");
+		sat_strbuf_printf(&b, "</Item>\n");
 		/* raw DNs: reflectance = DN * scale + offset (GDAL's unit
 		 * scaling); reflectance files hold that already */
-		rd_printf(&b, "  <Item name=\"SCALE\" sample=\"%d\" "
+		sat_strbuf_printf(&b, "  <Item name=\"SCALE\" sample=\"%d\" "
 			  "role=\"scale\">%s</Item>\n", i,
 			  rd_num(refl ? 1 : in->dn_scale[i], num));
-		rd_printf(&b, "  <Item name=\"OFFSET\" sample=\"%d\" "
+		sat_strbuf_printf(&b, "  <Item name=\"OFFSET\" sample=\"%d\" "
 			  "role=\"offset\">%s</Item>\n", i,
 			  rd_num(refl ? 0 : in->dn_offset[i], num));
 	}
-	rd_printf(&b, "</GDALMetadata>");
+	sat_strbuf_printf(&b, "</GDALMetadata>");
 	if (b.oom) {
 		free(b.s);
 		return NULL;
