@@ -14,7 +14,7 @@ see:
   decodes with naturalWidth > 0.
 
 Prints one line per check; exits 1 on the first failure. Every wait has a
-deadline, and chromedriver (with its Chromium) is stopped in every case.
+deadline, and Chromium and chromedriver are stopped in every case.
 """
 
 import argparse
@@ -43,6 +43,29 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def devtools_port(browser, user_data_dir, deadline_s=30):
+    """The port Chromium's DevTools listen on (--remote-debugging-port=0
+    lets it choose; it writes the choice to DevToolsActivePort)."""
+    path = os.path.join(user_data_dir, "DevToolsActivePort")
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if browser.poll() is not None:
+            with open(os.path.join(os.path.dirname(user_data_dir),
+                                   "chromium.log")) as f:
+                said = f.read()[-800:]
+            fail("chromium exited with status %d before its DevTools "
+                 "listened; it said: %s" % (browser.returncode, said))
+        try:
+            with open(path) as f:
+                first = f.readline().strip()
+            if first:
+                return int(first)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    fail("chromium wrote no DevToolsActivePort within %d s" % deadline_s)
 
 
 class Driver:
@@ -91,21 +114,27 @@ def main():
         if not os.access(prog, os.X_OK):
             fail("no %s (packages chromium, chromium-driver, which "
                  "scripts/deps test installs)" % prog)
-    # chromedriver reaches Chromium's DevTools as "localhost": without a
-    # name for it (a root without /etc/hosts) the session cannot start,
-    # with only "unable to connect to renderer" to show for it
-    try:
-        socket.getaddrinfo("localhost", None)
-    except socket.gaierror as e:
-        fail("the name localhost does not resolve (%s; is /etc/hosts "
-             "missing?): chromedriver reaches Chromium by it" % e)
+    # Chromium is started here, not by chromedriver: chromedriver would
+    # reach the DevTools of a browser it starts as "localhost", a name a
+    # bare root (no /etc/hosts) cannot resolve; attached to a running
+    # browser it uses the address it is given
     profile = tempfile.mkdtemp(prefix="satfs-chromium.")
+    browser_log = open(os.path.join(profile, "chromium.log"), "w")
+    browser = subprocess.Popen(
+        [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
+         "--disable-dev-shm-usage", "--no-first-run",
+         "--remote-debugging-address=127.0.0.1",
+         "--remote-debugging-port=0",
+         "--user-data-dir=" + profile + "/profile",
+         "--window-size=1280,1600", "about:blank"],
+        stdout=browser_log, stderr=subprocess.STDOUT)
     port = free_port()
     log = open(os.path.join(profile, "chromedriver.log"), "w")
     proc = subprocess.Popen([DRIVER, "--port=%d" % port], stdout=log,
                             stderr=subprocess.STDOUT)
     d = Driver(port, a.timeout)
     try:
+        devtools = devtools_port(browser, profile + "/profile")
         end = time.monotonic() + 20
         while True:
             try:
@@ -120,11 +149,7 @@ def main():
             "browserName": "chrome",
             "goog:loggingPrefs": {"browser": "ALL"},
             "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--no-first-run",
-                         "--user-data-dir=" + profile + "/profile",
-                         "--window-size=1280,1600"],
+                "debuggerAddress": "127.0.0.1:%d" % devtools,
             }}}}
         d.session = d.call("POST", "/session", caps)["sessionId"]
         d.s("POST", "/timeouts", {"pageLoad": int(a.timeout * 1000),
@@ -181,13 +206,15 @@ def main():
                 d.s("DELETE", "")
             except Exception:  # already failing: stop the driver anyway
                 pass
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        for p in (proc, browser):
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
         log.close()
+        browser_log.close()
         shutil.rmtree(profile, ignore_errors=True)
 
 
