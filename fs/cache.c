@@ -12,6 +12,7 @@
  * the last of them.
  */
 #include "satfs/cache.h"
+#include "satfs/bufpool.h"
 #include "satfs/log.h"
 
 #include <dirent.h>
@@ -487,7 +488,7 @@ static void enforce_cap(struct sat_cache *c)
 static int digest_fd(int fd, char hex[SAT_HASH_HEX])
 {
 	size_t cap = 1u << 20;
-	char *buf = malloc(cap);
+	char *buf = sat_buf_alloc(cap);
 	struct sat_hash h;
 	uint64_t off = 0;
 	ssize_t n;
@@ -500,7 +501,7 @@ static int digest_fd(int fd, char hex[SAT_HASH_HEX])
 		off += (uint64_t)n;
 	}
 	sat_hash_final(&h, hex);
-	free(buf);
+	sat_buf_free(buf);
 	return n < 0 ? -errno : 0;
 }
 

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "cogread_private.h"
+#include "satfs/bufpool.h"
 #include "satfs/cog.h"
 #include "satfs/geom.h"
 #include "satfs/log.h"
@@ -446,10 +447,114 @@ static bool cr_is_nodata(const struct cr_band *b, double v)
 	return v == b->nodata;
 }
 
+/* Clears valid[0..n) where vals[] (of b's type) holds b's nodata: in the
+ * type itself for the 8- and 16-bit unsigned types (a loop the compiler
+ * vectorises), else through doubles as cr_is_nodata() compares. */
+static void cr_clear_nodata(const struct cr_band *b, const void *vals,
+			    size_t n, uint8_t *valid)
+{
+	double nd = b->nodata;
+
+	if (b->type == SAT_SAMPLE_U16 && nd >= 0 && nd <= 65535 &&
+	    nd == floor(nd)) {
+		const uint16_t *v = vals, k = (uint16_t)nd;
+
+		for (size_t j = 0; j < n; j++)
+			valid[j] &= (uint8_t)(v[j] != k);
+		return;
+	}
+	if (b->type == SAT_SAMPLE_U8 && nd >= 0 && nd <= 255 &&
+	    nd == floor(nd)) {
+		const uint8_t *v = vals, k = (uint8_t)nd;
+
+		for (size_t j = 0; j < n; j++)
+			valid[j] &= (uint8_t)(v[j] != k);
+		return;
+	}
+	for (size_t j = 0; j < n; j++)
+		if (cr_is_nodata(b, sat_sample_get(vals, b->type, j)))
+			valid[j] = 0;
+}
+
+/* cr_sample() for the common case: a band in the grid's CRS, one sample
+ * per decoded pixel, no alpha. Each output row is cut into runs of
+ * consecutive source pixels of one tile (every output pixel, when the
+ * grid has the source's resolution and alignment), copied whole; the
+ * values and validity are cr_sample()'s, pixel for pixel. */
+static void cr_sample_runs(struct cr_window *w, size_t i)
+{
+	const struct sat_grid *g = w->g;
+	struct cr_band *b = &w->b[i];
+	struct sat_read_band *rb = &w->rd->bands[i];
+	const struct sat_cog_level *lv = b->lv;
+	size_t sz = sat_sample_size(b->type);
+	uint8_t *out = rb->values;
+
+	for (uint32_t row = 0; row < g->height; row++) {
+		size_t base = (size_t)row * g->width;
+		uint8_t *valid = w->rd->valid + base;
+		int32_t sr = b->rowmap[row];
+		uint32_t ty, yoff, c = 0;
+
+		if (sr < 0) { /* outside the raster */
+			memset(out + base * sz, 0, (size_t)g->width * sz);
+			memset(valid, 0, g->width);
+			continue;
+		}
+		ty = (uint32_t)sr / lv->tile_height;
+		yoff = (uint32_t)sr % lv->tile_height * lv->tile_width;
+		while (c < g->width) {
+			int32_t tc = b->tcol[c];
+			uint32_t e = c + 1, off;
+			const struct cr_tile *t, *mt;
+			ptrdiff_t x;
+
+			if (tc < 0) {
+				memset(out + (base + c) * sz, 0, sz);
+				valid[c++] = 0;
+				continue;
+			}
+			while (e < g->width && b->tcol[e] == tc &&
+			       b->xin[e] == b->xin[e - 1] + 1)
+				e++;
+			x = cr_tile_index(b, ty * lv->tiles_across +
+						     (uint32_t)tc);
+			t = x < 0 ? NULL : w->want[b->want0 + x].tile;
+			mt = x < 0 || !b->mask_ifd
+				     ? NULL
+				     : w->want[b->want_mask + x].tile;
+			off = yoff + b->xin[c];
+			if (t && t->pix)
+				memcpy(out + (base + c) * sz,
+				       (const uint8_t *)t->pix + (size_t)off * sz,
+				       (size_t)(e - c) * sz);
+			else
+				for (uint32_t k = c; k < e; k++)
+					sat_sample_put(out, b->type, base + k,
+						       b->fill);
+			if (b->mask_ifd) {
+				const uint8_t *m = mt ? mt->pix : NULL;
+
+				for (uint32_t k = c; k < e; k++)
+					if (!m || !m[off + (k - c)])
+						valid[k] = 0;
+			}
+			c = e;
+		}
+		if (b->has_nodata)
+			cr_clear_nodata(b, out + base * sz, g->width, valid);
+	}
+}
+
 /* Copies band i's values into its read band; clears valid where GDAL's
  * mask says the pixel is invalid, or where the band has no data. */
 static void cr_sample(struct cr_window *w, size_t i)
 {
+	if (!w->b[i].src_crs && w->b[i].alpha < 0 && w->b[i].spp == 1 &&
+	    w->b[i].sit == 0) {
+		cr_sample_runs(w, i);
+		return;
+	}
 	const struct sat_grid *g = w->g;
 	struct cr_band *b = &w->b[i];
 	struct sat_read_band *rb = &w->rd->bands[i];
@@ -588,16 +693,24 @@ out:
 	return ret;
 }
 
-/* Asks for the tiles of the next window, without waiting. Best effort:
- * a failure here is met again, and reported, when that window is read. */
-static void cr_prefetch_next(struct sat_cogread *cr, const struct sat_read *rd)
+/* Asks for the tiles of window g of rd's bands, without waiting for them
+ * (the headers are waited for). Best effort: a failure here is met again,
+ * and reported, when that window is read. */
+static void cr_ask(struct sat_cogread *cr, const struct sat_read *rd,
+		   const struct sat_grid *g)
 {
 	struct cr_window nw = { .cr = cr, .rd = rd, .n = rd->nbands };
 
-	if (cr_window_plan(&nw, rd->next, rd->progress) == 0)
+	if (cr_window_plan(&nw, g, rd->progress) == 0)
 		cr_tiles_get(cr, nw.want, nw.nwant, false, rd->prio,
 			     rd->progress);
 	cr_window_clear(&nw);
+}
+
+void sat_cogread_ahead(struct sat_cogread *cr, const struct sat_read *rd)
+{
+	if (cr && rd && rd->grid && rd->bands && rd->nbands)
+		cr_ask(cr, rd, rd->grid);
 }
 
 /* Is any band read through PROJ (whose per-pixel cost a look ahead would
@@ -630,7 +743,7 @@ static int cr_window_once(struct cr_window *w)
 	if (ret)
 		goto out;
 	if (rd->next && !cr_reprojects(w))
-		cr_prefetch_next(w->cr, rd);
+		cr_ask(w->cr, rd, rd->next);
 	memset(rd->valid, 1, npix);
 	for (size_t i = 0; i < w->n; i++)
 		cr_sample(w, i);
@@ -700,7 +813,7 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
 			bands[i].dn = NULL;
 		}
 	for (size_t i = 0; i < n; i++)
-		free(rb[i].values);
+		sat_buf_free(rb[i].values);
 	free(rb);
 	return ret;
 }

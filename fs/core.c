@@ -30,7 +30,7 @@
  * requests in flight at once, so a few threads saturate the connections
  * while bounding memory (a render holds its bands decoded). */
 #define RENDER_WORKERS 8
-#define PREFETCH_WORKERS 4
+#define PREFETCH_WORKERS 6
 #define WORKQ_THREADS 4
 /* ... growing up to this many when they all wait (on a slow catalog, say),
  * so that one slow region never holds up another region's listing or a

@@ -168,8 +168,13 @@ int sat_daemon_check_mountpoint(const char *mnt)
 		free(copy);
 		return 1;
 	}
-	snprintf(abs, sizeof(abs), "%s%s%s", parent,
-		 strcmp(parent, "/") ? "/" : "", base);
+	if ((size_t)snprintf(abs, sizeof(abs), "%s%s%s", parent,
+			     strcmp(parent, "/") ? "/" : "", base) >=
+	    sizeof(abs)) {
+		sat_error("mount point %s: its path is too long", mnt);
+		free(copy);
+		return 1;
+	}
 	free(copy);
 	if (is_satfs_mount(abs)) {
 		sat_error("mount point %s is a satfs mount already (unmount it "

@@ -55,6 +55,7 @@
 
 #include "fetch_private.h"
 #include "fetch_job.h"
+#include "satfs/bufpool.h"
 #include "satfs/log.h"
 
 #include <curl/curl.h>
@@ -166,7 +167,7 @@ static void job_free(struct fetch_job *j)
 	free(j->sigv4);
 	free_secret(j->user);
 	free_secret(j->secret);
-	free(j->buf);
+	sat_buf_free(j->buf);
 	free(j->etag);
 	free(j->hdrs);
 	sat_progress_unref(j->progress);
@@ -935,7 +936,7 @@ void sat_fetch_result_clear(struct sat_fetch_result *res)
 {
 	if (!res)
 		return;
-	free(res->data);
+	sat_buf_free(res->data);
 	free(res->etag);
 	free(res->headers);
 	memset(res, 0, sizeof(*res));

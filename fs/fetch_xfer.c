@@ -13,6 +13,7 @@
 #include "fetch_job.h"
 
 #include "fetch_private.h"
+#include "satfs/bufpool.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -30,15 +31,21 @@
 #define FETCH_ERR_BODY_MAX 4096 /* bytes of an error page kept */
 #define FETCH_HDRS_MAX 16384    /* bytes of answer headers kept */
 
+/* A range's body is sized before it arrives: allocated once, not grown
+ * (and copied) by doubling. Our own request, so bounded by us. */
+#define XFER_RESERVE_MAX (64u << 20)
+
 static int buf_append(struct fetch_job *j, const char *p, size_t n)
 {
 	size_t want = j->len + n + 1, cap = j->cap ? j->cap : 4096;
 	char *nb;
 
+	if (!j->cap && j->range_length && j->range_length < XFER_RESERVE_MAX)
+		cap = (size_t)j->range_length + 1;
 	if (want > j->cap) {
 		while (cap < want)
 			cap *= 2;
-		nb = realloc(j->buf, cap);
+		nb = j->buf ? realloc(j->buf, cap) : sat_buf_alloc(cap);
 		if (!nb)
 			return -ENOMEM;
 		j->buf = nb;
@@ -348,7 +355,7 @@ bool sat_fetch_xfer_judge(struct fetch_job *j, CURLcode rc,
 
 static void try_reset(struct fetch_job *j)
 {
-	free(j->buf);
+	sat_buf_free(j->buf);
 	free(j->etag);
 	free(j->hdrs);
 	j->buf = j->etag = j->hdrs = NULL;

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "satfs/bufpool.h"
 #include "satfs/cache.h"
 #include "satfs/config.h"
 #include "satfs/geom.h"
@@ -293,7 +294,7 @@ static int rc_count(const struct sat_render_input *in, const double *ring,
 				       10
 			     : NAN;
 out:
-	free(band.values);
+	sat_buf_free(band.values);
 	free(valid);
 	free(inside);
 	free(xy);

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 
 #include "satfs/album.h"
+#include "satfs/bufpool.h"
 #include "satfs/log.h"
 #include "satfs/pngio.h"
 #include "satfs/regioncloud.h"
@@ -193,12 +194,11 @@ static int rd_reserve(struct rd_run *r, size_t npix)
 	if (npix <= r->cap_pixels)
 		return 0;
 	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++) {
-		uint8_t *v;
+		void *v = *arrays[i];
 
 		if (arrays[i] == &r->outline && !r->outline)
 			continue;
-		v = realloc(*arrays[i], npix);
-		if (!v)
+		if (sat_buf_reserve(&v, npix))
 			return -ENOMEM;
 		*arrays[i] = v;
 	}
@@ -222,15 +222,22 @@ static void rd_mask(const struct rd_run *r, const struct sat_read_band *rb,
 	}
 }
 
-/* Reads the bands of input k on the chunk's grid into rb / valid. */
-static int rd_read_input(struct rd_run *r, size_t k,
-			 struct sat_read_band *rb, uint8_t *valid,
-			 const struct sat_grid *next)
+/* The read of input k's bands on grid g into rb / valid. */
+static struct sat_read rd_read_of(const struct rd_run *r, size_t k,
+				  const struct sat_grid *g,
+				  struct sat_read_band *rb, uint8_t *valid,
+				  const struct sat_grid *next)
 {
 	const struct sat_render_plan *p = r->plan;
 	const struct sat_render_input *in = &p->inputs[k];
-	const struct sat_grid *g = &r->cur.grid;
-	struct sat_read rd = {
+
+	for (int b = 0; b < p->nbands; b++) {
+		rb[b].href = in->hrefs[b];
+		rb[b].sample = in->samples[b];
+		rb[b].has_nodata = in->has_nodata[b];
+		rb[b].nodata = in->nodata[b];
+	}
+	return (struct sat_read){
 		.grid = g,
 		.bands = rb,
 		.nbands = (size_t)p->nbands,
@@ -239,18 +246,24 @@ static int rd_read_input(struct rd_run *r, size_t k,
 		.progress = r->ctx->progress,
 		.next = next,
 	};
+}
+
+/* Reads the bands of input k on the chunk's grid into rb / valid. */
+static int rd_read_input(struct rd_run *r, size_t k,
+			 struct sat_read_band *rb, uint8_t *valid,
+			 const struct sat_grid *next)
+{
+	const struct sat_render_plan *p = r->plan;
+	const struct sat_render_input *in = &p->inputs[k];
+	const struct sat_grid *g = &r->cur.grid;
+	struct sat_read rd;
 	int ret;
 
 	if (!in->source) {
 		sat_log_cause("%s: no source to read it from", in->item_id);
 		return -EIO;
 	}
-	for (int b = 0; b < p->nbands; b++) {
-		rb[b].href = in->hrefs[b];
-		rb[b].sample = in->samples[b];
-		rb[b].has_nodata = in->has_nodata[b];
-		rb[b].nodata = in->nodata[b];
-	}
+	rd = rd_read_of(r, k, g, rb, valid, next);
 	ret = in->source->ops->read(in->source, &rd);
 	if (!ret && p->scl >= 0)
 		rd_mask(r, rb, valid, (size_t)g->width * g->height);
@@ -513,19 +526,19 @@ static int rd_write_png(struct rd_run *r, int fd)
 static void rd_run_clear(struct rd_run *r)
 {
 	for (int b = 0; b < SAT_RENDER_MAX_BANDS; b++) {
-		free(r->bands[b].values);
-		free(r->more[b].values);
+		sat_buf_free(r->bands[b].values);
+		sat_buf_free(r->more[b].values);
 	}
 	for (size_t k = 0; k < RD_MAX_INPUTS; k++)
 		for (int b = 0; b < SAT_PRODUCT_MAX_BANDS; b++)
 			free(r->lut[k][b]);
 	free(r->strip);
 	free(r->tile);
-	free(r->valid);
-	free(r->valid_more);
-	free(r->from);
-	free(r->inside);
-	free(r->outline);
+	sat_buf_free(r->valid);
+	sat_buf_free(r->valid_more);
+	sat_buf_free(r->from);
+	sat_buf_free(r->inside);
+	sat_buf_free(r->outline);
 }
 
 /* Chunk size: the whole file when it is small enough, else one tile row
@@ -545,6 +558,24 @@ static void rd_chunk_size(struct rd_run *r)
 	r->chunk_tw = RD_CHUNK_PIXELS / (T * T);
 	if (r->chunk_tw > r->tiles_x)
 		r->chunk_tw = r->tiles_x;
+}
+
+/* A single scene's first chunk is asked for before its region cloud
+ * cover (which the metadata at the head of the file needs) is waited
+ * for: its downloads overlap the count instead of following it. A
+ * mosaic's order of scenes comes from the counts: it waits. */
+static void rd_first_ahead(struct rd_run *r)
+{
+	const struct sat_render_input *in = &r->plan->inputs[0];
+	struct sat_read_band rb[SAT_RENDER_MAX_BANDS] = { 0 };
+	struct rd_chunk c;
+	struct sat_read rd;
+
+	if (r->plan->ninputs != 1 || !in->source || !in->source->ops->ahead)
+		return;
+	rd_chunk_at(r, 0, 0, &c);
+	rd = rd_read_of(r, 0, &c.grid, rb, NULL, NULL);
+	in->source->ops->ahead(in->source, &rd);
 }
 
 struct rd_sort {
@@ -632,6 +663,7 @@ int sat_render_run(const struct sat_render_plan *plan,
 	r.tiles_x = (g->width + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
 	r.tiles_y = (g->height + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
 	rd_chunk_size(&r);
+	rd_first_ahead(&r);
 	rd_clouds(&r, pct);
 	metadata = sat_render_metadata_with_clouds(plan, pct);
 	if (!metadata)

@@ -1,6 +1,7 @@
 /* source: see include/satfs/source.h. Which source a mount uses, and the
  * parts every source shares. */
 #include "satfs/source.h"
+#include "satfs/bufpool.h"
 #include "satfs/config.h"
 
 #include <errno.h>
@@ -31,8 +32,8 @@ int sat_read_band_reserve(struct sat_read_band *b, enum sat_sample_type t,
 	b->type = t;
 	if (bytes <= b->values_cap && b->values)
 		return 0;
-	v = realloc(b->values, bytes ? bytes : 1);
-	if (!v)
+	v = b->values;
+	if (sat_buf_reserve(&v, bytes ? bytes : 1))
 		return -ENOMEM;
 	b->values = v;
 	b->values_cap = bytes;

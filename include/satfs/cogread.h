@@ -74,6 +74,9 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
  * same for uint16 values in arrays of its own (tests). */
 struct sat_read;
 int sat_cogread_read(struct sat_cogread *cr, const struct sat_read *rd);
+/* The STAC source's ahead: the headers of rd's bands (waited for), then
+ * the tiles of rd->grid asked for without waiting. */
+void sat_cogread_ahead(struct sat_cogread *cr, const struct sat_read *rd);
 
 /* What a COG's header says of its georeferencing, for listings whose
  * items do not (include/satfs/source.h, prepare). */

@@ -56,8 +56,10 @@ struct sat_read_band {
 	bool has_nodata;      /* nodata from the catalog; else the file's */
 	double nodata;
 	/* out: width * height values of `type`, row-major. The buffer is the
-	 * caller's and is reused across windows: the source grows it
-	 * (realloc) when values_cap is short; the caller frees it. */
+	 * caller's and is reused across windows: the source replaces it
+	 * with a larger one when values_cap is short (sat_read_band_reserve,
+	 * contents not kept); the caller frees it, with sat_buf_free() for
+	 * its reuse (include/satfs/bufpool.h). */
 	enum sat_sample_type type;
 	void *values;
 	size_t values_cap;    /* bytes */
@@ -108,6 +110,12 @@ struct sat_source_ops {
 	 * left with sat_log_cause), -ENOMEM, -ECANCELED, -ENOTSUP (a sample
 	 * type or layout the source cannot read). Blocks. */
 	int (*read)(struct sat_source *src, const struct sat_read *rd);
+	/* Starts fetching what read(rd) will need, and returns without its
+	 * pixels (it may wait for what says where they are, such as file
+	 * headers): a render calls it before work that does not need them.
+	 * Best effort; a failure is met, and reported, by the read. May be
+	 * NULL. */
+	void (*ahead)(struct sat_source *src, const struct sat_read *rd);
 	/* Forgets what it keeps in memory (headers, decoded tiles) so that
 	 * the next reads ask the network again (satfs cache --clear). May be
 	 * NULL. */
@@ -143,7 +151,8 @@ int sat_source_stac_new(struct sat_source **out,
 int sat_source_ee_new(struct sat_source **out, const struct sat_config *cfg,
 		      struct sat_fetch *fetch);
 
-/* Grows a band's value buffer to hold n values of type t. 0 or -ENOMEM. */
+/* Makes a band's value buffer hold n values of type t (from the buffer
+ * pool; what it held is not kept). 0 or -ENOMEM. */
 int sat_read_band_reserve(struct sat_read_band *b, enum sat_sample_type t,
 			  size_t n);
 

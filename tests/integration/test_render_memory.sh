@@ -62,7 +62,7 @@ dates = 2024-01-01 .. 2024-07-31
 [region hundred]
 bbox = -82.805, 8.095, -81.895, 8.995
 EOC
-mount_satfs -o config="$T/satfs.conf",cache="$CACHE",prefetch=4
+mount_satfs -o config="$T/satfs.conf",cache="$CACHE" # the default prefetch
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$SATFS_PID/status"; }
 f=$(ls "$MNT"/hundred/*/*.falsecolor.tif | head -1)
@@ -115,7 +115,7 @@ gamma = 1.35
 scale = 2
 EOC
 rm -rf "$CACHE"
-mount_satfs -o config="$T/satfs2.conf",cache="$CACHE",prefetch=4
+mount_satfs -o config="$T/satfs2.conf",cache="$CACHE"
 f=$(ls "$MNT"/david/*/*.tutorial.tif | head -1)
 size=$(stat -c %s "$f")
 cat "$f" | wc -c >"$T/n" || fail "reading the scale = 2 file"

@@ -6,7 +6,9 @@
  */
 #include "render_fixture.h"
 
+#include "satfs/bufpool.h"
 #include "satfs/log.h"
+#include "satfs/source.h"
 
 /* Adds a local file to the server as /name; returns its index. */
 static int srv_add(struct srv *s, const char *name, const char *local)
@@ -128,6 +130,64 @@ SAT_TEST(request_counts)
 	CHECK_INT(srv_count(&f.srv, n1, true), 3);
 	CHECK_INT(srv_count(&f.srv, n1, false), runs);
 	check_same_file(tmpfile_in("a.tif"), tmpfile_in("c.tif"));
+	sat_render_plan_free(p);
+	fx_stop(&f);
+}
+
+/* sat_cogread_ahead: the headers are read, the tiles asked for, and the
+ * call returns before they arrive; the read after it asks for nothing
+ * more and gives the same pixels as a read without it. */
+SAT_TEST(ahead_then_read)
+{
+	struct sat_render_plan *p;
+	struct sat_read_band rb[3] = { 0 }, rb2[3] = { 0 };
+	struct fx f;
+	uint8_t *valid, *valid2;
+	int runs = 0, n1;
+	double end;
+
+	fx_start(&f, NULL);
+	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	for (int i = 1; i <= 3; i++)
+		runs += expected_runs(f.srv.files[i].local, &p->grid);
+	size_t npix = (size_t)p->grid.width * p->grid.height;
+	valid = malloc(npix);
+	valid2 = malloc(npix);
+	CHECK(valid && valid2);
+	for (int b = 0; b < 3; b++) {
+		rb[b].href = rb2[b].href = p->inputs[0].hrefs[b];
+		rb[b].has_nodata = rb2[b].has_nodata = p->inputs[0].has_nodata[b];
+		rb[b].nodata = rb2[b].nodata = p->inputs[0].nodata[b];
+	}
+	struct sat_read rd = { .grid = &p->grid, .bands = rb, .nbands = 3,
+			       .valid = valid };
+	sat_cogread_ahead(f.cr, &rd);
+	CHECK_INT(srv_count(&f.srv, 0, true), 3);
+	/* every tile run is asked for without a read waiting for it */
+	end = now_s() + 30;
+	while (srv_count(&f.srv, 0, false) < runs && now_s() < end)
+		usleep(10000);
+	CHECK_INT(srv_count(&f.srv, 0, false), runs);
+	n1 = f.srv.nlog;
+	CHECK_INT(sat_cogread_read(f.cr, &rd), 0);
+	CHECK_INT(f.srv.nlog, n1);
+	/* the same pixels as a cold read with a cogread of its own */
+	sat_cogread_free(f.cr);
+	CHECK_INT(sat_cogread_new(&f.cr, f.fetch, NULL), 0);
+	rd.bands = rb2;
+	rd.valid = valid2;
+	CHECK_INT(sat_cogread_read(f.cr, &rd), 0);
+	CHECK(memcmp(valid, valid2, npix) == 0);
+	for (int b = 0; b < 3; b++) {
+		CHECK_INT(rb[b].type, rb2[b].type);
+		CHECK(memcmp(rb[b].values, rb2[b].values,
+			     npix * sat_sample_size(rb[b].type)) == 0);
+		sat_buf_free(rb[b].values);
+		sat_buf_free(rb2[b].values);
+	}
+	free(valid);
+	free(valid2);
 	sat_render_plan_free(p);
 	fx_stop(&f);
 }
