@@ -151,6 +151,10 @@ class Mount:
                                      stdout=self.logf, stderr=self.logf)
         for _ in range(200):
             if os.path.ismount(self.mnt):
+                # ready: the daemon answers once its start-up (the
+                # catalog's landing page, fetched as a check) is done,
+                # which a user's later cp does not wait for either
+                os.listdir(self.mnt)
                 return
             if self.proc.poll() is not None:
                 break

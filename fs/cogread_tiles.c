@@ -479,7 +479,7 @@ static void fetch_new(struct sat_cogread *cr, struct cr_tile **nt, size_t n,
 		      enum sat_fetch_priority prio,
 		      struct sat_progress *progress)
 {
-	char why[400];
+	char why[400], ubuf[512];
 	size_t i = 0;
 
 	qsort(nt, n, sizeof(*nt), cmp_range);
@@ -521,7 +521,7 @@ static void fetch_new(struct sat_cogread *cr, struct cr_tile **nt, size_t n,
 		rc = req_submit(rq);
 		if (rc) {
 			snprintf(why, sizeof(why), "tiles of %s: %s",
-				 rq->hdr->url, strerror(-rc));
+				 CR_URL(rq->hdr->url), strerror(-rc));
 			req_fail(rq, rc, why);
 		}
 	}

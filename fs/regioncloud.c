@@ -281,6 +281,19 @@ static int rc_count(const struct sat_render_input *in, const double *ring,
 		if (ret)
 			break;
 		sat_geom_mask_inside(xy, nxy, &chunk, inside);
+		if (band.type == SAT_SAMPLE_U8) { /* SCL as written: bytes */
+			const uint8_t *v = band.values;
+
+			for (size_t i = 0; i < npix; i++) {
+				unsigned c = v[i];
+
+				if (!inside[i] || !valid[i] || c == 0)
+					continue;
+				total++;
+				cloudy += c < 32 && (SAT_SCL_CLOUDY >> c & 1);
+			}
+			continue;
+		}
 		for (size_t i = 0; i < npix; i++) {
 			double c;
 
