@@ -19,58 +19,19 @@
 
 #include <gif_lib.h>
 
+#include "satfs/fdsink.h"
 #include "satfs/log.h"
 
-#define GIF_BUF 65536
 #define GIF_CLEAR 256
 #define GIF_EOI 257
 #define GIF_BITS 9
 
-struct gif_sink {
-	int fd;           /* -1: count only */
-	uint64_t written;
-	int err;          /* first write error, as -errno */
-	size_t fill;
-	uint8_t buf[GIF_BUF];
-};
-
-static int sink_flush(struct gif_sink *s)
-{
-	size_t off = 0;
-
-	while (s->fd >= 0 && off < s->fill && !s->err) {
-		ssize_t n = write(s->fd, s->buf + off, s->fill - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			s->err = n < 0 ? -errno : -EIO;
-		else
-			off += (size_t)n;
-	}
-	s->fill = 0;
-	return s->err;
-}
-
 static int gif_sink_write(GifFileType *gif, const GifByteType *data, int len)
 {
-	struct gif_sink *s = gif->UserData;
-	int left = len;
+	struct sat_fdsink *s = gif->UserData;
 
-	if (s->err || len < 0)
+	if (len < 0 || sat_fdsink_put(s, data, (size_t)len))
 		return 0;
-	s->written += (uint64_t)len;
-	while (s->fd >= 0 && left > 0) {
-		size_t n = GIF_BUF - s->fill < (size_t)left ? GIF_BUF - s->fill
-							    : (size_t)left;
-
-		memcpy(s->buf + s->fill, data, n);
-		s->fill += n;
-		data += n;
-		left -= (int)n;
-		if (s->fill == GIF_BUF && sink_flush(s))
-			return 0;
-	}
 	return len;
 }
 
@@ -241,7 +202,7 @@ static int gif_frame_head(GifFileType *gif, const struct sat_gif_spec *spec)
 static int gif_run(int fd, const struct sat_gif_spec *spec,
 		   sat_gif_row_fn fill, void *payload, uint64_t *size_bytes)
 {
-	struct gif_sink *sink = calloc(1, sizeof(*sink));
+	struct sat_fdsink *sink = calloc(1, sizeof(*sink));
 	uint8_t *row = calloc(spec->width, 1);
 	GifFileType *gif = NULL;
 	int ret = 0, gerr = 0;
@@ -278,7 +239,7 @@ static int gif_run(int fd, const struct sat_gif_spec *spec,
 	}
 	if (EGifCloseFile(gif, &gerr) != GIF_OK && !ret)
 		ret = -EIO;
-	if (!ret && sink_flush(sink))
+	if (!ret && sat_fdsink_flush(sink))
 		ret = sink->err;
 	if (ret == -EIO && sink->err)
 		ret = sink->err; /* the disk's error, not giflib's */

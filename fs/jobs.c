@@ -396,26 +396,39 @@ static struct job *job_new_locked(struct sat_jobs *j,
 	return job;
 }
 
-/* Finds or creates the job for plan; with a waiter when done != NULL. */
-static int enqueue(struct sat_jobs *j, struct sat_render_plan *plan,
-		   bool foreground, sat_job_done_fn done, void *payload)
+/* Makes *w, a waiter for done(payload) (none when done is NULL), and
+ * takes j->lock: 0, or -ENOMEM / -ECANCELED (stopping) without either. */
+static int lock_with_waiter(struct sat_jobs *j, sat_job_done_fn done,
+			    void *payload, struct waiter **w)
 {
-	struct waiter *w = NULL;
-	struct job *job;
-
+	*w = NULL;
 	if (done) {
-		w = calloc(1, sizeof(*w));
-		if (!w)
+		*w = calloc(1, sizeof(**w));
+		if (!*w)
 			return -ENOMEM;
-		w->done = done;
-		w->payload = payload;
+		(*w)->done = done;
+		(*w)->payload = payload;
 	}
 	pthread_mutex_lock(&j->lock);
 	if (j->stopping) {
 		pthread_mutex_unlock(&j->lock);
-		free(w);
+		free(*w);
+		*w = NULL;
 		return -ECANCELED;
 	}
+	return 0;
+}
+
+/* Finds or creates the job for plan; with a waiter when done != NULL. */
+static int enqueue(struct sat_jobs *j, struct sat_render_plan *plan,
+		   bool foreground, sat_job_done_fn done, void *payload)
+{
+	struct waiter *w;
+	struct job *job;
+	int err = lock_with_waiter(j, done, payload, &w);
+
+	if (err)
+		return err;
 	job = find_locked(j, plan->key);
 	if (!job) {
 		job = job_new_locked(j, plan, foreground);
@@ -478,17 +491,9 @@ static int run_now(struct sat_jobs *j, struct sat_render_plan *plan)
 
 	if (sat_cache_has_file(j->cache, plan->key))
 		return 0;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->done = sync_done;
-	w->payload = &sw;
-	pthread_mutex_lock(&j->lock);
-	if (j->stopping) {
-		pthread_mutex_unlock(&j->lock);
-		free(w);
-		return -ECANCELED;
-	}
+	err = lock_with_waiter(j, sync_done, &sw, &w);
+	if (err)
+		return err;
 	job = find_locked(j, plan->key);
 	if (job && !job->running) {
 		queue_remove(job->foreground ? &j->fg : &j->pf, job);

@@ -4,8 +4,8 @@
  * libpng reports errors by longjmp() to the setjmp() of the function that
  * called it: every function here that calls libpng sets its own, keeps
  * what it must free in a struct that outlives the jump, and turns the jump
- * into -EIO (or the errno our sink saved). Writes go through a buffer of
- * our own to the descriptor (or, to size, to nowhere).
+ * into -EIO (or the errno our sink saved). Writes go through an fdsink
+ * (include/satfs/fdsink.h) to the descriptor (or, to size, to nowhere).
  */
 #include "satfs/pngio.h"
 
@@ -19,55 +19,23 @@
 
 #include <png.h>
 
+#include "satfs/fdsink.h"
 #include "satfs/log.h"
 
-#define PNG_BUF 65536
 #define PNG_MEMO 64
 
+/* The sink, and the row callback's error, kept across libpng's longjmp. */
 struct png_sink {
-	int fd;           /* -1: count only */
-	uint64_t written; /* bytes, counted or written */
-	int err;          /* first write error, as -errno */
+	struct sat_fdsink out;
 	int fill_err;     /* the row callback's error */
-	size_t fill;
-	uint8_t buf[PNG_BUF];
 };
-
-static int sink_flush(struct png_sink *s)
-{
-	size_t off = 0;
-
-	while (s->fd >= 0 && off < s->fill && !s->err) {
-		ssize_t n = write(s->fd, s->buf + off, s->fill - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			s->err = n < 0 ? -errno : -EIO;
-		else
-			off += (size_t)n;
-	}
-	s->fill = 0;
-	return s->err;
-}
 
 static void png_sink_write(png_structp png, png_bytep data, size_t len)
 {
 	struct png_sink *s = png_get_io_ptr(png);
 
-	s->written += len;
-	if (s->fd < 0)
-		return;
-	while (len > 0) {
-		size_t n = PNG_BUF - s->fill < len ? PNG_BUF - s->fill : len;
-
-		memcpy(s->buf + s->fill, data, n);
-		s->fill += n;
-		data += n;
-		len -= n;
-		if (s->fill == PNG_BUF && sink_flush(s))
-			png_error(png, "write failed");
-	}
+	if (sat_fdsink_put(&s->out, data, len))
+		png_error(png, "write failed");
 }
 
 static void png_sink_flush(png_structp png)
@@ -112,7 +80,7 @@ static int png_run(int fd, uint32_t width, uint32_t height,
 		ret = -ENOMEM;
 		goto out;
 	}
-	j.sink->fd = fd;
+	j.sink->out.fd = fd;
 	j.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL,
 					png_on_error, png_on_warning);
 	if (j.png)
@@ -123,7 +91,7 @@ static int png_run(int fd, uint32_t width, uint32_t height,
 	}
 	if (setjmp(png_jmpbuf(j.png))) {
 		ret = j.sink->fill_err ? j.sink->fill_err
-		      : j.sink->err ? j.sink->err : -EIO;
+		      : j.sink->out.err ? j.sink->out.err : -EIO;
 		goto out;
 	}
 	png_set_write_fn(j.png, j.sink, png_sink_write, png_sink_flush);
@@ -145,10 +113,10 @@ static int png_run(int fd, uint32_t width, uint32_t height,
 		png_write_row(j.png, j.row);
 	}
 	png_write_end(j.png, j.info);
-	if (sink_flush(j.sink))
-		ret = j.sink->err;
+	if (sat_fdsink_flush(&j.sink->out))
+		ret = j.sink->out.err;
 	else if (size_bytes)
-		*size_bytes = j.sink->written;
+		*size_bytes = j.sink->out.written;
 out:
 	if (j.png)
 		png_destroy_write_struct(&j.png, j.info ? &j.info : NULL);

@@ -563,7 +563,9 @@ static void rd_chunk_size(struct rd_run *r)
 /* A single scene's first chunk is asked for before its region cloud
  * cover (which the metadata at the head of the file needs) is waited
  * for: its downloads overlap the count instead of following it. A
- * mosaic's order of scenes comes from the counts: it waits. */
+ * mosaic's order of scenes comes from the counts: it waits. Nor is a
+ * scene in another CRS than the grid's asked ahead: the mapping of its
+ * pixels goes through PROJ, which the read would then pay twice. */
 static void rd_first_ahead(struct rd_run *r)
 {
 	const struct sat_render_input *in = &r->plan->inputs[0];
@@ -571,7 +573,8 @@ static void rd_first_ahead(struct rd_run *r)
 	struct rd_chunk c;
 	struct sat_read rd;
 
-	if (r->plan->ninputs != 1 || !in->source || !in->source->ops->ahead)
+	if (r->plan->ninputs != 1 || !in->source || !in->source->ops->ahead ||
+	    in->epsg != r->plan->grid.epsg)
 		return;
 	rd_chunk_at(r, 0, 0, &c);
 	rd = rd_read_of(r, 0, &c.grid, rb, NULL, NULL);
