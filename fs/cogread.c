@@ -445,10 +445,13 @@ static int cr_append(struct cr_pending *p, struct sat_fetch_result *res)
 }
 
 /* Fetches and parses the headers of the urls in p[0..n): all at once,
- * then one more round for those whose IFDs run past what we have. */
+ * then one more round for those whose IFDs run past what we have.
+ * Always at foreground priority, whatever the read they serve: a header
+ * is 16 KiB and every tile of its render waits for it. Queued behind the
+ * tile bodies of other prefetches, the headers of a prefetched render
+ * took 0.1 to 0.2 s instead of a round trip (docs/BENCHMARKS.md). */
 static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
-			    size_t n, enum sat_fetch_priority prio,
-			    struct sat_progress *progress)
+			    size_t n, struct sat_progress *progress)
 {
 	struct sat_fetch_req *reqs = calloc(n, sizeof(*reqs));
 	struct sat_fetch_result *res = calloc(n, sizeof(*res));
@@ -472,7 +475,7 @@ static int cr_fetch_headers(struct sat_cogread *cr, struct cr_pending *p,
 			reqs[m].url = p[i].url;
 			reqs[m].range_offset = p[i].len;
 			reqs[m].range_length = p[i].need - p[i].len;
-			reqs[m].priority = prio;
+			reqs[m].priority = SAT_FETCH_FOREGROUND;
 			reqs[m].progress = progress;
 			idx[m++] = i;
 		}
@@ -558,7 +561,6 @@ out:
  * where hdrs[i] is set); without, all or nothing. */
 static int cr_get_headers(struct sat_cogread *cr, const char *const *urls,
 			  size_t n, struct sat_cogread_header **hdrs, int *errs,
-			  enum sat_fetch_priority prio,
 			  struct sat_progress *progress)
 {
 	struct cr_pending *p = calloc(n + 1, sizeof(*p));
@@ -588,7 +590,7 @@ static int cr_get_headers(struct sat_cogread *cr, const char *const *urls,
 		}
 	}
 	if (np)
-		ret = cr_fetch_headers(cr, p, np, prio, progress);
+		ret = cr_fetch_headers(cr, p, np, progress);
 	for (size_t k = 0; k < np && !ret; k++) {
 		struct sat_cogread_header *h;
 
@@ -652,15 +654,13 @@ static int cr_get_headers(struct sat_cogread *cr, const char *const *urls,
 /* References to the headers of urls[0..n) into hdrs[0..n). */
 int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
 			    size_t n, struct sat_cogread_header **hdrs,
-			    enum sat_fetch_priority prio,
 			    struct sat_progress *progress)
 {
-	return cr_get_headers(cr, urls, n, hdrs, NULL, prio, progress);
+	return cr_get_headers(cr, urls, n, hdrs, NULL, progress);
 }
 
 int sat_cogread_describe(struct sat_cogread *cr, const char *const *urls,
-			 size_t n, struct sat_cogread_info *info,
-			 enum sat_fetch_priority prio)
+			 size_t n, struct sat_cogread_info *info)
 {
 	struct sat_cogread_header **hdrs = calloc(n + 1, sizeof(*hdrs));
 	int *errs = calloc(n + 1, sizeof(*errs));
@@ -673,7 +673,7 @@ int sat_cogread_describe(struct sat_cogread *cr, const char *const *urls,
 	}
 	memset(info, 0, n * sizeof(*info));
 	/* all at once, each with its own answer */
-	err = cr_get_headers(cr, urls, n, hdrs, errs, prio, NULL);
+	err = cr_get_headers(cr, urls, n, hdrs, errs, NULL);
 	for (size_t i = 0; i < n && !err; i++) {
 		const struct sat_cog_level *lv;
 		const char *crs;

@@ -84,11 +84,10 @@ struct sat_cogread {
 };
 
 /* References to the parsed headers of urls[0..n) into hdrs[0..n): from
- * memory, from disk, else fetched all at once. 0 or -errno (hdrs all NULL
- * on error). Blocks. */
+ * memory, from disk, else fetched all at once (at foreground priority,
+ * whatever the read's). 0 or -errno (hdrs all NULL on error). Blocks. */
 int sat_cogread_get_headers(struct sat_cogread *cr, const char *const *urls,
 			    size_t n, struct sat_cogread_header **hdrs,
-			    enum sat_fetch_priority prio,
 			    struct sat_progress *progress);
 void sat_cogread_header_unref(struct sat_cogread *cr,
 			      struct sat_cogread_header *h);

@@ -673,8 +673,7 @@ static int cr_window_plan(struct cr_window *w, const struct sat_grid *g,
 	}
 	for (size_t i = 0; i < w->n; i++)
 		urls[i] = rd->bands[i].href;
-	ret = sat_cogread_get_headers(w->cr, urls, w->n, hdrs, rd->prio,
-				      progress);
+	ret = sat_cogread_get_headers(w->cr, urls, w->n, hdrs, progress);
 	if (ret)
 		goto out;
 	for (size_t i = 0; i < w->n; i++)

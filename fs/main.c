@@ -287,6 +287,10 @@ int main(int argc, char *argv[])
 	 * arenas: freed buffers go back to the system, so the daemon's RSS
 	 * follows the renders in flight (docs/BENCHMARKS.md, peak RSS). */
 	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	/* Below that, the heap's free top is kept (up to 64 MiB) instead of
+	 * being handed back after every render and faulted in again by the
+	 * next one's tables and small arrays (include/satfs/bufpool.h). */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 
 	if (argc >= 2 && sat_ctl_is_command(argv[1]))
 		return sat_ctl_main(argc - 1, argv + 1);

@@ -453,6 +453,72 @@ static void rd_pixel(const struct rd_run *r, uint8_t *buf, size_t o,
 	px[3] = 255;
 }
 
+/* One row of n pixels of a picture from index i of the chunk into px,
+ * each channel from its table: rd_pixel's visual case without an
+ * expression, in a loop the compiler keeps tight (rd_pixel's dispatch per
+ * pixel and channel took a tenth of the daemon's CPU time in a cold copy
+ * of 50 snippets). wide: the bands are uint16, else uint8. */
+static inline __attribute__((always_inline)) void
+rd_visual_row(const struct rd_run *r, size_t i, uint32_t n, uint8_t *px,
+	      bool wide)
+{
+	const struct sat_render_plan *p = r->plan;
+	const uint8_t *ol = r->outline, *rgb = p->product.outline_rgb;
+	const void *v[3];
+	int bc[3];
+
+	for (int ch = 0; ch < 3; ch++) {
+		bc[ch] = p->nout == 1 ? 0 : ch;
+		v[ch] = r->bands[bc[ch]].values;
+	}
+	for (uint32_t x = 0; x < n; x++, i++, px += 4) {
+		uint8_t *const *lut = r->lut[r->from[i]];
+
+		if (ol && ol[i]) {
+			memcpy(px, rgb, 3);
+			px[3] = 255;
+			continue;
+		}
+		if (!r->valid[i] || !r->inside[i])
+			continue;
+		for (int ch = 0; ch < 3; ch++)
+			px[ch] = lut[bc[ch]][wide ? ((const uint16_t *)v[ch])[i]
+						  : ((const uint8_t *)v[ch])[i]];
+		px[3] = 255;
+	}
+}
+
+static void rd_visual_row16(const struct rd_run *r, size_t i, uint32_t n,
+			    uint8_t *px)
+{
+	rd_visual_row(r, i, n, px, true);
+}
+
+static void rd_visual_row8(const struct rd_run *r, size_t i, uint32_t n,
+			   uint8_t *px)
+{
+	rd_visual_row(r, i, n, px, false);
+}
+
+typedef void (*rd_row_fn)(const struct rd_run *r, size_t i, uint32_t n,
+			  uint8_t *px);
+
+/* The row function for the chunk's bands, or NULL: rd_pixel draws. */
+static rd_row_fn rd_row_of(const struct rd_run *r)
+{
+	const struct sat_render_plan *p = r->plan;
+	enum sat_sample_type t = r->bands[0].type;
+
+	if (!rd_visual_bands(p) || (p->nout != 1 && p->nout != 3))
+		return NULL;
+	for (int b = 1; b < p->nout; b++)
+		if (r->bands[b].type != t)
+			return NULL;
+	return t == SAT_SAMPLE_U16 ? rd_visual_row16
+	       : t == SAT_SAMPLE_U8 ? rd_visual_row8
+				     : NULL;
+}
+
 static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
 		   void *payload)
 {
@@ -461,7 +527,8 @@ static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
 	const struct rd_chunk *c = &r->cur;
 	const uint32_t T = SAT_TIFFOUT_TILE;
 	size_t bpp = (size_t)p->spec.samples * (p->spec.bits / 8);
-	uint32_t cx0, cy0, w;
+	rd_row_fn row;
+	uint32_t cx0, cy0, w, nx;
 	int ret;
 
 	if (!r->have_chunk || tile_x < c->tx0 || tile_x >= c->tx0 + c->tw ||
@@ -480,10 +547,18 @@ static int rd_fill(uint32_t tile_x, uint32_t tile_y, uint8_t *buf,
 	cy0 = (tile_y - c->ty0) * T;
 	w = c->grid.width;
 	memset(buf, 0, (size_t)T * T * bpp);
-	for (uint32_t yy = 0; yy < T && cy0 + yy < c->grid.height; yy++)
-		for (uint32_t xx = 0; xx < T && cx0 + xx < w; xx++)
-			rd_pixel(r, buf, (size_t)yy * T + xx,
-				 (size_t)(cy0 + yy) * w + cx0 + xx);
+	row = rd_row_of(r);
+	nx = w - cx0 < T ? w - cx0 : T;
+	for (uint32_t yy = 0; yy < T && cy0 + yy < c->grid.height; yy++) {
+		size_t i = (size_t)(cy0 + yy) * w + cx0;
+
+		if (row) {
+			row(r, i, nx, buf + (size_t)yy * T * 4);
+			continue;
+		}
+		for (uint32_t xx = 0; xx < nx; xx++)
+			rd_pixel(r, buf, (size_t)yy * T + xx, i + xx);
+	}
 	return 0;
 }
 

@@ -369,8 +369,7 @@ static void stac_prepare(struct sat_source *src, struct sat_scene **scenes,
 			}
 	sat_debug("catalog: reading %zu headers for items without a CRS "
 		  "code", m);
-	if (sat_cogread_describe(s->cogread, urls, m, info,
-				 SAT_FETCH_FOREGROUND) != 0)
+	if (sat_cogread_describe(s->cogread, urls, m, info) != 0)
 		goto out;
 	for (k = 0; k < m; k++) {
 		struct sat_asset *a = assets[k];

@@ -93,8 +93,7 @@ struct sat_cogread_info {
  * network) and describes each into info[i]. Returns 0 (each info says
  * whether its header was had) or -ENOMEM. Blocks. */
 int sat_cogread_describe(struct sat_cogread *cr, const char *const *urls,
-			 size_t n, struct sat_cogread_info *info,
-			 enum sat_fetch_priority prio);
+			 size_t n, struct sat_cogread_info *info);
 
 /* Tests: caps the decoded tiles kept at cap_bytes. */
 void sat_cogread_set_tile_cap(struct sat_cogread *cr, size_t cap_bytes);
