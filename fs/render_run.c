@@ -64,7 +64,8 @@ struct rd_run {
 	struct sat_read_band more[SAT_RENDER_MAX_BANDS];   /* a later input */
 	uint8_t *valid;      /* 1: some input has data there */
 	uint8_t *valid_more;
-	uint8_t *from;       /* which input (index into plan->inputs) */
+	uint8_t *from;       /* which input (index into plan->inputs); NULL
+			      * with one input: rd_from() */
 	uint8_t *inside;     /* 1: inside the region (or no clipping) */
 	uint8_t *outline;    /* 1: outline colour; NULL when none */
 	size_t cap_pixels;   /* what the pixel arrays above hold */
@@ -186,10 +187,17 @@ static bool rd_chunk_next(const struct rd_run *r, const struct rd_chunk *c,
 	return true;
 }
 
+/* The input pixel i of the chunk comes from. */
+static size_t rd_from(const struct rd_run *r, size_t i)
+{
+	return r->from ? r->from[i] : r->order[0];
+}
+
 static int rd_reserve(struct rd_run *r, size_t npix)
 {
 	uint8_t **arrays[] = { &r->valid, &r->valid_more, &r->from,
 			       &r->inside, &r->outline };
+	bool one = r->plan->ninputs == 1;
 
 	if (npix <= r->cap_pixels)
 		return 0;
@@ -197,6 +205,10 @@ static int rd_reserve(struct rd_run *r, size_t npix)
 		void *v = *arrays[i];
 
 		if (arrays[i] == &r->outline && !r->outline)
+			continue;
+		/* one input: no merging, a megabyte less to touch */
+		if (one &&
+		    (arrays[i] == &r->from || arrays[i] == &r->valid_more))
 			continue;
 		if (sat_buf_reserve(&v, npix))
 			return -ENOMEM;
@@ -320,7 +332,8 @@ static int rd_load(struct rd_run *r, const struct rd_chunk *c)
 		ret = rd_luts(r, k0);
 	if (ret)
 		return ret;
-	memset(r->from, (int)k0, npix);
+	if (r->from)
+		memset(r->from, (int)k0, npix);
 	for (size_t j = 1; j < p->ninputs; j++) {
 		size_t k = r->order[j];
 
@@ -350,7 +363,7 @@ static int rd_load(struct rd_run *r, const struct rd_chunk *c)
 static uint8_t rd_visual(const struct rd_run *r, int b, size_t i)
 {
 	const struct sat_read_band *rb = &r->bands[b];
-	uint8_t k = r->from[i];
+	size_t k = rd_from(r, i);
 
 	switch (rb->type) {
 	case SAT_SAMPLE_U16:
@@ -366,7 +379,7 @@ static uint8_t rd_visual(const struct rd_run *r, int b, size_t i)
 /* Reflectance of band b at pixel i: DN * scale + offset of its input. */
 static double rd_reflectance(const struct rd_run *r, int b, size_t i)
 {
-	const struct sat_render_input *in = &r->plan->inputs[r->from[i]];
+	const struct sat_render_input *in = &r->plan->inputs[rd_from(r, i)];
 	const struct sat_read_band *rb = &r->bands[b];
 
 	return sat_sample_get(rb->values, rb->type, i) * in->dn_scale[b] +
@@ -464,6 +477,9 @@ rd_visual_row(const struct rd_run *r, size_t i, uint32_t n, uint8_t *px,
 {
 	const struct sat_render_plan *p = r->plan;
 	const uint8_t *ol = r->outline, *rgb = p->product.outline_rgb;
+	/* read once: px may alias anything the loop would reread */
+	const uint8_t *from = r->from, *valid = r->valid, *inside = r->inside;
+	uint8_t *const *lut0 = r->lut[r->order[0]];
 	const void *v[3];
 	int bc[3];
 
@@ -472,14 +488,14 @@ rd_visual_row(const struct rd_run *r, size_t i, uint32_t n, uint8_t *px,
 		v[ch] = r->bands[bc[ch]].values;
 	}
 	for (uint32_t x = 0; x < n; x++, i++, px += 4) {
-		uint8_t *const *lut = r->lut[r->from[i]];
+		uint8_t *const *lut = from ? r->lut[from[i]] : lut0;
 
 		if (ol && ol[i]) {
 			memcpy(px, rgb, 3);
 			px[3] = 255;
 			continue;
 		}
-		if (!r->valid[i] || !r->inside[i])
+		if (!valid[i] || !inside[i])
 			continue;
 		for (int ch = 0; ch < 3; ch++)
 			px[ch] = lut[bc[ch]][wide ? ((const uint16_t *)v[ch])[i]
