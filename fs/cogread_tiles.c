@@ -16,7 +16,10 @@
  * windows have pinned (a window pins the tiles of one chunk of a render,
  * bounded by the chunk's size); idle tiles are evicted least recently used
  * first, and a new tile reuses an evicted tile's buffer when it can. The
- * compressed bytes live only until the tiles in them are decoded.
+ * buffers of 2 MiB tiles destroyed otherwise are kept for the next ones,
+ * CR_SPARE_MAX of them (32 MiB, for the whole process); smaller ones go
+ * back to the buffer pool, which has its own cap. The compressed bytes
+ * live only until the tiles in them are decoded.
  *
  * Failures: every waiter of a failed tile gets its error and cause, the
  * tile leaves the table (the next window fetches it anew), and, as before

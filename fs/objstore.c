@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define META_SHA256 "x-amz-meta-satfs-sha256"
@@ -345,14 +346,24 @@ static void s3_code(const struct sat_fetch_result *res, char *code,
 	code[n] = '\0';
 }
 
-/* Returns -EHOSTDOWN while failing and not yet due for another try. */
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Returns -EHOSTDOWN while failing and not yet due for another try. The
+ * due time is kept in milliseconds: in whole seconds, a failure recorded
+ * just before a second began made a backoff of 1 s last a millisecond. */
 static int gate(struct sat_objstore *s)
 {
-	time_t now = time(NULL);
+	uint64_t now = mono_ms();
 	int rc = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (!s->h.ok && now < s->h.retry_s) {
+	if (!s->h.ok && now < s->retry_at_ms) {
 		s->h.refused++;
 		rc = -EHOSTDOWN;
 	}
@@ -390,11 +401,12 @@ static void record(struct sat_objstore *s, const char *method,
 	/* One outage backs off once: the requests that were in flight when
 	 * it began fail within the backoff, and do not double it again;
 	 * only a try made after it (due again) does. */
-	if (was_ok || time(NULL) >= s->h.retry_s) {
+	if (was_ok || mono_ms() >= s->retry_at_ms) {
 		s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2
 					      : s->o.backoff_min_ms;
 		if (s->backoff_ms > s->o.backoff_max_ms)
 			s->backoff_ms = s->o.backoff_max_ms;
+		s->retry_at_ms = mono_ms() + (uint64_t)s->backoff_ms;
 		s->h.retry_s = time(NULL) + (s->backoff_ms + 999) / 1000;
 	}
 	delay_ms = s->backoff_ms;

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Keys, malloc'd; wiped when cleared. */
 struct objstore_creds {
@@ -46,6 +47,9 @@ struct sat_objstore {
 	struct objstore_creds creds;   /* protected by lock */
 	struct sat_objstore_health h;  /* protected by lock */
 	int backoff_ms;                /* protected by lock */
+	/* failing: when a request may go again, CLOCK_MONOTONIC ms (h.retry_s
+	 * is the same for people, in whole seconds of the wall clock) */
+	uint64_t retry_at_ms;          /* protected by lock */
 };
 
 /* One request on object name (relative to the prefix): req's url and

@@ -763,35 +763,47 @@ static int log_lines(const char *path, const char *needle)
 	return n;
 }
 
-SAT_TEST(unreachable_store_fails_fast)
+/* A store "at" a closed port of 127.0.0.1 (refused at once), with keys
+ * in the environment. */
+static void closed_port_store(struct rgw *fake)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
-	struct sat_objstore_opts o = { .timeout_ms = 700,
-				       .backoff_min_ms = 1000 };
-	struct rgw fake = { .bucket = "bkt", .region = "us-east-1" };
-	struct sat_objstore_health h;
-	struct sat_fetch_stats st0, st1;
-	struct sat_objstore *s;
-	struct sat_fetch *f;
 	socklen_t sl = sizeof(sa);
-	char log[600];
-	uint64_t t0, dt;
-	int lfd, dst;
+	int lfd;
 
-	snprintf(fake.key, sizeof(fake.key), "AKFAKE");
-	snprintf(fake.secret, sizeof(fake.secret), "fakeSecret");
-	creds_env(&fake);
-	snprintf(log, sizeof(log), "%s/log", satest_tmpdir());
-	CHECK_INT(sat_log_setup(SAT_LOG_DEBUG, log, 0), 0);
-	f = fetch_new();
-	/* a closed port: refused at once */
+	snprintf(fake->bucket, sizeof(fake->bucket), "bkt");
+	snprintf(fake->region, sizeof(fake->region), "us-east-1");
+	snprintf(fake->key, sizeof(fake->key), "AKFAKE");
+	snprintf(fake->secret, sizeof(fake->secret), "fakeSecret");
+	creds_env(fake);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	CHECK(getsockname(lfd, (struct sockaddr *)&sa, &sl) == 0);
 	close(lfd);
-	snprintf(fake.endpoint, sizeof(fake.endpoint), "http://127.0.0.1:%d",
-		 ntohs(sa.sin_port));
+	snprintf(fake->endpoint, sizeof(fake->endpoint),
+		 "http://127.0.0.1:%d", ntohs(sa.sin_port));
+}
+
+SAT_TEST(unreachable_store_fails_fast)
+{
+	struct sat_objstore_opts o = { .timeout_ms = 700,
+				       .backoff_min_ms = 1000 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct rgw fake = { 0 };
+	struct sat_objstore_health h;
+	struct sat_fetch_stats st0, st1;
+	struct sat_objstore *s;
+	struct sat_fetch *f;
+	socklen_t sl;
+	char log[600];
+	uint64_t t0, dt;
+	int lfd, dst;
+
+	closed_port_store(&fake);
+	snprintf(log, sizeof(log), "%s/log", satest_tmpdir());
+	CHECK_INT(sat_log_setup(SAT_LOG_DEBUG, log, 0), 0);
+	f = fetch_new();
 	s = store_open(f, &fake, "down", &o);
 	dst = empty_file("dst");
 	t0 = ms_now();
@@ -819,7 +831,7 @@ SAT_TEST(unreachable_store_fails_fast)
 
 	/* a server that accepts and never answers: the deadline ends it */
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	sa.sin_port = 0;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
 	CHECK(listen(lfd, 16) == 0);
 	sl = sizeof(sa);
@@ -842,6 +854,41 @@ SAT_TEST(unreachable_store_fails_fast)
 	sat_log_setup(SAT_LOG_INFO, NULL, 0);
 	/* one warning per store that went down, however many failures */
 	CHECK_INT(log_lines(log, "rendering locally"), 2);
+}
+
+/* A backoff lasts its length whenever the failure falls: kept in whole
+ * seconds, one recorded 5 ms before a second began let the next request
+ * through 5 ms later (gateway_frozen_then_back failed so, in CI). */
+SAT_TEST(backoff_lasts_across_a_second_boundary)
+{
+	struct sat_objstore_opts o = { .timeout_ms = 700, .max_tries = 1,
+				       .backoff_min_ms = 1000 };
+	struct rgw fake = { 0 };
+	struct sat_objstore *s = NULL;
+	struct sat_fetch *f;
+	struct timespec a, b;
+	int tries = 0;
+
+	closed_port_store(&fake);
+	f = fetch_new();
+	/* a failure recorded in the last 20 ms of a wall-clock second (a
+	 * fresh store each time one ends in the next second instead) */
+	do {
+		CHECK(++tries <= 10);
+		if (s)
+			sat_objstore_free(s);
+		s = store_open(f, &fake, "boundary", &o);
+		do {
+			usleep(1000);
+			clock_gettime(CLOCK_REALTIME, &a);
+		} while (a.tv_nsec < 980000000 || a.tv_nsec >= 985000000);
+		CHECK_INT(sat_objstore_head(s, "files/a.tif", NULL), -EIO);
+		clock_gettime(CLOCK_REALTIME, &b);
+	} while (b.tv_sec != a.tv_sec);
+	usleep(40000); /* into the next second */
+	CHECK_INT(sat_objstore_head(s, "files/a.tif", NULL), -EHOSTDOWN);
+	sat_objstore_free(s);
+	sat_fetch_free(f);
 }
 
 SAT_TEST(gateway_frozen_then_back)
