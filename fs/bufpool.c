@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define BUFPOOL_OFF 1
@@ -92,12 +93,76 @@ int sat_buf_reserve(void **p, size_t n)
 	return 0;
 }
 
+/* Kept huge buffers, all of one length per slot. */
+static void *huge_buf[SAT_BUFPOOL_HUGE_KEEP]; /* protected by pool_lock */
+static size_t huge_len[SAT_BUFPOOL_HUGE_KEEP], huge_n;
+
+static size_t huge_round(size_t n)
+{
+	return (n + SAT_BUFPOOL_HUGE - 1) & ~(size_t)(SAT_BUFPOOL_HUGE - 1);
+}
+
+void *sat_buf_alloc_huge(size_t n)
+{
+	size_t len = huge_round(n);
+	uint8_t *p, *a = NULL;
+
+	if (n == 0 || len < n)
+		return NULL;
+	pthread_mutex_lock(&pool_lock);
+	for (size_t i = 0; i < huge_n && !a; i++) {
+		if (huge_len[i] != len)
+			continue;
+		a = huge_buf[i];
+		huge_n--;
+		huge_buf[i] = huge_buf[huge_n];
+		huge_len[i] = huge_len[huge_n];
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (a)
+		return a;
+	p = mmap(NULL, len + SAT_BUFPOOL_HUGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	/* keep the aligned part only */
+	a = (uint8_t *)(((uintptr_t)p + SAT_BUFPOOL_HUGE - 1) &
+			~(uintptr_t)(SAT_BUFPOOL_HUGE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (a + len < p + len + SAT_BUFPOOL_HUGE)
+		munmap(a + len, (size_t)(p + len + SAT_BUFPOOL_HUGE - (a + len)));
+	madvise(a, len, MADV_HUGEPAGE); /* a hint: fine if refused */
+	return a;
+}
+
+void sat_buf_free_huge(void *p, size_t n)
+{
+	size_t len = huge_round(n);
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&pool_lock);
+	if (!BUFPOOL_OFF && huge_n < SAT_BUFPOOL_HUGE_KEEP) {
+		huge_buf[huge_n] = p;
+		huge_len[huge_n++] = len;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (p)
+		munmap(p, len);
+}
+
 void sat_buf_trim(void)
 {
 	pthread_mutex_lock(&pool_lock);
 	while (pool_n > 0)
 		free(pool_buf[--pool_n]);
 	pool_bytes = 0;
+	while (huge_n > 0) {
+		huge_n--;
+		munmap(huge_buf[huge_n], huge_len[huge_n]);
+	}
 	pthread_mutex_unlock(&pool_lock);
 }
 
@@ -107,6 +172,8 @@ size_t sat_buf_pooled_bytes(void)
 
 	pthread_mutex_lock(&pool_lock);
 	n = pool_bytes;
+	for (size_t i = 0; i < huge_n; i++)
+		n += huge_len[i];
 	pthread_mutex_unlock(&pool_lock);
 	return n;
 }

@@ -16,9 +16,8 @@
  * windows have pinned (a window pins the tiles of one chunk of a render,
  * bounded by the chunk's size); idle tiles are evicted least recently used
  * first, and a new tile reuses an evicted tile's buffer when it can. The
- * buffers of 2 MiB tiles destroyed otherwise are kept for the next ones,
- * CR_SPARE_MAX of them (32 MiB, for the whole process); smaller ones go
- * back to the buffer pool, which has its own cap. The compressed bytes
+ * buffers of tiles destroyed otherwise go back to the buffer pool, which
+ * keeps some for the next ones (its own caps). The compressed bytes
  * live only until the tiles in them are decoded.
  *
  * Failures: every waiter of a failed tile gets its error and cause, the
@@ -39,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "cogread_private.h"
 #include "satfs/bufpool.h"
@@ -77,88 +75,24 @@ struct cr_decode {
 };
 
 /* Decoded tiles of 2 MiB and more (a 1024x1024 uint16 tile is exactly
- * 2 MiB) go in huge pages where the kernel offers them: one fault and one
- * page to clear instead of 512 each, a quarter of a tile's decode time
- * when every tile is new. Smaller ones (a 1024x1024 SCL tile is 1 MiB)
- * come from the buffer pool. A page never touched costs that much here
- * (include/satfs/bufpool.h) that the buffers of freed tiles are kept too,
- * up to CR_SPARE_MAX: evicted beyond the cap when unpinned, a cold copy of
- * 50 snippets mapped 188 new huge buffers for 712 tiles, 56 with spares. */
-#define CR_HUGE (2u << 20)
-#define CR_SPARE_MAX 16 /* 32 MiB of 2 MiB tiles */
-
-static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *spare_pix[CR_SPARE_MAX]; /* protected by spare_lock */
-static size_t spare_len[CR_SPARE_MAX], spare_n;
-
-/* A kept buffer of len bytes, or NULL. */
-static void *spare_take(size_t len)
-{
-	void *p = NULL;
-
-	pthread_mutex_lock(&spare_lock);
-	for (size_t i = 0; i < spare_n; i++) {
-		if (spare_len[i] != len)
-			continue;
-		p = spare_pix[i];
-		spare_n--;
-		spare_pix[i] = spare_pix[spare_n];
-		spare_len[i] = spare_len[spare_n];
-		break;
-	}
-	pthread_mutex_unlock(&spare_lock);
-	return p;
-}
-
-/* Keeps p (len bytes) for the next tile when there is room: true. */
-static bool spare_keep(void *p, size_t len)
-{
-	bool kept = false;
-
-	pthread_mutex_lock(&spare_lock);
-	if (spare_n < CR_SPARE_MAX) {
-		spare_pix[spare_n] = p;
-		spare_len[spare_n++] = len;
-		kept = true;
-	}
-	pthread_mutex_unlock(&spare_lock);
-	return kept;
-}
+ * 2 MiB) go in huge pages, smaller ones (a 1024x1024 SCL tile is 1 MiB)
+ * in the buffer pool's buffers: a page never touched costs that much here
+ * (include/satfs/bufpool.h) that freed tiles' buffers are kept for the
+ * next ones. Evicted beyond the cap when unpinned, a cold copy of 50
+ * snippets mapped 188 new huge buffers for 712 tiles, 56 with them kept. */
+#define CR_HUGE SAT_BUFPOOL_HUGE
 
 static void *pix_alloc(size_t bytes)
 {
-	size_t len = (bytes + CR_HUGE - 1) & ~(size_t)(CR_HUGE - 1);
-	uint8_t *p, *a;
-
-	if (bytes < CR_HUGE)
-		return sat_buf_alloc(bytes);
-	a = spare_take(len);
-	if (a)
-		return a;
-	p = mmap(NULL, len + CR_HUGE, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	/* keep the aligned part only */
-	a = (uint8_t *)(((uintptr_t)p + CR_HUGE - 1) & ~(uintptr_t)(CR_HUGE - 1));
-	if (a > p)
-		munmap(p, (size_t)(a - p));
-	if (a + len < p + len + CR_HUGE)
-		munmap(a + len, (size_t)(p + len + CR_HUGE - (a + len)));
-	madvise(a, len, MADV_HUGEPAGE); /* a hint: fine if refused */
-	return a;
+	return bytes < CR_HUGE ? sat_buf_alloc(bytes) : sat_buf_alloc_huge(bytes);
 }
 
 static void pix_free(void *pix, size_t bytes)
 {
-	size_t len = (bytes + CR_HUGE - 1) & ~(size_t)(CR_HUGE - 1);
-
-	if (!pix)
-		return;
 	if (bytes < CR_HUGE)
 		sat_buf_free(pix);
-	else if (!spare_keep(pix, len))
-		munmap(pix, len);
+	else
+		sat_buf_free_huge(pix, bytes);
 }
 
 static size_t tile_hash(const struct sat_cogread_header *h, uint32_t level,

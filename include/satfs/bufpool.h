@@ -35,9 +35,18 @@ void sat_buf_free(void *p);
 /* *p holding at least n bytes, contents not kept: the old buffer goes
  * back when too small. 0, or -ENOMEM (*p unchanged). */
 int sat_buf_reserve(void **p, size_t n);
+/* Buffers for big decoded tiles: at least n bytes on 2 MiB boundaries,
+ * in huge pages where the kernel offers them (one fault and one page to
+ * clear instead of 512 each), or NULL. Given back with sat_buf_free_huge
+ * and the same n, up to SAT_BUFPOOL_HUGE_KEEP of them are kept whole (they
+ * are not malloc memory). */
+#define SAT_BUFPOOL_HUGE (2u << 20)
+#define SAT_BUFPOOL_HUGE_KEEP 16
+void *sat_buf_alloc_huge(size_t n);
+void sat_buf_free_huge(void *p, size_t n);
 /* Frees every pooled buffer (at exit, and for tests). */
 void sat_buf_trim(void);
-/* What the pool holds now. */
+/* What the pool holds now, huge buffers included. */
 size_t sat_buf_pooled_bytes(void);
 /* Does this build pool at all (not under AddressSanitizer)? */
 int sat_buf_pooling(void);

@@ -1,7 +1,8 @@
 /*
  * Unit tests for the buffer pool: freed large buffers come back to the
  * next request they fit, the pool holds no more than its cap, small or
- * oversized matches are not made, and threads share it safely. Under
+ * oversized matches are not made, huge buffers are aligned and kept up to
+ * their own cap, and threads share it safely. Under
  * AddressSanitizer the pool keeps nothing (so that a use after free is
  * still caught): the cases check that instead of the reuse.
  */
@@ -33,6 +34,36 @@ SAT_TEST(reuses_a_freed_buffer)
 	CHECK(b == a);
 	CHECK_INT(sat_buf_pooled_bytes(), 0);
 	sat_buf_free(b);
+	sat_buf_trim();
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
+}
+
+SAT_TEST(huge_buffers_are_aligned_and_kept_up_to_their_cap)
+{
+	const size_t n = 2 * SAT_BUFPOOL_HUGE; /* rounded to itself */
+	void *p[SAT_BUFPOOL_HUGE_KEEP + 2], *q;
+
+	sat_buf_trim();
+	for (size_t i = 0; i < SAT_BUFPOOL_HUGE_KEEP + 2; i++) {
+		p[i] = sat_buf_alloc_huge(n - 100);
+		CHECK(p[i] != NULL);
+		CHECK((uintptr_t)p[i] % SAT_BUFPOOL_HUGE == 0);
+		memset(p[i], 1, n); /* all of the rounded size is ours */
+	}
+	for (size_t i = 0; i < SAT_BUFPOOL_HUGE_KEEP + 2; i++)
+		sat_buf_free_huge(p[i], n - 100);
+	if (!sat_buf_pooling()) {
+		CHECK_INT(sat_buf_pooled_bytes(), 0);
+		return;
+	}
+	CHECK_INT(sat_buf_pooled_bytes(), SAT_BUFPOOL_HUGE_KEEP * n);
+	/* another length is not handed out; the same one is */
+	q = sat_buf_alloc_huge(SAT_BUFPOOL_HUGE);
+	CHECK_INT(sat_buf_pooled_bytes(), SAT_BUFPOOL_HUGE_KEEP * n);
+	sat_buf_free_huge(q, SAT_BUFPOOL_HUGE); /* no room: unmapped */
+	q = sat_buf_alloc_huge(n);
+	CHECK_INT(sat_buf_pooled_bytes(), (SAT_BUFPOOL_HUGE_KEEP - 1) * n);
+	sat_buf_free_huge(q, n);
 	sat_buf_trim();
 	CHECK_INT(sat_buf_pooled_bytes(), 0);
 }
