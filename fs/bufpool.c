@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -17,6 +18,9 @@
 #endif
 #ifndef BUFPOOL_OFF
 #define BUFPOOL_OFF 0
+#endif
+#if BUFPOOL_OFF
+#include <sanitizer/asan_interface.h>
 #endif
 
 /* Sizes are rounded up to this, so that buffers of one use (the bodies
@@ -153,8 +157,193 @@ void sat_buf_free_huge(void *p, size_t n)
 		munmap(p, len);
 }
 
+/* ---- blocks ----------------------------------------------------------
+ *
+ * Slabs of SAT_BUFPOOL_HUGE bytes (huge buffers, so aligned on their
+ * size: a block's slab is its address rounded down), one size class
+ * each. A slab's first block holds its header; the others are handed
+ * out, free ones linked through their first word, those never used
+ * taken in order after them (so that a fresh slab is not touched ahead
+ * of need). Slabs with a free block are on their class's list; a slab
+ * all free goes back to the huge buffers, but for one kept per class. */
+
+#define BLOCK_CLASSES 5 /* 4 KiB << 0 .. 4 */
+
+/* Under AddressSanitizer blocks stay in slabs (so that a test's RSS is
+ * what it would be), poisoned while free: a use after free is caught
+ * all the same, an overflow only into a free block. The first word of a
+ * free block is the free list's. */
+#if BUFPOOL_OFF
+#define BLOCK_POISON(p, n) \
+	ASAN_POISON_MEMORY_REGION((uint8_t *)(p) + sizeof(void *), \
+				  (n) - sizeof(void *))
+#define BLOCK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define BLOCK_POISON(p, n) ((void)(p), (void)(n))
+#define BLOCK_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+struct slab {
+	struct slab *prev, *next; /* on block_partial[cls] */
+	void *free;               /* free blocks, each holding the next */
+	unsigned nfree, used_end; /* blocks [1, used_end) were handed out */
+	unsigned nblocks, cls;
+};
+
+static struct slab *block_partial[BLOCK_CLASSES]; /* protected by pool_lock */
+static unsigned block_empty[BLOCK_CLASSES]; /* all-free slabs kept */
+
+/* The class of n bytes; -1 for malloc: too large, or so small that a
+ * block would waste more than half. */
+static int block_class(size_t n)
+{
+	if (n <= SAT_BUFPOOL_BLOCK_MIN / 2)
+		return -1;
+	for (int c = 0; c < BLOCK_CLASSES; c++)
+		if (n <= ((size_t)SAT_BUFPOOL_BLOCK_MIN << c))
+			return c;
+	return -1;
+}
+
+static size_t class_bytes(int c)
+{
+	return (size_t)SAT_BUFPOOL_BLOCK_MIN << c;
+}
+
+static void slab_unlink(struct slab *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		block_partial[s->cls] = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+}
+
+static void slab_link(struct slab *s)
+{
+	s->prev = NULL;
+	s->next = block_partial[s->cls];
+	if (s->next)
+		s->next->prev = s;
+	block_partial[s->cls] = s;
+}
+
+void *sat_buf_block_alloc(size_t n)
+{
+	int c = block_class(n);
+	struct slab *s;
+	void *p;
+
+	if (c < 0)
+		return malloc(n ? n : 1);
+	pthread_mutex_lock(&pool_lock);
+	s = block_partial[c];
+	pthread_mutex_unlock(&pool_lock);
+	if (!s) {
+		/* outside the lock: the huge buffers take it too */
+		s = sat_buf_alloc_huge(SAT_BUFPOOL_HUGE);
+		if (!s)
+			return NULL;
+		memset(s, 0, sizeof(*s));
+		s->cls = (unsigned)c;
+		s->nblocks = (unsigned)(SAT_BUFPOOL_HUGE / class_bytes(c));
+		s->nfree = s->nblocks - 1;
+		s->used_end = 1;
+		pthread_mutex_lock(&pool_lock);
+		slab_link(s);
+	} else {
+		pthread_mutex_lock(&pool_lock);
+		s = block_partial[c]; /* may have changed */
+		if (!s) {
+			pthread_mutex_unlock(&pool_lock);
+			return sat_buf_block_alloc(n);
+		}
+	}
+	if (s->nfree == s->nblocks - 1 && block_empty[c] > 0)
+		block_empty[c]--; /* an empty one kept, in use again */
+	if (s->free) {
+		p = s->free;
+		s->free = *(void **)p;
+	} else {
+		p = (uint8_t *)s + (size_t)s->used_end++ * class_bytes(c);
+	}
+	if (--s->nfree == 0)
+		slab_unlink(s);
+	pthread_mutex_unlock(&pool_lock);
+	BLOCK_UNPOISON(p, class_bytes(c));
+	return p;
+}
+
+void sat_buf_block_free(void *p, size_t n)
+{
+	int c = block_class(n);
+	struct slab *s;
+
+	if (!p)
+		return;
+	if (c < 0) {
+		free(p);
+		return;
+	}
+	s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1));
+	pthread_mutex_lock(&pool_lock);
+	*(void **)p = s->free;
+	s->free = p;
+	BLOCK_POISON(p, class_bytes(c));
+	if (s->nfree++ == 0)
+		slab_link(s);
+	if (s->nfree == s->nblocks - 1) {
+		if (block_empty[c] == 0) {
+			block_empty[c]++; /* kept for the next */
+			s = NULL;
+		} else {
+			slab_unlink(s);
+		}
+	} else {
+		s = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (s)
+		sat_buf_free_huge(s, SAT_BUFPOOL_HUGE);
+}
+
+/* Takes the empty slabs kept off their lists; the caller frees them. */
+static struct slab *blocks_take_empty_locked(void)
+{
+	struct slab *out = NULL;
+
+	for (int c = 0; c < BLOCK_CLASSES; c++) {
+		struct slab *s = block_partial[c], *next;
+
+		for (; s; s = next) {
+			next = s->next;
+			if (s->nfree != s->nblocks - 1)
+				continue;
+			slab_unlink(s);
+			s->next = out;
+			out = s;
+		}
+		block_empty[c] = 0;
+	}
+	return out;
+}
+
 void sat_buf_trim(void)
 {
+	struct slab *empty;
+
+	pthread_mutex_lock(&pool_lock);
+	empty = blocks_take_empty_locked();
+	pthread_mutex_unlock(&pool_lock);
+	while (empty) {
+		struct slab *next = empty->next;
+
+		munmap(empty, SAT_BUFPOOL_HUGE);
+		empty = next;
+	}
+
 	pthread_mutex_lock(&pool_lock);
 	while (pool_n > 0)
 		free(pool_buf[--pool_n]);
@@ -172,6 +361,8 @@ size_t sat_buf_pooled_bytes(void)
 
 	pthread_mutex_lock(&pool_lock);
 	n = pool_bytes;
+	for (int c = 0; c < BLOCK_CLASSES; c++)
+		n += block_empty[c] * (size_t)SAT_BUFPOOL_HUGE;
 	for (size_t i = 0; i < huge_n; i++)
 		n += huge_len[i];
 	pthread_mutex_unlock(&pool_lock);

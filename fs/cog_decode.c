@@ -35,24 +35,28 @@
 #include "cog_private.h"
 #include "satfs/log.h"
 
-/* Undoes TIFF's horizontal differencing (predictor 2) of rows of n
- * samples of one integer sample per pixel, in place: the running sum,
- * modulo the sample's width, as libtiff's horAcc8/16/32 computes it. */
-static void undo_horizontal(void *buf, size_t rows, size_t n, uint16_t bps)
+/* Undoes TIFF's horizontal differencing (predictor 2) of rows [r0, r1)
+ * of rows of `stride` samples of one integer sample per pixel, their
+ * first n samples, in place: the running sum, modulo the sample's width,
+ * as libtiff's horAcc8/16/32 computes it. */
+static void undo_horizontal(void *buf, size_t r0, size_t r1, size_t stride,
+			    size_t n, uint16_t bps)
 {
-	for (size_t r = 0; r < rows && n > 1; r++) {
+	for (size_t r = r0; r < r1 && n > 1; r++) {
 		if (bps == 8) {
-			uint8_t *p = (uint8_t *)buf + r * n, acc = p[0];
+			uint8_t *p = (uint8_t *)buf + r * stride, acc = p[0];
 
 			for (size_t i = 1; i < n; i++)
 				p[i] = acc = (uint8_t)(acc + p[i]);
 		} else if (bps == 16) {
-			uint16_t *p = (uint16_t *)buf + r * n, acc = p[0];
+			uint16_t *p = (uint16_t *)buf + r * stride,
+				 acc = p[0];
 
 			for (size_t i = 1; i < n; i++)
 				p[i] = acc = (uint16_t)(acc + p[i]);
 		} else {
-			uint32_t *p = (uint32_t *)buf + r * n, acc = p[0];
+			uint32_t *p = (uint32_t *)buf + r * stride,
+				 acc = p[0];
 
 			for (size_t i = 1; i < n; i++)
 				p[i] = acc = acc + p[i];
@@ -62,7 +66,8 @@ static void undo_horizontal(void *buf, size_t rows, size_t n, uint16_t bps)
 
 int cog_decode_chunk(const struct sat_cog *cog, const struct cog_ifd *d,
 		     uint32_t strile, const uint8_t *raw, size_t raw_len,
-		     void *out, const char *what)
+		     void *out, const char *what,
+		     const struct cog_part *part)
 {
 	struct mem_src src = { 0 };
 	uint32_t per_plane = d->across * d->down, row0, rows = d->tile_h;
@@ -142,9 +147,17 @@ int cog_decode_chunk(const struct sat_cog *cog, const struct cog_ifd *d,
 			       src.first[0] ? src.first : "does not decode");
 		goto out;
 	}
-	if (own_predictor)
-		undo_horizontal(out, out_size / d->row_bytes,
-				d->row_bytes / (d->bps / 8), d->bps);
+	if (own_predictor) {
+		size_t rows_out = out_size / d->row_bytes;
+		size_t n = d->row_bytes / (d->bps / 8);
+		size_t r0 = part ? part->row0 : 0, r1 = rows_out, n1 = n;
+
+		if (part) {
+			r1 = part->row1 < rows_out ? part->row1 : rows_out;
+			n1 = part->col1 < n ? part->col1 : n;
+		}
+		undo_horizontal(out, r0, r1, n, n1, d->bps);
+	}
 	if (out_size < d->chunk_bytes)
 		memset((uint8_t *)out + out_size, 0,
 		       d->chunk_bytes - out_size);
@@ -197,6 +210,18 @@ int sat_cog_decode_band(const struct sat_cog *cog, size_t level,
 			const uint8_t *raw, size_t raw_len, void *out,
 			size_t out_len)
 {
+	return sat_cog_decode_band_part(cog, level, band, tx, ty, raw, raw_len,
+					out, out_len, 0, UINT32_MAX,
+					UINT32_MAX);
+}
+
+int sat_cog_decode_band_part(const struct sat_cog *cog, size_t level,
+			     uint16_t band, uint32_t tx, uint32_t ty,
+			     const uint8_t *raw, size_t raw_len, void *out,
+			     size_t out_len, uint32_t row0, uint32_t row1,
+			     uint32_t col1)
+{
+	const struct cog_part part = { row0, row1, col1 };
 	const struct cog_level *l;
 	int64_t strile;
 	char what[64];
@@ -225,7 +250,7 @@ int sat_cog_decode_band(const struct sat_cog *cog, size_t level,
 	strile = ((int64_t)(l->img.separate ? band : 0) * l->img.down + ty) *
 			 l->img.across + tx;
 	return cog_decode_chunk(cog, &l->img, (uint32_t)strile, raw, raw_len,
-				out, what);
+				out, what, &part);
 }
 
 int sat_cog_decode_tile(const struct sat_cog *cog, size_t level,
@@ -278,7 +303,7 @@ int sat_cog_decode_mask(const struct sat_cog *cog, size_t level,
 	snprintf(what, sizeof(what), "mask tile %u,%u of level %zu", tx, ty,
 		 level);
 	err = cog_decode_chunk(cog, m, (plane * m->down + ty) * m->across + tx,
-			       raw, raw_len, buf, what);
+			       raw, raw_len, buf, what, NULL);
 	if (!err) {
 		for (y = 0; y < m->tile_h; y++) {
 			const uint8_t *row = buf + (size_t)y * m->row_bytes;

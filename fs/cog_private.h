@@ -96,9 +96,15 @@ int cog_read_geo(struct sat_cog *cog, TIFF *tif);
 
 /* cog_decode.c */
 /* Decodes chunk `strile` of ifd d from raw into out (d->chunk_bytes),
- * through a fresh libtiff handle on the cog's header. */
+ * through a fresh libtiff handle on the cog's header; only the rows
+ * [row0, row1) up to column col1 need be right (part, or NULL: all;
+ * sat_cog_decode_band_part()). */
+struct cog_part {
+	uint32_t row0, row1, col1;
+};
 int cog_decode_chunk(const struct sat_cog *cog, const struct cog_ifd *d,
 		     uint32_t strile, const uint8_t *raw, size_t raw_len,
-		     void *out, const char *what);
+		     void *out, const char *what,
+		     const struct cog_part *part);
 
 #endif

@@ -33,7 +33,7 @@ struct sat_cogread_header {
 
 enum cr_tile_state {
 	CR_TILE_FETCHING,  /* its bytes are on their way, then decoded */
-	CR_TILE_READY,     /* pix holds it (NULL: a sparse tile) */
+	CR_TILE_READY,     /* blk holds it (NULL: a sparse tile) */
 	CR_TILE_FAILED,    /* err and why say why; out of the table */
 };
 
@@ -41,8 +41,28 @@ enum cr_tile_state {
  * band for a separate one), or the mask IFD's. */
 #define CR_PLANE_MASK 0x8000u /* | band, for a per-band mask */
 
+/* A rectangle of a tile's pixels: columns [x0, x1), rows [y0, y1). */
+struct cr_rect {
+	uint32_t x0, y0, x1, y1;
+};
+
+/* Decoded tiles are kept in blocks of CR_BLOCK x CR_BLOCK pixels, or of
+ * the tile's width (height) where it is smaller: then its crop spans the
+ * tile that way. */
+#define CR_BLOCK_SHIFT 7
+#define CR_BLOCK (1u << CR_BLOCK_SHIFT)
+
 /* One decoded tile, shared by every window that needs it. Its key is the
- * header (URL and ETag), the level, the plane and the tile's position. */
+ * header (URL and ETag), the level, the plane and the tile's position.
+ *
+ * It keeps only the blocks that the renders which asked for it cover
+ * (crop, on block boundaries; the whole tile for a sparse one): a small
+ * region's window takes a quarter of its 2x2 source tiles on average,
+ * and every byte kept is memory touched for the first time. Blocks of one
+ * size come and go through the buffer pool's slabs, which keeps them in
+ * huge pages (include/satfs/bufpool.h). blk[j * nbx + i] is the block i
+ * across, j down from the crop's corner: block_w x block_h pixels of
+ * px bytes, row after row. */
 struct cr_tile {
 	struct cr_tile *hnext;          /* hash chain; cr->lock */
 	struct cr_tile *lru_prev, *lru_next; /* idle READY tiles; cr->lock */
@@ -50,13 +70,17 @@ struct cr_tile {
 	uint32_t level, tx, ty;
 	uint16_t plane;
 	uint64_t offset, length;        /* its bytes; length 0: sparse */
-	size_t bytes;                   /* decoded size, when pix is set */
+	struct cr_rect crop;            /* what blk holds; set at creation */
+	uint32_t block_w, block_h, nbx, nblk;
+	uint32_t px;                    /* bytes per pixel */
+	size_t block_bytes;
+	size_t bytes;                   /* nblk * block_bytes */
 	size_t coming;                  /* decoded size while FETCHING */
 	/* protected by cr->lock: */
 	enum cr_tile_state state;
 	unsigned pins;                  /* windows using or awaiting it */
 	bool in_table;
-	void *pix;
+	void **blk;
 	int err;
 	char why[400];
 };
@@ -102,14 +126,34 @@ int sat_cogread_fetch_all(struct sat_cogread *cr,
 
 /* ---- the tile cache (fs/cogread_tiles.c) ---- */
 
-/* A tile wanted by a window: in, its key and range; out, the entry. */
+/* A tile wanted by a window: in, its key and range, the pixels the
+ * window reads (need) and those worth keeping for the rest of its render
+ * (keep, which contains need); out, the entry, whose crop contains need. */
 struct cr_want {
 	struct sat_cogread_header *hdr; /* borrowed */
 	uint32_t level, tx, ty;
 	uint16_t plane;                 /* band, or CR_PLANE_MASK | band */
 	uint64_t offset, length;
+	struct cr_rect need, keep;
 	struct cr_tile *tile;           /* pinned when the call pins */
 };
+
+/* The pixel at column x, row y of t's tile (its crop contains it; t is
+ * READY and not sparse). Pixels x .. the end of its block's row follow
+ * it. */
+static inline const uint8_t *cr_tile_at(const struct cr_tile *t, uint32_t x,
+					uint32_t y)
+{
+	/* a dimension of whole-tile blocks has one block, from 0 */
+	bool fx = t->block_w == CR_BLOCK, fy = t->block_h == CR_BLOCK;
+	uint32_t bx = fx ? (x - t->crop.x0) >> CR_BLOCK_SHIFT : 0;
+	uint32_t by = fy ? (y - t->crop.y0) >> CR_BLOCK_SHIFT : 0;
+	uint32_t ix = fx ? x & (CR_BLOCK - 1) : x;
+	uint32_t iy = fy ? y & (CR_BLOCK - 1) : y;
+	const uint8_t *b = t->blk[(size_t)by * t->nbx + bx];
+
+	return b + ((size_t)iy * t->block_w + ix) * t->px;
+}
 
 /* Finds or starts every wanted tile: those missing are fetched (adjacent
  * ranges in one request) and decoded in the background. With pin, each

@@ -12,20 +12,24 @@
  * its own, so that the tiles of one window decode on every core. A window
  * then samples straight from the decoded tiles.
  *
+ * A tile keeps the blocks of it that the render asking for it covers
+ * (the read's extent), not the whole tile (cogread_private.h, struct
+ * cr_tile); a window needing pixels outside them has the tile fetched
+ * again, keeping both (counted in tiles_recropped).
+ *
  * Bounds: decoded tiles take at most cr->tile_cap_bytes, except what
  * windows have pinned (a window pins the tiles of one chunk of a render,
  * bounded by the chunk's size); idle tiles are evicted least recently used
- * first, and a new tile reuses an evicted tile's buffer when it can. The
- * buffers of tiles destroyed otherwise go back to the buffer pool, which
- * keeps some for the next ones (its own caps). The compressed bytes
- * live only until the tiles in them are decoded.
+ * first, their blocks going back to the buffer pool's slabs for the next
+ * ones (its own caps). The compressed bytes live only until the tiles in
+ * them are decoded.
  *
  * Failures: every waiter of a failed tile gets its error and cause, the
  * tile leaves the table (the next window fetches it anew), and, as before
  * this cache existed, a header that may be what is wrong is forgotten.
  *
  * Threading: cr->lock protects the table, the LRU list, the byte count,
- * the counters and each tile's state, pins and pix; cr->tile_cond is
+ * the counters and each tile's state, pins and blk; cr->tile_cond is
  * broadcast when a tile becomes READY or FAILED. Decoding runs without
  * the lock into a buffer no one else sees until the state says READY. The
  * lock is never held across the network, a decode or a call into another
@@ -74,25 +78,139 @@ struct cr_decode {
 	struct cr_tile *tile;
 };
 
-/* Decoded tiles of 2 MiB and more (a 1024x1024 uint16 tile is exactly
- * 2 MiB) go in huge pages, smaller ones (a 1024x1024 SCL tile is 1 MiB)
- * in the buffer pool's buffers: a page never touched costs that much here
- * (include/satfs/bufpool.h) that freed tiles' buffers are kept for the
- * next ones. Evicted beyond the cap when unpinned, a cold copy of 50
- * snippets mapped 188 new huge buffers for 712 tiles, 56 with them kept. */
-#define CR_HUGE SAT_BUFPOOL_HUGE
-
-static void *pix_alloc(size_t bytes)
+/* A whole tile is decoded into a scratch buffer, then its crop's blocks
+ * copied out: scratch tiles of 2 MiB and more (a 1024x1024 uint16 tile is
+ * exactly 2 MiB) go in huge pages, smaller ones (a 1024x1024 SCL tile is
+ * 1 MiB) in the buffer pool's buffers, and both are kept there for the
+ * next decode: a page never touched costs that much here
+ * (include/satfs/bufpool.h). */
+static void *scratch_alloc(size_t bytes)
 {
-	return bytes < CR_HUGE ? sat_buf_alloc(bytes) : sat_buf_alloc_huge(bytes);
+	return bytes < SAT_BUFPOOL_HUGE ? sat_buf_alloc(bytes)
+					: sat_buf_alloc_huge(bytes);
 }
 
-static void pix_free(void *pix, size_t bytes)
+static void scratch_free(void *p, size_t bytes)
 {
-	if (bytes < CR_HUGE)
-		sat_buf_free(pix);
+	if (bytes < SAT_BUFPOOL_HUGE)
+		sat_buf_free(p);
 	else
-		sat_buf_free_huge(pix, bytes);
+		sat_buf_free_huge(p, bytes);
+}
+
+/* Decoded size of one whole tile of a level and plane. */
+static size_t full_bytes(const struct sat_cog *cog, uint32_t level,
+			 uint16_t plane)
+{
+	const struct sat_cog_level *lv = sat_cog_level(cog, level);
+
+	return plane & CR_PLANE_MASK
+		       ? (size_t)lv->tile_width * lv->tile_height
+		       : sat_cog_tile_bytes(cog, level);
+}
+
+/* Sets t's block layout for crop c: the blocks of its level's tiles, and
+ * how many of them c covers. */
+static void tile_layout(struct cr_tile *t, const struct cr_rect *c)
+{
+	const struct sat_cog_level *lv = sat_cog_level(t->hdr->cog, t->level);
+
+	t->crop = *c;
+	t->px = (uint32_t)(full_bytes(t->hdr->cog, t->level, t->plane) /
+			   ((size_t)lv->tile_width * lv->tile_height));
+	t->block_w = lv->tile_width < CR_BLOCK ? lv->tile_width : CR_BLOCK;
+	t->block_h = lv->tile_height < CR_BLOCK ? lv->tile_height : CR_BLOCK;
+	t->block_bytes = (size_t)t->block_w * t->block_h * t->px;
+	t->nbx = (c->x1 - c->x0 + t->block_w - 1) / t->block_w;
+	t->nblk = t->nbx * ((c->y1 - c->y0 + t->block_h - 1) / t->block_h);
+	t->bytes = t->nblk * t->block_bytes;
+}
+
+static bool rect_contains(const struct cr_rect *a, const struct cr_rect *b)
+{
+	if (b->x0 >= b->x1 || b->y0 >= b->y1)
+		return true;
+	return a->x0 <= b->x0 && a->y0 <= b->y0 && a->x1 >= b->x1 &&
+	       a->y1 >= b->y1;
+}
+
+/* The crop of a new tile: keep, and what the tile it replaces held, out
+ * to block boundaries (which also lets renders of one region whose
+ * windows differ by a pixel share it). */
+static struct cr_rect crop_of(const struct sat_cog_level *lv,
+			      const struct cr_rect *keep,
+			      const struct cr_rect *old)
+{
+	struct cr_rect c = *keep;
+	uint32_t bw = lv->tile_width < CR_BLOCK ? lv->tile_width : CR_BLOCK;
+	uint32_t bh = lv->tile_height < CR_BLOCK ? lv->tile_height : CR_BLOCK;
+
+	if (old) {
+		c.x0 = c.x0 < old->x0 ? c.x0 : old->x0;
+		c.y0 = c.y0 < old->y0 ? c.y0 : old->y0;
+		c.x1 = c.x1 > old->x1 ? c.x1 : old->x1;
+		c.y1 = c.y1 > old->y1 ? c.y1 : old->y1;
+	}
+	if (c.x0 >= c.x1 || c.y0 >= c.y1) /* nothing: one block */
+		c = (struct cr_rect){ 0, 0, 1, 1 };
+	c.x0 -= c.x0 % bw;
+	c.y0 -= c.y0 % bh;
+	c.x1 = c.x1 + bw - 1 < lv->tile_width ? (c.x1 + bw - 1) / bw * bw
+					      : lv->tile_width;
+	c.y1 = c.y1 + bh - 1 < lv->tile_height ? (c.y1 + bh - 1) / bh * bh
+					       : lv->tile_height;
+	return c;
+}
+
+/* Frees t's blocks (not t). */
+static void blocks_free(struct cr_tile *t, void **blk)
+{
+	if (!blk)
+		return;
+	for (uint32_t i = 0; i < t->nblk; i++)
+		sat_buf_block_free(blk[i], t->block_bytes);
+	free(blk);
+}
+
+/* t's blocks, or NULL. */
+static void **blocks_alloc(const struct cr_tile *t)
+{
+	void **blk = calloc(t->nblk, sizeof(*blk));
+
+	for (uint32_t i = 0; blk && i < t->nblk; i++) {
+		blk[i] = sat_buf_block_alloc(t->block_bytes);
+		if (!blk[i]) {
+			while (i-- > 0)
+				sat_buf_block_free(blk[i], t->block_bytes);
+			free(blk);
+			return NULL;
+		}
+	}
+	return blk;
+}
+
+/* Copies t's crop out of the decoded tile whole into its blocks. */
+static void blocks_fill(const struct cr_tile *t, void **blk,
+			const uint8_t *whole)
+{
+	const struct sat_cog_level *lv = sat_cog_level(t->hdr->cog, t->level);
+	size_t stride = (size_t)lv->tile_width * t->px;
+
+	for (uint32_t y = t->crop.y0; y < t->crop.y1; y++) {
+		uint32_t by = (y - t->crop.y0) / t->block_h;
+		size_t row = (size_t)(y % t->block_h) * t->block_w * t->px;
+
+		for (uint32_t bx = 0; bx < t->nbx; bx++) {
+			uint32_t x = t->crop.x0 + bx * t->block_w;
+			uint32_t n = t->crop.x1 - x < t->block_w
+					     ? t->crop.x1 - x
+					     : t->block_w;
+
+			memcpy((uint8_t *)blk[(size_t)by * t->nbx + bx] + row,
+			       whole + (size_t)y * stride + (size_t)x * t->px,
+			       (size_t)n * t->px);
+		}
+	}
 }
 
 static size_t tile_hash(const struct sat_cogread_header *h, uint32_t level,
@@ -173,8 +291,8 @@ static void lru_push_locked(struct sat_cogread *cr, struct cr_tile *t)
 /* Frees a tile no one holds (out of the table, the LRU and every pin). */
 static void tile_destroy(struct sat_cogread *cr, struct cr_tile *t)
 {
+	blocks_free(t, t->blk);
 	sat_cogread_header_unref(cr, t->hdr);
-	pix_free(t->pix, t->bytes);
 	free(t);
 }
 
@@ -189,38 +307,30 @@ static struct cr_tile *unpin_locked(struct sat_cogread *cr, struct cr_tile *t)
 		return NULL;
 	}
 	if (t->state == CR_TILE_FAILED || !t->in_table) {
-		if (t->pix)
+		if (t->blk)
 			cr->tile_bytes -= t->bytes;
 		return t;
 	}
 	return NULL; /* still on its way: its request holds it */
 }
 
-/* Room for `bytes` more: evicts idle tiles, least recently used first,
- * and hands back the buffer of one of the same size (or NULL). */
-static void *make_room_locked(struct sat_cogread *cr, size_t bytes,
-			      struct cr_tile **victims)
+/* Room for `bytes` more, counted: evicts idle tiles, least recently used
+ * first, onto *victims (their blocks then serve the next tiles). */
+static void make_room_locked(struct sat_cogread *cr, size_t bytes,
+			     struct cr_tile **victims)
 {
-	void *reuse = NULL;
-
 	while (cr->tile_bytes + bytes > cr->tile_cap_bytes && cr->lru_tail) {
 		struct cr_tile *t = cr->lru_tail;
 
 		lru_remove_locked(cr, t);
 		unhash_locked(cr, t);
 		cr->stats.tiles_evicted++;
-		if (t->pix) {
+		if (t->blk)
 			cr->tile_bytes -= t->bytes;
-			if (!reuse && bytes && t->bytes == bytes) {
-				reuse = t->pix;
-				t->pix = NULL;
-			}
-		}
 		t->hnext = *victims; /* freed after unlocking */
 		*victims = t;
 	}
 	cr->tile_bytes += bytes;
-	return reuse;
 }
 
 static void destroy_list(struct sat_cogread *cr, struct cr_tile *list)
@@ -233,10 +343,11 @@ static void destroy_list(struct sat_cogread *cr, struct cr_tile *list)
 	}
 }
 
-/* Ends a tile: READY with pix, or FAILED with err and why. Wakes waiters;
+/* Ends a tile: READY with its blocks blk (counted in tile_bytes), or
+ * FAILED with err and why (blk NULL, nothing counted). Wakes waiters;
  * drops the request's pin. */
-static void tile_finish(struct sat_cogread *cr, struct cr_tile *t, void *pix,
-			size_t bytes, int err, const char *why)
+static void tile_finish(struct sat_cogread *cr, struct cr_tile *t, void **blk,
+			int err, const char *why)
 {
 	struct cr_tile *dead;
 
@@ -249,13 +360,9 @@ static void tile_finish(struct sat_cogread *cr, struct cr_tile *t, void *pix,
 		snprintf(t->why, sizeof(t->why), "%s", why ? why : "");
 		if (t->in_table)
 			unhash_locked(cr, t);
-		if (pix)
-			cr->tile_bytes -= bytes;
-		pix_free(pix, bytes);
 	} else {
 		t->state = CR_TILE_READY;
-		t->pix = pix;
-		t->bytes = bytes;
+		t->blk = blk;
 		cr->stats.tiles_decoded += t->length ? 1 : 0;
 	}
 	dead = unpin_locked(cr, t);
@@ -281,44 +388,50 @@ static void decode_task(void *payload)
 	struct sat_cogread *cr = rq->cr;
 	struct cr_tile *t = d->tile, *victims = NULL;
 	const struct sat_cog *cog = t->hdr->cog;
-	const struct sat_cog_level *lv = sat_cog_level(cog, t->level);
 	bool mask = t->plane & CR_PLANE_MASK;
 	uint16_t band = t->plane & ~CR_PLANE_MASK;
-	size_t bytes = mask ? (size_t)lv->tile_width * lv->tile_height
-			    : sat_cog_tile_bytes(cog, t->level);
+	size_t full = full_bytes(cog, t->level, t->plane);
+	const uint8_t *raw = (const uint8_t *)rq->res.data +
+			     (t->offset - rq->req.range_offset);
 	char why[400] = "", ubuf[512];
-	void *pix;
-	int rc;
+	void **blk, *whole = NULL;
+	int rc = -ENOMEM;
 
 	free(d);
 	pthread_mutex_lock(&cr->lock);
-	pix = make_room_locked(cr, bytes, &victims);
+	make_room_locked(cr, t->bytes, &victims);
 	pthread_mutex_unlock(&cr->lock);
 	destroy_list(cr, victims);
-	if (!pix)
-		pix = pix_alloc(bytes);
-	if (!pix) {
-		tile_finish(cr, t, NULL, 0, -ENOMEM, "out of memory");
-		pthread_mutex_lock(&cr->lock);
-		cr->tile_bytes -= bytes;
-		pthread_mutex_unlock(&cr->lock);
-	} else {
-		const uint8_t *raw = (const uint8_t *)rq->res.data +
-				     (t->offset - rq->req.range_offset);
-
+	/* decoded whole into a scratch tile, its crop copied out */
+	blk = blocks_alloc(t);
+	if (blk)
+		whole = scratch_alloc(full);
+	if (whole)
 		rc = mask ? sat_cog_decode_mask(cog, t->level, band, t->tx,
-						t->ty, raw, t->length, pix,
-						bytes)
-			  : sat_cog_decode_band(cog, t->level, band, t->tx,
-						t->ty, raw, t->length, pix,
-						bytes);
-		if (rc)
+						t->ty, raw, t->length, whole,
+						full)
+			  : sat_cog_decode_band_part(
+				    cog, t->level, band, t->tx, t->ty, raw,
+				    t->length, whole, full, t->crop.y0,
+				    t->crop.y1, t->crop.x1);
+	if (!rc)
+		blocks_fill(t, blk, whole);
+	scratch_free(whole, full);
+	if (rc) {
+		if (rc == -ENOMEM)
+			snprintf(why, sizeof(why), "out of memory");
+		else
 			snprintf(why, sizeof(why), "%s: %s %u,%u of level "
 				 "%u does not decode (%s)", CR_URL(t->hdr->url),
 				 mask ? "mask tile" : "tile", t->tx, t->ty,
 				 t->level, sat_cog_last_error());
-		tile_finish(cr, t, pix, bytes, rc ? -EIO : 0, why);
+		blocks_free(t, blk);
+		blk = NULL;
+		pthread_mutex_lock(&cr->lock);
+		cr->tile_bytes -= t->bytes;
+		pthread_mutex_unlock(&cr->lock);
 	}
+	tile_finish(cr, t, blk, rc == -ENOMEM ? rc : rc ? -EIO : 0, why);
 	if (atomic_fetch_sub(&rq->decodes_left, 1) == 1)
 		req_free(rq);
 }
@@ -327,7 +440,7 @@ static void decode_task(void *payload)
 static void req_fail(struct cr_req *rq, int err, const char *why)
 {
 	for (size_t i = 0; i < rq->ntiles; i++)
-		tile_finish(rq->cr, rq->tiles[i], NULL, 0, err, why);
+		tile_finish(rq->cr, rq->tiles[i], NULL, err, why);
 	req_free(rq);
 }
 
@@ -425,7 +538,7 @@ static void fetched_task(void *payload)
 				      : sat_workq_submit(cr->decoders,
 							 decode_task, d))) {
 			free(d);
-			tile_finish(cr, rq->tiles[i], NULL, 0, -ENOMEM,
+			tile_finish(cr, rq->tiles[i], NULL, -ENOMEM,
 				    "out of memory");
 			atomic_fetch_sub(&rq->decodes_left, 1);
 		}
@@ -487,7 +600,7 @@ static void fetch_new(struct sat_cogread *cr, struct cr_tile **nt, size_t n,
 		if (!rq || !rq->tiles) {
 			free(rq);
 			for (; i < j; i++)
-				tile_finish(cr, nt[i], NULL, 0, -ENOMEM,
+				tile_finish(cr, nt[i], NULL, -ENOMEM,
 					    "out of memory");
 			continue;
 		}
@@ -513,17 +626,46 @@ static void fetch_new(struct sat_cogread *cr, struct cr_tile **nt, size_t n,
 	}
 }
 
+/* Takes t, whose crop is too small for a window, out of the table: an
+ * idle one goes on *dead (freed after unlocking), one in use when its
+ * last user lets go. */
+static void retire_locked(struct sat_cogread *cr, struct cr_tile *t,
+			  struct cr_tile **dead)
+{
+	unhash_locked(cr, t);
+	cr->stats.tiles_recropped++;
+	if (t->pins || t->state != CR_TILE_READY)
+		return;
+	lru_remove_locked(cr, t);
+	if (t->blk)
+		cr->tile_bytes -= t->bytes;
+	t->hnext = *dead;
+	*dead = t;
+}
+
 /* Finds want's tile or makes it (FETCHING, pinned for its request, put in
  * nt[] to fetch). With pin, pins it for the caller. Sets *joined when the
- * tile was there already. -ENOMEM. */
+ * tile was there already. A tile whose crop lacks pixels the window needs
+ * is replaced by one that keeps both (its old self goes on *dead when
+ * idle). -ENOMEM. */
 static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 			  bool pin, struct cr_tile **nt, size_t *nnew,
-			  bool *joined)
+			  bool *joined, struct cr_tile **dead)
 {
-	struct cr_tile *t = find_locked(cr, want);
-	size_t h, est;
+	const struct sat_cog_level *lv = sat_cog_level(want->hdr->cog,
+						       want->level);
+	struct cr_tile *t = find_locked(cr, want), probe;
+	struct cr_rect crop;
+	size_t h;
 
 	want->tile = NULL;
+	if (t && !rect_contains(&t->crop, &want->need)) {
+		crop = crop_of(lv, &want->keep, &t->crop);
+		retire_locked(cr, t, dead);
+		t = NULL;
+	} else {
+		crop = crop_of(lv, &want->keep, NULL);
+	}
 	*joined = t != NULL;
 	if (t) {
 		cr->stats.tile_hits++;
@@ -534,15 +676,17 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 		}
 		return 0;
 	}
-	est = want->plane & CR_PLANE_MASK
-		      ? (size_t)sat_cog_level(want->hdr->cog, want->level)
-					->tile_width *
-			sat_cog_level(want->hdr->cog, want->level)->tile_height
-		      : sat_cog_tile_bytes(want->hdr->cog, want->level);
+	if (want->length == 0) /* sparse: nothing kept, any pixel read */
+		crop = (struct cr_rect){ 0, 0, lv->tile_width,
+					 lv->tile_height };
+	probe.hdr = want->hdr;
+	probe.level = want->level;
+	probe.plane = want->plane;
+	tile_layout(&probe, &crop);
 	/* A look ahead never takes room that tiles in use may need: it is
 	 * a guess, and evicting for it would only fetch those again. */
-	if (!pin && want->length &&
-	    cr->tile_bytes + cr->coming_bytes + est > cr->tile_cap_bytes)
+	if (!pin && want->length && cr->tile_bytes + cr->coming_bytes +
+					    probe.bytes > cr->tile_cap_bytes)
 		return 0;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -555,6 +699,7 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 	t->ty = want->ty;
 	t->offset = want->offset;
 	t->length = want->length;
+	tile_layout(t, &crop);
 	t->in_table = true;
 	if (t->length == 0) {
 		t->state = CR_TILE_READY; /* sparse: nothing to fetch */
@@ -563,8 +708,8 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 	} else {
 		t->state = CR_TILE_FETCHING;
 		t->pins = 1; /* its request's */
-		t->coming = est;
-		cr->coming_bytes += est;
+		t->coming = t->bytes;
+		cr->coming_bytes += t->bytes;
 		nt[(*nnew)++] = t;
 		cr->stats.tiles_fetched++;
 	}
@@ -582,7 +727,7 @@ int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
 		 bool pin, enum sat_fetch_priority prio,
 		 struct sat_progress *progress)
 {
-	struct cr_tile **nt = calloc(n + 1, sizeof(*nt));
+	struct cr_tile **nt = calloc(n + 1, sizeof(*nt)), *dead = NULL;
 	bool *joined = calloc(n + 1, sizeof(*joined));
 	size_t nnew = 0, i;
 	int err = 0;
@@ -594,8 +739,11 @@ int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
 	}
 	pthread_mutex_lock(&cr->lock);
 	for (i = 0; i < n && !err; i++)
-		err = acquire_locked(cr, &want[i], pin, nt, &nnew, &joined[i]);
+		err = acquire_locked(cr, &want[i], pin, nt, &nnew, &joined[i],
+				     &dead);
 	pthread_mutex_unlock(&cr->lock);
+	destroy_list(cr, dead);
+	dead = NULL;
 	fetch_new(cr, nt, nnew, prio, progress);
 	if (err || !pin)
 		goto out;
@@ -605,8 +753,9 @@ int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
 	 * one more, of our own. */
 	pthread_mutex_lock(&cr->lock);
 	for (i = 0; i < n && !err; i++) {
-		struct cr_tile *t = want[i].tile, *dead = NULL;
+		struct cr_tile *t = want[i].tile;
 
+		dead = NULL;
 		while (t->state == CR_TILE_FETCHING)
 			pthread_cond_wait(&cr->tile_cond, &cr->lock);
 		if (t->state != CR_TILE_FAILED)
@@ -614,13 +763,14 @@ int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
 		if (joined[i]) {
 			joined[i] = false;
 			dead = unpin_locked(cr, t);
+			if (dead)
+				dead->hnext = NULL;
 			nnew = 0;
 			err = acquire_locked(cr, &want[i], true, nt, &nnew,
-					     &joined[i]);
+					     &joined[i], &dead);
 			joined[i] = false;
 			pthread_mutex_unlock(&cr->lock);
-			if (dead)
-				tile_destroy(cr, dead);
+			destroy_list(cr, dead);
 			fetch_new(cr, nt, nnew, prio, progress);
 			pthread_mutex_lock(&cr->lock);
 			i--; /* wait for it again */
@@ -641,7 +791,6 @@ out:
 void cr_tiles_unpin(struct sat_cogread *cr, struct cr_want *want, size_t n)
 {
 	struct cr_tile *dead = NULL;
-	void *spare;
 
 	pthread_mutex_lock(&cr->lock);
 	for (size_t i = 0; i < n; i++) {
@@ -657,9 +806,8 @@ void cr_tiles_unpin(struct sat_cogread *cr, struct cr_want *want, size_t n)
 		}
 	}
 	/* back under the cap, now that these are idle */
-	spare = make_room_locked(cr, 0, &dead);
+	make_room_locked(cr, 0, &dead);
 	pthread_mutex_unlock(&cr->lock);
-	pix_free(spare, 0);
 	destroy_list(cr, dead);
 }
 
@@ -678,7 +826,7 @@ void cr_tiles_drop(struct sat_cogread *cr)
 			if (t->pins || t->state != CR_TILE_READY)
 				continue; /* its last unpin frees it */
 			lru_remove_locked(cr, t);
-			if (t->pix)
+			if (t->blk)
 				cr->tile_bytes -= t->bytes;
 			t->hnext = dead;
 			dead = t;

@@ -69,6 +69,10 @@ struct cr_band {
 	/* Another CRS: tile number and pixel offset per output pixel. */
 	int32_t *ptile;
 	uint32_t *poff;
+	/* In the level's pixels: those the window reads, and those worth
+	 * keeping of the tiles it decodes (cogread_private.h, struct
+	 * cr_tile); both the whole raster for another CRS. */
+	struct cr_rect need, keep;
 	/* The tiles it needs: sorted tile numbers, and where their wants
 	 * start in the window's want array (image tiles, then mask tiles,
 	 * then alpha tiles, as it has them). */
@@ -221,6 +225,94 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 	return 0;
 }
 
+/* The level pixels [*lo, *hi) whose centres lie between a and b (in the
+ * level's axis: offset from its origin over pixel size px), within
+ * [0, n); false when none does. */
+static bool cr_span(double a, double b, double px, uint32_t n, uint32_t *lo,
+		    uint32_t *hi)
+{
+	double fa = floor(a / px), fb = floor(b / px);
+	double l = fmin(fa, fb), h = fmax(fa, fb);
+
+	if (!isfinite(l) || !isfinite(h) || h < 0 || l >= (double)n)
+		return false;
+	*lo = l < 0 ? 0 : (uint32_t)l;
+	*hi = h >= (double)n ? n : (uint32_t)h + 1;
+	return true;
+}
+
+/* Band b's need and keep rectangles (struct cr_band). The window reads
+ * the pixels its mapping names; its render will read those under the
+ * extent's pixel centres, a rectangle too in the same CRS. */
+static void cr_band_rects(struct cr_window *w, struct cr_band *b)
+{
+	const struct sat_grid *g = w->g, *e = w->rd->extent;
+	const struct sat_cog_level *lv = b->lv;
+	struct cr_rect whole = { 0, 0, lv->width, lv->height };
+	struct cr_rect n = { UINT32_MAX, UINT32_MAX, 0, 0 }, k;
+
+	if (b->src_crs) {
+		b->need = b->keep = whole;
+		return;
+	}
+	for (uint32_t c = 0; c < g->width; c++) {
+		uint32_t x;
+
+		if (b->tcol[c] < 0)
+			continue;
+		x = (uint32_t)b->tcol[c] * lv->tile_width + b->xin[c];
+		n.x0 = x < n.x0 ? x : n.x0;
+		n.x1 = x + 1 > n.x1 ? x + 1 : n.x1;
+	}
+	for (uint32_t r = 0; r < g->height; r++) {
+		uint32_t y;
+
+		if (b->rowmap[r] < 0)
+			continue;
+		y = (uint32_t)b->rowmap[r];
+		n.y0 = y < n.y0 ? y : n.y0;
+		n.y1 = y + 1 > n.y1 ? y + 1 : n.y1;
+	}
+	b->need = n;
+	if (!e || e->epsg != g->epsg || e->width == 0 || e->height == 0 ||
+	    !cr_span(e->origin_x + 0.5 * e->pixel_size - lv->origin_x,
+		     e->origin_x + (e->width - 0.5) * e->pixel_size -
+			     lv->origin_x,
+		     lv->pixel_x, lv->width, &k.x0, &k.x1) ||
+	    !cr_span(lv->origin_y - (e->origin_y - 0.5 * e->pixel_size),
+		     lv->origin_y - (e->origin_y -
+				     (e->height - 0.5) * e->pixel_size),
+		     lv->pixel_y, lv->height, &k.y0, &k.y1)) {
+		b->keep = whole;
+		return;
+	}
+	/* with the window's own pixels, whatever the rounding */
+	k.x0 = k.x0 < n.x0 ? k.x0 : n.x0;
+	k.y0 = k.y0 < n.y0 ? k.y0 : n.y0;
+	k.x1 = k.x1 > n.x1 ? k.x1 : n.x1;
+	k.y1 = k.y1 > n.y1 ? k.y1 : n.y1;
+	b->keep = k;
+}
+
+/* Rectangle r of the level, within tile (tx, ty), in the tile's pixels. */
+static struct cr_rect cr_in_tile(const struct cr_rect *r,
+				 const struct sat_cog_level *lv, uint32_t tx,
+				 uint32_t ty)
+{
+	uint64_t x0 = (uint64_t)tx * lv->tile_width;
+	uint64_t y0 = (uint64_t)ty * lv->tile_height;
+	uint64_t x1 = x0 + lv->tile_width, y1 = y0 + lv->tile_height;
+	struct cr_rect t = { 0, 0, 0, 0 };
+
+	if (r->x0 >= x1 || r->x1 <= x0 || r->y0 >= y1 || r->y1 <= y0)
+		return t; /* empty */
+	t.x0 = (uint32_t)((r->x0 > x0 ? r->x0 : x0) - x0);
+	t.y0 = (uint32_t)((r->y0 > y0 ? r->y0 : y0) - y0);
+	t.x1 = (uint32_t)((r->x1 < x1 ? r->x1 : x1) - x0);
+	t.y1 = (uint32_t)((r->y1 < y1 ? r->y1 : y1) - y0);
+	return t;
+}
+
 /* Bands in another CRS: their per-pixel tile and offset, with one PROJ
  * call per row for all the bands of one CRS. */
 static int cr_map_reprojected(struct cr_window *w)
@@ -365,6 +457,8 @@ static int cr_band_wants(struct cr_window *w, const struct cr_band *b,
 		cw->plane = mask ? (uint16_t)(CR_PLANE_MASK | plane) : plane;
 		cw->tx = b->tnums[j] % b->lv->tiles_across;
 		cw->ty = b->tnums[j] / b->lv->tiles_across;
+		cw->need = cr_in_tile(&b->need, b->lv, cw->tx, cw->ty);
+		cw->keep = cr_in_tile(&b->keep, b->lv, cw->tx, cw->ty);
 		rc = mask ? sat_cog_mask_range(b->hdr->cog, b->level, plane,
 					       cw->tx, cw->ty, &cw->offset,
 					       &cw->length)
@@ -476,11 +570,38 @@ static void cr_clear_nodata(const struct cr_band *b, const void *vals,
 			valid[j] = 0;
 }
 
+/* Copies n samples of sz bytes: src[xs[k] - xs[0]] to dst[k], where the
+ * source columns xs[] lie in one row of one block. */
+static void cr_gather(uint8_t *dst, const uint8_t *src, const uint32_t *xs,
+		      size_t n, size_t sz)
+{
+	size_t run = 1;
+
+	while (run < n && xs[run] == xs[run - 1] + 1)
+		run++;
+	if (run == n) { /* consecutive: the usual case */
+		memcpy(dst, src, n * sz);
+		return;
+	}
+	for (size_t k = 0; k < n; k++) {
+		ptrdiff_t d = (ptrdiff_t)xs[k] - (ptrdiff_t)xs[0];
+
+		if (sz == 2)
+			memcpy(dst + 2 * k, src + 2 * d, 2);
+		else if (sz == 1)
+			dst[k] = src[d];
+		else
+			memcpy(dst + k * sz, src + d * (ptrdiff_t)sz, sz);
+	}
+}
+
 /* cr_sample() for the common case: a band in the grid's CRS, one sample
- * per decoded pixel, no alpha. Each output row is cut into runs of
- * consecutive source pixels of one tile (every output pixel, when the
- * grid has the source's resolution and alignment), copied whole; the
- * values and validity are cr_sample()'s, pixel for pixel. */
+ * per decoded pixel, no alpha. Each output row is cut into runs of pixels
+ * whose sources lie in one block of one tile (all the pixels of a block's
+ * row when the grid has the source's resolution and alignment, copied
+ * whole; each source pixel twice over for a band of half the grid's
+ * resolution); the values and validity are cr_sample()'s, pixel for
+ * pixel. */
 static void cr_sample_runs(struct cr_window *w, size_t i)
 {
 	const struct sat_grid *g = w->g;
@@ -489,12 +610,16 @@ static void cr_sample_runs(struct cr_window *w, size_t i)
 	const struct sat_cog_level *lv = b->lv;
 	size_t sz = sat_sample_size(b->type);
 	uint8_t *out = rb->values;
+	/* source columns in one block: the same column >> CR_BLOCK_SHIFT, or
+	 * any of a tile narrower than a block */
+	uint32_t shift = lv->tile_width < CR_BLOCK ? 31 : CR_BLOCK_SHIFT;
 
 	for (uint32_t row = 0; row < g->height; row++) {
 		size_t base = (size_t)row * g->width;
 		uint8_t *valid = w->rd->valid + base;
-		int32_t sr = b->rowmap[row];
-		uint32_t ty, yoff, c = 0;
+		int32_t sr = b->rowmap[row], tc_last = -1;
+		const struct cr_tile *t = NULL, *mt = NULL;
+		uint32_t ty, yin, c = 0;
 
 		if (sr < 0) { /* outside the raster */
 			memset(out + base * sz, 0, (size_t)g->width * sz);
@@ -502,12 +627,10 @@ static void cr_sample_runs(struct cr_window *w, size_t i)
 			continue;
 		}
 		ty = (uint32_t)sr / lv->tile_height;
-		yoff = (uint32_t)sr % lv->tile_height * lv->tile_width;
+		yin = (uint32_t)sr % lv->tile_height;
 		while (c < g->width) {
 			int32_t tc = b->tcol[c];
-			uint32_t e = c + 1, off;
-			const struct cr_tile *t, *mt;
-			ptrdiff_t x;
+			uint32_t e = c + 1, blk = b->xin[c] >> shift;
 
 			if (tc < 0) {
 				memset(out + (base + c) * sz, 0, sz);
@@ -515,28 +638,35 @@ static void cr_sample_runs(struct cr_window *w, size_t i)
 				continue;
 			}
 			while (e < g->width && b->tcol[e] == tc &&
-			       b->xin[e] == b->xin[e - 1] + 1)
+			       b->xin[e] >> shift == blk)
 				e++;
-			x = cr_tile_index(b, ty * lv->tiles_across +
-						     (uint32_t)tc);
-			t = x < 0 ? NULL : w->want[b->want0 + x].tile;
-			mt = x < 0 || !b->mask_ifd
-				     ? NULL
-				     : w->want[b->want_mask + x].tile;
-			off = yoff + b->xin[c];
-			if (t && t->pix)
-				memcpy(out + (base + c) * sz,
-				       (const uint8_t *)t->pix + (size_t)off * sz,
-				       (size_t)(e - c) * sz);
+			if (tc != tc_last) {
+				ptrdiff_t x = cr_tile_index(
+					b, ty * lv->tiles_across +
+						   (uint32_t)tc);
+
+				t = x < 0 ? NULL : w->want[b->want0 + x].tile;
+				mt = x < 0 || !b->mask_ifd
+					     ? NULL
+					     : w->want[b->want_mask + x].tile;
+				tc_last = tc;
+			}
+			if (t && t->blk)
+				cr_gather(out + (base + c) * sz,
+					  cr_tile_at(t, b->xin[c], yin),
+					  b->xin + c, e - c, sz);
 			else
 				for (uint32_t k = c; k < e; k++)
 					sat_sample_put(out, b->type, base + k,
 						       b->fill);
 			if (b->mask_ifd) {
-				const uint8_t *m = mt ? mt->pix : NULL;
+				const uint8_t *m = mt && mt->blk
+					? cr_tile_at(mt, b->xin[c], yin)
+					: NULL;
 
 				for (uint32_t k = c; k < e; k++)
-					if (!m || !m[off + (k - c)])
+					if (!m || !m[(ptrdiff_t)b->xin[k] -
+						     (ptrdiff_t)b->xin[c]])
 						valid[k] = 0;
 			}
 			c = e;
@@ -568,24 +698,23 @@ static void cr_sample(struct cr_window *w, size_t i)
 		size_t base = (size_t)row * g->width;
 		int32_t sr = b->src_crs ? 0 : b->rowmap[row];
 		uint32_t ty = sr < 0 ? 0 : (uint32_t)sr / lv->tile_height;
-		uint32_t yoff = sr < 0 ? 0 : (uint32_t)sr % lv->tile_height *
-						      lv->tile_width;
+		uint32_t yin = sr < 0 ? 0 : (uint32_t)sr % lv->tile_height;
 
 		for (uint32_t c = 0; c < g->width; c++) {
 			size_t o = base + c;
 			int32_t tn;
-			uint32_t off;
+			uint32_t xi = 0, yi = yin; /* within the tile */
 
 			if (b->src_crs) {
 				tn = b->ptile[o];
-				off = b->poff[o];
+				xi = b->poff[o] % lv->tile_width;
+				yi = b->poff[o] / lv->tile_width;
 			} else if (sr < 0 || b->tcol[c] < 0) {
 				tn = -1;
-				off = 0;
 			} else {
 				tn = (int32_t)(ty * lv->tiles_across) +
 				     b->tcol[c];
-				off = yoff + b->xin[c];
+				xi = b->xin[c];
 			}
 			if (tn < 0) { /* outside the raster */
 				memset(out + o * sz, 0, sz);
@@ -605,11 +734,9 @@ static void cr_sample(struct cr_window *w, size_t i)
 					     : t;
 				tlast = tn;
 			}
-			if (t && t->pix)
+			if (t && t->blk)
 				memcpy(out + o * sz,
-				       (const uint8_t *)t->pix +
-					       ((size_t)off * b->spp + b->sit) *
-						       sz,
+				       cr_tile_at(t, xi, yi) + (size_t)b->sit * sz,
 				       sz);
 			else
 				sat_sample_put(out, b->type, o, b->fill);
@@ -617,15 +744,12 @@ static void cr_sample(struct cr_window *w, size_t i)
 			    cr_is_nodata(b, sat_sample_get(out, b->type, o)))
 				valid[o] = 0;
 			if (b->mask_ifd &&
-			    (!mt || !mt->pix || !((const uint8_t *)mt->pix)[off]))
+			    (!mt || !mt->blk || !*cr_tile_at(mt, xi, yi)))
 				valid[o] = 0; /* sparse mask tiles: invalid */
 			if (b->alpha >= 0) {
-				size_t spp = lv->separate ? 1 : b->spp;
-
-				if (at && at->pix &&
-				    sat_sample_get(at->pix, b->type,
-						   (size_t)off * spp +
-							   b->alpha_sit) == 0)
+				if (at && at->blk &&
+				    sat_sample_get(cr_tile_at(at, xi, yi),
+						   b->type, b->alpha_sit) == 0)
 					valid[o] = 0;
 			}
 		}
@@ -682,8 +806,10 @@ static int cr_window_plan(struct cr_window *w, const struct sat_grid *g,
 		ret = cr_band_setup(w, i);
 	if (!ret)
 		ret = cr_map_reprojected(w);
-	for (size_t i = 0; i < w->n && !ret; i++)
+	for (size_t i = 0; i < w->n && !ret; i++) {
 		ret = cr_band_tiles(w, &w->b[i]);
+		cr_band_rects(w, &w->b[i]);
+	}
 	if (!ret)
 		ret = cr_wants(w);
 out:

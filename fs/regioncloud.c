@@ -261,7 +261,8 @@ static int rc_count(const struct sat_render_input *in, const double *ring,
 		struct sat_grid next = g;
 		struct sat_read rd = { .grid = &chunk, .bands = &band,
 				       .nbands = 1, .valid = valid,
-				       .prio = prio, .progress = progress };
+				       .prio = prio, .progress = progress,
+				       .extent = &g };
 		size_t npix;
 
 		chunk = g;

@@ -257,6 +257,7 @@ static struct sat_read rd_read_of(const struct rd_run *r, size_t k,
 		.prio = r->ctx->prio,
 		.progress = r->ctx->progress,
 		.next = next,
+		.extent = &p->grid,
 	};
 }
 

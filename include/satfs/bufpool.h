@@ -44,6 +44,19 @@ int sat_buf_reserve(void **p, size_t n);
 #define SAT_BUFPOOL_HUGE_KEEP 16
 void *sat_buf_alloc_huge(size_t n);
 void sat_buf_free_huge(void *p, size_t n);
+/* Blocks: many small buffers that come and go (the crops of decoded
+ * tiles, in blocks of 128x128 pixels), carved from slabs of
+ * SAT_BUFPOOL_HUGE bytes in huge buffers (one fault for a slab, not one
+ * per page) in classes of SAT_BUFPOOL_BLOCK_MIN to SAT_BUFPOOL_BLOCK_MAX
+ * bytes (powers of two). A slab whose blocks are all free goes back to
+ * the huge buffers, but for one of each class. Sizes outside the classes
+ * (or of half the smallest or less) are plain malloc(). Under
+ * AddressSanitizer, free blocks are poisoned. Given back
+ * with sat_buf_block_free and the same n. */
+#define SAT_BUFPOOL_BLOCK_MIN (4u << 10)
+#define SAT_BUFPOOL_BLOCK_MAX (64u << 10)
+void *sat_buf_block_alloc(size_t n);
+void sat_buf_block_free(void *p, size_t n);
 /* Frees every pooled buffer (at exit, and for tests). */
 void sat_buf_trim(void);
 /* What the pool holds now, huge buffers included. */

@@ -186,6 +186,15 @@ int sat_cog_decode_band(const struct sat_cog *cog, size_t level,
 			uint16_t band, uint32_t tx, uint32_t ty,
 			const uint8_t *raw, size_t raw_len, void *out,
 			size_t out_len);
+/* sat_cog_decode_band() for a caller that keeps only the tile's rows
+ * [row0, row1) up to column col1 (exclusive): those are right, the rest
+ * of out may hold samples left half decoded (the running sums of a
+ * horizontal predictor are taken where they are kept, and no further). */
+int sat_cog_decode_band_part(const struct sat_cog *cog, size_t level,
+			     uint16_t band, uint32_t tx, uint32_t ty,
+			     const uint8_t *raw, size_t raw_len, void *out,
+			     size_t out_len, uint32_t row0, uint32_t row1,
+			     uint32_t col1);
 /* sat_cog_decode_band() of band 0 (for a chunky level: every band). */
 int sat_cog_decode_tile(const struct sat_cog *cog, size_t level,
 			uint32_t tx, uint32_t ty, const uint8_t *raw,

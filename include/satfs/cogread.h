@@ -106,6 +106,8 @@ struct sat_cogread_stats {
 	uint64_t tiles_decoded;
 	uint64_t tile_hits;      /* wanted and found, ready or on its way */
 	uint64_t tiles_evicted;
+	uint64_t tiles_recropped; /* fetched again: a window needed more of
+				     them than their first render kept */
 	uint64_t tile_bytes;     /* decoded bytes held now */
 };
 void sat_cogread_get_stats(struct sat_cogread *cr,

@@ -80,6 +80,10 @@ struct sat_read {
 	/* A hint: the window that will be read next (the renderer's next
 	 * chunk), which the source may start fetching now; may be NULL. */
 	const struct sat_grid *next;
+	/* A hint: the whole output this window is part of (the render's
+	 * grid), of which a source caching what it decodes may keep what
+	 * later windows will read, and no more; NULL: keep whole blocks. */
+	const struct sat_grid *extent;
 };
 
 struct sat_source_ops {

@@ -2,9 +2,10 @@
  * Unit tests for the buffer pool: freed large buffers come back to the
  * next request they fit, the pool holds no more than its cap, small or
  * oversized matches are not made, huge buffers are aligned and kept up to
- * their own cap, and threads share it safely. Under
- * AddressSanitizer the pool keeps nothing (so that a use after free is
- * still caught): the cases check that instead of the reuse.
+ * their own cap, blocks come from slabs and go back to them, and threads
+ * share it safely. Under AddressSanitizer the pool keeps no buffer (so
+ * that a use after free is still caught): the cases check that instead of
+ * the reuse; blocks stay in slabs, poisoned while free.
  */
 #include "satest.h"
 #include "satfs/bufpool.h"
@@ -13,6 +14,15 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+
+/* Under AddressSanitizer: is byte p poisoned (as want)? */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define CHECK_POISONED(p, want) \
+	CHECK_INT(__asan_address_is_poisoned(p) != 0, (want))
+#else
+#define CHECK_POISONED(p, want) ((void)(p), (void)(want))
+#endif
 
 SAT_TEST(reuses_a_freed_buffer)
 {
@@ -170,4 +180,111 @@ SAT_TEST(threads_share_the_pool)
 	}
 	CHECK(sat_buf_pooled_bytes() <= SAT_BUFPOOL_KEEP);
 	sat_buf_trim();
+}
+
+/* The slab a block is in: its address rounded down to the slab size. */
+static uintptr_t slab_of(const void *p)
+{
+	return (uintptr_t)p & ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1);
+}
+
+SAT_TEST(blocks_come_from_slabs_and_go_back)
+{
+	enum { N = 100 }; /* 32 KiB blocks: more than one slab's 63 */
+	const size_t n = 20u << 10;     /* in the 32 KiB class */
+	uint8_t *b[N], *again;
+	uintptr_t first;
+
+	sat_buf_trim();
+	for (int i = 0; i < N; i++) {
+		b[i] = sat_buf_block_alloc(n);
+		CHECK(b[i] != NULL);
+		/* never a slab's first block (its header), whole blocks */
+		CHECK(slab_of(b[i]) != (uintptr_t)b[i]);
+		CHECK_INT(((uintptr_t)b[i] - slab_of(b[i])) % (32u << 10), 0);
+		memset(b[i], i, 32u << 10); /* all of the class is ours */
+	}
+	for (int i = 0; i < N; i++) /* nothing overwrote another's */
+		CHECK(b[i][0] == (uint8_t)i && b[i][(32u << 10) - 1] ==
+						   (uint8_t)i);
+	first = slab_of(b[0]);
+	CHECK(slab_of(b[N - 1]) != first);
+	sat_buf_block_free(b[0], n);
+	CHECK_POISONED(b[0] + 64, 1); /* freed: a use after it is caught */
+	again = sat_buf_block_alloc(n);
+	CHECK(again == b[0]); /* the slab's free block, first */
+	CHECK_POISONED(again + 64, 0);
+	b[0] = again;
+	for (int i = 0; i < N; i++)
+		sat_buf_block_free(b[i], n);
+	/* one all-free slab kept (the other went back to the huge
+	 * buffers, kept too but under AddressSanitizer) */
+	CHECK(sat_buf_pooled_bytes() >= SAT_BUFPOOL_HUGE);
+	again = sat_buf_block_alloc(n);
+	CHECK(slab_of(again) == first || slab_of(again) == slab_of(b[N - 1]));
+	sat_buf_block_free(again, n);
+	sat_buf_trim();
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
+}
+
+SAT_TEST(blocks_outside_the_classes_are_malloc)
+{
+	/* too small (a 4 KiB block would waste more than half) or too
+	 * large: plain malloc, usable and freed the same way */
+	size_t sizes[] = { 1, SAT_BUFPOOL_BLOCK_MIN / 2,
+			   SAT_BUFPOOL_BLOCK_MAX + 1, 1u << 20 };
+
+	sat_buf_trim();
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		uint8_t *p = sat_buf_block_alloc(sizes[i]);
+
+		CHECK(p != NULL);
+		CHECK(malloc_usable_size(p) >= sizes[i]);
+		memset(p, 3, sizes[i]);
+		sat_buf_block_free(p, sizes[i]);
+	}
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
+	sat_buf_block_free(NULL, 32u << 10);
+}
+
+static void *block_churn(void *arg)
+{
+	size_t n = (size_t)(uintptr_t)arg;
+	uint8_t *held[70];
+
+	for (int round = 0; round < 20; round++) {
+		for (int i = 0; i < 70; i++) {
+			held[i] = sat_buf_block_alloc(n);
+			if (!held[i])
+				return (void *)1;
+			memset(held[i], round * 70 + i, n);
+		}
+		for (int i = 0; i < 70; i++) { /* ours alone while held */
+			uint8_t v = (uint8_t)(round * 70 + i);
+
+			if (held[i][0] != v || held[i][n - 1] != v)
+				return (void *)1;
+			sat_buf_block_free(held[i], n);
+		}
+	}
+	return NULL;
+}
+
+SAT_TEST(threads_share_the_blocks)
+{
+	pthread_t t[4];
+	void *ret;
+
+	sat_buf_trim();
+	for (int i = 0; i < 4; i++) /* two classes, two threads each */
+		CHECK_INT(pthread_create(&t[i], NULL, block_churn,
+					 (void *)(uintptr_t)(i % 2 ? 16u << 10
+								   : 32u << 10)),
+			  0);
+	for (int i = 0; i < 4; i++) {
+		CHECK_INT(pthread_join(t[i], &ret), 0);
+		CHECK(ret == NULL);
+	}
+	sat_buf_trim();
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
 }

@@ -337,6 +337,43 @@ SAT_TEST(values_b08)
 	check_scene_values(SCENE "B08.tif", want);
 }
 
+/* A part of a tile decodes to what the whole tile has there, rows and
+ * columns short of the tile's ends included (DEFLATE with the horizontal
+ * predictor, which the part undoes only where it is kept; B04 has none:
+ * a copy that has). */
+SAT_TEST(decode_band_part)
+{
+	struct file f = variant("B04.tif", "-co TILED=YES -co BLOCKXSIZE=512 "
+				"-co BLOCKYSIZE=512 -co COMPRESS=DEFLATE "
+				"-co PREDICTOR=2", "predictor.tif");
+	struct sat_cog *cog = open_file(&f, f.len, 1);
+	const struct sat_cog_level *l = sat_cog_level(cog, 0);
+	size_t bytes = tile_bytes(l);
+	uint16_t *whole = decode(cog, &f, 0, 0, 0), *part = malloc(bytes);
+	const uint32_t rows[][3] = { { 0, l->tile_height, l->tile_width },
+				     { 130, 390, 257 }, { 0, 1, 1 },
+				     { 500, l->tile_height, 128 } };
+	uint64_t off, n;
+
+	CHECK_INT(sat_cog_tile_range(cog, 0, 0, 0, &off, &n), 0);
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		memset(part, 0xee, bytes);
+		CHECK_INT(sat_cog_decode_band_part(cog, 0, 0, 0, 0,
+						   f.bytes + off, n, part,
+						   bytes, rows[k][0],
+						   rows[k][1], rows[k][2]),
+			  0);
+		for (uint32_t y = rows[k][0]; y < rows[k][1]; y++)
+			CHECK(memcmp(part + (size_t)y * l->tile_width,
+				     whole + (size_t)y * l->tile_width,
+				     (size_t)rows[k][2] * 2) == 0);
+	}
+	free(part);
+	free(whole);
+	sat_cog_free(cog);
+	free(f.bytes);
+}
+
 SAT_TEST(short_prefix_needs_one_retry)
 {
 	static const char *const names[] = { "B04.tif", "B08.tif", "TCI.tif",

@@ -586,6 +586,7 @@ SAT_TEST(tile_cache_cap)
 	struct sat_render_plan *p;
 	struct sat_cogread_stats st;
 	struct fx f;
+	size_t cap;
 
 	fx_start(&f, NULL);
 	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
@@ -594,14 +595,172 @@ SAT_TEST(tile_cache_cap)
 	sat_cogread_get_stats(f.cr, &st);
 	CHECK(st.tile_bytes > 0);
 	CHECK_INT(st.tiles_evicted, 0);
-	/* a cap of two tiles: the next render evicts as it goes */
-	sat_cogread_set_tile_cap(f.cr, 2 * 512 * 512 * 2);
+	/* a cap of about two of its tiles (which keep what the region
+	 * covers of them): the next render evicts as it goes */
+	cap = 2 * st.tile_bytes / st.tiles_fetched;
+	sat_cogread_set_tile_cap(f.cr, cap);
 	sat_cogread_drop_caches(f.cr);
 	CHECK_INT(fx_render(&f, p, tmpfile_in("small.tif")), 0);
 	check_same_file(tmpfile_in("big.tif"), tmpfile_in("small.tif"));
 	sat_cogread_get_stats(f.cr, &st);
 	CHECK(st.tiles_evicted >= 10);
-	CHECK(st.tile_bytes <= 2 * 512 * 512 * 2);
+	CHECK(st.tile_bytes <= cap);
+	sat_render_plan_free(p);
+	fx_stop(&f);
+}
+
+/* ---- crops: tiles keep what their render covers ---- */
+
+/* Reads sample `sample` of href on window w (extent e, may be NULL) and
+ * checks it against truth (GDAL's values on grid g, of which w is the
+ * part starting at column x0, row y0): every pixel equal and valid. */
+static void check_window(struct fx *f, const char *href, uint16_t sample,
+			 const struct sat_grid *w, const struct sat_grid *e,
+			 const uint16_t *truth, const struct sat_grid *g,
+			 uint32_t x0, uint32_t y0)
+{
+	struct sat_read_band rb = { .href = href, .sample = sample };
+	uint8_t *valid = malloc((size_t)w->width * w->height);
+	struct sat_read rd = { .grid = w, .bands = &rb, .nbands = 1,
+			       .valid = valid, .prio = SAT_FETCH_FOREGROUND,
+			       .extent = e };
+	size_t bad = 0;
+
+	CHECK_INT(sat_cogread_read(f->cr, &rd), 0);
+	CHECK_INT(rb.type, SAT_SAMPLE_U16);
+	for (uint32_t y = 0; y < w->height; y++)
+		for (uint32_t x = 0; x < w->width; x++) {
+			size_t i = (size_t)y * w->width + x;
+			uint16_t want = truth[(size_t)(y0 + y) * g->width +
+					      x0 + x];
+
+			bad += ((const uint16_t *)rb.values)[i] != want ||
+			       !valid[i];
+		}
+	if (bad)
+		fprintf(stderr, "window %ux%u at %u,%u: %zu pixels differ\n",
+			w->width, w->height, x0, y0, bad);
+	CHECK_INT(bad, 0);
+	free(rb.values);
+	free(valid);
+}
+
+/* Part of grid g: columns [x0, x0 + w), rows [y0, y0 + h). */
+static struct sat_grid sub_grid(const struct sat_grid *g, uint32_t x0,
+				uint32_t y0, uint32_t w, uint32_t h)
+{
+	struct sat_grid s = *g;
+
+	s.origin_x = g->origin_x + x0 * g->pixel_size;
+	s.origin_y = g->origin_y - y0 * g->pixel_size;
+	s.width = w;
+	s.height = h;
+	return s;
+}
+
+/* A read with its render's extent keeps only the blocks of its tiles
+ * that the extent covers, and gives GDAL's values all the same: read
+ * whole; in strips of one extent (each tile fetched once); in pieces each
+ * its own extent, whose neighbours need more of the same tiles (fetched
+ * again, keeping both); and from a pixel-interleaved copy of the bands
+ * (three samples a pixel, read one by one). */
+SAT_TEST(crops_match_gdal)
+{
+	struct sat_cogread_stats st, st0;
+	struct sat_render_plan *p;
+	struct sat_grid full, *g = &full;
+	char href[256], local[600], cmd[2048];
+	uint16_t *truth;
+	uint32_t cut_x[4], cut_y[4];
+	uint64_t fetched;
+	struct fx f;
+
+	fx_start(&f, NULL);
+	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
+				      SAT_OFFSET_AUTO), 0);
+	/* 700 x 700 of the scene's 1098 x 1098 pixels of 100 m, from 150,
+	 * 150: across its tiles' boundary at 512, many blocks of each */
+	full = p->grid;
+	full.pixel_size = 100;
+	full.origin_x = 199980 + 150 * 100;
+	full.origin_y = 2800020 - 150 * 100;
+	full.width = full.height = 700;
+	truth = gdal_warp("B04", g, "NONE");
+	snprintf(href, sizeof(href), "http://127.0.0.1:%d/B04.tif",
+		 f.srv.port);
+
+	/* whole: crops smaller than the tiles they come from */
+	check_window(&f, href, 0, g, g, truth, g, 0, 0);
+	sat_cogread_get_stats(f.cr, &st);
+	fetched = st.tiles_fetched;
+	CHECK_INT(fetched, 4);
+	CHECK(st.tile_bytes < fetched * 512 * 512 * 2);
+	CHECK_INT(st.tiles_recropped, 0);
+
+	/* strips of one extent: each tile once */
+	sat_cogread_drop_caches(f.cr);
+	sat_cogread_get_stats(f.cr, &st0);
+	for (uint32_t y = 0, h = g->height / 4 + 1; y < g->height; y += h) {
+		struct sat_grid s = sub_grid(g, 0, y, g->width,
+					     g->height - y < h ? g->height - y
+							       : h);
+
+		check_window(&f, href, 0, &s, g, truth, g, 0, y);
+	}
+	sat_cogread_get_stats(f.cr, &st);
+	CHECK_INT(st.tiles_fetched - st0.tiles_fetched, fetched);
+	CHECK_INT(st.tiles_recropped, st0.tiles_recropped);
+
+	/* pieces of their own extents, cut off the block boundaries */
+	sat_cogread_drop_caches(f.cr);
+	cut_x[0] = cut_y[0] = 0;
+	/* source columns 300 and 611, rows 303 and 602: a piece's crop of
+	 * tile 0,0 (the blocks from 256 on) lacks its neighbour's */
+	cut_x[1] = 150;
+	cut_x[2] = 461;
+	cut_y[1] = 153;
+	cut_y[2] = 452;
+	cut_x[3] = g->width;
+	cut_y[3] = g->height;
+	for (int j = 0; j < 3; j++)
+		for (int i = 0; i < 3; i++) {
+			struct sat_grid s = sub_grid(
+				g, cut_x[i], cut_y[j], cut_x[i + 1] - cut_x[i],
+				cut_y[j + 1] - cut_y[j]);
+
+			check_window(&f, href, 0, &s, &s, truth, g, cut_x[i],
+				     cut_y[j]);
+		}
+	sat_cogread_get_stats(f.cr, &st);
+	CHECK(st.tiles_recropped > 0);
+	/* the union was kept: the whole window needs nothing more */
+	st0 = st;
+	check_window(&f, href, 0, g, g, truth, g, 0, 0);
+	sat_cogread_get_stats(f.cr, &st);
+	CHECK_INT(st.tiles_fetched, st0.tiles_fetched);
+
+	/* three samples a pixel (B08, B04, B03), in tiles of 256 */
+	snprintf(local, sizeof(local), "%s/chunky.tif", satest_tmpdir());
+	snprintf(cmd, sizeof(cmd),
+		 "gdalbuildvrt -q -separate '%s/chunky.vrt' '%s/B08.tif' "
+		 "'%s/B04.tif' '%s/B03.tif' && gdal_translate -q -of COG "
+		 "-co BLOCKSIZE=256 -co COMPRESS=DEFLATE '%s/chunky.vrt' '%s'",
+		 satest_tmpdir(), satest_data(SCENE), satest_data(SCENE),
+		 satest_data(SCENE), satest_tmpdir(), local);
+	run(cmd);
+	srv_add(&f.srv, "chunky.tif", local);
+	snprintf(href, sizeof(href), "http://127.0.0.1:%d/chunky.tif",
+		 f.srv.port);
+	for (int j = 0; j < 3; j++) {
+		struct sat_grid s = sub_grid(g, cut_x[j], cut_y[j],
+					     cut_x[j + 1] - cut_x[j],
+					     cut_y[j + 1] - cut_y[j]);
+
+		check_window(&f, href, 1, &s, &s, truth, g, cut_x[j],
+			     cut_y[j]);
+	}
+	check_window(&f, href, 1, g, g, truth, g, 0, 0);
+	free(truth);
 	sat_render_plan_free(p);
 	fx_stop(&f);
 }
