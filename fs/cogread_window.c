@@ -45,6 +45,15 @@
 /* A URL for a log line (query strings may carry tokens); needs ubuf. */
 #define CR_URL(u) sat_log_url((u), ubuf, sizeof(ubuf))
 
+/* A run of output columns [c, e) of one band: outside the raster (tc
+ * < 0), or with their sources in one block of tile column tc, at
+ * consecutive source columns or not. The same in every row. */
+struct cr_run {
+	uint32_t c, e;
+	int32_t tc;
+	bool consecutive;
+};
+
 struct cr_band {
 	struct sat_cogread_header *hdr;
 	size_t level;
@@ -66,6 +75,8 @@ struct cr_band {
 	int32_t *tcol;            /* tile column per output column, or -1 */
 	uint32_t *xin;            /* column within that tile */
 	int32_t *rowmap;          /* source row per output row, or -1 */
+	struct cr_run *runs;      /* the columns' runs (cr_runs_of) */
+	size_t nruns;
 	/* Another CRS: tile number and pixel offset per output pixel. */
 	int32_t *ptile;
 	uint32_t *poff;
@@ -157,6 +168,36 @@ static void cr_band_validity(struct cr_band *b, const struct sat_read_band *rb)
 		  : b->has_nodata ? b->nodata : 0;
 }
 
+/* Band b's runs over the grid's columns, into runs[] (room for width);
+ * returns how many. shift: a block's columns are the same column >>
+ * shift. */
+static size_t cr_runs_of(const struct cr_band *b, uint32_t width,
+			 uint32_t shift, struct cr_run *runs)
+{
+	size_t n = 0;
+
+	for (uint32_t c = 0; c < width;) {
+		int32_t tc = b->tcol[c];
+		uint32_t e = c + 1, blk = b->xin[c] >> shift;
+		bool consecutive = true;
+
+		if (tc < 0) {
+			while (e < width && b->tcol[e] < 0)
+				e++;
+		} else {
+			while (e < width && b->tcol[e] == tc &&
+			       b->xin[e] >> shift == blk) {
+				consecutive = consecutive &&
+					      b->xin[e] == b->xin[e - 1] + 1;
+				e++;
+			}
+		}
+		runs[n++] = (struct cr_run){ c, e, tc, consecutive };
+		c = e;
+	}
+	return n;
+}
+
 static int cr_band_setup(struct cr_window *w, size_t i)
 {
 	const struct sat_grid *g = w->g;
@@ -222,6 +263,13 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 		b->rowmap[r] = cr_index(lv->origin_y - y, lv->pixel_y,
 					lv->height);
 	}
+	b->runs = malloc(g->width * sizeof(*b->runs));
+	if (!b->runs)
+		return -ENOMEM;
+	/* a tile narrower than a block is one block wide */
+	b->nruns = cr_runs_of(b, g->width,
+			      lv->tile_width < CR_BLOCK ? 31 : CR_BLOCK_SHIFT,
+			      b->runs);
 	return 0;
 }
 
@@ -570,16 +618,12 @@ static void cr_clear_nodata(const struct cr_band *b, const void *vals,
 			valid[j] = 0;
 }
 
-/* Copies n samples of sz bytes: src[xs[k] - xs[0]] to dst[k], where the
- * source columns xs[] lie in one row of one block. */
+/* Copies the n samples of sz bytes of run u: src[xs[k] - xs[0]] to dst[k],
+ * the source columns xs[] in one row of one block. */
 static void cr_gather(uint8_t *dst, const uint8_t *src, const uint32_t *xs,
-		      size_t n, size_t sz)
+		      size_t n, size_t sz, bool consecutive)
 {
-	size_t run = 1;
-
-	while (run < n && xs[run] == xs[run - 1] + 1)
-		run++;
-	if (run == n) { /* consecutive: the usual case */
+	if (consecutive) { /* the usual case */
 		memcpy(dst, src, n * sz);
 		return;
 	}
@@ -596,12 +640,12 @@ static void cr_gather(uint8_t *dst, const uint8_t *src, const uint32_t *xs,
 }
 
 /* cr_sample() for the common case: a band in the grid's CRS, one sample
- * per decoded pixel, no alpha. Each output row is cut into runs of pixels
- * whose sources lie in one block of one tile (all the pixels of a block's
- * row when the grid has the source's resolution and alignment, copied
- * whole; each source pixel twice over for a band of half the grid's
- * resolution); the values and validity are cr_sample()'s, pixel for
- * pixel. */
+ * per decoded pixel, no alpha. Each output row is cut into the same runs
+ * of pixels whose sources lie in one block of one tile (all the pixels of
+ * a block's row when the grid has the source's resolution and alignment,
+ * copied whole; each source pixel twice over for a band of half the
+ * grid's resolution); the values and validity are cr_sample()'s, pixel
+ * for pixel. */
 static void cr_sample_runs(struct cr_window *w, size_t i)
 {
 	const struct sat_grid *g = w->g;
@@ -610,16 +654,13 @@ static void cr_sample_runs(struct cr_window *w, size_t i)
 	const struct sat_cog_level *lv = b->lv;
 	size_t sz = sat_sample_size(b->type);
 	uint8_t *out = rb->values;
-	/* source columns in one block: the same column >> CR_BLOCK_SHIFT, or
-	 * any of a tile narrower than a block */
-	uint32_t shift = lv->tile_width < CR_BLOCK ? 31 : CR_BLOCK_SHIFT;
 
 	for (uint32_t row = 0; row < g->height; row++) {
 		size_t base = (size_t)row * g->width;
 		uint8_t *valid = w->rd->valid + base;
 		int32_t sr = b->rowmap[row], tc_last = -1;
 		const struct cr_tile *t = NULL, *mt = NULL;
-		uint32_t ty, yin, c = 0;
+		uint32_t ty, yin;
 
 		if (sr < 0) { /* outside the raster */
 			memset(out + base * sz, 0, (size_t)g->width * sz);
@@ -628,48 +669,45 @@ static void cr_sample_runs(struct cr_window *w, size_t i)
 		}
 		ty = (uint32_t)sr / lv->tile_height;
 		yin = (uint32_t)sr % lv->tile_height;
-		while (c < g->width) {
-			int32_t tc = b->tcol[c];
-			uint32_t e = c + 1, blk = b->xin[c] >> shift;
+		for (size_t r = 0; r < b->nruns; r++) {
+			const struct cr_run *u = &b->runs[r];
+			const uint32_t *xs = b->xin + u->c;
+			size_t n = u->e - u->c;
 
-			if (tc < 0) {
-				memset(out + (base + c) * sz, 0, sz);
-				valid[c++] = 0;
+			if (u->tc < 0) { /* outside the raster */
+				memset(out + (base + u->c) * sz, 0, n * sz);
+				memset(valid + u->c, 0, n);
 				continue;
 			}
-			while (e < g->width && b->tcol[e] == tc &&
-			       b->xin[e] >> shift == blk)
-				e++;
-			if (tc != tc_last) {
+			if (u->tc != tc_last) {
 				ptrdiff_t x = cr_tile_index(
 					b, ty * lv->tiles_across +
-						   (uint32_t)tc);
+						   (uint32_t)u->tc);
 
 				t = x < 0 ? NULL : w->want[b->want0 + x].tile;
 				mt = x < 0 || !b->mask_ifd
 					     ? NULL
 					     : w->want[b->want_mask + x].tile;
-				tc_last = tc;
+				tc_last = u->tc;
 			}
 			if (t && t->blk)
-				cr_gather(out + (base + c) * sz,
-					  cr_tile_at(t, b->xin[c], yin),
-					  b->xin + c, e - c, sz);
+				cr_gather(out + (base + u->c) * sz,
+					  cr_tile_at(t, xs[0], yin), xs, n, sz,
+					  u->consecutive);
 			else
-				for (uint32_t k = c; k < e; k++)
+				for (uint32_t k = u->c; k < u->e; k++)
 					sat_sample_put(out, b->type, base + k,
 						       b->fill);
 			if (b->mask_ifd) {
 				const uint8_t *m = mt && mt->blk
-					? cr_tile_at(mt, b->xin[c], yin)
+					? cr_tile_at(mt, xs[0], yin)
 					: NULL;
 
-				for (uint32_t k = c; k < e; k++)
-					if (!m || !m[(ptrdiff_t)b->xin[k] -
-						     (ptrdiff_t)b->xin[c]])
-						valid[k] = 0;
+				for (size_t k = 0; k < n; k++)
+					if (!m || !m[(ptrdiff_t)xs[k] -
+						     (ptrdiff_t)xs[0]])
+						valid[u->c + k] = 0;
 			}
-			c = e;
 		}
 		if (b->has_nodata)
 			cr_clear_nodata(b, out + base * sz, g->width, valid);
@@ -765,6 +803,7 @@ static void cr_window_clear(struct cr_window *w)
 		free(b->tcol);
 		free(b->xin);
 		free(b->rowmap);
+		free(b->runs);
 		free(b->ptile);
 		free(b->poff);
 		free(b->tnums);
