@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -178,9 +179,13 @@ void sat_buf_free_huge(void *p, size_t n)
 	ASAN_POISON_MEMORY_REGION((uint8_t *)(p) + sizeof(void *), \
 				  (n) - sizeof(void *))
 #define BLOCK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* a free block's is poisoned: freeing it again is a bug to stop at */
+#define BLOCK_IS_FREE(p) \
+	__asan_address_is_poisoned((uint8_t *)(p) + sizeof(void *))
 #else
 #define BLOCK_POISON(p, n) ((void)(p), (void)(n))
 #define BLOCK_UNPOISON(p, n) ((void)(p), (void)(n))
+#define BLOCK_IS_FREE(p) ((void)(p), 0)
 #endif
 
 struct slab {
@@ -230,39 +235,62 @@ static void slab_link(struct slab *s)
 	block_partial[s->cls] = s;
 }
 
+size_t sat_buf_block_size(size_t n)
+{
+	int c = block_class(n);
+
+	return c < 0 ? n : class_bytes(c);
+}
+
+/* A slab of class c, none of its blocks handed out, or NULL. */
+static struct slab *slab_new(int c)
+{
+	struct slab *s = sat_buf_alloc_huge(SAT_BUFPOOL_HUGE);
+
+	if (!s)
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	s->cls = (unsigned)c;
+	s->nblocks = (unsigned)(SAT_BUFPOOL_HUGE / class_bytes(c));
+	s->nfree = s->nblocks - 1;
+	s->used_end = 1;
+	return s;
+}
+
+/* Gives slab s (off every list) back to the huge buffers. */
+static void slab_release(struct slab *s)
+{
+	BLOCK_UNPOISON(s, SAT_BUFPOOL_HUGE); /* whoever maps it next */
+	sat_buf_free_huge(s, SAT_BUFPOOL_HUGE);
+}
+
 void *sat_buf_block_alloc(size_t n)
 {
 	int c = block_class(n);
-	struct slab *s;
+	struct slab *s, *fresh = NULL;
 	void *p;
 
 	if (c < 0)
 		return malloc(n ? n : 1);
-	pthread_mutex_lock(&pool_lock);
-	s = block_partial[c];
-	pthread_mutex_unlock(&pool_lock);
-	if (!s) {
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		s = block_partial[c];
+		if (s || fresh)
+			break;
+		pthread_mutex_unlock(&pool_lock);
 		/* outside the lock: the huge buffers take it too */
-		s = sat_buf_alloc_huge(SAT_BUFPOOL_HUGE);
-		if (!s)
+		fresh = slab_new(c);
+		if (!fresh)
 			return NULL;
-		memset(s, 0, sizeof(*s));
-		s->cls = (unsigned)c;
-		s->nblocks = (unsigned)(SAT_BUFPOOL_HUGE / class_bytes(c));
-		s->nfree = s->nblocks - 1;
-		s->used_end = 1;
-		pthread_mutex_lock(&pool_lock);
-		slab_link(s);
-	} else {
-		pthread_mutex_lock(&pool_lock);
-		s = block_partial[c]; /* may have changed */
-		if (!s) {
-			pthread_mutex_unlock(&pool_lock);
-			return sat_buf_block_alloc(n);
-		}
 	}
-	if (s->nfree == s->nblocks - 1 && block_empty[c] > 0)
-		block_empty[c]--; /* an empty one kept, in use again */
+	if (!s) {
+		s = fresh;
+		fresh = NULL;
+		slab_link(s);
+	} else if (s->nfree == s->nblocks - 1) {
+		/* an all-free slab on the list is one kept: in use again */
+		block_empty[c]--;
+	}
 	if (s->free) {
 		p = s->free;
 		s->free = *(void **)p;
@@ -272,6 +300,8 @@ void *sat_buf_block_alloc(size_t n)
 	if (--s->nfree == 0)
 		slab_unlink(s);
 	pthread_mutex_unlock(&pool_lock);
+	if (fresh) /* another thread's slab came first */
+		slab_release(fresh);
 	BLOCK_UNPOISON(p, class_bytes(c));
 	return p;
 }
@@ -286,6 +316,10 @@ void sat_buf_block_free(void *p, size_t n)
 	if (c < 0) {
 		free(p);
 		return;
+	}
+	if (BLOCK_IS_FREE(p)) {
+		fprintf(stderr, "satfs: bufpool: block %p freed twice\n", p);
+		abort();
 	}
 	s = (struct slab *)((uintptr_t)p & ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1));
 	pthread_mutex_lock(&pool_lock);
@@ -306,7 +340,7 @@ void sat_buf_block_free(void *p, size_t n)
 	}
 	pthread_mutex_unlock(&pool_lock);
 	if (s)
-		sat_buf_free_huge(s, SAT_BUFPOOL_HUGE);
+		slab_release(s);
 }
 
 /* Takes the empty slabs kept off their lists; the caller frees them. */
@@ -340,6 +374,7 @@ void sat_buf_trim(void)
 	while (empty) {
 		struct slab *next = empty->next;
 
+		BLOCK_UNPOISON(empty, SAT_BUFPOOL_HUGE);
 		munmap(empty, SAT_BUFPOOL_HUGE);
 		empty = next;
 	}

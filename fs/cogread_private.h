@@ -74,7 +74,7 @@ struct cr_tile {
 	uint32_t block_w, block_h, nbx, nblk;
 	uint32_t px;                    /* bytes per pixel */
 	size_t block_bytes;
-	size_t bytes;                   /* nblk * block_bytes */
+	size_t bytes;                   /* what the nblk blocks take */
 	size_t coming;                  /* decoded size while FETCHING */
 	/* protected by cr->lock: */
 	enum cr_tile_state state;
@@ -139,8 +139,8 @@ struct cr_want {
 };
 
 /* The pixel at column x, row y of t's tile (its crop contains it; t is
- * READY and not sparse). Pixels x .. the end of its block's row follow
- * it. */
+ * READY and not sparse). The pixels after it in its block's row, up to
+ * the crop's edge, follow it. */
 static inline const uint8_t *cr_tile_at(const struct cr_tile *t, uint32_t x,
 					uint32_t y)
 {

@@ -81,9 +81,9 @@ struct cr_decode {
 /* A whole tile is decoded into a scratch buffer, then its crop's blocks
  * copied out: scratch tiles of 2 MiB and more (a 1024x1024 uint16 tile is
  * exactly 2 MiB) go in huge pages, smaller ones (a 1024x1024 SCL tile is
- * 1 MiB) in the buffer pool's buffers, and both are kept there for the
- * next decode: a page never touched costs that much here
- * (include/satfs/bufpool.h). */
+ * 1 MiB) in the buffer pool's buffers, kept there for the next decode
+ * (of 256 KiB and more: include/satfs/bufpool.h); a page never touched
+ * costs that much here. */
 static void *scratch_alloc(size_t bytes)
 {
 	return bytes < SAT_BUFPOOL_HUGE ? sat_buf_alloc(bytes)
@@ -123,7 +123,8 @@ static void tile_layout(struct cr_tile *t, const struct cr_rect *c)
 	t->block_bytes = (size_t)t->block_w * t->block_h * t->px;
 	t->nbx = (c->x1 - c->x0 + t->block_w - 1) / t->block_w;
 	t->nblk = t->nbx * ((c->y1 - c->y0 + t->block_h - 1) / t->block_h);
-	t->bytes = t->nblk * t->block_bytes;
+	/* what the blocks take, their size classes' rounding included */
+	t->bytes = t->nblk * sat_buf_block_size(t->block_bytes);
 }
 
 static bool rect_contains(const struct cr_rect *a, const struct cr_rect *b)
@@ -395,7 +396,7 @@ static void decode_task(void *payload)
 			     (t->offset - rq->req.range_offset);
 	char why[400] = "", ubuf[512];
 	void **blk, *whole = NULL;
-	int rc = -ENOMEM;
+	int rc = -ENOMEM; /* until the buffers are there */
 
 	free(d);
 	pthread_mutex_lock(&cr->lock);
@@ -418,7 +419,7 @@ static void decode_task(void *payload)
 		blocks_fill(t, blk, whole);
 	scratch_free(whole, full);
 	if (rc) {
-		if (rc == -ENOMEM)
+		if (!whole)
 			snprintf(why, sizeof(why), "out of memory");
 		else
 			snprintf(why, sizeof(why), "%s: %s %u,%u of level "
@@ -431,7 +432,7 @@ static void decode_task(void *payload)
 		cr->tile_bytes -= t->bytes;
 		pthread_mutex_unlock(&cr->lock);
 	}
-	tile_finish(cr, t, blk, rc == -ENOMEM ? rc : rc ? -EIO : 0, why);
+	tile_finish(cr, t, blk, !whole ? -ENOMEM : rc ? -EIO : 0, why);
 	if (atomic_fetch_sub(&rq->decodes_left, 1) == 1)
 		req_free(rq);
 }
@@ -659,12 +660,26 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 	size_t h;
 
 	want->tile = NULL;
+	*joined = false;
+	crop = crop_of(lv, &want->keep, t ? &t->crop : NULL);
+	if (want->length == 0) /* sparse: nothing kept, any pixel read */
+		crop = (struct cr_rect){ 0, 0, lv->tile_width,
+					 lv->tile_height };
+	probe.hdr = want->hdr;
+	probe.level = want->level;
+	probe.plane = want->plane;
+	tile_layout(&probe, &crop);
+	/* A look ahead never takes room that tiles in use may need: it is
+	 * a guess, and evicting for it would only fetch those again. Nor
+	 * does it replace a tile that lacks pixels (for the same reason). */
+	if (!pin && want->length &&
+	    (!t || !rect_contains(&t->crop, &want->need)) &&
+	    cr->tile_bytes + cr->coming_bytes + probe.bytes >
+		    cr->tile_cap_bytes)
+		return 0;
 	if (t && !rect_contains(&t->crop, &want->need)) {
-		crop = crop_of(lv, &want->keep, &t->crop);
 		retire_locked(cr, t, dead);
 		t = NULL;
-	} else {
-		crop = crop_of(lv, &want->keep, NULL);
 	}
 	*joined = t != NULL;
 	if (t) {
@@ -676,18 +691,6 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 		}
 		return 0;
 	}
-	if (want->length == 0) /* sparse: nothing kept, any pixel read */
-		crop = (struct cr_rect){ 0, 0, lv->tile_width,
-					 lv->tile_height };
-	probe.hdr = want->hdr;
-	probe.level = want->level;
-	probe.plane = want->plane;
-	tile_layout(&probe, &crop);
-	/* A look ahead never takes room that tiles in use may need: it is
-	 * a guess, and evicting for it would only fetch those again. */
-	if (!pin && want->length && cr->tile_bytes + cr->coming_bytes +
-					    probe.bytes > cr->tile_cap_bytes)
-		return 0;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;

@@ -273,9 +273,9 @@ static int cr_band_setup(struct cr_window *w, size_t i)
 	return 0;
 }
 
-/* The level pixels [*lo, *hi) whose centres lie between a and b (in the
- * level's axis: offset from its origin over pixel size px), within
- * [0, n); false when none does. */
+/* The level pixels [*lo, *hi) that the points a to b (offsets from the
+ * level's origin along one axis, pixel size px) fall in, within [0, n);
+ * false when none does. */
 static bool cr_span(double a, double b, double px, uint32_t n, uint32_t *lo,
 		    uint32_t *hi)
 {

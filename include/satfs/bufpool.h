@@ -14,10 +14,11 @@
  * Buffers are plain malloc() memory: realloc() and free() on them are
  * valid (free() only forgoes the reuse). The pool keeps at most
  * SAT_BUFPOOL_KEEP bytes; beyond that, sat_buf_free() frees. Built with
- * AddressSanitizer, it pools nothing, so that a use after free is still
- * caught.
+ * AddressSanitizer, it keeps no buffer, so that a use after free is still
+ * caught (blocks, below, stay in their slabs, poisoned while free).
  *
- * Thread-safe (one mutex, held for a scan of at most SAT_BUFPOOL_SLOTS).
+ * Thread-safe (one mutex, held for a scan of at most SAT_BUFPOOL_SLOTS,
+ * or of the slabs by sat_buf_trim()).
  */
 #ifndef SATFS_BUFPOOL_H
 #define SATFS_BUFPOOL_H
@@ -46,17 +47,22 @@ void *sat_buf_alloc_huge(size_t n);
 void sat_buf_free_huge(void *p, size_t n);
 /* Blocks: many small buffers that come and go (the crops of decoded
  * tiles, in blocks of 128x128 pixels), carved from slabs of
- * SAT_BUFPOOL_HUGE bytes in huge buffers (one fault for a slab, not one
- * per page) in classes of SAT_BUFPOOL_BLOCK_MIN to SAT_BUFPOOL_BLOCK_MAX
- * bytes (powers of two). A slab whose blocks are all free goes back to
- * the huge buffers, but for one of each class. Sizes outside the classes
- * (or of half the smallest or less) are plain malloc(). Under
- * AddressSanitizer, free blocks are poisoned. Given back
+ * SAT_BUFPOOL_HUGE bytes in huge buffers (where the kernel gives huge
+ * pages, one fault for a slab, not one per page) in classes of
+ * SAT_BUFPOOL_BLOCK_MIN to SAT_BUFPOOL_BLOCK_MAX bytes (powers of two).
+ * A new slab is made only when every slab of the class is full, so the
+ * slabs hold at most the most blocks ever in use at once, and one more
+ * of each class; a slab whose blocks are all free goes back to the huge
+ * buffers, but for one of each class. Sizes outside the classes (or of
+ * half the smallest or less) are plain malloc(). Under AddressSanitizer,
+ * free blocks are poisoned and a block freed twice aborts. Given back
  * with sat_buf_block_free and the same n. */
 #define SAT_BUFPOOL_BLOCK_MIN (4u << 10)
 #define SAT_BUFPOOL_BLOCK_MAX (64u << 10)
 void *sat_buf_block_alloc(size_t n);
 void sat_buf_block_free(void *p, size_t n);
+/* The memory a block of n bytes takes: its class's size (or n). */
+size_t sat_buf_block_size(size_t n);
 /* Frees every pooled buffer (at exit, and for tests). */
 void sat_buf_trim(void);
 /* What the pool holds now, huge buffers included. */

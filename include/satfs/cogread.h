@@ -11,8 +11,10 @@
  * them from a cache of decoded tiles shared by the whole mount: the tiles
  * missing are requested all at once with adjacent ranges merged and
  * decoded on a pool of one thread per core, each tile once, whichever
- * window (product, render, or look-ahead) asked first. Values are sampled
- * nearest-neighbour at pixel centres.
+ * window (product, render, or look-ahead) asked first. A decoded tile
+ * keeps the part of it its render covers (sat_read.extent): a window of
+ * another render needing more of it has it fetched and decoded again,
+ * keeping both. Values are sampled nearest-neighbour at pixel centres.
  *
  * Thread-safe; the reads block on the network.
  */

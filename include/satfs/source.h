@@ -82,7 +82,7 @@ struct sat_read {
 	const struct sat_grid *next;
 	/* A hint: the whole output this window is part of (the render's
 	 * grid), of which a source caching what it decodes may keep what
-	 * later windows will read, and no more; NULL: keep whole blocks. */
+	 * later windows will read, and no more; NULL: keep whole tiles. */
 	const struct sat_grid *extent;
 };
 

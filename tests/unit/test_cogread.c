@@ -662,7 +662,9 @@ static struct sat_grid sub_grid(const struct sat_grid *g, uint32_t x0,
  * that the extent covers, and gives GDAL's values all the same: read
  * whole; in strips of one extent (each tile fetched once); in pieces each
  * its own extent, whose neighbours need more of the same tiles (fetched
- * again, keeping both); and from a pixel-interleaved copy of the bands
+ * again, keeping both); from a copy with the horizontal predictor (undone
+ * only where kept); on a grid twice as fine as the band (each source
+ * pixel gathered twice); and from a pixel-interleaved copy of the bands
  * (three samples a pixel, read one by one). */
 SAT_TEST(crops_match_gdal)
 {
@@ -739,6 +741,41 @@ SAT_TEST(crops_match_gdal)
 	sat_cogread_get_stats(f.cr, &st);
 	CHECK_INT(st.tiles_fetched, st0.tiles_fetched);
 
+	/* the horizontal predictor, undone only on the rows and up to the
+	 * column a crop keeps */
+	snprintf(local, sizeof(local), "%s/predictor.tif", satest_tmpdir());
+	snprintf(cmd, sizeof(cmd),
+		 "gdal_translate -q -of COG -co BLOCKSIZE=512 -co COMPRESS="
+		 "DEFLATE -co PREDICTOR=2 '%s/B04.tif' '%s'",
+		 satest_data(SCENE), local);
+	run(cmd);
+	srv_add(&f.srv, "predictor.tif", local);
+	snprintf(href, sizeof(href), "http://127.0.0.1:%d/predictor.tif",
+		 f.srv.port);
+	for (int j = 0; j < 3; j++)
+		for (int i = 0; i < 3; i++) {
+			struct sat_grid s = sub_grid(
+				g, cut_x[i], cut_y[j], cut_x[i + 1] - cut_x[i],
+				cut_y[j + 1] - cut_y[j]);
+
+			check_window(&f, href, 0, &s, &s, truth, g, cut_x[i],
+				     cut_y[j]);
+		}
+
+	/* a grid of 50 m: runs of source pixels each taken twice */
+	{
+		struct sat_grid fine = *g;
+		uint16_t *truth50;
+
+		fine.pixel_size = 50;
+		fine.width = fine.height = 2 * 700;
+		truth50 = gdal_warp("B04", &fine, "NONE");
+		snprintf(href, sizeof(href), "http://127.0.0.1:%d/B04.tif",
+			 f.srv.port);
+		check_window(&f, href, 0, &fine, &fine, truth50, &fine, 0, 0);
+		free(truth50);
+	}
+
 	/* three samples a pixel (B08, B04, B03), in tiles of 256 */
 	snprintf(local, sizeof(local), "%s/chunky.tif", satest_tmpdir());
 	snprintf(cmd, sizeof(cmd),
@@ -751,6 +788,7 @@ SAT_TEST(crops_match_gdal)
 	srv_add(&f.srv, "chunky.tif", local);
 	snprintf(href, sizeof(href), "http://127.0.0.1:%d/chunky.tif",
 		 f.srv.port);
+	sat_cogread_drop_caches(f.cr);
 	for (int j = 0; j < 3; j++) {
 		struct sat_grid s = sub_grid(g, cut_x[j], cut_y[j],
 					     cut_x[j + 1] - cut_x[j],
