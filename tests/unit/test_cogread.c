@@ -658,6 +658,23 @@ static struct sat_grid sub_grid(const struct sat_grid *g, uint32_t x0,
 	return s;
 }
 
+/* The 3 x 3 pieces of g cut at columns cut_x[] and rows cut_y[], each
+ * read with itself for extent, checked against truth. */
+static void check_pieces(struct fx *f, const char *href,
+			 const uint16_t *truth, const struct sat_grid *g,
+			 const uint32_t cut_x[4], const uint32_t cut_y[4])
+{
+	for (int j = 0; j < 3; j++)
+		for (int i = 0; i < 3; i++) {
+			struct sat_grid s = sub_grid(
+				g, cut_x[i], cut_y[j], cut_x[i + 1] - cut_x[i],
+				cut_y[j + 1] - cut_y[j]);
+
+			check_window(f, href, 0, &s, &s, truth, g, cut_x[i],
+				     cut_y[j]);
+		}
+}
+
 /* A read with its render's extent keeps only the blocks of its tiles
  * that the extent covers, and gives GDAL's values all the same: read
  * whole; in strips of one extent (each tile fetched once); in pieces each
@@ -724,15 +741,7 @@ SAT_TEST(crops_match_gdal)
 	cut_y[2] = 452;
 	cut_x[3] = g->width;
 	cut_y[3] = g->height;
-	for (int j = 0; j < 3; j++)
-		for (int i = 0; i < 3; i++) {
-			struct sat_grid s = sub_grid(
-				g, cut_x[i], cut_y[j], cut_x[i + 1] - cut_x[i],
-				cut_y[j + 1] - cut_y[j]);
-
-			check_window(&f, href, 0, &s, &s, truth, g, cut_x[i],
-				     cut_y[j]);
-		}
+	check_pieces(&f, href, truth, g, cut_x, cut_y);
 	sat_cogread_get_stats(f.cr, &st);
 	CHECK(st.tiles_recropped > 0);
 	/* the union was kept: the whole window needs nothing more */
@@ -752,15 +761,7 @@ SAT_TEST(crops_match_gdal)
 	srv_add(&f.srv, "predictor.tif", local);
 	snprintf(href, sizeof(href), "http://127.0.0.1:%d/predictor.tif",
 		 f.srv.port);
-	for (int j = 0; j < 3; j++)
-		for (int i = 0; i < 3; i++) {
-			struct sat_grid s = sub_grid(
-				g, cut_x[i], cut_y[j], cut_x[i + 1] - cut_x[i],
-				cut_y[j + 1] - cut_y[j]);
-
-			check_window(&f, href, 0, &s, &s, truth, g, cut_x[i],
-				     cut_y[j]);
-		}
+	check_pieces(&f, href, truth, g, cut_x, cut_y);
 
 	/* a grid of 50 m: runs of source pixels each taken twice */
 	{
