@@ -655,34 +655,13 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 {
 	const struct sat_cog_level *lv = sat_cog_level(want->hdr->cog,
 						       want->level);
-	struct cr_tile *t = find_locked(cr, want), probe;
+	struct cr_tile *t = find_locked(cr, want), *fresh;
 	struct cr_rect crop;
 	size_t h;
 
 	want->tile = NULL;
-	*joined = false;
-	crop = crop_of(lv, &want->keep, t ? &t->crop : NULL);
-	if (want->length == 0) /* sparse: nothing kept, any pixel read */
-		crop = (struct cr_rect){ 0, 0, lv->tile_width,
-					 lv->tile_height };
-	probe.hdr = want->hdr;
-	probe.level = want->level;
-	probe.plane = want->plane;
-	tile_layout(&probe, &crop);
-	/* A look ahead never takes room that tiles in use may need: it is
-	 * a guess, and evicting for it would only fetch those again. Nor
-	 * does it replace a tile that lacks pixels (for the same reason). */
-	if (!pin && want->length &&
-	    (!t || !rect_contains(&t->crop, &want->need)) &&
-	    cr->tile_bytes + cr->coming_bytes + probe.bytes >
-		    cr->tile_cap_bytes)
-		return 0;
-	if (t && !rect_contains(&t->crop, &want->need)) {
-		retire_locked(cr, t, dead);
-		t = NULL;
-	}
-	*joined = t != NULL;
-	if (t) {
+	*joined = t && rect_contains(&t->crop, &want->need);
+	if (*joined) {
 		cr->stats.tile_hits++;
 		if (pin) {
 			if (t->pins++ == 0 && t->state == CR_TILE_READY)
@@ -691,18 +670,35 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 		}
 		return 0;
 	}
-	t = calloc(1, sizeof(*t));
-	if (!t)
+	/* a new tile, keeping what the one it replaces (t) kept too */
+	crop = crop_of(lv, &want->keep, t ? &t->crop : NULL);
+	if (want->length == 0) /* sparse: nothing kept, any pixel read */
+		crop = (struct cr_rect){ 0, 0, lv->tile_width,
+					 lv->tile_height };
+	fresh = calloc(1, sizeof(*fresh));
+	if (!fresh)
 		return -ENOMEM;
-	t->hdr = want->hdr;
+	fresh->hdr = want->hdr;
+	fresh->level = want->level;
+	fresh->plane = want->plane;
+	tile_layout(fresh, &crop);
+	/* A look ahead never takes room that tiles in use may need: it is
+	 * a guess, and evicting for it would only fetch those again. Nor
+	 * does it replace a tile that lacks pixels (for the same reason). */
+	if (!pin && want->length &&
+	    cr->tile_bytes + cr->coming_bytes + fresh->bytes >
+		    cr->tile_cap_bytes) {
+		free(fresh);
+		return 0;
+	}
+	if (t)
+		retire_locked(cr, t, dead);
+	t = fresh;
 	t->hdr->refs++;
-	t->level = want->level;
-	t->plane = want->plane;
 	t->tx = want->tx;
 	t->ty = want->ty;
 	t->offset = want->offset;
 	t->length = want->length;
-	tile_layout(t, &crop);
 	t->in_table = true;
 	if (t->length == 0) {
 		t->state = CR_TILE_READY; /* sparse: nothing to fetch */
