@@ -76,6 +76,9 @@ struct cr_tile {
 	size_t block_bytes;
 	size_t bytes;                   /* what the nblk blocks take */
 	size_t coming;                  /* decoded size while FETCHING */
+	bool wanted_now;                /* fetch_new's (the tile is new and
+					   only its caller has it): asked
+					   by a window, not a look-ahead */
 	/* protected by cr->lock: */
 	enum cr_tile_state state;
 	unsigned pins;                  /* windows using or awaiting it */
@@ -136,6 +139,7 @@ struct cr_want {
 	uint64_t offset, length;
 	struct cr_rect need, keep;
 	struct cr_tile *tile;           /* pinned when the call pins */
+	bool joined;                    /* the tile was there already */
 };
 
 /* The pixel at column x, row y of t's tile (its crop contains it; t is
@@ -155,15 +159,20 @@ static inline const uint8_t *cr_tile_at(const struct cr_tile *t, uint32_t x,
 	return b + ((size_t)iy * t->block_w + ix) * t->px;
 }
 
-/* Finds or starts every wanted tile: those missing are fetched (adjacent
- * ranges in one request) and decoded in the background. With pin, each
- * want[i].tile is pinned (release with cr_tiles_unpin) and the call
- * returns once all are READY or one FAILED (its error and, through
- * sat_log_cause, its cause); without, it returns at once (a prefetch).
- * Blocks. */
-int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
-		 bool pin, enum sat_fetch_priority prio,
+/* Finds or starts want[0..n): those missing are fetched (adjacent ranges
+ * in one request) and decoded in the background. The first npin are the
+ * asking window's: each want[i].tile is pinned (cr_tiles_unpin releases
+ * it) and their requests go out first; the rest are the next window's,
+ * asked ahead in the same go (so that adjacent ranges of both make one
+ * request), best effort, not pinned. Returns at once; on an error, the
+ * pins taken are released. Then cr_tiles_wait waits for want[0..n)
+ * (pinned) to be READY, or one FAILED: its error and, through
+ * sat_log_cause, its cause, all of them unpinned. */
+int cr_tiles_ask(struct sat_cogread *cr, struct cr_want *want, size_t n,
+		 size_t npin, enum sat_fetch_priority prio,
 		 struct sat_progress *progress);
+int cr_tiles_wait(struct sat_cogread *cr, struct cr_want *want, size_t n,
+		  enum sat_fetch_priority prio, struct sat_progress *progress);
 void cr_tiles_unpin(struct sat_cogread *cr, struct cr_want *want, size_t n);
 /* Drops every idle tile (those pinned or on their way leave the table
  * and go when they are done). */

@@ -2,7 +2,8 @@
  * cogread_tiles: the decoded-tile cache, shared by every window of the
  * mount (include/satfs/cogread.h).
  *
- * A window names the tiles it needs (cr_tiles_get). Tiles already decoded
+ * A window names the tiles it needs (cr_tiles_ask, then cr_tiles_wait),
+ * and those of the window after it, asked ahead. Tiles already decoded
  * or on their way are shared; the missing ones get an entry at once, so a
  * second window wanting the same tile waits for it instead of fetching it
  * again, and their byte ranges go out together, adjacent ranges of one URL
@@ -572,59 +573,97 @@ static int cmp_range(const void *pa, const void *pb)
 	return a->offset < b->offset ? -1 : a->offset > b->offset;
 }
 
-/* Fetches the new tiles nt[0..n): one request per run of adjacent ranges
- * of one URL (gaps of up to CR_MERGE_GAP included). Each tile holds a pin
- * for its request, released when it is finished. */
+/* Submits one request for the adjacent tiles t[0..n) of one URL, from
+ * the first's offset to the end of the last's. */
+static void submit_run(struct sat_cogread *cr, struct cr_tile **t, size_t n,
+		       enum sat_fetch_priority prio,
+		       struct sat_progress *progress)
+{
+	struct cr_req *rq = calloc(1, sizeof(*rq));
+	uint64_t start = t[0]->offset;
+	char why[400], ubuf[512];
+	int rc;
+
+	if (rq)
+		rq->tiles = malloc(n * sizeof(*rq->tiles));
+	if (!rq || !rq->tiles) {
+		free(rq);
+		for (size_t i = 0; i < n; i++)
+			tile_finish(cr, t[i], NULL, -ENOMEM, "out of memory");
+		return;
+	}
+	rq->cr = cr;
+	rq->hdr = t[0]->hdr;
+	pthread_mutex_lock(&cr->lock);
+	rq->hdr->refs++;
+	pthread_mutex_unlock(&cr->lock);
+	rq->urgent = prio == SAT_FETCH_FOREGROUND;
+	rq->req.url = rq->hdr->url;
+	rq->req.range_offset = start;
+	rq->req.range_length = t[n - 1]->offset + t[n - 1]->length - start;
+	rq->req.priority = prio;
+	rq->req.progress = progress;
+	for (size_t i = 0; i < n; i++)
+		rq->tiles[rq->ntiles++] = t[i];
+	rc = req_submit(rq);
+	if (rc) {
+		snprintf(why, sizeof(why), "tiles of %s: %s",
+			 CR_URL(rq->hdr->url), strerror(-rc));
+		req_fail(rq, rc, why);
+	}
+}
+
+struct cr_run {
+	size_t first, end; /* in the sorted nt[] */
+	bool wanted_now;
+};
+
+/* Fetches the new tiles nt[0..n), of which nt[0..nnow) are wanted by the
+ * window asking and the rest by its look-ahead: one request per run of
+ * adjacent ranges of one URL (gaps of up to CR_MERGE_GAP included), the
+ * runs holding a tile wanted now submitted first (their FIFO is the fetch
+ * engine's). Each tile holds a pin for its request, released when it is
+ * finished. */
 static void fetch_new(struct sat_cogread *cr, struct cr_tile **nt, size_t n,
-		      enum sat_fetch_priority prio,
+		      size_t nnow, enum sat_fetch_priority prio,
 		      struct sat_progress *progress)
 {
-	char why[400], ubuf[512];
-	size_t i = 0;
+	struct cr_run *runs;
+	size_t nruns = 0, i, j;
 
-	qsort(nt, n, sizeof(*nt), cmp_range);
-	while (i < n) {
-		struct cr_req *rq = calloc(1, sizeof(*rq));
-		uint64_t start = nt[i]->offset, end = start + nt[i]->length;
-		size_t j = i + 1;
-		int rc;
-
-		while (j < n && strcmp(nt[j]->hdr->url, nt[i]->hdr->url) == 0 &&
-		       nt[j]->offset >= end &&
-		       nt[j]->offset - end <= CR_MERGE_GAP &&
-		       nt[j]->offset + nt[j]->length - start <= CR_MERGE_CAP) {
-			end = nt[j]->offset + nt[j]->length;
-			j++;
-		}
-		if (rq)
-			rq->tiles = malloc((j - i) * sizeof(*rq->tiles));
-		if (!rq || !rq->tiles) {
-			free(rq);
-			for (; i < j; i++)
-				tile_finish(cr, nt[i], NULL, -ENOMEM,
-					    "out of memory");
-			continue;
-		}
-		rq->cr = cr;
-		rq->hdr = nt[i]->hdr;
-		pthread_mutex_lock(&cr->lock);
-		rq->hdr->refs++;
-		pthread_mutex_unlock(&cr->lock);
-		rq->urgent = prio == SAT_FETCH_FOREGROUND;
-		rq->req.url = rq->hdr->url;
-		rq->req.range_offset = start;
-		rq->req.range_length = end - start;
-		rq->req.priority = prio;
-		rq->req.progress = progress;
-		for (; i < j; i++)
-			rq->tiles[rq->ntiles++] = nt[i];
-		rc = req_submit(rq);
-		if (rc) {
-			snprintf(why, sizeof(why), "tiles of %s: %s",
-				 CR_URL(rq->hdr->url), strerror(-rc));
-			req_fail(rq, rc, why);
-		}
+	if (!n)
+		return;
+	runs = calloc(n, sizeof(*runs));
+	if (!runs) {
+		for (i = 0; i < n; i++)
+			tile_finish(cr, nt[i], NULL, -ENOMEM, "out of memory");
+		return;
 	}
+	for (i = 0; i < n; i++)
+		nt[i]->wanted_now = i < nnow;
+	qsort(nt, n, sizeof(*nt), cmp_range);
+	for (i = 0; i < n; i = j) {
+		uint64_t start = nt[i]->offset, end = start + nt[i]->length;
+		bool now = nt[i]->wanted_now;
+
+		for (j = i + 1;
+		     j < n && strcmp(nt[j]->hdr->url, nt[i]->hdr->url) == 0 &&
+		     nt[j]->offset >= end &&
+		     nt[j]->offset - end <= CR_MERGE_GAP &&
+		     nt[j]->offset + nt[j]->length - start <= CR_MERGE_CAP;
+		     j++) {
+			end = nt[j]->offset + nt[j]->length;
+			now |= nt[j]->wanted_now;
+		}
+		runs[nruns++] = (struct cr_run){ i, j, now };
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t r = 0; r < nruns; r++)
+			if (runs[r].wanted_now == (pass == 0))
+				submit_run(cr, nt + runs[r].first,
+					   runs[r].end - runs[r].first, prio,
+					   progress);
+	free(runs);
 }
 
 /* Takes t, whose crop is too small for a window, out of the table: an
@@ -683,8 +722,7 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 	fresh->plane = want->plane;
 	tile_layout(fresh, &crop);
 	/* A look ahead never takes room that tiles in use may need: it is
-	 * a guess, and evicting for it would only fetch those again. Nor
-	 * does it replace a tile that lacks pixels (for the same reason). */
+	 * a guess, and evicting for it would only fetch those again. */
 	if (!pin && want->length &&
 	    cr->tile_bytes + cr->coming_bytes + fresh->bytes >
 		    cr->tile_cap_bytes) {
@@ -722,30 +760,41 @@ static int acquire_locked(struct sat_cogread *cr, struct cr_want *want,
 	return 0;
 }
 
-int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
-		 bool pin, enum sat_fetch_priority prio,
+int cr_tiles_ask(struct sat_cogread *cr, struct cr_want *want, size_t n,
+		 size_t npin, enum sat_fetch_priority prio,
 		 struct sat_progress *progress)
 {
 	struct cr_tile **nt = calloc(n + 1, sizeof(*nt)), *dead = NULL;
-	bool *joined = calloc(n + 1, sizeof(*joined));
-	size_t nnew = 0, i;
+	size_t nnew = 0, nnow = 0, i;
 	int err = 0;
 
-	if (!nt || !joined) {
-		free(nt);
-		free(joined);
+	if (!nt)
 		return -ENOMEM;
-	}
 	pthread_mutex_lock(&cr->lock);
-	for (i = 0; i < n && !err; i++)
-		err = acquire_locked(cr, &want[i], pin, nt, &nnew, &joined[i],
-				     &dead);
+	for (i = 0; i < n && !err; i++) {
+		err = acquire_locked(cr, &want[i], i < npin, nt, &nnew,
+				     &want[i].joined, &dead);
+		if (i < npin)
+			nnow = nnew;
+	}
 	pthread_mutex_unlock(&cr->lock);
+	/* the look-ahead is best effort: its failure is not the window's */
+	if (err && i > npin)
+		err = 0;
 	destroy_list(cr, dead);
-	dead = NULL;
-	fetch_new(cr, nt, nnew, prio, progress);
-	if (err || !pin)
-		goto out;
+	fetch_new(cr, nt, nnew, nnow, prio, progress);
+	free(nt);
+	if (err)
+		cr_tiles_unpin(cr, want, npin);
+	return err;
+}
+
+int cr_tiles_wait(struct sat_cogread *cr, struct cr_want *want, size_t n,
+		  enum sat_fetch_priority prio, struct sat_progress *progress)
+{
+	struct cr_tile *nt[2], *dead;
+	size_t nnew, i;
+	int err = 0;
 
 	/* Wait for all of them; the first failure is the answer. A tile we
 	 * found on its way and that failed was someone else's try: ours is
@@ -759,18 +808,18 @@ int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
 			pthread_cond_wait(&cr->tile_cond, &cr->lock);
 		if (t->state != CR_TILE_FAILED)
 			continue;
-		if (joined[i]) {
-			joined[i] = false;
+		if (want[i].joined) {
+			want[i].joined = false;
 			dead = unpin_locked(cr, t);
 			if (dead)
 				dead->hnext = NULL;
 			nnew = 0;
 			err = acquire_locked(cr, &want[i], true, nt, &nnew,
-					     &joined[i], &dead);
-			joined[i] = false;
+					     &want[i].joined, &dead);
+			want[i].joined = false;
 			pthread_mutex_unlock(&cr->lock);
 			destroy_list(cr, dead);
-			fetch_new(cr, nt, nnew, prio, progress);
+			fetch_new(cr, nt, nnew, nnew, prio, progress);
 			pthread_mutex_lock(&cr->lock);
 			i--; /* wait for it again */
 			continue;
@@ -779,11 +828,8 @@ int cr_tiles_get(struct sat_cogread *cr, struct cr_want *want, size_t n,
 		sat_log_cause("%s", t->why);
 	}
 	pthread_mutex_unlock(&cr->lock);
-out:
-	if (err && pin)
+	if (err)
 		cr_tiles_unpin(cr, want, n);
-	free(nt);
-	free(joined);
 	return err;
 }
 

@@ -857,26 +857,6 @@ out:
 	return ret;
 }
 
-/* Asks for the tiles of window g of rd's bands, without waiting for them
- * (the headers are waited for). Best effort: a failure here is met again,
- * and reported, when that window is read. */
-static void cr_ask(struct sat_cogread *cr, const struct sat_read *rd,
-		   const struct sat_grid *g)
-{
-	struct cr_window nw = { .cr = cr, .rd = rd, .n = rd->nbands };
-
-	if (cr_window_plan(&nw, g, rd->progress) == 0)
-		cr_tiles_get(cr, nw.want, nw.nwant, false, rd->prio,
-			     rd->progress);
-	cr_window_clear(&nw);
-}
-
-void sat_cogread_ahead(struct sat_cogread *cr, const struct sat_read *rd)
-{
-	if (cr && rd && rd->grid && rd->bands && rd->nbands)
-		cr_ask(cr, rd, rd->grid);
-}
-
 /* Is any band read through PROJ (whose per-pixel cost a look ahead would
  * pay twice)? */
 static bool cr_reprojects(const struct cr_window *w)
@@ -885,6 +865,36 @@ static bool cr_reprojects(const struct cr_window *w)
 		if (w->b[i].src_crs)
 			return true;
 	return false;
+}
+
+/* Asks for the window's tiles (pinned) and, in the same go, for those of
+ * rd->next, so that the next window's requests go out now, not one round
+ * trip later, and adjacent ranges of both make one request. The look
+ * ahead is best effort: a failure there is met again, and reported, when
+ * that window is read. */
+static int cr_window_ask(struct cr_window *w)
+{
+	const struct sat_read *rd = w->rd;
+	struct cr_window nw = { .cr = w->cr, .rd = rd, .n = rd->nbands };
+	struct cr_want *all = NULL;
+	int ret;
+
+	if (rd->next && !cr_reprojects(w) &&
+	    cr_window_plan(&nw, rd->next, rd->progress) == 0 && nw.nwant)
+		all = malloc((w->nwant + nw.nwant) * sizeof(*all));
+	if (!all) {
+		cr_window_clear(&nw);
+		return cr_tiles_ask(w->cr, w->want, w->nwant, w->nwant,
+				    rd->prio, rd->progress);
+	}
+	memcpy(all, w->want, w->nwant * sizeof(*all));
+	memcpy(all + w->nwant, nw.want, nw.nwant * sizeof(*all));
+	ret = cr_tiles_ask(w->cr, all, w->nwant + nw.nwant, w->nwant,
+			   rd->prio, rd->progress);
+	memcpy(w->want, all, w->nwant * sizeof(*all)); /* what was pinned */
+	free(all);
+	cr_window_clear(&nw);
+	return ret;
 }
 
 static int cr_window_once(struct cr_window *w)
@@ -901,13 +911,12 @@ static int cr_window_once(struct cr_window *w)
 		ret = sat_read_band_reserve(&rd->bands[i], w->b[i].type, npix);
 	if (ret)
 		goto out;
-	/* ours first, then the next window's: ours go out first */
-	ret = cr_tiles_get(w->cr, w->want, w->nwant, true, rd->prio,
-			   rd->progress);
+	ret = cr_window_ask(w);
 	if (ret)
 		goto out;
-	if (rd->next && !cr_reprojects(w))
-		cr_ask(w->cr, rd, rd->next);
+	ret = cr_tiles_wait(w->cr, w->want, w->nwant, rd->prio, rd->progress);
+	if (ret)
+		goto out;
 	memset(rd->valid, 1, npix);
 	for (size_t i = 0; i < w->n; i++)
 		cr_sample(w, i);

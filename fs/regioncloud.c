@@ -46,7 +46,7 @@
 #define RC_CHUNK_PIXELS (1u << 18) /* SCL counted this much at a time */
 #define RC_MAGIC "satfs-region-cloud 1"
 #define RC_AHEAD_MAX 512         /* plans waiting to be counted ahead */
-#define RC_AHEAD_THREADS 6 /* counting ahead, in the background */
+#define RC_AHEAD_THREADS 12 /* counting ahead, in the background */
 
 struct rc_entry {
 	struct rc_entry *next;       /* in its bucket */
@@ -536,9 +536,15 @@ static void *rc_ahead_main(void *arg)
 	return NULL;
 }
 
-void sat_regioncloud_ahead(struct sat_regioncloud *rc,
-			   struct sat_render_plan *const *plans, size_t n)
+/* Queues plans[0..n) for the background threads (started here, once):
+ * at the tail, or with first at the head, where a full queue gives up
+ * its last plan for them. */
+static void rc_queue(struct sat_regioncloud *rc,
+		     struct sat_render_plan *const *plans, size_t n,
+		     bool first)
 {
+	struct sat_render_plan *dropped = NULL;
+
 	pthread_mutex_lock(&rc->lock);
 	while (rc->nahead_threads < RC_AHEAD_THREADS && !rc->stopping &&
 	       pthread_create(&rc->ahead_threads[rc->nahead_threads], NULL,
@@ -547,17 +553,46 @@ void sat_regioncloud_ahead(struct sat_regioncloud *rc,
 	for (size_t i = 0; i < n && rc->nahead_threads && !rc->stopping; i++) {
 		const struct sat_render_plan *p = plans[i];
 		const struct rc_entry *e;
+		size_t last;
 
 		if (!p->ninputs || !p->inputs[0].scl_href)
 			continue;
 		e = rc_find_locked(rc, p->inputs[0].cloud_key);
 		if (e && (e->known || e->filling))
 			continue;
-		if (rc->ahead_n == RC_AHEAD_MAX)
-			break; /* counted when someone asks */
+		if (rc->ahead_n == RC_AHEAD_MAX) {
+			if (!first || dropped)
+				break; /* counted when someone asks */
+			last = (rc->ahead_first + rc->ahead_n - 1) %
+			       RC_AHEAD_MAX;
+			dropped = rc->ahead[last];
+			rc->ahead_n--;
+		}
+		if (first) {
+			rc->ahead_first = (rc->ahead_first + RC_AHEAD_MAX - 1) %
+					  RC_AHEAD_MAX;
+			rc->ahead[rc->ahead_first] =
+				sat_render_plan_ref((struct sat_render_plan *)p);
+			rc->ahead_n++;
+			continue;
+		}
 		rc->ahead[(rc->ahead_first + rc->ahead_n++) % RC_AHEAD_MAX] =
 			sat_render_plan_ref((struct sat_render_plan *)p);
 	}
 	pthread_cond_broadcast(&rc->cond);
 	pthread_mutex_unlock(&rc->lock);
+	sat_render_plan_unref(dropped);
+}
+
+void sat_regioncloud_ahead(struct sat_regioncloud *rc,
+			   struct sat_render_plan *const *plans, size_t n)
+{
+	rc_queue(rc, plans, n, false);
+}
+
+void sat_regioncloud_soon(struct sat_regioncloud *rc,
+			  struct sat_render_plan *plan)
+{
+	if (rc && plan)
+		rc_queue(rc, &plan, 1, true);
 }

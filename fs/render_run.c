@@ -6,9 +6,16 @@
  * chunk: a block of whole output tiles whose pixels were read in one go
  * from the inputs' sources. A small file is one chunk; a large one is cut
  * into chunks of one tile row and at most RD_CHUNK_PIXELS pixels, so that
- * the memory of a render does not grow with the size of its output. While
- * a chunk is being drawn, the source is told which chunk comes next
- * (sat_read.next) so that its downloads overlap our work.
+ * the memory of a render does not grow with the size of its output. With
+ * each chunk's read the source is told which chunk comes next
+ * (sat_read.next), and asks for its tiles before it waits for the
+ * chunk's own, so that downloads run a chunk ahead of our work.
+ *
+ * The region cloud covers of the inputs go into the GDAL metadata, which
+ * libtiff writes after the tiles: a single scene's is counted (or waited
+ * for, when the listing's count is under way) only then, overlapping the
+ * render instead of holding up its first pixel. A mosaic needs them
+ * first: they order its scenes.
  *
  * For each chunk: the bands of the first input are read, and its SCL
  * classes the product masks made invalid; where pixels are still invalid,
@@ -39,9 +46,19 @@
 #include "satfs/sample.h"
 #include "satfs/source.h"
 
-/* A chunk holds at most this many output pixels (unless one tile row of
- * one tile is larger, which it never is: 256 x 256). */
-#define RD_CHUNK_PIXELS (1u << 20)
+/* A chunk holds at most this many output pixels: four output tiles, so
+ * that a render's arrays (its band values, validity, masks: about 10 bytes
+ * a pixel) take 2.6 MB, not the 10 MB of a 1000 x 1000 snippet drawn in
+ * one go. Memory a process touches for the first time costs a fault a
+ * page (10 us each where satfs is measured), and a dozen renders run at
+ * once: a cold 5-snippet copy took 0.40 s of daemon CPU instead of 0.50 s.
+ * The next chunk's tiles are asked for before the current chunk's are
+ * waited for (sat_read.next), so the cut costs no round trip. */
+#define RD_CHUNK_PIXELS (1u << 18)
+#define RD_CHUNK_PIXELS_ALONE (1u << 20)
+/* A render of at most this many pixels (a 1000 x 1000 snippet) asks for
+ * every tile it needs with its first chunk. */
+#define RD_AHEAD_PIXELS (1u << 20)
 #define RD_MAX_INPUTS 64
 
 struct rd_chunk {
@@ -74,6 +91,8 @@ struct rd_run {
 	uint8_t *lut[RD_MAX_INPUTS][SAT_PRODUCT_MAX_BANDS];
 	/* a PNG: one row of tiles, as rows of pixels, and one tile */
 	uint8_t *strip, *tile;
+	double pct[RD_MAX_INPUTS]; /* region cloud covers, once counted */
+	char *metadata;            /* the file's, with them */
 };
 
 static bool rd_visual_bands(const struct sat_render_plan *p)
@@ -319,16 +338,24 @@ static int rd_load(struct rd_run *r, const struct rd_chunk *c)
 	const struct sat_grid *g = &c->grid;
 	size_t npix = (size_t)g->width * g->height, k0 = r->order[0];
 	struct rd_chunk nc;
-	bool has_next = rd_chunk_next(r, c, &nc);
+	const struct sat_grid *next = NULL;
 	int ret;
 
+	/* A small render asks for all its tiles with its first chunk (one
+	 * request per run of adjacent tiles, as when it was drawn whole),
+	 * a larger one for the next chunk's with each. */
+	if (!rd_chunk_next(r, c, &nc))
+		next = NULL;
+	else if ((uint64_t)p->grid.width * p->grid.height > RD_AHEAD_PIXELS)
+		next = &nc.grid;
+	else if (c->tx0 == 0 && c->ty0 == 0)
+		next = &p->grid;
 	r->cur = *c;
 	r->have_chunk = true;
 	ret = rd_reserve(r, npix);
 	if (ret)
 		return ret;
-	ret = rd_read_input(r, k0, r->bands, r->valid,
-			    has_next ? &nc.grid : NULL);
+	ret = rd_read_input(r, k0, r->bands, r->valid, next);
 	if (!ret)
 		ret = rd_luts(r, k0);
 	if (ret)
@@ -633,44 +660,38 @@ static void rd_run_clear(struct rd_run *r)
 	sat_buf_free(r->outline);
 }
 
+/* Are all of a chunk's reads told of the next chunk (sat_read.next)? Not
+ * a mosaic's scenes after the first (read only where pixels are missing),
+ * and a source may not look ahead through PROJ (cogread does not: it
+ * would map the pixels twice). */
+static bool rd_asks_ahead(const struct rd_run *r)
+{
+	const struct sat_render_plan *p = r->plan;
+
+	return p->ninputs == 1 && p->inputs[0].epsg == p->grid.epsg;
+}
+
 /* Chunk size: the whole file when it is small enough, else one tile row
- * of at most RD_CHUNK_PIXELS. */
+ * of at most RD_CHUNK_PIXELS (RD_CHUNK_PIXELS_ALONE where the reads of a
+ * chunk cannot ask for the next one's tiles: there each chunk costs a
+ * round trip). */
 static void rd_chunk_size(struct rd_run *r)
 {
 	const uint32_t T = SAT_TIFFOUT_TILE;
 	uint64_t row_px = (uint64_t)r->tiles_x * T * T;
 	uint64_t all_px = row_px * r->tiles_y;
+	uint32_t max = rd_asks_ahead(r) ? RD_CHUNK_PIXELS
+					: RD_CHUNK_PIXELS_ALONE;
 
-	if (all_px <= RD_CHUNK_PIXELS) {
+	if (all_px <= max) {
 		r->chunk_tw = r->tiles_x;
 		r->chunk_th = r->tiles_y;
 		return;
 	}
 	r->chunk_th = 1;
-	r->chunk_tw = RD_CHUNK_PIXELS / (T * T);
+	r->chunk_tw = max / (T * T);
 	if (r->chunk_tw > r->tiles_x)
 		r->chunk_tw = r->tiles_x;
-}
-
-/* A single scene's first chunk is asked for before its region cloud
- * cover (which the metadata at the head of the file needs) is waited
- * for: its downloads overlap the count instead of following it. A
- * mosaic's order of scenes comes from the counts: it waits. Nor is a
- * scene in another CRS than the grid's asked ahead: the mapping of its
- * pixels goes through PROJ, which the read would then pay twice. */
-static void rd_first_ahead(struct rd_run *r)
-{
-	const struct sat_render_input *in = &r->plan->inputs[0];
-	struct sat_read_band rb[SAT_RENDER_MAX_BANDS] = { 0 };
-	struct rd_chunk c;
-	struct sat_read rd;
-
-	if (r->plan->ninputs != 1 || !in->source || !in->source->ops->ahead ||
-	    in->epsg != r->plan->grid.epsg)
-		return;
-	rd_chunk_at(r, 0, 0, &c);
-	rd = rd_read_of(r, 0, &c.grid, rb, NULL, NULL);
-	in->source->ops->ahead(in->source, &rd);
 }
 
 struct rd_sort {
@@ -694,7 +715,7 @@ static int rd_cmp_input(const void *a, const void *b, void *arg)
 
 /* The region cloud cover of every input (NaN where unknown), and the
  * order in which they give pixels. */
-static void rd_clouds(struct rd_run *r, double *pct)
+static int rd_clouds(struct rd_run *r, double *pct)
 {
 	const struct sat_render_plan *p = r->plan;
 	struct rd_sort so = { .pct = pct, .plan = p };
@@ -711,6 +732,9 @@ static void rd_clouds(struct rd_run *r, double *pct)
 					  p->ring_lonlat, p->nring_lonlat,
 					  r->ctx->prio, r->ctx->progress,
 					  &pct[k]);
+		/* unmounting: no "unknown" in a file that would be kept */
+		if (err == -ECANCELED)
+			return err;
 		if (err) {
 			sat_log_take_cause(cause, sizeof(cause));
 			sat_warn("render: %s: region cloud cover unknown: %s",
@@ -719,9 +743,10 @@ static void rd_clouds(struct rd_run *r, double *pct)
 			pct[k] = NAN;
 		}
 	}
-	if (p->ninputs < 2)
-		return;
-	qsort_r(r->order, p->ninputs, sizeof(r->order[0]), rd_cmp_input, &so);
+	if (p->ninputs > 1)
+		qsort_r(r->order, p->ninputs, sizeof(r->order[0]),
+			rd_cmp_input, &so);
+	return 0;
 }
 
 /* The size was promised at listing time: never serve another. */
@@ -739,14 +764,33 @@ static int rd_check_size(const struct sat_render_plan *plan, int fd)
 	return -EIO;
 }
 
+/* tiffout's late_metadata: the GDAL metadata with the region cloud covers,
+ * counted now for a single scene (they only go into the metadata, which
+ * libtiff writes after the tiles: the count overlaps the render instead
+ * of holding up its first pixel). */
+static int rd_late_metadata(const char **metadata, void *payload)
+{
+	struct rd_run *r = payload;
+	int ret;
+
+	if (r->plan->ninputs == 1) {
+		ret = rd_clouds(r, r->pct);
+		if (ret)
+			return ret;
+	}
+	r->metadata = sat_render_metadata_with_clouds(r->plan, r->pct);
+	if (!r->metadata)
+		return -ENOMEM;
+	*metadata = r->metadata;
+	return 0;
+}
+
 int sat_render_run(const struct sat_render_plan *plan,
 		   const struct sat_render_ctx *ctx, int fd)
 {
 	const struct sat_grid *g = &plan->grid;
 	struct rd_run r = { .plan = plan, .ctx = ctx };
-	double pct[RD_MAX_INPUTS];
 	struct sat_tiffout_spec spec;
-	char *metadata = NULL;
 	int ret = 0;
 
 	if (plan->format == SAT_RENDER_GIF || plan->format == SAT_RENDER_HTML) {
@@ -758,13 +802,17 @@ int sat_render_run(const struct sat_render_plan *plan,
 	r.tiles_x = (g->width + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
 	r.tiles_y = (g->height + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
 	rd_chunk_size(&r);
-	rd_first_ahead(&r);
-	rd_clouds(&r, pct);
-	metadata = sat_render_metadata_with_clouds(plan, pct);
-	if (!metadata)
-		return -ENOMEM;
-	spec = plan->spec;
-	spec.gdal_metadata = metadata;
+	/* A mosaic takes its scenes in the order of their region cloud
+	 * covers: it counts them first. A single scene's count goes to the
+	 * head of the background queue, to run while we render. */
+	if (plan->ninputs > 1) {
+		ret = rd_clouds(&r, r.pct);
+		if (ret)
+			goto out;
+	} else if (ctx->clouds && plan->format != SAT_RENDER_PNG) {
+		sat_regioncloud_soon(ctx->clouds,
+				     (struct sat_render_plan *)plan);
+	}
 	if (plan->product.type == SAT_PRODUCT_VISUAL &&
 	    plan->product.outline) {
 		r.outline = malloc(1);
@@ -774,10 +822,17 @@ int sat_render_run(const struct sat_render_plan *plan,
 		}
 	}
 
-	if (plan->format == SAT_RENDER_PNG)
+	if (plan->format == SAT_RENDER_PNG) {
 		ret = rd_write_png(&r, fd);
-	else
+	} else {
+		/* the metadata's length is fixed (the covers' field is
+		 * padded), so the placeholder lays the file out as the
+		 * final one will be */
+		spec = plan->spec;
+		spec.gdal_metadata = plan->metadata;
+		spec.late_metadata = rd_late_metadata;
 		ret = sat_tiffout_write(fd, &spec, rd_fill, &r);
+	}
 	if (ret) {
 		if (!r.read_failed)
 			sat_log_cause("writing the %s failed: %s",
@@ -792,7 +847,7 @@ out:
 	 * file now": EIO. Resource errors stay. */
 	if (ret && ret != -ENOMEM && ret != -ENOSPC && ret != -ECANCELED)
 		ret = -EIO;
-	free(metadata);
+	free(r.metadata);
 	rd_run_clear(&r);
 	return ret;
 }

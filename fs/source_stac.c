@@ -397,11 +397,6 @@ static int stac_read(struct sat_source *src, const struct sat_read *rd)
 	return sat_cogread_read(stac_of(src)->cogread, rd);
 }
 
-static void stac_ahead(struct sat_source *src, const struct sat_read *rd)
-{
-	sat_cogread_ahead(stac_of(src)->cogread, rd);
-}
-
 static void stac_drop_caches(struct sat_source *src)
 {
 	sat_cogread_drop_caches(stac_of(src)->cogread);
@@ -425,7 +420,6 @@ static const struct sat_source_ops stac_ops = {
 	.prepare = stac_prepare,
 	.parse_page = stac_parse_page,
 	.read = stac_read,
-	.ahead = stac_ahead,
 	.drop_caches = stac_drop_caches,
 	.probe = stac_probe,
 	.free = stac_free,

@@ -366,6 +366,31 @@ static int tiffout_tile(TIFF *tif, const struct sat_tiffout_spec *spec,
 	return 0;
 }
 
+/* The metadata the caller knows only now, in place of the placeholder
+ * that laid the file out (so of its length). */
+static int tiffout_late_metadata(TIFF *tif,
+				 const struct sat_tiffout_spec *spec,
+				 sat_tiffout_tile_fn fill, void *payload)
+{
+	const char *m = NULL;
+	int ret;
+
+	if (!fill || !spec->late_metadata)
+		return 0; /* sizing, or nothing to change */
+	ret = spec->late_metadata(&m, payload);
+	if (ret || !m)
+		return ret;
+	if (!spec->gdal_metadata ||
+	    strlen(m) != strlen(spec->gdal_metadata)) {
+		sat_error("tiffout: late metadata of %zu bytes, laid out for "
+			  "%zu", strlen(m),
+			  spec->gdal_metadata ? strlen(spec->gdal_metadata)
+					      : 0);
+		return -EINVAL;
+	}
+	return set_ascii(tif, SAT_TIFFTAG_GDAL_METADATA, m) ? 0 : -EINVAL;
+}
+
 /* Classic TIFF offsets are 32 bits: bigger files become BigTIFF. Decided
  * from the spec alone (with room for the directory), like everything else
  * in the layout. */
@@ -434,6 +459,9 @@ static int tiffout_run(struct tiffout_sink *s,
 				goto out;
 		}
 	}
+	ret = tiffout_late_metadata(tif, spec, fill, payload);
+	if (ret)
+		goto out;
 	if (!TIFFWriteDirectory(tif))
 		ret = tiffout_failed(s);
 out:

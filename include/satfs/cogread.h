@@ -72,13 +72,11 @@ int sat_cogread_window(struct sat_cogread *cr, const struct sat_grid *g,
 
 /* The STAC source's read (include/satfs/source.h): rd->bands[i].href are
  * COG URLs; values come back in the file's sample type; the tiles of
- * rd->next are asked for before this returns. sat_cogread_window() is the
+ * rd->next are asked for before the wait for rd's own (so that they
+ * arrive while the caller works on rd). sat_cogread_window() is the
  * same for uint16 values in arrays of its own (tests). */
 struct sat_read;
 int sat_cogread_read(struct sat_cogread *cr, const struct sat_read *rd);
-/* The STAC source's ahead: the headers of rd's bands (waited for), then
- * the tiles of rd->grid asked for without waiting. */
-void sat_cogread_ahead(struct sat_cogread *cr, const struct sat_read *rd);
 
 /* What a COG's header says of its georeferencing, for listings whose
  * items do not (include/satfs/source.h, prepare). */

@@ -66,5 +66,10 @@ void sat_regioncloud_get_all(struct sat_regioncloud *rc,
  * the network. A full queue drops the rest: asking counts them. */
 void sat_regioncloud_ahead(struct sat_regioncloud *rc,
 			   struct sat_render_plan *const *plans, size_t n);
+/* The same for one plan, at the head of the queue: a render that will ask
+ * for the cover once its pixels are written, so that the count runs
+ * meanwhile (when the listing's has not started it). */
+void sat_regioncloud_soon(struct sat_regioncloud *rc,
+			  struct sat_render_plan *plan);
 
 #endif

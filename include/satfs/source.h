@@ -77,8 +77,9 @@ struct sat_read {
 	uint8_t *valid;
 	enum sat_fetch_priority prio;
 	struct sat_progress *progress; /* counted into; may be NULL */
-	/* A hint: the window that will be read next (the renderer's next
-	 * chunk), which the source may start fetching now; may be NULL. */
+	/* A hint: what will be read next (the renderer's next chunk, or the
+	 * whole of a small render), which the source may start fetching
+	 * now; may be NULL. */
 	const struct sat_grid *next;
 	/* A hint: the whole output this window is part of (the render's
 	 * grid), of which a source caching what it decodes may keep what
@@ -114,12 +115,6 @@ struct sat_source_ops {
 	 * left with sat_log_cause), -ENOMEM, -ECANCELED, -ENOTSUP (a sample
 	 * type or layout the source cannot read). Blocks. */
 	int (*read)(struct sat_source *src, const struct sat_read *rd);
-	/* Starts fetching what read(rd) will need, and returns without its
-	 * pixels (it may wait for what says where they are, such as file
-	 * headers): a render calls it before work that does not need them.
-	 * Best effort; a failure is met, and reported, by the read. May be
-	 * NULL. */
-	void (*ahead)(struct sat_source *src, const struct sat_read *rd);
 	/* Forgets what it keeps in memory (headers, decoded tiles) so that
 	 * the next reads ask the network again (satfs cache --clear). May be
 	 * NULL. */

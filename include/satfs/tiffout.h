@@ -27,6 +27,14 @@ struct sat_grid;
 #define SAT_TIFFOUT_INT 2
 #define SAT_TIFFOUT_FLOAT 3
 
+/* Called with fill's payload after the last tile, before the directory,
+ * to give the GDAL_METADATA to store instead of the spec's gdal_metadata
+ * (what only the end of a render knows). It must be as long as that one,
+ * which laid the file out, or the write fails with -EINVAL. *metadata
+ * stays the callee's; NULL keeps gdal_metadata. 0 or -errno (aborts). */
+typedef int (*sat_tiffout_metadata_fn)(const char **metadata,
+				       void *payload);
+
 struct sat_tiffout_spec {
 	const struct sat_grid *grid; /* size, CRS and geotransform */
 	uint16_t samples;            /* 4 (RGBA) or 1..SAT_TIFFOUT_MAX_SAMPLES */
@@ -35,6 +43,8 @@ struct sat_tiffout_spec {
 	const char *gdal_metadata;   /* GDAL_METADATA XML, or NULL */
 	const char *nodata;          /* GDAL_NODATA text, or NULL */
 	uint16_t sample_format;      /* SAT_TIFFOUT_UINT, _INT, _FLOAT */
+	/* Writing only, may be NULL (sat_tiffout_metadata_fn). */
+	sat_tiffout_metadata_fn late_metadata;
 };
 
 /* Fills one tile: SAT_TIFFOUT_TILE^2 pixels, chunky, samples * bits/8

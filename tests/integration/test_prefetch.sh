@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Prefetch: with prefetch=4 (the default), reading the first file of a
-# region renders the same product of the next scenes without being asked:
-# they show up in the cache directory, the server log shows their COG
-# requests (and none for a band of another product), and reading the next
-# file then costs no request at all. With prefetch=0 nothing else is
-# rendered.
+# Prefetch: with the default prefetch (12: more than the region's five
+# scenes), reading the first file of a region renders the same product of
+# the next scenes without being asked: they show up in the cache
+# directory, the server log shows their COG requests (and none for a band
+# of another product), and reading the next file then costs no request at
+# all. With prefetch=0 nothing else is rendered.
 . "$(dirname "$0")/lib.sh"
 need_fuse
 S=$(samples_dir)
@@ -26,7 +26,7 @@ PY
 }
 n_cached() { find "$CACHE/files" -name '*.tif' ! -name '*.tmp-*' | wc -l; }
 
-# 1. prefetch=4 (the default: no option given)
+# 1. the default prefetch (no option given)
 mount_satfs -o config="$T/satfs.conf",cache="$CACHE"
 mapfile -t files < <(list_files)
 [ ${#files[@]} -ge 5 ] || fail "need 5 scenes, have ${#files[@]}"
@@ -42,7 +42,7 @@ for _ in $(seq 300); do
 	[ "$(n_cached)" -ge 5 ] && break
 	sleep 0.1
 done
-note "prefetch=4: $(n_cached) files in the cache after reading $first"
+note "default prefetch: $(n_cached) files in the cache after reading $first"
 [ "$(n_cached)" -eq 5 ] || fail "$(n_cached) files in the cache, expected 5 (1 read + 4 prefetched)"
 for f in "${next[@]}"; do
 	id=$(basename "$f" .falsecolor.tif)

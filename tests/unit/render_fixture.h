@@ -60,6 +60,12 @@ struct srv {
 	pthread_mutex_t lock;
 	bool stop;                     /* protected by lock */
 	bool corrupt;                  /* flip bytes of non-header ranges */
+	/* With hold, each connection is answered on a thread of its own,
+	 * and the answers to non-header ranges wait (logged) until hold is
+	 * cleared; all protected by lock, signalled on cond. */
+	bool hold;
+	int held, answering;
+	pthread_cond_t cond;
 	struct srv_file files[NFILES]; /* etag protected by lock */
 	int nfiles;
 	struct srv_hit log[MAXLOG];    /* protected by lock */
@@ -150,6 +156,15 @@ static inline void srv_answer(struct srv *s, int c)
 		 "Connection: close\r\n\r\n",
 		 b - a + 1, a, b, size, etag);
 	srv_log(s, fi, a, b - a + 1);
+	pthread_mutex_lock(&s->lock);
+	if (a > 0 && s->hold) {
+		s->held++;
+		pthread_cond_broadcast(&s->cond);
+		while (s->hold)
+			pthread_cond_wait(&s->cond, &s->lock);
+		s->held--;
+	}
+	pthread_mutex_unlock(&s->lock);
 	srv_send(c, hdr, strlen(hdr));
 	srv_send(c, data + a, b - a + 1);
 	free(data);
@@ -161,6 +176,36 @@ static inline void srv_set_corrupt(struct srv *s, bool on)
 	pthread_mutex_lock(&s->lock);
 	s->corrupt = on;
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* Holds (or lets go) the answers to non-header ranges. */
+static inline void srv_set_hold(struct srv *s, bool on)
+{
+	pthread_mutex_lock(&s->lock);
+	s->hold = on;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+}
+
+struct srv_conn {
+	struct srv *s;
+	int c;
+};
+
+static inline void *srv_conn_main(void *arg)
+{
+	struct srv_conn *k = arg;
+	struct srv *s = k->s;
+
+	srv_answer(s, k->c);
+	shutdown(k->c, SHUT_WR);
+	close(k->c);
+	free(k);
+	pthread_mutex_lock(&s->lock);
+	s->answering--;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
 }
 
 static inline void *srv_main(void *arg)
@@ -181,6 +226,24 @@ static inline void *srv_main(void *arg)
 		int c = accept(s->fd, NULL, NULL);
 		if (c < 0)
 			continue;
+		/* counted in the same breath as hold is read: srv_stop,
+		 * which clears hold, then waits for the count */
+		pthread_mutex_lock(&s->lock);
+		bool threaded = s->hold;
+		if (threaded)
+			s->answering++;
+		pthread_mutex_unlock(&s->lock);
+		if (threaded) {
+			struct srv_conn *k = malloc(sizeof(*k));
+			pthread_t th;
+
+			CHECK(k != NULL);
+			k->s = s;
+			k->c = c;
+			CHECK(pthread_create(&th, NULL, srv_conn_main, k) == 0);
+			pthread_detach(th);
+			continue;
+		}
 		srv_answer(s, c);
 		shutdown(c, SHUT_WR);
 		close(c);
@@ -195,6 +258,7 @@ static inline void srv_start(struct srv *s)
 
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
 	for (int i = 0; i < 5; i++) {
 		snprintf(s->files[i].path, sizeof(s->files[i].path), "/%s.tif",
 			 names[i]);
@@ -218,9 +282,14 @@ static inline void srv_stop(struct srv *s)
 {
 	pthread_mutex_lock(&s->lock);
 	s->stop = true;
+	s->hold = false;
+	pthread_cond_broadcast(&s->cond);
+	while (s->answering > 0)
+		pthread_cond_wait(&s->cond, &s->lock);
 	pthread_mutex_unlock(&s->lock);
 	pthread_join(s->th, NULL);
 	close(s->fd);
+	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 }
 

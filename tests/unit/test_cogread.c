@@ -134,60 +134,114 @@ SAT_TEST(request_counts)
 	fx_stop(&f);
 }
 
-/* sat_cogread_ahead: the headers are read, the tiles asked for, and the
- * call returns before they arrive; the read after it asks for nothing
- * more and gives the same pixels as a read without it. */
-SAT_TEST(ahead_then_read)
+struct read_arg {
+	struct sat_cogread *cr;
+	const struct sat_read *rd;
+	int ret;
+};
+
+static void *read_main(void *arg)
+{
+	struct read_arg *a = arg;
+
+	a->ret = sat_cogread_read(a->cr, a->rd);
+	return NULL;
+}
+
+/* Are the tile bytes of log[ref0..ref1) all within requests logged from
+ * line from on? */
+static bool ranges_covered(struct srv *s, int ref0, int ref1, int from)
+{
+	bool all = true;
+
+	pthread_mutex_lock(&s->lock);
+	for (int i = ref0; i < ref1 && all; i++) {
+		const struct srv_hit *r = &s->log[i];
+		bool in = r->off == 0; /* headers: not what is looked at */
+
+		for (int j = from; j < s->nlog && !in; j++)
+			in = s->log[j].file == r->file && s->log[j].off > 0 &&
+			     s->log[j].off <= r->off &&
+			     r->off + r->len <= s->log[j].off + s->log[j].len;
+		all = in;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return all;
+}
+
+/* The next window's tiles are asked for before the wait for the current
+ * window's own: with the server holding every tile answer, a read of the
+ * grid's top-left corner, its bottom-right corner named as next, has
+ * every tile byte of the second corner asked for (a read asking for the
+ * next window only once its own tiles were in would wait, the second
+ * corner's never asked). Then the next window reads without a request,
+ * and its pixels are those of a cold read. */
+SAT_TEST(next_asked_before_waiting)
 {
 	struct sat_render_plan *p;
 	struct sat_read_band rb[3] = { 0 }, rb2[3] = { 0 };
+	struct sat_cogread *cold;
+	struct sat_grid ga, gb;
+	struct read_arg arg;
 	struct fx f;
-	uint8_t *valid, *valid2;
-	int runs = 0, n1;
+	uint8_t valid[64], valid2[64];
+	pthread_t th;
+	int ref0, ref1, n1, held;
 	double end;
 
 	fx_start(&f, NULL);
 	CHECK_INT(sat_render_plan_new(&p, f.scene, &f.prod, f.region,
 				      SAT_OFFSET_AUTO), 0);
-	for (int i = 1; i <= 3; i++)
-		runs += expected_runs(f.srv.files[i].local, &p->grid);
-	size_t npix = (size_t)p->grid.width * p->grid.height;
-	valid = malloc(npix);
-	valid2 = malloc(npix);
-	CHECK(valid && valid2);
+	ga = gb = p->grid;
+	ga.width = ga.height = gb.width = gb.height = 8;
+	gb.origin_x += (p->grid.width - 8) * p->grid.pixel_size;
+	gb.origin_y -= (p->grid.height - 8) * p->grid.pixel_size;
 	for (int b = 0; b < 3; b++) {
 		rb[b].href = rb2[b].href = p->inputs[0].hrefs[b];
 		rb[b].has_nodata = rb2[b].has_nodata = p->inputs[0].has_nodata[b];
 		rb[b].nodata = rb2[b].nodata = p->inputs[0].nodata[b];
 	}
-	struct sat_read rd = { .grid = &p->grid, .bands = rb, .nbands = 3,
-			       .valid = valid };
-	sat_cogread_ahead(f.cr, &rd);
-	CHECK_INT(srv_count(&f.srv, 0, true), 3);
-	/* every tile run is asked for without a read waiting for it */
-	end = now_s() + 30;
-	while (srv_count(&f.srv, 0, false) < runs && now_s() < end)
-		usleep(10000);
-	CHECK_INT(srv_count(&f.srv, 0, false), runs);
+	/* the second corner, cold, on a cogread of its own: its requests
+	 * are the reference, its pixels too */
+	struct sat_read rd = { .grid = &gb, .bands = rb2, .nbands = 3,
+			       .valid = valid2 };
+	CHECK_INT(sat_cogread_new(&cold, f.fetch, NULL), 0);
+	ref0 = f.srv.nlog;
+	CHECK_INT(sat_cogread_read(cold, &rd), 0);
+	ref1 = f.srv.nlog;
+	sat_cogread_free(cold);
+	CHECK(srv_count(&f.srv, ref0, false) > 0);
+
+	rd = (struct sat_read){ .grid = &ga, .bands = rb, .nbands = 3,
+				.valid = valid, .next = &gb };
+	srv_set_hold(&f.srv, true);
 	n1 = f.srv.nlog;
+	arg = (struct read_arg){ .cr = f.cr, .rd = &rd, .ret = 1 };
+	CHECK(pthread_create(&th, NULL, read_main, &arg) == 0);
+	end = now_s() + 10;
+	while (!ranges_covered(&f.srv, ref0, ref1, n1) && now_s() < end)
+		usleep(10000);
+	CHECK(ranges_covered(&f.srv, ref0, ref1, n1));
+	pthread_mutex_lock(&f.srv.lock);
+	held = f.srv.held;
+	pthread_mutex_unlock(&f.srv.lock);
+	CHECK(held > 0); /* the first corner's tiles are not in yet */
+	srv_set_hold(&f.srv, false);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_INT(arg.ret, 0);
+	n1 = f.srv.nlog;
+	rd.grid = &gb;
+	rd.next = NULL;
 	CHECK_INT(sat_cogread_read(f.cr, &rd), 0);
 	CHECK_INT(f.srv.nlog, n1);
-	/* the same pixels as a cold read with a cogread of its own */
-	sat_cogread_free(f.cr);
-	CHECK_INT(sat_cogread_new(&f.cr, f.fetch, NULL), 0);
-	rd.bands = rb2;
-	rd.valid = valid2;
-	CHECK_INT(sat_cogread_read(f.cr, &rd), 0);
-	CHECK(memcmp(valid, valid2, npix) == 0);
+	CHECK(memcmp(valid, valid2, sizeof(valid)) == 0);
 	for (int b = 0; b < 3; b++) {
 		CHECK_INT(rb[b].type, rb2[b].type);
 		CHECK(memcmp(rb[b].values, rb2[b].values,
-			     npix * sat_sample_size(rb[b].type)) == 0);
+			     sizeof(valid) * sat_sample_size(rb[b].type)) == 0);
 		sat_buf_free(rb[b].values);
 		sat_buf_free(rb2[b].values);
 	}
-	free(valid);
-	free(valid2);
 	sat_render_plan_free(p);
 	fx_stop(&f);
 }

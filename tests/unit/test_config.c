@@ -123,8 +123,8 @@ SAT_TEST(defaults)
 	CHECK_INT(c->offset_mode, SAT_OFFSET_AUTO);
 	CHECK_STR(c->cache_dir, "/x/cache/satfs");
 	CHECK_INT(c->cache_max_bytes, 0);
-	CHECK_INT(c->prefetch, 6);
-	CHECK_INT(c->connections, 32);
+	CHECK_INT(c->prefetch, 12);
+	CHECK_INT(c->connections, 48);
 	CHECK_INT(c->listing_ttl_s, 600);
 	CHECK_INT(c->max_items, 2000);
 	CHECK(!c->offline);
@@ -882,7 +882,7 @@ SAT_TEST(key_table)
 	      sat_config_find_key("type", SAT_KEY_SOURCE));
 	CHECK(sat_config_find_key("bbox", SAT_KEY_SOURCE) == NULL);
 	CHECK_INT(sat_config_load(&c, "/dev/null", NULL, err, sizeof(err)), 0);
-	CHECK_INT(c->prefetch, 6);
+	CHECK_INT(c->prefetch, 12);
 	CHECK_INT(c->max_file_size_bytes, 1ull << 30);
 	CHECK_INT(c->cache_max_bytes, 0);
 	CHECK(!c->offline);

@@ -280,6 +280,20 @@ SAT_TEST(multiband_asset)
 	fx_stop(&f);
 }
 
+/* Renders p into the temporary file name, of the size its plan said:
+ * gdalinfo's report of it. */
+static char *render_info(const struct sat_render_plan *p,
+			 const struct sat_render_ctx *ctx, const char *name)
+{
+	int fd = open(tmpfile_in(name), O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+	CHECK(fd >= 0);
+	CHECK_INT(sat_render_run(p, ctx, fd), 0);
+	close(fd);
+	CHECK_INT(file_size(tmpfile_in(name)), p->size_bytes);
+	return gdal_info(tmpfile_in(name), &p->grid);
+}
+
 /* The percentage of cloudy SCL among the region's pixels with data, on
  * the scene's grid at its finest resolution, against GDAL's SCL; the
  * same value in the file's tags. */
@@ -293,7 +307,6 @@ SAT_TEST(region_cloud)
 	size_t nxy, npix, total = 0, cl = 0;
 	uint8_t *scl, *inside;
 	char *info, line[64];
-	int fd;
 	struct fx f;
 
 	start(&f);
@@ -328,11 +341,7 @@ SAT_TEST(region_cloud)
 
 	/* in the tags, with the acquisition time and the catalog's cover */
 	ctx.clouds = rc;
-	fd = open(tmpfile_in("tags.tif"), O_RDWR | O_CREAT | O_TRUNC, 0600);
-	CHECK_INT(sat_render_run(p, &ctx, fd), 0);
-	close(fd);
-	CHECK_INT(file_size(tmpfile_in("tags.tif")), p->size_bytes);
-	info = gdal_info(tmpfile_in("tags.tif"), &p->grid);
+	info = render_info(p, &ctx, "tags.tif");
 	snprintf(line, sizeof(line), "satfs_region_cloud=%.1f\n", pct);
 	CHECK(strstr(info, line));
 	CHECK(strstr(info, "satfs_datetime=2020-02-19T11:"));
@@ -351,6 +360,14 @@ SAT_TEST(region_cloud)
 		CHECK(strstr(out, "CLOUDCOVER="));
 		free(out);
 	}
+	/* Not known when the render starts: counted while it draws (the
+	 * metadata goes in after the tiles), the same value in the tags. */
+	sat_regioncloud_free(rc);
+	CHECK_INT(sat_regioncloud_new(&rc, NULL), 0);
+	ctx.clouds = rc;
+	info = render_info(p, &ctx, "tags2.tif");
+	CHECK(strstr(info, line));
+	free(info);
 	free(scl);
 	free(inside);
 	free(xy);

@@ -37,6 +37,9 @@ struct fill_ctx {
 	uint8_t junk;   /* what to put past the image edge */
 	uint32_t last_tx, last_ty;
 	int order_ok;
+	const char *late;   /* what late_metadata gives */
+	int late_calls;     /* how often it was called */
+	int calls_at_late;  /* tiles filled when it was */
 };
 
 static int fill_pattern(uint32_t tx, uint32_t ty, uint8_t *buf, void *p)
@@ -266,7 +269,7 @@ static const char *md_xml =
 SAT_TEST(gdal_reads_rgba)
 {
 	struct sat_grid g = { 32617, 337030, 933340, 10, 1000, 333 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0 };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
 	struct fill_ctx c = { .junk = 0xab };
 	char path[512];
 	uint64_t size;
@@ -307,8 +310,8 @@ SAT_TEST(gdal_reads_rgba)
 SAT_TEST(gdal_reads_raw16)
 {
 	struct sat_grid g = { 32633, 499980, 5300040, 20, 300, 257 };
-	struct sat_tiffout_spec s = { &g, 3, 16, false, md_xml, "0", 0 };
-	struct sat_tiffout_spec s1 = { &g, 1, 16, false, NULL, "0", 0 };
+	struct sat_tiffout_spec s = { &g, 3, 16, false, md_xml, "0", 0, NULL };
+	struct sat_tiffout_spec s1 = { &g, 1, 16, false, NULL, "0", 0, NULL };
 	struct fill_ctx c = { .junk = 0x5a };
 	char path[512];
 	uint64_t size;
@@ -348,7 +351,7 @@ SAT_TEST(gdal_reads_raw16)
 SAT_TEST(gdal_reads_geographic)
 {
 	struct sat_grid g = { 4326, -82.48, 8.4408, 0.0001, 900, 900 };
-	struct sat_tiffout_spec s = { &g, 2, 8, true, NULL, NULL, 0 };
+	struct sat_tiffout_spec s = { &g, 2, 8, true, NULL, NULL, 0, NULL };
 	struct fill_ctx c = { 0 };
 	char path[512];
 	char *j;
@@ -367,7 +370,7 @@ SAT_TEST(gdal_reads_geographic)
 
 	/* a projected CRS among the 4000s: World Equidistant Cylindrical */
 	struct sat_grid g2 = { 4087, -9181000, 934000, 30, 40, 30 };
-	struct sat_tiffout_spec s2 = { &g2, 4, 8, true, NULL, NULL, 0 };
+	struct sat_tiffout_spec s2 = { &g2, 4, 8, true, NULL, NULL, 0, NULL };
 
 	snprintf(path, sizeof(path), "%s/eqc.tif", satest_tmpdir());
 	CHECK_INT(write_file(path, &s2, &c), 0);
@@ -412,6 +415,7 @@ SAT_TEST(size_is_exact)
 				&g, kinds[k].samples, kinds[k].bits,
 				kinds[k].alpha,
 				v % 6 == 5 ? big : mds[v % 5], nds[v % 3], 0,
+				NULL,
 			};
 			struct fill_ctx c = { .junk = (uint8_t)v };
 			uint64_t size, size2;
@@ -452,7 +456,7 @@ SAT_TEST(size_metadata_lengths)
 	snprintf(path, sizeof(path), "%s/m.tif", satest_tmpdir());
 	for (int len = 0; len < 40; len++) {
 		struct sat_tiffout_spec s = { &g, 4, 8, true, md,
-					      len % 2 ? "255" : NULL, 0 };
+					      len % 2 ? "255" : NULL, 0, NULL };
 		struct fill_ctx c = { 0 };
 		uint64_t size;
 
@@ -468,12 +472,59 @@ SAT_TEST(size_metadata_lengths)
 	}
 }
 
+static int late_md(const char **metadata, void *payload)
+{
+	struct fill_ctx *c = payload;
+
+	c->late_calls++;
+	c->calls_at_late = c->calls;
+	*metadata = c->late;
+	return 0;
+}
+
+/* The metadata given after the last tile replaces the placeholder, which
+ * laid the file out: the size stays the one announced, GDAL reads the
+ * new value, and sizing never asks for it. One of another length would
+ * move the layout: refused. */
+SAT_TEST(late_metadata)
+{
+	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 300 };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
+	char path[512], *late = strdup(md_xml), *j;
+	struct fill_ctx c = { .late = late };
+	uint64_t size;
+
+	need_gdal();
+	memcpy(strstr(late, "-1000"), "-2500", 5);
+	s.late_metadata = late_md;
+	CHECK_INT(sat_tiffout_size(&s, &size), 0);
+	CHECK_INT(c.late_calls, 0);
+	snprintf(path, sizeof(path), "%s/late.tif", satest_tmpdir());
+	CHECK_INT(write_file(path, &s, &c), 0);
+	CHECK_INT(c.late_calls, 1);
+	CHECK_INT(c.calls_at_late, 3 * 2); /* after every tile */
+	CHECK_INT(file_size(path), size);
+	j = gdalinfo(path);
+	check_has(j, "\"SATFS_OFFSET\":\"-2500\"");
+	CHECK(strstr(j, "-1000") == NULL);
+	free(j);
+	check_pixels(path, &s);
+	/* one byte longer: the write fails */
+	free(late);
+	late = malloc(strlen(md_xml) + 2);
+	sprintf(late, "%s ", md_xml);
+	c = (struct fill_ctx){ .late = late };
+	CHECK_INT(write_file(path, &s, &c), -EINVAL);
+	CHECK_INT(c.late_calls, 1);
+	free(late);
+}
+
 /* Whatever the callback leaves past the image edge, the bytes are the
  * same; and an old longer file is cut to size. */
 SAT_TEST(output_is_deterministic)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 300, 270 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0 };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
 	struct fill_ctx c1 = { .junk = 0x11 }, c2 = { .junk = 0xee };
 	char p1[512], p2[512];
 	size_t l1, l2;
@@ -504,7 +555,7 @@ SAT_TEST(output_is_deterministic)
 SAT_TEST(enospc)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 600 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0 };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
 	struct fill_ctx c = { .spec = &s };
 	int fd = open("/dev/full", O_RDWR);
 
@@ -517,7 +568,7 @@ SAT_TEST(enospc)
 SAT_TEST(fill_error_aborts)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 600 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, NULL, NULL, 0 };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, NULL, NULL, 0, NULL };
 	struct fill_ctx c = { .fail_at = 5, .fail_err = -EBADMSG };
 	char path[512];
 
@@ -530,7 +581,7 @@ SAT_TEST(fill_error_aborts)
 SAT_TEST(invalid_spec)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 100, 100 };
-	struct sat_tiffout_spec ok = { &g, 4, 8, true, NULL, NULL, 0 };
+	struct sat_tiffout_spec ok = { &g, 4, 8, true, NULL, NULL, 0, NULL };
 	struct sat_tiffout_spec s;
 	struct fill_ctx c = { 0 };
 	char path[512];
@@ -582,7 +633,7 @@ SAT_TEST(invalid_spec)
 SAT_TEST(size_large)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 40000, 40000 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0 };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
 	uint64_t tiles = 157 * 157, size;
 
 	CHECK_INT(sat_tiffout_size(&s, &size), 0);
@@ -644,7 +695,7 @@ SAT_TEST(size_is_bytes_written_and_extent)
 		struct sat_tiffout_spec s = {
 			&g, kinds[k].samples, kinds[k].bits, kinds[k].alpha,
 			mds[(v / 3) % 6], nds[(v * 3 + 1) % 4],
-			kinds[k].format,
+			kinds[k].format, NULL,
 		};
 		struct fill_ctx c = { .junk = (uint8_t)(v * 37) };
 		struct tw_file tf;
@@ -715,7 +766,7 @@ SAT_TEST(size_bigtiff_threshold)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 65536, 0 };
 	struct sat_tiffout_spec s = { &g, 4, 8, true, "<GDALMetadata/>",
-				      NULL, 0 };
+				      NULL, 0, NULL };
 	uint32_t lo = 1, hi = 65536 / T, mid; /* heights in tile rows */
 	uint64_t size, prev = 0;
 	uint8_t head[4];
