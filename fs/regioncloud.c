@@ -537,14 +537,11 @@ static void *rc_ahead_main(void *arg)
 }
 
 /* Queues plans[0..n) for the background threads (started here, once):
- * at the tail, or with first at the head, where a full queue gives up
- * its last plan for them. */
+ * at the tail, or with first at the head. */
 static void rc_queue(struct sat_regioncloud *rc,
 		     struct sat_render_plan *const *plans, size_t n,
 		     bool first)
 {
-	struct sat_render_plan *dropped = NULL;
-
 	pthread_mutex_lock(&rc->lock);
 	while (rc->nahead_threads < RC_AHEAD_THREADS && !rc->stopping &&
 	       pthread_create(&rc->ahead_threads[rc->nahead_threads], NULL,
@@ -553,21 +550,14 @@ static void rc_queue(struct sat_regioncloud *rc,
 	for (size_t i = 0; i < n && rc->nahead_threads && !rc->stopping; i++) {
 		const struct sat_render_plan *p = plans[i];
 		const struct rc_entry *e;
-		size_t last;
 
 		if (!p->ninputs || !p->inputs[0].scl_href)
 			continue;
 		e = rc_find_locked(rc, p->inputs[0].cloud_key);
 		if (e && (e->known || e->filling))
 			continue;
-		if (rc->ahead_n == RC_AHEAD_MAX) {
-			if (!first || dropped)
-				break; /* counted when someone asks */
-			last = (rc->ahead_first + rc->ahead_n - 1) %
-			       RC_AHEAD_MAX;
-			dropped = rc->ahead[last];
-			rc->ahead_n--;
-		}
+		if (rc->ahead_n == RC_AHEAD_MAX)
+			break; /* counted when someone asks */
 		if (first) {
 			rc->ahead_first = (rc->ahead_first + RC_AHEAD_MAX - 1) %
 					  RC_AHEAD_MAX;
@@ -581,7 +571,6 @@ static void rc_queue(struct sat_regioncloud *rc,
 	}
 	pthread_cond_broadcast(&rc->cond);
 	pthread_mutex_unlock(&rc->lock);
-	sat_render_plan_unref(dropped);
 }
 
 void sat_regioncloud_ahead(struct sat_regioncloud *rc,

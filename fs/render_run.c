@@ -55,6 +55,7 @@
  * The next chunk's tiles are asked for before the current chunk's are
  * waited for (sat_read.next), so the cut costs no round trip. */
 #define RD_CHUNK_PIXELS (1u << 18)
+/* ... and where a chunk's reads cannot ask for the next one's tiles */
 #define RD_CHUNK_PIXELS_ALONE (1u << 20)
 /* A render of at most this many pixels (a 1000 x 1000 snippet) asks for
  * every tile it needs with its first chunk. */
@@ -337,19 +338,17 @@ static int rd_load(struct rd_run *r, const struct rd_chunk *c)
 	const struct sat_render_plan *p = r->plan;
 	const struct sat_grid *g = &c->grid;
 	size_t npix = (size_t)g->width * g->height, k0 = r->order[0];
-	struct rd_chunk nc;
+	bool small = (uint64_t)p->grid.width * p->grid.height <= RD_AHEAD_PIXELS;
 	const struct sat_grid *next = NULL;
+	struct rd_chunk nc;
 	int ret;
 
 	/* A small render asks for all its tiles with its first chunk (one
 	 * request per run of adjacent tiles, as when it was drawn whole),
 	 * a larger one for the next chunk's with each. */
-	if (!rd_chunk_next(r, c, &nc))
-		next = NULL;
-	else if ((uint64_t)p->grid.width * p->grid.height > RD_AHEAD_PIXELS)
-		next = &nc.grid;
-	else if (c->tx0 == 0 && c->ty0 == 0)
-		next = &p->grid;
+	if (rd_chunk_next(r, c, &nc))
+		next = !small ? &nc.grid
+		       : c->tx0 == 0 && c->ty0 == 0 ? &p->grid : NULL;
 	r->cur = *c;
 	r->have_chunk = true;
 	ret = rd_reserve(r, npix);

@@ -68,7 +68,8 @@ void sat_regioncloud_ahead(struct sat_regioncloud *rc,
 			   struct sat_render_plan *const *plans, size_t n);
 /* The same for one plan, at the head of the queue: a render that will ask
  * for the cover once its pixels are written, so that the count runs
- * meanwhile (when the listing's has not started it). */
+ * meanwhile (when the listing's has not started it; a full queue leaves
+ * it to that ask). */
 void sat_regioncloud_soon(struct sat_regioncloud *rc,
 			  struct sat_render_plan *plan);
 

@@ -431,17 +431,25 @@ static inline void fx_stop(struct fx *f)
 	sat_region_free(f->region);
 }
 
-static inline int fx_render(struct fx *f, const struct sat_render_plan *p,
-			    const char *path)
+/* Renders p into the file path with ctx: sat_render_run's answer. */
+static inline int fx_render_ctx(const struct sat_render_plan *p,
+				const struct sat_render_ctx *ctx,
+				const char *path)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	int rc;
 
 	CHECK(fd >= 0);
-	rc = sat_render_run(p, &(struct sat_render_ctx){
-				       .prio = SAT_FETCH_FOREGROUND }, fd);
+	rc = sat_render_run(p, ctx, fd);
 	close(fd);
 	return rc;
+}
+
+static inline int fx_render(struct fx *f, const struct sat_render_plan *p,
+			    const char *path)
+{
+	return fx_render_ctx(p, &(struct sat_render_ctx){
+				     .prio = SAT_FETCH_FOREGROUND }, path);
 }
 
 static inline double now_s(void)

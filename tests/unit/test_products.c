@@ -285,11 +285,7 @@ SAT_TEST(multiband_asset)
 static char *render_info(const struct sat_render_plan *p,
 			 const struct sat_render_ctx *ctx, const char *name)
 {
-	int fd = open(tmpfile_in(name), O_RDWR | O_CREAT | O_TRUNC, 0600);
-
-	CHECK(fd >= 0);
-	CHECK_INT(sat_render_run(p, ctx, fd), 0);
-	close(fd);
+	CHECK_INT(fx_render_ctx(p, ctx, tmpfile_in(name)), 0);
 	CHECK_INT(file_size(tmpfile_in(name)), p->size_bytes);
 	return gdal_info(tmpfile_in(name), &p->grid);
 }
@@ -441,7 +437,6 @@ SAT_TEST(mosaic)
 	char cmd[4096], clear[512], holed[512], *info;
 	uint8_t *ma, *mb, *mm;
 	size_t npix, from_a = 0, from_b = 0;
-	int fd;
 	struct fx f;
 
 	start(&f);
@@ -487,15 +482,9 @@ SAT_TEST(mosaic)
 	CHECK_INT(pm->ninputs, 2);
 	CHECK(memcmp(&pm->grid, &pa->grid, sizeof(pa->grid)) == 0);
 	CHECK(strcmp(pm->key, pa->key) != 0);
-	fd = open(tmpfile_in("ma.tif"), O_RDWR | O_CREAT | O_TRUNC, 0600);
-	CHECK_INT(sat_render_run(pa, &ctx, fd), 0);
-	close(fd);
-	fd = open(tmpfile_in("mb.tif"), O_RDWR | O_CREAT | O_TRUNC, 0600);
-	CHECK_INT(sat_render_run(pb, &ctx, fd), 0);
-	close(fd);
-	fd = open(tmpfile_in("mm.tif"), O_RDWR | O_CREAT | O_TRUNC, 0600);
-	CHECK_INT(sat_render_run(pm, &ctx, fd), 0);
-	close(fd);
+	CHECK_INT(fx_render_ctx(pa, &ctx, tmpfile_in("ma.tif")), 0);
+	CHECK_INT(fx_render_ctx(pb, &ctx, tmpfile_in("mb.tif")), 0);
+	CHECK_INT(fx_render_ctx(pm, &ctx, tmpfile_in("mm.tif")), 0);
 	CHECK_INT(file_size(tmpfile_in("mm.tif")), pm->size_bytes);
 	npix = (size_t)pm->grid.width * pm->grid.height;
 	ma = gdal_read(tmpfile_in("ma.tif"), npix * 4);
