@@ -7,7 +7,10 @@
  *
  * The pool starts with `threads` threads and grows, one thread per item
  * that finds none idle, up to max_threads; threads never end before
- * sat_workq_free() (the pool is bounded, and a burst comes back).
+ * sat_workq_free() (the pool is bounded, and a burst comes back). An idle
+ * thread woken for one item may be counted idle by the next push too, so
+ * a thread that takes an item and leaves another runnable one with nobody
+ * idle starts the thread for it.
  */
 #include "satfs/workq.h"
 
@@ -41,6 +44,8 @@ struct worker {
 	int slot;
 };
 
+static int spawn_locked(struct sat_workq *q);
+
 static bool key_running(const struct sat_workq *q, uint64_t key)
 {
 	for (int i = 0; key && i < q->nthreads; i++)
@@ -70,6 +75,25 @@ static struct item *take(struct sat_workq *q, struct item **head,
 	return NULL;
 }
 
+static bool runnable_in(const struct sat_workq *q, const struct item *it)
+{
+	for (; it; it = it->next)
+		if (!key_running(q, it->key))
+			return true;
+	return false;
+}
+
+/* One more thread when an item could run now but no thread is idle to
+ * take it; if starting one fails, the item waits for a busy one. Under
+ * q->lock. */
+static void grow_if_needed(struct sat_workq *q)
+{
+	if (q->idle > 0 || q->nthreads >= q->max_threads || q->stopping)
+		return;
+	if (runnable_in(q, q->uhead) || runnable_in(q, q->head))
+		(void)spawn_locked(q);
+}
+
 static void *workq_main(void *arg)
 {
 	struct worker *w = arg;
@@ -94,6 +118,7 @@ static void *workq_main(void *arg)
 			continue;
 		}
 		q->running[slot] = it->key;
+		grow_if_needed(q);
 		pthread_mutex_unlock(&q->lock);
 		it->fn(it->payload);
 		pthread_mutex_lock(&q->lock);
@@ -202,11 +227,7 @@ static int workq_push(struct sat_workq *q, sat_work_fn fn, void *payload,
 	else
 		*head = it;
 	*tail = it;
-	/* nobody idle to take it (and it could run): one more thread; if
-	 * that fails, it waits for a busy one */
-	if (q->idle == 0 && q->nthreads < q->max_threads && !q->stopping &&
-	    !key_running(q, key))
-		(void)spawn_locked(q);
+	grow_if_needed(q);
 	/* a broadcast: the idle thread woken must be one that can take it,
 	 * and any can, but a signal may wake one whose scan finds a keyed
 	 * item blocked first and sleeps again */

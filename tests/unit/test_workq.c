@@ -114,6 +114,34 @@ SAT_TEST(elastic_pool_grows_past_waiting_threads)
 	CHECK_INT(slow.done, 6);
 }
 
+/* Two idle threads, four items pushed back to back: a later push still
+ * counts the threads woken for the earlier ones as idle, so a thread that
+ * takes an item must start one for what is left. The short sleep lets the
+ * pool go idle first, which is when the race can happen at all; the test
+ * holds whatever the timing. */
+SAT_TEST(burst_onto_idle_pool_runs_every_item)
+{
+	for (int round = 0; round < 20; round++) {
+		struct gate warm, slow;
+		struct gate_item w = { &warm, false }, s = { &slow, true };
+		struct sat_workq *q;
+
+		gate_init(&warm);
+		gate_init(&slow);
+		CHECK_INT(sat_workq_new_elastic(&q, 2, 4), 0);
+		CHECK_INT(sat_workq_submit(q, item_fn, &w), 0);
+		CHECK_INT(sat_workq_submit(q, item_fn, &w), 0);
+		CHECK_INT(wait_for(&warm, &warm.done, 2), 2);
+		usleep(20000);
+		for (int i = 0; i < 4; i++)
+			CHECK_INT(sat_workq_submit(q, item_fn, &s), 0);
+		CHECK_INT(wait_for(&slow, &slow.started, 4), 4);
+		gate_open(&slow);
+		sat_workq_free(q);
+		CHECK_INT(slow.done, 4);
+	}
+}
+
 /* 20 items of one key: one at a time, and they hold no thread while they
  * wait, so an item of another key runs meanwhile on a pool of 2 that
  * cannot grow. */
