@@ -484,25 +484,104 @@ static void enforce_cap(struct sat_cache *c)
 	free(v);
 }
 
-/* SHA-256 of the whole file at fd, read at explicit offsets. */
-static int digest_fd(int fd, char hex[SAT_HASH_HEX])
+/* Adds the bytes of fd from offset `from` to its end to h; counts them
+ * into *read. 0 or -errno. */
+static int hash_file_from(int fd, struct sat_hash *h, uint64_t from,
+			  uint64_t *read)
 {
 	size_t cap = 1u << 20;
 	char *buf = sat_buf_alloc(cap);
-	struct sat_hash h;
-	uint64_t off = 0;
+	uint64_t off = from;
 	ssize_t n;
 
 	if (!buf)
 		return -ENOMEM;
-	sat_hash_init(&h);
 	while ((n = pread(fd, buf, cap, (off_t)off)) > 0) {
-		sat_hash_add(&h, buf, (size_t)n);
+		sat_hash_add(h, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
-	sat_hash_final(&h, hex);
+	*read += off - from;
 	sat_buf_free(buf);
 	return n < 0 ? -errno : 0;
+}
+
+void sat_filehash_init(struct sat_filehash *fh)
+{
+	memset(fh, 0, sizeof(*fh));
+	sat_hash_init(&fh->h);
+}
+
+void sat_filehash_expect(struct sat_filehash *fh, const void *head, size_t n)
+{
+	if (fh->hashed || n > SAT_FILEHASH_EXPECT_MAX)
+		return; /* too late or too long: nothing expected */
+	memcpy(fh->expect, head, n);
+	fh->nexpect = n;
+	sat_hash_add(&fh->h, head, n);
+	fh->hashed = n;
+}
+
+void sat_filehash_wrote(struct sat_filehash *fh, uint64_t pos,
+			const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	if (pos < fh->nexpect) { /* compared with the file at the end */
+		size_t in_head = fh->nexpect - pos < len
+					 ? (size_t)(fh->nexpect - pos)
+					 : len;
+
+		pos += in_head;
+		p += in_head;
+		len -= in_head;
+	}
+	if (!len || fh->overwritten)
+		return;
+	if (pos < fh->hashed)
+		fh->overwritten = true;
+	else if (pos > fh->hashed)
+		fh->stalled = true;
+	else if (!fh->stalled) {
+		sat_hash_add(&fh->h, p, len);
+		fh->hashed += len;
+	}
+}
+
+void sat_filehash_discard(struct sat_filehash *fh)
+{
+	char unused[SAT_HASH_HEX];
+
+	sat_hash_final(&fh->h, unused);
+}
+
+int sat_filehash_final(struct sat_filehash *fh, int fd,
+		       char hex[SAT_HASH_HEX])
+{
+	uint8_t head[SAT_FILEHASH_EXPECT_MAX];
+	uint64_t from = fh->hashed;
+	int err;
+
+	if (fh->nexpect &&
+	    (pread(fd, head, fh->nexpect, 0) != (ssize_t)fh->nexpect ||
+	     memcmp(head, fh->expect, fh->nexpect) != 0))
+		fh->overwritten = true; /* the head is not the one announced */
+	if (fh->overwritten) {
+		sat_filehash_discard(fh);
+		sat_hash_init(&fh->h);
+		from = 0;
+	}
+	err = hash_file_from(fd, &fh->h, from, &fh->read_back);
+	sat_hash_final(&fh->h, hex);
+	return err;
+}
+
+/* SHA-256 of the whole file at fd, read at explicit offsets. */
+static int digest_fd(int fd, char hex[SAT_HASH_HEX])
+{
+	struct sat_filehash fh;
+
+	sat_filehash_init(&fh);
+	return sat_filehash_final(&fh, fd, hex);
 }
 
 static void verified_add(struct sat_cache *c, const char *key)
@@ -541,24 +620,34 @@ static void verified_drop(struct sat_cache *c, const char *key)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Records the digest of the rendered file at fd in its extended
- * attribute. A file system without user xattrs keeps none (said once):
- * its files are then checked for their size only. */
-static void record_digest(struct sat_cache *c, const char *key, int fd)
+/* Records the digest of the rendered file at fd (from fh, when not NULL)
+ * in its extended attribute: true when it did. A file system without
+ * user xattrs keeps none (said once): its files are then checked for
+ * their size only. */
+static bool record_digest(struct sat_cache *c, const char *key, int fd,
+			  struct sat_filehash *fh)
 {
 	char hex[SAT_HASH_HEX];
+	int err;
 
-	if (atomic_load(&c->no_xattr) || digest_fd(fd, hex) != 0)
-		return;
+	if (atomic_load(&c->no_xattr)) {
+		if (fh)
+			sat_filehash_discard(fh);
+		return false;
+	}
+	err = fh ? sat_filehash_final(fh, fd, hex) : digest_fd(fd, hex);
+	if (err)
+		return false;
 	if (fsetxattr(fd, DIGEST_XATTR, hex, SAT_HASH_HEX - 1, 0) != 0) {
 		if (!atomic_exchange(&c->no_xattr, true))
 			sat_warn("cache: %s keeps no extended attributes (%s): "
 				 "rendered files are checked for their size "
 				 "only, not their digest", c->dir,
 				 strerror(errno));
-		return;
+		return false;
 	}
 	verified_add(c, key);
+	return true;
 }
 
 int sat_cache_check_file(struct sat_cache *c, const char *key, int fd,
@@ -597,29 +686,38 @@ int sat_cache_check_file(struct sat_cache *c, const char *key, int fd,
 	return 0;
 }
 
-int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
-		      const char *key, const char *tmp, int fd)
+static int publish(struct sat_cache *c, enum sat_cache_kind kind,
+		   const char *key, const char *tmp, int fd,
+		   struct sat_filehash *fh)
 {
 	char path[4096], dir[4096];
 	struct stat st;
 	int err = 0, dfd;
-	/* Rendered files are served as they are, so they reach the disk
-	 * before their name does. Listings and headers are checked when
-	 * read (magic, lengths, a full parse) and fetched again when they
-	 * fail, so a power loss costs at most a refetch: they skip the two
-	 * fsyncs, which sat on the critical path of every cold render. */
-	bool durable = kind == SAT_CACHE_FILE;
+	bool durable = false;
 
-	if (durable) {
-		verified_drop(c, key); /* a new file under the key */
-		record_digest(c, key, fd);
-	}
-	if ((durable && fsync(fd) != 0) || fstat(fd, &st) != 0) {
+	if (fstat(fd, &st) != 0) {
 		err = -errno;
-		sat_log_cause("cache: cannot sync %s: %s", tmp,
-			      strerror(errno));
-		sat_cache_discard(tmp, fd);
-		return err;
+		if (fh)
+			sat_filehash_discard(fh);
+		goto failed;
+	}
+	/* Listings and headers are checked when read (magic, lengths, a
+	 * full parse) and fetched again when they fail, so a power loss
+	 * costs at most a refetch: no fsync. So for a rendered file whose
+	 * digest its first open in a mount compares (docs/ARCHITECTURE.md
+	 * "The cache", invariant 1). Any other rendered file is served as it
+	 * is: its bytes reach the disk before its name does. The fsyncs
+	 * cost 4 to 8 ms at the end of every cold render here. */
+	if (kind == SAT_CACHE_FILE) {
+		verified_drop(c, key); /* a new file under the key */
+		durable = !record_digest(c, key, fd, fh) ||
+			  (uint64_t)st.st_size > SAT_CACHE_VERIFY_MAX;
+	} else if (fh) {
+		sat_filehash_discard(fh);
+	}
+	if (durable && fsync(fd) != 0) {
+		err = -errno;
+		goto failed;
 	}
 	close(fd);
 	sat_cache_path(c, kind, key, path, sizeof(path));
@@ -644,6 +742,22 @@ int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 		enforce_cap(c);
 	}
 	return 0;
+failed:
+	sat_log_cause("cache: cannot sync %s: %s", tmp, strerror(-err));
+	sat_cache_discard(tmp, fd);
+	return err;
+}
+
+int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
+		      const char *key, const char *tmp, int fd)
+{
+	return publish(c, kind, key, tmp, fd, NULL);
+}
+
+int sat_cache_publish_file(struct sat_cache *c, const char *key,
+			   const char *tmp, int fd, struct sat_filehash *fh)
+{
+	return publish(c, SAT_CACHE_FILE, key, tmp, fd, fh);
 }
 
 int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,

@@ -170,6 +170,7 @@ static void jobs_put(struct sat_render_plan *plan, void *payload);
 static int render_here(struct sat_jobs *j, struct job *job, bool foreground)
 {
 	const struct sat_render_plan *p = job->plan;
+	struct sat_filehash hash;
 	struct sat_render_ctx ctx = {
 		.prio = foreground ? SAT_FETCH_FOREGROUND : SAT_FETCH_PREFETCH,
 		.progress = job->progress,
@@ -178,6 +179,7 @@ static int render_here(struct sat_jobs *j, struct job *job, bool foreground)
 		.get = jobs_get,
 		.put = jobs_put,
 		.files_payload = j,
+		.hash = &hash,
 	};
 	char tmp[4096];
 	int fd, err;
@@ -186,12 +188,15 @@ static int render_here(struct sat_jobs *j, struct job *job, bool foreground)
 				   sizeof(tmp), &fd);
 	if (err)
 		return err;
+	/* the digest the cache records, taken as the file is written */
+	sat_filehash_init(&hash);
 	err = sat_render_run(p, &ctx, fd);
 	if (err) {
+		sat_filehash_discard(&hash);
 		sat_cache_discard(tmp, fd);
 		return err;
 	}
-	return sat_cache_publish(j->cache, SAT_CACHE_FILE, p->key, tmp, fd);
+	return sat_cache_publish_file(j->cache, p->key, tmp, fd, &hash);
 }
 
 /* With a shared store: the store's copy, or another mount's render

@@ -830,6 +830,7 @@ int sat_render_run(const struct sat_render_plan *plan,
 		spec = plan->spec;
 		spec.gdal_metadata = plan->metadata;
 		spec.late_metadata = rd_late_metadata;
+		spec.hash = ctx->hash;
 		ret = sat_tiffout_write(fd, &spec, rd_fill, &r);
 	}
 	if (ret) {

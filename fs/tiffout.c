@@ -32,6 +32,7 @@
 #include <tiffio.h>
 
 #include "geotiff_tags.h"
+#include "satfs/cache.h"
 #include "satfs/geom.h"
 #include "satfs/log.h"
 
@@ -40,6 +41,7 @@
 
 struct tiffout_sink {
 	int fd;        /* -1: count only */
+	struct sat_filehash *hash; /* fed what is written; may be NULL */
 	uint64_t pos;  /* where the next write goes */
 	uint64_t end;  /* high-water mark: the file size */
 	int err;       /* first I/O error, as -errno */
@@ -124,6 +126,8 @@ static tmsize_t sink_write(thandle_t h, void *buf, tmsize_t size)
 		}
 		done += n;
 	}
+	if (s->hash)
+		sat_filehash_wrote(s->hash, s->pos, buf, (size_t)size);
 	s->pos += (uint64_t)size;
 	if (s->pos > s->end)
 		s->end = s->pos;
@@ -491,6 +495,26 @@ int sat_tiffout_size(const struct sat_tiffout_spec *spec,
 	return ret;
 }
 
+/* libtiff writes the header first and the offset of the directory into
+ * it last; a digest taken while writing needs the final header first. A
+ * counting pass lays the file out the same way, so its header is the one
+ * the file will end with. Announced to the digest, which checks it. */
+static void tiffout_expect_head(const struct sat_tiffout_spec *spec)
+{
+	struct tiffout_sink *s = calloc(1, sizeof(*s));
+	size_t n;
+
+	if (!s)
+		return; /* the digest reads the file back instead */
+	s->fd = -1;
+	if (tiffout_run(s, spec, NULL, NULL) == 0 && s->end >= 16) {
+		/* classic TIFF (42): 8 bytes; BigTIFF (43): 16 */
+		n = s->head[2] == 43 || s->head[3] == 43 ? 16 : 8;
+		sat_filehash_expect(spec->hash, s->head, n);
+	}
+	free(s);
+}
+
 int sat_tiffout_write(int fd, const struct sat_tiffout_spec *spec,
 		      sat_tiffout_tile_fn fill, void *payload)
 {
@@ -500,10 +524,13 @@ int sat_tiffout_write(int fd, const struct sat_tiffout_spec *spec,
 
 	if (fd < 0 || !fill)
 		return -EINVAL;
+	if (spec->hash)
+		tiffout_expect_head(spec);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->fd = fd;
+	s->hash = spec->hash;
 	ret = tiffout_run(s, spec, fill, payload);
 	/* A reused file may have been longer: cut it to what we wrote, so
 	 * that its size is the one sat_tiffout_size() announced. */

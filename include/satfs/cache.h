@@ -47,6 +47,38 @@ void sat_hash_add_str(struct sat_hash *h, const char *s);
 void sat_hash_add_double(struct sat_hash *h, double v);
 void sat_hash_final(struct sat_hash *h, char hex[SAT_HASH_HEX]);
 
+/* The SHA-256 of a file, taken while it is written, so that publishing it
+ * need not read it all back. The writer reports each write; bytes written
+ * in order from the start are hashed as they come. The first `expect`
+ * bytes may be given in advance (a header the writer rewrites at the end,
+ * once it knows what goes there): they are hashed first, whatever is
+ * written there meanwhile, and checked against the file at the end. What
+ * cannot be hashed in order (a gap, then later writes) is read back from
+ * the file at the end; a write over bytes already hashed makes it read the
+ * whole file back. The digest is always the file's own. */
+#define SAT_FILEHASH_EXPECT_MAX 64
+struct sat_filehash {
+	struct sat_hash h;
+	uint64_t hashed;   /* [0, hashed) is in h */
+	bool stalled;      /* a gap: later writes are read back instead */
+	bool overwritten;  /* hashed bytes changed: all read back */
+	uint8_t expect[SAT_FILEHASH_EXPECT_MAX];
+	size_t nexpect;
+	uint64_t read_back; /* bytes the final digest read from the file */
+};
+void sat_filehash_init(struct sat_filehash *fh);
+/* Before the first write: the file's first n bytes, as they will be. */
+void sat_filehash_expect(struct sat_filehash *fh, const void *head, size_t n);
+void sat_filehash_wrote(struct sat_filehash *fh, uint64_t pos,
+			const void *data, size_t len);
+/* The digest of the file at fd as it is now: what was hashed, completed
+ * (or redone) from the file. Frees fh's state: init again to reuse.
+ * 0 or -errno. Disk I/O. */
+int sat_filehash_final(struct sat_filehash *fh, int fd,
+		       char hex[SAT_HASH_HEX]);
+/* Ends fh without a digest (a write that failed). */
+void sat_filehash_discard(struct sat_filehash *fh);
+
 /* Creates the directory tree (0700) if needed, locks it (DIR/lock: one
  * process at a time; another one's attempt fails with -EBUSY, logged with
  * the holder's pid; opens within one process do not conflict) and removes
@@ -76,11 +108,19 @@ int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,
  * sat_cache_discard() it. */
 int sat_cache_create_tmp(struct sat_cache *c, enum sat_cache_kind kind,
 			 const char *key, char *tmp, size_t tmplen, int *fd);
-/* fsyncs fd, renames tmp over the entry, fsyncs the directory, closes fd.
- * A rendered file's SHA-256 is recorded first (user.satfs.sha256, for
- * sat_cache_check_file). Enforces the size cap afterwards. */
+/* Renames tmp over the entry and closes fd. A rendered file's SHA-256 is
+ * recorded first (user.satfs.sha256, for sat_cache_check_file): from fh
+ * when its writer fed one (sat_cache_publish_file; ended here either
+ * way), else read from the file. A rendered file that its first open in a
+ * mount will check against that digest is not fsync'd: after a power loss
+ * the check finds it damaged and it is rendered again. Any other rendered
+ * file (bigger than SAT_CACHE_VERIFY_MAX, or no digest recorded) is
+ * fsync'd, then the directory after the rename. Enforces the size cap
+ * afterwards. */
 int sat_cache_publish(struct sat_cache *c, enum sat_cache_kind kind,
 		      const char *key, const char *tmp, int fd);
+int sat_cache_publish_file(struct sat_cache *c, const char *key,
+			   const char *tmp, int fd, struct sat_filehash *fh);
 void sat_cache_discard(const char *tmp, int fd);
 
 /* Opens a rendered file for reading and pins it (not evicted while

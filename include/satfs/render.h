@@ -135,6 +135,9 @@ struct sat_render_ctx {
 	int (*get)(struct sat_render_plan *plan, int *fd, void *payload);
 	void (*put)(struct sat_render_plan *plan, void *payload);
 	void *files_payload;
+	/* Fed the bytes of a GeoTIFF as they are written (tiffout's spec);
+	 * may be NULL. */
+	struct sat_filehash *hash;
 };
 
 /* Plans a render of one scene. Returns 0; -EINVAL when the scene cannot

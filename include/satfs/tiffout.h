@@ -35,6 +35,8 @@ struct sat_grid;
 typedef int (*sat_tiffout_metadata_fn)(const char **metadata,
 				       void *payload);
 
+struct sat_filehash;
+
 struct sat_tiffout_spec {
 	const struct sat_grid *grid; /* size, CRS and geotransform */
 	uint16_t samples;            /* 4 (RGBA) or 1..SAT_TIFFOUT_MAX_SAMPLES */
@@ -45,6 +47,9 @@ struct sat_tiffout_spec {
 	uint16_t sample_format;      /* SAT_TIFFOUT_UINT, _INT, _FLOAT */
 	/* Writing only, may be NULL (sat_tiffout_metadata_fn). */
 	sat_tiffout_metadata_fn late_metadata;
+	/* Writing only, may be NULL: fed every byte written, so that the
+	 * file's digest needs little reading back (include/satfs/cache.h). */
+	struct sat_filehash *hash;
 };
 
 /* Fills one tile: SAT_TIFFOUT_TILE^2 pixels, chunky, samples * bits/8

@@ -4,6 +4,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -131,4 +134,98 @@ SAT_TEST(regions_saved_private_and_in_order)
 	CHECK_INT(stat(path, &st), 0);
 	CHECK_INT(st.st_mode & 0777, 0600);
 	sat_cache_free(c);
+}
+
+/* The digest of a whole file, read from it (the reference). */
+static void file_digest(int fd, char hex[SAT_HASH_HEX])
+{
+	struct sat_hash h;
+	char buf[4096];
+	ssize_t n;
+	off_t off = 0;
+
+	sat_hash_init(&h);
+	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
+		sat_hash_add(&h, buf, (size_t)n);
+		off += n;
+	}
+	sat_hash_final(&h, hex);
+}
+
+/* Writes len bytes of pattern seed at pos, and tells fh. */
+static void put_at(int fd, struct sat_filehash *fh, uint64_t pos,
+		   size_t len, unsigned seed)
+{
+	uint8_t buf[3000];
+
+	CHECK(len <= sizeof(buf));
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(seed * 31 + i * 7);
+	CHECK(pwrite(fd, buf, len, (off_t)pos) == (ssize_t)len);
+	sat_filehash_wrote(fh, pos, buf, len);
+}
+
+/* The digest taken while writing is the file's own SHA-256 whatever the
+ * order of the writes; it reads back only what it could not hash in
+ * order: nothing for a file written in order (a header announced, then
+ * rewritten last), the tail after a gap, everything after a hashed byte
+ * was overwritten or the announced header turned out wrong. */
+SAT_TEST(filehash_is_the_file_digest)
+{
+	static const struct {
+		const char *what;
+		uint64_t read_back; /* UINT64_MAX: the whole file */
+	} cases[] = {
+		{ "in order", 0 },
+		{ "header announced, rewritten last", 0 },
+		{ "a gap, then the rest", 2500 },
+		{ "hashed bytes overwritten", UINT64_MAX },
+		{ "header announced wrongly", UINT64_MAX },
+	};
+	char path[512], want[SAT_HASH_HEX], got[SAT_HASH_HEX];
+
+	snprintf(path, sizeof(path), "%s/fh", satest_tmpdir());
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct sat_filehash fh;
+		uint8_t head[8];
+		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+
+		CHECK(fd >= 0);
+		sat_filehash_init(&fh);
+		if (k == 1 || k == 4) {
+			for (int i = 0; i < 8; i++)
+				head[i] = (uint8_t)(9 * 31 + i * 7);
+			head[0] ^= k == 4 ? 1 : 0; /* not what comes */
+			sat_filehash_expect(&fh, head, sizeof(head));
+			put_at(fd, &fh, 0, 8, 1); /* a placeholder */
+		} else {
+			put_at(fd, &fh, 0, 8, 2);
+		}
+		put_at(fd, &fh, 8, 3000, 3);
+		if (k == 2) {
+			put_at(fd, &fh, 3008 + 1000, 1500, 4);
+			put_at(fd, &fh, 3008, 1000, 5); /* the gap, later */
+		} else {
+			put_at(fd, &fh, 3008, 2500, 4);
+		}
+		if (k == 3)
+			put_at(fd, &fh, 100, 10, 6);
+		if (k == 1 || k == 4)
+			put_at(fd, &fh, 0, 8, 9); /* the header, last */
+		CHECK_INT(sat_filehash_final(&fh, fd, got), 0);
+		file_digest(fd, want);
+		if (strcmp(got, want) != 0)
+			satest_fail(__FILE__, __LINE__, cases[k].what,
+				    "not the file's digest");
+		if (fh.read_back != (cases[k].read_back == UINT64_MAX
+					     ? 5508
+					     : cases[k].read_back)) {
+			char d[64];
+
+			snprintf(d, sizeof(d), "%llu bytes read back",
+				 (unsigned long long)fh.read_back);
+			satest_fail(__FILE__, __LINE__, cases[k].what, d);
+		}
+		close(fd);
+	}
 }

@@ -166,7 +166,8 @@ static void check_spec(const struct sat_tiffout_spec *s)
 SAT_TEST(absurd_tile_byte_count_rgba8)
 {
 	struct sat_grid g = { 32617, 337030, 933300, 10, 600, 300 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, NULL, NULL, 0, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, NULL, NULL,
+				      0, NULL, NULL };
 
 	check_spec(&s);
 }
@@ -174,7 +175,8 @@ SAT_TEST(absurd_tile_byte_count_rgba8)
 SAT_TEST(absurd_tile_byte_count_raw16)
 {
 	struct sat_grid g = { 32631, 642780, 5793460, 10, 300, 520 };
-	struct sat_tiffout_spec s = { &g, 3, 16, false, NULL, "0", 0, NULL };
+	struct sat_tiffout_spec s = { &g, 3, 16, false, NULL, "0",
+				      0, NULL, NULL };
 
 	check_spec(&s);
 }
@@ -182,7 +184,8 @@ SAT_TEST(absurd_tile_byte_count_raw16)
 SAT_TEST(absurd_tile_byte_count_single_tile)
 {
 	struct sat_grid g = { 4326, -82.48, 8.4408, 0.0001, 200, 100 };
-	struct sat_tiffout_spec s = { &g, 1, 16, false, NULL, "0", 0, NULL };
+	struct sat_tiffout_spec s = { &g, 1, 16, false, NULL, "0",
+				      0, NULL, NULL };
 
 	check_spec(&s);
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "satest.h"
+#include "satfs/cache.h"
 #include "satfs/geom.h"
 #include "satfs/tiffout.h"
 #include "tiff_walk.h"
@@ -269,7 +270,8 @@ static const char *md_xml =
 SAT_TEST(gdal_reads_rgba)
 {
 	struct sat_grid g = { 32617, 337030, 933340, 10, 1000, 333 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL,
+				      0, NULL, NULL };
 	struct fill_ctx c = { .junk = 0xab };
 	char path[512];
 	uint64_t size;
@@ -310,8 +312,10 @@ SAT_TEST(gdal_reads_rgba)
 SAT_TEST(gdal_reads_raw16)
 {
 	struct sat_grid g = { 32633, 499980, 5300040, 20, 300, 257 };
-	struct sat_tiffout_spec s = { &g, 3, 16, false, md_xml, "0", 0, NULL };
-	struct sat_tiffout_spec s1 = { &g, 1, 16, false, NULL, "0", 0, NULL };
+	struct sat_tiffout_spec s = { &g, 3, 16, false, md_xml, "0",
+				      0, NULL, NULL };
+	struct sat_tiffout_spec s1 = { &g, 1, 16, false, NULL, "0",
+				       0, NULL, NULL };
 	struct fill_ctx c = { .junk = 0x5a };
 	char path[512];
 	uint64_t size;
@@ -351,7 +355,8 @@ SAT_TEST(gdal_reads_raw16)
 SAT_TEST(gdal_reads_geographic)
 {
 	struct sat_grid g = { 4326, -82.48, 8.4408, 0.0001, 900, 900 };
-	struct sat_tiffout_spec s = { &g, 2, 8, true, NULL, NULL, 0, NULL };
+	struct sat_tiffout_spec s = { &g, 2, 8, true, NULL, NULL,
+				      0, NULL, NULL };
 	struct fill_ctx c = { 0 };
 	char path[512];
 	char *j;
@@ -370,7 +375,8 @@ SAT_TEST(gdal_reads_geographic)
 
 	/* a projected CRS among the 4000s: World Equidistant Cylindrical */
 	struct sat_grid g2 = { 4087, -9181000, 934000, 30, 40, 30 };
-	struct sat_tiffout_spec s2 = { &g2, 4, 8, true, NULL, NULL, 0, NULL };
+	struct sat_tiffout_spec s2 = { &g2, 4, 8, true, NULL, NULL,
+				       0, NULL, NULL };
 
 	snprintf(path, sizeof(path), "%s/eqc.tif", satest_tmpdir());
 	CHECK_INT(write_file(path, &s2, &c), 0);
@@ -415,7 +421,7 @@ SAT_TEST(size_is_exact)
 				&g, kinds[k].samples, kinds[k].bits,
 				kinds[k].alpha,
 				v % 6 == 5 ? big : mds[v % 5], nds[v % 3], 0,
-				NULL,
+				NULL, NULL,
 			};
 			struct fill_ctx c = { .junk = (uint8_t)v };
 			uint64_t size, size2;
@@ -456,7 +462,8 @@ SAT_TEST(size_metadata_lengths)
 	snprintf(path, sizeof(path), "%s/m.tif", satest_tmpdir());
 	for (int len = 0; len < 40; len++) {
 		struct sat_tiffout_spec s = { &g, 4, 8, true, md,
-					      len % 2 ? "255" : NULL, 0, NULL };
+					      len % 2 ? "255" : NULL,
+					      0, NULL, NULL };
 		struct fill_ctx c = { 0 };
 		uint64_t size;
 
@@ -489,7 +496,8 @@ static int late_md(const char **metadata, void *payload)
 SAT_TEST(late_metadata)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 300 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL,
+				      0, NULL, NULL };
 	char path[512], *late = strdup(md_xml), *j;
 	struct fill_ctx c = { .late = late };
 	uint64_t size;
@@ -519,12 +527,50 @@ SAT_TEST(late_metadata)
 	free(late);
 }
 
+/* The digest fed while writing is the file's SHA-256 (sha256sum's), and
+ * only the directory, written out of order at the end, is read back: the
+ * header libtiff rewrites last was announced by a counting pass. */
+SAT_TEST(digest_taken_while_writing)
+{
+	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 300 };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL,
+				      NULL };
+	char path[512], cmd[1100], *late = strdup(md_xml), *sum;
+	struct fill_ctx c = { .late = late, .spec = &s };
+	char hex[SAT_HASH_HEX];
+	struct sat_filehash fh;
+	size_t len;
+	int fd;
+
+	memcpy(strstr(late, "-1000"), "-2500", 5);
+	s.late_metadata = late_md;
+	s.hash = &fh;
+	snprintf(path, sizeof(path), "%s/digest.tif", satest_tmpdir());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	sat_filehash_init(&fh);
+	CHECK_INT(sat_tiffout_write(fd, &s, fill_pattern, &c), 0);
+	CHECK_INT(sat_filehash_final(&fh, fd, hex), 0);
+	close(fd);
+	CHECK(fh.read_back > 0 && fh.read_back < 4096);
+	snprintf(cmd, sizeof(cmd), "sha256sum %s > %s.sum", path, path);
+	CHECK_INT(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "%s.sum", path);
+	sum = satest_read_file(cmd, &len);
+	CHECK(len > 64);
+	sum[64] = '\0';
+	CHECK_STR(hex, sum);
+	free(sum);
+	free(late);
+}
+
 /* Whatever the callback leaves past the image edge, the bytes are the
  * same; and an old longer file is cut to size. */
 SAT_TEST(output_is_deterministic)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 300, 270 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL,
+				      0, NULL, NULL };
 	struct fill_ctx c1 = { .junk = 0x11 }, c2 = { .junk = 0xee };
 	char p1[512], p2[512];
 	size_t l1, l2;
@@ -555,7 +601,8 @@ SAT_TEST(output_is_deterministic)
 SAT_TEST(enospc)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 600 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL,
+				      0, NULL, NULL };
 	struct fill_ctx c = { .spec = &s };
 	int fd = open("/dev/full", O_RDWR);
 
@@ -568,7 +615,8 @@ SAT_TEST(enospc)
 SAT_TEST(fill_error_aborts)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 600, 600 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, NULL, NULL, 0, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, NULL, NULL,
+				      0, NULL, NULL };
 	struct fill_ctx c = { .fail_at = 5, .fail_err = -EBADMSG };
 	char path[512];
 
@@ -581,7 +629,8 @@ SAT_TEST(fill_error_aborts)
 SAT_TEST(invalid_spec)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 100, 100 };
-	struct sat_tiffout_spec ok = { &g, 4, 8, true, NULL, NULL, 0, NULL };
+	struct sat_tiffout_spec ok = { &g, 4, 8, true, NULL, NULL,
+				       0, NULL, NULL };
 	struct sat_tiffout_spec s;
 	struct fill_ctx c = { 0 };
 	char path[512];
@@ -633,7 +682,8 @@ SAT_TEST(invalid_spec)
 SAT_TEST(size_large)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 40000, 40000 };
-	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL, 0, NULL };
+	struct sat_tiffout_spec s = { &g, 4, 8, true, md_xml, NULL,
+				      0, NULL, NULL };
 	uint64_t tiles = 157 * 157, size;
 
 	CHECK_INT(sat_tiffout_size(&s, &size), 0);
@@ -695,7 +745,7 @@ SAT_TEST(size_is_bytes_written_and_extent)
 		struct sat_tiffout_spec s = {
 			&g, kinds[k].samples, kinds[k].bits, kinds[k].alpha,
 			mds[(v / 3) % 6], nds[(v * 3 + 1) % 4],
-			kinds[k].format, NULL,
+			kinds[k].format, NULL, NULL,
 		};
 		struct fill_ctx c = { .junk = (uint8_t)(v * 37) };
 		struct tw_file tf;
@@ -766,7 +816,7 @@ SAT_TEST(size_bigtiff_threshold)
 {
 	struct sat_grid g = { 32617, 300000, 9000000, 10, 65536, 0 };
 	struct sat_tiffout_spec s = { &g, 4, 8, true, "<GDALMetadata/>",
-				      NULL, 0, NULL };
+				      NULL, 0, NULL, NULL };
 	uint32_t lo = 1, hi = 65536 / T, mid; /* heights in tile rows */
 	uint64_t size, prev = 0;
 	uint8_t head[4];
