@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #define BUFPOOL_ROUND (64u << 10)
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool packed_free(void *p);
 static void *pool_buf[SAT_BUFPOOL_SLOTS]; /* protected by pool_lock */
 static size_t pool_size[SAT_BUFPOOL_SLOTS];
 static size_t pool_n, pool_bytes;
@@ -65,7 +67,7 @@ void sat_buf_free(void *p)
 {
 	size_t size;
 
-	if (!p)
+	if (!p || packed_free(p))
 		return;
 	size = BUFPOOL_OFF ? 0 : malloc_usable_size(p);
 	if (size < SAT_BUFPOOL_MIN) {
@@ -343,6 +345,146 @@ void sat_buf_block_free(void *p, size_t n)
 		slab_release(s);
 }
 
+/* ---- packed buffers ---------------------------------------------------
+ *
+ * Slabs of SAT_BUFPOOL_HUGE bytes (huge buffers) cut into granules of
+ * SAT_BUFPOOL_PACKED_GRANULE; a buffer is a run of free granules, first
+ * fit. The slabs are listed here (their headers cannot be in them: a
+ * 2 MiB buffer takes a whole slab), so that sat_buf_free() tells a packed
+ * buffer by its slab, and knows its length from the run recorded at its
+ * first granule. All-free slabs beyond PACKED_EMPTY_KEEP go back to the
+ * huge buffers. Under AddressSanitizer a buffer is unpoisoned for its n
+ * bytes only, the rest of its run and every free granule poisoned. */
+
+#define PACKED_GRANULES (SAT_BUFPOOL_HUGE / SAT_BUFPOOL_PACKED_GRANULE)
+#define PACKED_EMPTY_KEEP 4
+
+#if BUFPOOL_OFF
+#define PACKED_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define PACKED_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define PACKED_POISON(p, n) ((void)(p), (void)(n))
+#define PACKED_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+struct packed_slab {
+	uint8_t *base;
+	uint8_t run[PACKED_GRANULES]; /* granules of the buffer starting
+					 here; 0: none starts here */
+	unsigned used;                /* granules in use */
+};
+
+/* protected by pool_lock */
+static struct packed_slab packed[SAT_BUFPOOL_PACKED_SLABS];
+static unsigned packed_n;
+
+static bool granule_free(const struct packed_slab *s, unsigned g)
+{
+	/* taken when a run starting at or before g covers it */
+	for (unsigned i = 0; i <= g; i++)
+		if (s->run[i] && i + s->run[i] > g)
+			return false;
+	return true;
+}
+
+/* k granules in slab s: the first granule's address, or NULL. */
+static void *packed_take_locked(struct packed_slab *s, unsigned k)
+{
+	for (unsigned g = 0; g + k <= PACKED_GRANULES; g++) {
+		unsigned len = 0;
+
+		while (len < k && granule_free(s, g + len))
+			len++;
+		if (len < k)
+			continue;
+		s->run[g] = (uint8_t)k;
+		s->used += k;
+		return s->base + (size_t)g * SAT_BUFPOOL_PACKED_GRANULE;
+	}
+	return NULL;
+}
+
+void *sat_buf_alloc_packed(size_t n)
+{
+	unsigned k = (unsigned)((n + SAT_BUFPOOL_PACKED_GRANULE - 1) /
+				SAT_BUFPOOL_PACKED_GRANULE);
+	uint8_t *fresh = NULL;
+	void *p = NULL;
+
+	if (n == 0 || n > SAT_BUFPOOL_HUGE)
+		return sat_buf_alloc(n);
+	for (;;) {
+		pthread_mutex_lock(&pool_lock);
+		for (unsigned i = 0; i < packed_n && !p; i++)
+			p = packed_take_locked(&packed[i], k);
+		if (!p && fresh && packed_n < SAT_BUFPOOL_PACKED_SLABS) {
+			struct packed_slab *s = &packed[packed_n++];
+
+			memset(s, 0, sizeof(*s));
+			s->base = fresh;
+			fresh = NULL;
+			p = packed_take_locked(s, k);
+		}
+		pthread_mutex_unlock(&pool_lock);
+		if (p || fresh || packed_n >= SAT_BUFPOOL_PACKED_SLABS)
+			break;
+		/* outside the lock: the huge buffers take it too */
+		fresh = sat_buf_alloc_huge(SAT_BUFPOOL_HUGE);
+		if (!fresh)
+			break;
+		PACKED_POISON(fresh, SAT_BUFPOOL_HUGE);
+	}
+	if (fresh) { /* the slabs filled up meanwhile, or another's fit */
+		PACKED_UNPOISON(fresh, SAT_BUFPOOL_HUGE);
+		sat_buf_free_huge(fresh, SAT_BUFPOOL_HUGE);
+	}
+	if (!p) /* every slab in use: a plain buffer */
+		return sat_buf_alloc(n);
+	PACKED_UNPOISON(p, n);
+	return p;
+}
+
+/* Gives p back when it is a packed buffer; false when it is not one. */
+static bool packed_free(void *p)
+{
+	uint8_t *base = (uint8_t *)((uintptr_t)p &
+				    ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1));
+	uint8_t *release = NULL;
+	unsigned i, g, empty = 0;
+
+	pthread_mutex_lock(&pool_lock);
+	for (i = 0; i < packed_n && packed[i].base != base; i++)
+		;
+	if (i == packed_n) {
+		pthread_mutex_unlock(&pool_lock);
+		return false;
+	}
+	g = (unsigned)(((uint8_t *)p - base) / SAT_BUFPOOL_PACKED_GRANULE);
+	if ((uint8_t *)p != base + (size_t)g * SAT_BUFPOOL_PACKED_GRANULE ||
+	    !packed[i].run[g]) {
+		fprintf(stderr, "satfs: bufpool: %p is no packed buffer "
+			"(freed twice?)\n", p);
+		abort();
+	}
+	PACKED_POISON(p, (size_t)packed[i].run[g] * SAT_BUFPOOL_PACKED_GRANULE);
+	packed[i].used -= packed[i].run[g];
+	packed[i].run[g] = 0;
+	if (packed[i].used == 0) {
+		for (unsigned j = 0; j < packed_n; j++)
+			empty += packed[j].used == 0;
+		if (empty > PACKED_EMPTY_KEEP) {
+			release = base;
+			packed[i] = packed[--packed_n];
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (release) {
+		PACKED_UNPOISON(release, SAT_BUFPOOL_HUGE);
+		sat_buf_free_huge(release, SAT_BUFPOOL_HUGE);
+	}
+	return true;
+}
+
 /* Takes the empty slabs kept off their lists; the caller frees them. */
 static struct slab *blocks_take_empty_locked(void)
 {
@@ -380,6 +522,15 @@ void sat_buf_trim(void)
 	}
 
 	pthread_mutex_lock(&pool_lock);
+	for (unsigned i = 0; i < packed_n;) {
+		if (packed[i].used) {
+			i++;
+			continue;
+		}
+		PACKED_UNPOISON(packed[i].base, SAT_BUFPOOL_HUGE);
+		munmap(packed[i].base, SAT_BUFPOOL_HUGE);
+		packed[i] = packed[--packed_n];
+	}
 	while (pool_n > 0)
 		free(pool_buf[--pool_n]);
 	pool_bytes = 0;
@@ -400,6 +551,8 @@ size_t sat_buf_pooled_bytes(void)
 		n += block_empty[c] * (size_t)SAT_BUFPOOL_HUGE;
 	for (size_t i = 0; i < huge_n; i++)
 		n += huge_len[i];
+	for (unsigned i = 0; i < packed_n; i++)
+		n += packed[i].used ? 0 : SAT_BUFPOOL_HUGE;
 	pthread_mutex_unlock(&pool_lock);
 	return n;
 }

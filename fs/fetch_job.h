@@ -61,6 +61,7 @@ struct fetch_job {
 	long status;
 	enum body_mode mode;
 	char *buf;
+	bool buf_packed;    /* buf is a packed buffer: no realloc */
 	size_t len, cap;
 	uint64_t skip;      /* BODY_SLICE: bytes still to drop */
 	uint64_t try_bytes; /* body bytes received, as decoded */

@@ -43,12 +43,24 @@ static int buf_append(struct fetch_job *j, const char *p, size_t n)
 	if (!j->cap && j->range_length && j->range_length < XFER_RESERVE_MAX)
 		cap = (size_t)j->range_length + 1;
 	if (want > j->cap) {
+		bool packed = !j->buf && j->range_length &&
+			      (j->flags & SAT_FETCH_BODY_PACKED);
+
 		while (cap < want)
 			cap *= 2;
-		nb = j->buf ? realloc(j->buf, cap) : sat_buf_alloc(cap);
+		if (!j->buf)
+			nb = packed ? sat_buf_alloc_packed(cap)
+				    : sat_buf_alloc(cap);
+		else if (!j->buf_packed)
+			nb = realloc(j->buf, cap);
+		else if ((nb = sat_buf_alloc(cap)) != NULL)
+			memcpy(nb, j->buf, j->len); /* no realloc of those */
 		if (!nb)
 			return -ENOMEM;
+		if (j->buf && j->buf_packed)
+			sat_buf_free(j->buf);
 		j->buf = nb;
+		j->buf_packed = packed;
 		j->cap = cap;
 	}
 	memcpy(j->buf + j->len, p, n);

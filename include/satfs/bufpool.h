@@ -12,13 +12,14 @@
  * pool of freed ones when one fits.
  *
  * Buffers are plain malloc() memory: realloc() and free() on them are
- * valid (free() only forgoes the reuse). The pool keeps at most
- * SAT_BUFPOOL_KEEP bytes; beyond that, sat_buf_free() frees. Built with
- * AddressSanitizer, it keeps no buffer, so that a use after free is still
- * caught (blocks, below, stay in their slabs, poisoned while free).
+ * valid (free() only forgoes the reuse); not so packed buffers (below).
+ * The pool keeps at most SAT_BUFPOOL_KEEP bytes; beyond that,
+ * sat_buf_free() frees. Built with AddressSanitizer, it keeps no buffer,
+ * so that a use after free is still caught (blocks and packed buffers,
+ * below, stay in their slabs, poisoned while free).
  *
  * Thread-safe (one mutex, held for a scan of at most SAT_BUFPOOL_SLOTS,
- * or of the slabs by sat_buf_trim()).
+ * or SAT_BUFPOOL_PACKED_SLABS, or of the slabs by sat_buf_trim()).
  */
 #ifndef SATFS_BUFPOOL_H
 #define SATFS_BUFPOOL_H
@@ -63,6 +64,17 @@ void *sat_buf_block_alloc(size_t n);
 void sat_buf_block_free(void *p, size_t n);
 /* The memory a block of n bytes takes: its class's size (or n). */
 size_t sat_buf_block_size(size_t n);
+/* Packed buffers: up to SAT_BUFPOOL_HUGE bytes, several to a slab of
+ * huge pages (runs of SAT_BUFPOOL_PACKED_GRANULE), so that memory
+ * written once and soon let go (the bodies of tile downloads) costs a
+ * fault per 2 MiB, not per 4 KiB. At most SAT_BUFPOOL_PACKED_SLABS slabs;
+ * past that, and for bigger sizes, a plain sat_buf_alloc(). Given back
+ * with sat_buf_free() only: never free(), realloc() or
+ * sat_buf_reserve(). Under AddressSanitizer the bytes past n and free
+ * granules are poisoned, and freeing one twice aborts. */
+#define SAT_BUFPOOL_PACKED_GRANULE (256u << 10)
+#define SAT_BUFPOOL_PACKED_SLABS 64
+void *sat_buf_alloc_packed(size_t n);
 /* Frees every pooled buffer (at exit, and for tests). */
 void sat_buf_trim(void);
 /* What the pool holds now, huge buffers included. */

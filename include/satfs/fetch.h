@@ -71,6 +71,11 @@ enum sat_fetch_flag {
 	SAT_FETCH_DOWNLOAD_FD = 1 << 1,
 	/* Keep the final answer's headers in res->headers. */
 	SAT_FETCH_KEEP_HEADERS = 1 << 2,
+	/* A range's body goes into a packed buffer (include/satfs/
+	 * bufpool.h: huge pages, a fault per 2 MiB): res->data is then
+	 * given back with sat_fetch_result_clear() or sat_buf_free() only,
+	 * never free() or realloc(). */
+	SAT_FETCH_BODY_PACKED = 1 << 3,
 };
 
 /* AWS Signature Version 4 (curl's CURLOPT_AWS_SIGV4 "aws:amz:REGION:
@@ -125,7 +130,9 @@ struct sat_fetch_result {
 			       -ETIMEDOUT (stalled, or deadline), -EPROTO
 			       (scheme or range answer not allowed) */
 	long status;        /* last HTTP status, 0 if none */
-	char *data;         /* body, NUL-terminated (malloc'd; owner: caller) */
+	char *data;         /* body, NUL-terminated (owner: caller; given
+			       back with sat_buf_free(), or free() unless
+			       SAT_FETCH_BODY_PACKED) */
 	size_t len;
 	char *etag;         /* ETag header or NULL (malloc'd) */
 	char *headers;      /* with SAT_FETCH_KEEP_HEADERS: the final

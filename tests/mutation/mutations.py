@@ -174,4 +174,13 @@ MUTATIONS = [
         "replace": "\tif (0 && spec->hash)\n\t\ttiffout_expect_head(spec);\n",
         "tests": r"^unit\.tiffout\.digest_taken_while_writing$",
     },
+    {
+        "id": "fetch-body-not-packed",
+        "why": "tile bodies asked for packed go to plain buffers: a page "
+               "fault per 4 KiB of every tile download again",
+        "file": "fs/fetch_xfer.c",
+        "find": "\t\tbool packed = !j->buf && j->range_length &&\n",
+        "replace": "\t\tbool packed = 0 && !j->buf && j->range_length &&\n",
+        "tests": r"^unit\.fetch\.range_bodies_packed$",
+    },
 ]

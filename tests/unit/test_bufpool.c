@@ -12,8 +12,11 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Under AddressSanitizer: is byte p poisoned (as want)? */
 #if defined(__SANITIZE_ADDRESS__)
@@ -163,21 +166,29 @@ static void *churn(void *arg)
 	return NULL;
 }
 
-SAT_TEST(threads_share_the_pool)
+/* Runs fn on four threads at once, thread i given args[i]; each must
+ * return NULL. */
+static void run_four(void *(*fn)(void *), const uintptr_t args[4])
 {
 	pthread_t t[4];
 	void *ret;
 
-	sat_buf_trim();
 	for (int i = 0; i < 4; i++)
-		CHECK_INT(pthread_create(&t[i], NULL, churn,
-					 (void *)(uintptr_t)(SAT_BUFPOOL_MIN +
-							     i * 4096)),
-			  0);
+		CHECK_INT(pthread_create(&t[i], NULL, fn, (void *)args[i]), 0);
 	for (int i = 0; i < 4; i++) {
 		CHECK_INT(pthread_join(t[i], &ret), 0);
 		CHECK(ret == NULL);
 	}
+}
+
+SAT_TEST(threads_share_the_pool)
+{
+	const uintptr_t sizes[4] = { SAT_BUFPOOL_MIN, SAT_BUFPOOL_MIN + 4096,
+				     SAT_BUFPOOL_MIN + 8192,
+				     SAT_BUFPOOL_MIN + 12288 };
+
+	sat_buf_trim();
+	run_four(churn, sizes);
 	CHECK(sat_buf_pooled_bytes() <= SAT_BUFPOOL_KEEP);
 	sat_buf_trim();
 }
@@ -273,28 +284,17 @@ static void *block_churn(void *arg)
 
 SAT_TEST(threads_share_the_blocks)
 {
-	pthread_t t[4];
-	void *ret;
+	/* two classes, two threads each */
+	const uintptr_t sizes[4] = { 32u << 10, 16u << 10, 32u << 10,
+				     16u << 10 };
 
 	sat_buf_trim();
-	for (int i = 0; i < 4; i++) /* two classes, two threads each */
-		CHECK_INT(pthread_create(&t[i], NULL, block_churn,
-					 (void *)(uintptr_t)(i % 2 ? 16u << 10
-								   : 32u << 10)),
-			  0);
-	for (int i = 0; i < 4; i++) {
-		CHECK_INT(pthread_join(t[i], &ret), 0);
-		CHECK(ret == NULL);
-	}
+	run_four(block_churn, sizes);
 	sat_buf_trim();
 	CHECK_INT(sat_buf_pooled_bytes(), 0);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 /* Under AddressSanitizer a block freed twice stops the process (its
  * slab's count would go wrong, and the block be handed out twice). */
 SAT_TEST(a_block_freed_twice_aborts)
@@ -314,3 +314,123 @@ SAT_TEST(a_block_freed_twice_aborts)
 	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
 }
 #endif
+
+/* Packed buffers: runs of 256 KiB granules, first fit, several to a
+ * slab; a 2 MiB one takes a slab of its own; all-free slabs are kept (up
+ * to four) and given back by a trim. Past n the bytes are poisoned under
+ * AddressSanitizer, and the whole run once freed. */
+SAT_TEST(packed_buffers_share_slabs_and_go_back)
+{
+	const size_t g = SAT_BUFPOOL_PACKED_GRANULE;
+	const size_t sizes[] = { 300000, g, 3 * g - 8, SAT_BUFPOOL_HUGE,
+				 100000 };
+	const size_t at[] = { 0, 2 * g, 3 * g, 0, 6 * g }; /* in its slab */
+	uint8_t *p[5], *again;
+
+	sat_buf_trim();
+	for (int i = 0; i < 5; i++) {
+		p[i] = sat_buf_alloc_packed(sizes[i]);
+		CHECK(p[i] != NULL);
+		CHECK_INT((uintptr_t)p[i] - slab_of(p[i]), at[i]);
+		memset(p[i], i + 1, sizes[i]);
+		if (sizes[i] % g) /* the rest of its run */
+			CHECK_POISONED(p[i] + sizes[i], 1);
+	}
+	CHECK(slab_of(p[1]) == slab_of(p[0]) && slab_of(p[2]) ==
+						     slab_of(p[0]));
+	CHECK(slab_of(p[3]) != slab_of(p[0]));
+	CHECK(slab_of(p[4]) == slab_of(p[0]));
+	for (int i = 0; i < 5; i++) /* nothing overwrote another's */
+		CHECK(p[i][0] == i + 1 && p[i][sizes[i] - 1] == i + 1);
+	sat_buf_free(p[0]);
+	CHECK_POISONED(p[0], 1);
+	again = sat_buf_alloc_packed(2 * g); /* the first fit: p[0]'s */
+	CHECK(again == p[0]);
+	CHECK_POISONED(again, 0);
+	p[0] = again;
+	for (int i = 0; i < 5; i++)
+		sat_buf_free(p[i]);
+	CHECK_INT(sat_buf_pooled_bytes(), 2 * (size_t)SAT_BUFPOOL_HUGE);
+	sat_buf_trim();
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
+}
+
+/* Over 2 MiB, or every slab in use: a plain buffer, freed the same way. */
+SAT_TEST(packed_past_the_slabs_is_plain)
+{
+	uint8_t *full[SAT_BUFPOOL_PACKED_SLABS], *p, *big;
+
+	sat_buf_trim();
+	for (int i = 0; i < SAT_BUFPOOL_PACKED_SLABS; i++) {
+		full[i] = sat_buf_alloc_packed(SAT_BUFPOOL_HUGE);
+		CHECK(full[i] != NULL);
+		CHECK((uintptr_t)full[i] == slab_of(full[i]));
+	}
+	p = sat_buf_alloc_packed(1000);
+	big = sat_buf_alloc_packed(SAT_BUFPOOL_HUGE + 1);
+	CHECK(p != NULL && big != NULL);
+	CHECK(malloc_usable_size(p) >= 1000);
+	CHECK(malloc_usable_size(big) >= SAT_BUFPOOL_HUGE + 1);
+	memset(big, 1, SAT_BUFPOOL_HUGE + 1);
+	sat_buf_free(p);
+	sat_buf_free(big);
+	for (int i = 0; i < SAT_BUFPOOL_PACKED_SLABS; i++)
+		sat_buf_free(full[i]);
+	sat_buf_trim();
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
+}
+
+static void *packed_churn(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	uint8_t *held[6];
+	size_t n[6];
+
+	for (int round = 0; round < 200; round++) {
+		for (int i = 0; i < 6; i++) {
+			seed = seed * 1103515245u + 12345u;
+			n[i] = 1 + (seed >> 8) % (3u << 19); /* to 1.5 MiB */
+			held[i] = sat_buf_alloc_packed(n[i]);
+			if (!held[i])
+				return (void *)1;
+			held[i][0] = held[i][n[i] - 1] = (uint8_t)(round + i);
+		}
+		for (int i = 0; i < 6; i++) { /* ours alone while held */
+			uint8_t v = (uint8_t)(round + i);
+
+			if (held[i][0] != v || held[i][n[i] - 1] != v)
+				return (void *)1;
+			sat_buf_free(held[i]);
+		}
+	}
+	return NULL;
+}
+
+SAT_TEST(threads_share_the_packed_slabs)
+{
+	const uintptr_t seeds[4] = { 1, 2, 3, 4 };
+
+	sat_buf_trim();
+	run_four(packed_churn, seeds);
+	sat_buf_trim();
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
+}
+
+/* A packed buffer freed twice stops the process, in every build: the
+ * granules would be handed out twice. */
+SAT_TEST(a_packed_buffer_freed_twice_aborts)
+{
+	pid_t pid = fork();
+	int status;
+
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		void *p = sat_buf_alloc_packed(300000);
+
+		sat_buf_free(p);
+		sat_buf_free(p);
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+}

@@ -6,6 +6,7 @@
 #include "satest.h"
 
 #include "../../fs/fetch_private.h"
+#include "satfs/bufpool.h"
 #include "satfs/fetch.h"
 #include "satfs/log.h"
 
@@ -506,6 +507,48 @@ SAT_TEST(range_200_sliced)
 	CHECK_INT(get(f, "/range200", 2000, 100, &res), -EINVAL);
 	sat_fetch_result_clear(&res);
 	sat_fetch_free(f);
+	srv_stop();
+}
+
+static int get_packed(struct sat_fetch *f, const char *path, uint64_t off,
+		      uint64_t len, struct sat_fetch_result *res)
+{
+	struct sat_fetch_req r = { .url = url(path),
+				   .range_offset = off,
+				   .range_length = len,
+				   .flags = SAT_FETCH_BODY_PACKED };
+
+	return sat_fetch_sync(f, &r, res);
+}
+
+/* Bodies asked for packed land in a packed slab (kept, all free, once
+ * they are cleared), whether the server answered the range or the whole
+ * object; an error page longer than the range leaves the packed buffer
+ * for a plain one. */
+SAT_TEST(range_bodies_packed)
+{
+	struct sat_fetch_result res;
+	struct sat_fetch *f;
+
+	srv_start();
+	f = fetch_start(4, 3);
+	sat_buf_trim();
+	CHECK_INT(get_packed(f, "/range", 100, 50, &res), 0);
+	CHECK_INT(res.len, 50);
+	CHECK(memcmp(res.data, obj + 100, 50) == 0);
+	CHECK_INT(res.data[50], 0);
+	sat_fetch_result_clear(&res);
+	CHECK_INT(sat_buf_pooled_bytes(), SAT_BUFPOOL_HUGE);
+	CHECK_INT(get_packed(f, "/range200", 500, 100, &res), 0);
+	CHECK_INT(res.len, 100);
+	CHECK(memcmp(res.data, obj + 500, 100) == 0);
+	sat_fetch_result_clear(&res);
+	CHECK_INT(get_packed(f, "/status/404", 0, 2, &res), -ENOENT);
+	CHECK_STR(res.data, "status");
+	sat_fetch_result_clear(&res);
+	sat_fetch_free(f);
+	sat_buf_trim();
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
 	srv_stop();
 }
 
