@@ -698,6 +698,12 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "satfs-fixture/1.0"
     timeout = 300                       # idle keep-alive connections
+    # TCP_NODELAY, as most HTTP servers set it (nginx's tcp_nodelay, Go's
+    # net/http): with Nagle's algorithm a body under one segment, written
+    # after its headers, waited for the client's delayed ACK of them,
+    # 40 ms on a connection used before (a search, a COG header read),
+    # which no server this one stands in for adds.
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         pass
