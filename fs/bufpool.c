@@ -410,6 +410,7 @@ void *sat_buf_alloc_packed(size_t n)
 				SAT_BUFPOOL_PACKED_GRANULE);
 	uint8_t *fresh = NULL;
 	void *p = NULL;
+	bool full;
 
 	if (n == 0 || n > SAT_BUFPOOL_HUGE)
 		return sat_buf_alloc(n);
@@ -425,8 +426,9 @@ void *sat_buf_alloc_packed(size_t n)
 			fresh = NULL;
 			p = packed_take_locked(s, k);
 		}
+		full = packed_n >= SAT_BUFPOOL_PACKED_SLABS;
 		pthread_mutex_unlock(&pool_lock);
-		if (p || fresh || packed_n >= SAT_BUFPOOL_PACKED_SLABS)
+		if (p || fresh || full)
 			break;
 		/* outside the lock: the huge buffers take it too */
 		fresh = sat_buf_alloc_huge(SAT_BUFPOOL_HUGE);

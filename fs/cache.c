@@ -621,10 +621,11 @@ static void verified_drop(struct sat_cache *c, const char *key)
 }
 
 /* Records the digest of the rendered file at fd (from fh, when not NULL)
- * in its extended attribute: true when it did. A file system without
+ * in its extended attribute: true when it did. The key counts as verified
+ * only once the file is in place. A file system without
  * user xattrs keeps none (said once): its files are then checked for
  * their size only. */
-static bool record_digest(struct sat_cache *c, const char *key, int fd,
+static bool record_digest(struct sat_cache *c, int fd,
 			  struct sat_filehash *fh)
 {
 	char hex[SAT_HASH_HEX];
@@ -646,7 +647,6 @@ static bool record_digest(struct sat_cache *c, const char *key, int fd,
 				 strerror(errno));
 		return false;
 	}
-	verified_add(c, key);
 	return true;
 }
 
@@ -693,7 +693,7 @@ static int publish(struct sat_cache *c, enum sat_cache_kind kind,
 	char path[4096], dir[4096];
 	struct stat st;
 	int err = 0, dfd;
-	bool durable = false;
+	bool durable = false, recorded = false;
 
 	if (fstat(fd, &st) != 0) {
 		err = -errno;
@@ -710,7 +710,8 @@ static int publish(struct sat_cache *c, enum sat_cache_kind kind,
 	 * cost 4 to 8 ms at the end of every cold render here. */
 	if (kind == SAT_CACHE_FILE) {
 		verified_drop(c, key); /* a new file under the key */
-		durable = !record_digest(c, key, fd, fh) ||
+		recorded = record_digest(c, fd, fh);
+		durable = !recorded ||
 			  (uint64_t)st.st_size > SAT_CACHE_VERIFY_MAX;
 	} else if (fh) {
 		sat_filehash_discard(fh);
@@ -734,6 +735,8 @@ static int publish(struct sat_cache *c, enum sat_cache_kind kind,
 		fsync(dfd);
 		close(dfd);
 	}
+	if (recorded)
+		verified_add(c, key); /* the file just hashed */
 	if (kind == SAT_CACHE_FILE) {
 		pthread_mutex_lock(&c->lock);
 		c->file_bytes += (uint64_t)st.st_size;

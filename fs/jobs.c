@@ -547,15 +547,36 @@ static void jobs_want(struct sat_render_plan *const *plans, size_t n,
 static int jobs_get(struct sat_render_plan *plan, int *fd, void *payload)
 {
 	struct sat_jobs *j = payload;
+	char why[256];
 	int err = 0;
 
 	/* a second time when the file went between its render and the
-	 * open (satfs cache --clear) */
+	 * open (satfs cache --clear), or was found damaged: checked as
+	 * every open checks it (docs/ARCHITECTURE.md "The cache",
+	 * invariant 3), since a file whose digest is recorded is not
+	 * fsync'd */
 	for (int tries = 0; tries < 2; tries++) {
 		err = run_now(j, plan);
 		if (!err)
 			err = sat_cache_open_file(j->cache, plan->key, fd,
 						  NULL);
+		if (!err) {
+			err = sat_cache_check_file(j->cache, plan->key, *fd,
+						   plan->size_bytes, why,
+						   sizeof(why));
+			if (err == -EBADMSG) {
+				sat_warn("cache: %s.%s: the cached file is "
+					 "damaged (%s); rendered again",
+					 plan->item_id, plan->product.name,
+					 why);
+				sat_cache_close_file(j->cache, plan->key);
+				sat_cache_remove(j->cache, SAT_CACHE_FILE,
+						 plan->key);
+				err = -ENOENT;
+			} else if (err) {
+				sat_cache_close_file(j->cache, plan->key);
+			}
+		}
 		if (err != -ENOENT)
 			break;
 	}

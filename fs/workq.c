@@ -10,7 +10,7 @@
  * sat_workq_free() (the pool is bounded, and a burst comes back). An idle
  * thread woken for one item may be counted idle by the next push too, so
  * a thread that takes an item and leaves another runnable one with nobody
- * idle starts the thread for it.
+ * idle (or starting) starts the thread for it.
  */
 #include "satfs/workq.h"
 
@@ -37,6 +37,8 @@ struct sat_workq {
 	int nthreads;             /* protected by lock */
 	int max_threads;          /* protected by lock */
 	int idle;                 /* protected by lock: threads waiting */
+	int starting;             /* protected by lock: spawned, not yet
+				     in their loop */
 };
 
 struct worker {
@@ -84,11 +86,14 @@ static bool runnable_in(const struct sat_workq *q, const struct item *it)
 }
 
 /* One more thread when an item could run now but no thread is idle to
- * take it; if starting one fails, the item waits for a busy one. Under
- * q->lock. */
+ * take it, nor about to start; if starting one fails, the item waits for
+ * a busy one. A thread starting counts as one for the whole burst: the
+ * one that takes an item looks again, so threads come one at a time, as
+ * many as the items need. Under q->lock. */
 static void grow_if_needed(struct sat_workq *q)
 {
-	if (q->idle > 0 || q->nthreads >= q->max_threads || q->stopping)
+	if (q->idle > 0 || q->starting > 0 || q->nthreads >= q->max_threads ||
+	    q->stopping)
 		return;
 	if (runnable_in(q, q->uhead) || runnable_in(q, q->head))
 		(void)spawn_locked(q);
@@ -103,6 +108,7 @@ static void *workq_main(void *arg)
 
 	free(w);
 	pthread_mutex_lock(&q->lock);
+	q->starting--;
 	for (;;) {
 		it = take(q, &q->uhead, &q->utail);
 		if (!it)
@@ -148,6 +154,7 @@ static int spawn_locked(struct sat_workq *q)
 		return -err;
 	}
 	q->nthreads++;
+	q->starting++;
 	return 0;
 }
 

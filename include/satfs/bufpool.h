@@ -71,7 +71,9 @@ size_t sat_buf_block_size(size_t n);
  * past that, and for bigger sizes, a plain sat_buf_alloc(). Given back
  * with sat_buf_free() only: never free(), realloc() or
  * sat_buf_reserve(). Under AddressSanitizer the bytes past n and free
- * granules are poisoned, and freeing one twice aborts. */
+ * granules are poisoned. Freeing one twice aborts, unless its granules
+ * were handed out again in between (then the second free releases the
+ * new owner's: a bug AddressSanitizer reports at its next use). */
 #define SAT_BUFPOOL_PACKED_GRANULE (256u << 10)
 #define SAT_BUFPOOL_PACKED_SLABS 64
 void *sat_buf_alloc_packed(size_t n);

@@ -73,4 +73,34 @@ cat "$MNT/$rel" >"$T/off.tif" 2>"$T/off.err" && fail "offline, a damaged file wa
 grep -q "Input/output error" "$T/off.err" || fail "offline: $(cat "$T/off.err")"
 grep -q "offline: not served" "$LOG" || fail "offline: no log line"
 unmount_satfs
-note "short and corrupted cached files rendered again, byte-identical; offline refused"
+# --- a time-lapse's frame damaged: checked when the time-lapse reads it ---
+# (a cached quicklook is not fsync'd: its digest is what catches a power
+# loss, so every reader of it checks, not only the daemon's opens)
+mount_satfs -o "$OPTS"
+gif="$MNT/david/timelapse.falsecolor.gif"
+cp "$gif" "$T/clean.gif" || fail "first time-lapse"
+unmount_satfs
+png=""
+for e in "$CACHE"/files/*.tif; do
+	case "$(head -c 4 "$e" | od -An -c | tr -d ' ')" in
+	GIF8) rm -f "$e" ;; # rendered again from its frames
+	*PNG) [ -n "$png" ] || png=$e ;;
+	esac
+done
+[ -n "$png" ] || fail "no cached quicklook"
+python3 - "$png" <<'PY'
+import os, sys
+with open(sys.argv[1], "r+b") as f:
+    at = os.path.getsize(sys.argv[1]) // 2
+    f.seek(at)
+    b = f.read(1)
+    f.seek(at)
+    f.write(bytes([b[0] ^ 0xff]))
+PY
+mount_satfs -o "$OPTS"
+n0=$(grep -c "does not match the digest" "$LOG")
+cmp "$gif" "$T/clean.gif" || fail "a time-lapse made of a damaged frame"
+[ "$(grep -c "does not match the digest" "$LOG")" -eq $((n0 + 1)) ] ||
+	fail "want one log line naming the damaged frame"
+unmount_satfs
+note "short and corrupted cached files rendered again, byte-identical; offline refused; a damaged frame rendered again for its time-lapse"

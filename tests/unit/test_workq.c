@@ -9,6 +9,7 @@
 #include "satest.h"
 #include "satfs/workq.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -140,6 +141,41 @@ SAT_TEST(burst_onto_idle_pool_runs_every_item)
 		sat_workq_free(q);
 		CHECK_INT(slow.done, 4);
 	}
+}
+
+static int threads_now(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A burst of items that all wait, onto a pool of one: one thread for
+ * each, none more (threads never end before the pool does). */
+SAT_TEST(burst_starts_one_thread_per_item)
+{
+	struct gate slow;
+	struct gate_item s = { &slow, true };
+	struct sat_workq *q;
+	int before = threads_now();
+
+	gate_init(&slow);
+	CHECK(before > 0);
+	CHECK_INT(sat_workq_new_elastic(&q, 1, 64), 0);
+	for (int i = 0; i < 11; i++)
+		CHECK_INT(sat_workq_submit(q, item_fn, &s), 0);
+	CHECK_INT(wait_for(&slow, &slow.started, 11), 11);
+	CHECK_INT(threads_now() - before, 11);
+	gate_open(&slow);
+	sat_workq_free(q);
+	CHECK_INT(slow.done, 11);
 }
 
 /* 20 items of one key: one at a time, and they hold no thread while they
