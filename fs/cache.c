@@ -686,6 +686,22 @@ int sat_cache_check_file(struct sat_cache *c, const char *key, int fd,
 	return 0;
 }
 
+int sat_cache_open_checked(struct sat_cache *c, const char *key,
+			   uint64_t size, int *fd, char *why, size_t len)
+{
+	int err = sat_cache_open_file(c, key, fd, NULL);
+
+	if (err)
+		return err;
+	err = sat_cache_check_file(c, key, *fd, size, why, len);
+	if (err) {
+		sat_cache_close_file(c, key);
+		if (err == -EBADMSG) /* never served */
+			sat_cache_remove(c, SAT_CACHE_FILE, key);
+	}
+	return err;
+}
+
 static int publish(struct sat_cache *c, enum sat_cache_kind kind,
 		   const char *key, const char *tmp, int fd,
 		   struct sat_filehash *fh)
@@ -713,8 +729,6 @@ static int publish(struct sat_cache *c, enum sat_cache_kind kind,
 		recorded = record_digest(c, fd, fh);
 		durable = !recorded ||
 			  (uint64_t)st.st_size > SAT_CACHE_VERIFY_MAX;
-	} else if (fh) {
-		sat_filehash_discard(fh);
 	}
 	if (durable && fsync(fd) != 0) {
 		err = -errno;

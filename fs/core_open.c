@@ -73,26 +73,6 @@ struct pending_open {
 	bool retried;
 };
 
-/* The cached file is the one published: its size is the plan's, its
- * digest (first open in this mount) the one recorded. docs/ARCHITECTURE.md
- * "The cache", invariant 3. Logged when not. */
-static int check_cached(struct sat_core *core, struct pending_open *po,
-			const char *key, int fd)
-{
-	char why[256], path[1024];
-	int err = sat_cache_check_file(core->cache, key, fd,
-				       po->of->tf.plan->size_bytes, why,
-				       sizeof(why));
-
-	if (err == -EBADMSG) {
-		sat_tree_path(core->tree, po->ino, path, sizeof(path));
-		sat_warn("cache: %s: the cached file is damaged (%s); %s", path,
-			 why, core->cfg->offline ? "offline: not served"
-						 : "rendered again");
-	}
-	return err;
-}
-
 static void render_done(int err, void *arg)
 {
 	struct pending_open *po = arg;
@@ -100,15 +80,23 @@ static void render_done(int err, void *arg)
 	struct open_file *of = po->of;
 	const char *key = of->tf.plan->key;
 	bool rendered_err = err != 0; /* the render logged it */
-	char path[1024];
+	char path[1024], why[256];
 	int fd;
 
 	if (!err) {
-		err = sat_cache_open_file(core->cache, key, &fd, NULL);
-		if (!err && check_cached(core, po, key, fd) != 0) {
-			/* never served: rendered again (once) */
-			sat_cache_close_file(core->cache, key);
-			sat_cache_remove(core->cache, SAT_CACHE_FILE, key);
+		/* the file published: its size the plan's, its digest (first
+		 * open in this mount) the one recorded (docs/ARCHITECTURE.md
+		 * "The cache", invariant 3); a damaged one is rendered again,
+		 * once */
+		err = sat_cache_open_checked(core->cache, key,
+					     of->tf.plan->size_bytes, &fd, why,
+					     sizeof(why));
+		if (err == -EBADMSG) {
+			sat_tree_path(core->tree, po->ino, path, sizeof(path));
+			sat_warn("cache: %s: the cached file is damaged (%s); "
+				 "%s", path, why,
+				 core->cfg->offline ? "offline: not served"
+						    : "rendered again");
 			err = -ENOENT;
 		}
 		if (err == -ENOENT && !po->retried && !core->cfg->offline) {

@@ -551,31 +551,18 @@ static int jobs_get(struct sat_render_plan *plan, int *fd, void *payload)
 	int err = 0;
 
 	/* a second time when the file went between its render and the
-	 * open (satfs cache --clear), or was found damaged: checked as
-	 * every open checks it (docs/ARCHITECTURE.md "The cache",
-	 * invariant 3), since a file whose digest is recorded is not
-	 * fsync'd */
+	 * open (satfs cache --clear), or was found damaged */
 	for (int tries = 0; tries < 2; tries++) {
 		err = run_now(j, plan);
 		if (!err)
-			err = sat_cache_open_file(j->cache, plan->key, fd,
-						  NULL);
-		if (!err) {
-			err = sat_cache_check_file(j->cache, plan->key, *fd,
-						   plan->size_bytes, why,
-						   sizeof(why));
-			if (err == -EBADMSG) {
-				sat_warn("cache: %s.%s: the cached file is "
-					 "damaged (%s); rendered again",
-					 plan->item_id, plan->product.name,
-					 why);
-				sat_cache_close_file(j->cache, plan->key);
-				sat_cache_remove(j->cache, SAT_CACHE_FILE,
-						 plan->key);
-				err = -ENOENT;
-			} else if (err) {
-				sat_cache_close_file(j->cache, plan->key);
-			}
+			err = sat_cache_open_checked(j->cache, plan->key,
+						     plan->size_bytes, fd, why,
+						     sizeof(why));
+		if (err == -EBADMSG) {
+			sat_warn("cache: %s.%s: the cached file is damaged "
+				 "(%s); rendered again", plan->item_id,
+				 plan->product.name, why);
+			err = -ENOENT;
 		}
 		if (err != -ENOENT)
 			break;

@@ -718,7 +718,8 @@ static int rd_finish(struct sat_render_plan *p,
 		ret = sat_png_size(p->grid.width, p->grid.height,
 				   &p->size_bytes);
 	else
-		ret = sat_tiffout_size(&p->spec, &p->size_bytes);
+		ret = sat_tiffout_layout(&p->spec, &p->size_bytes,
+					 p->tiff_header, &p->ntiff_header);
 	if (ret) {
 		sat_warn("render: %s: cannot lay out the output (%s)", id,
 			 strerror(-ret));

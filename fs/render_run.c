@@ -40,6 +40,7 @@
 
 #include "satfs/album.h"
 #include "satfs/bufpool.h"
+#include "satfs/cache.h"
 #include "satfs/log.h"
 #include "satfs/pngio.h"
 #include "satfs/regioncloud.h"
@@ -831,6 +832,9 @@ int sat_render_run(const struct sat_render_plan *plan,
 		spec.gdal_metadata = plan->metadata;
 		spec.late_metadata = rd_late_metadata;
 		spec.hash = ctx->hash;
+		if (ctx->hash && plan->ntiff_header)
+			sat_filehash_expect(ctx->hash, plan->tiff_header,
+					    plan->ntiff_header);
 		ret = sat_tiffout_write(fd, &spec, rd_fill, &r);
 	}
 	if (ret) {

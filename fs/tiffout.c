@@ -478,41 +478,37 @@ out:
 	return ret;
 }
 
-int sat_tiffout_size(const struct sat_tiffout_spec *spec,
-		     uint64_t *size_bytes)
+int sat_tiffout_layout(const struct sat_tiffout_spec *spec,
+		       uint64_t *size_bytes,
+		       uint8_t header[SAT_TIFFOUT_HEADER_MAX],
+		       size_t *nheader)
 {
 	struct tiffout_sink *s = calloc(1, sizeof(*s));
 	int ret;
 
 	*size_bytes = 0;
+	if (nheader)
+		*nheader = 0;
 	if (!s)
 		return -ENOMEM;
 	s->fd = -1;
 	ret = tiffout_run(s, spec, NULL, NULL);
 	if (!ret)
 		*size_bytes = s->end;
+	if (!ret && nheader && s->end >= SAT_TIFFOUT_HEADER_MAX) {
+		/* the counting sink kept the head as written, header
+		 * rewritten: classic TIFF (42) 8 bytes, BigTIFF (43) 16 */
+		*nheader = s->head[2] == 43 || s->head[3] == 43 ? 16 : 8;
+		memcpy(header, s->head, *nheader);
+	}
 	free(s);
 	return ret;
 }
 
-/* libtiff writes the header first and the offset of the directory into
- * it last; a digest taken while writing needs the final header first. A
- * counting pass lays the file out the same way, so its header is the one
- * the file will end with. Announced to the digest, which checks it. */
-static void tiffout_expect_head(const struct sat_tiffout_spec *spec)
+int sat_tiffout_size(const struct sat_tiffout_spec *spec,
+		     uint64_t *size_bytes)
 {
-	struct tiffout_sink *s = calloc(1, sizeof(*s));
-	size_t n;
-
-	if (!s)
-		return; /* the digest reads the file back instead */
-	s->fd = -1;
-	if (tiffout_run(s, spec, NULL, NULL) == 0 && s->end >= 16) {
-		/* classic TIFF (42): 8 bytes; BigTIFF (43): 16 */
-		n = s->head[2] == 43 || s->head[3] == 43 ? 16 : 8;
-		sat_filehash_expect(spec->hash, s->head, n);
-	}
-	free(s);
+	return sat_tiffout_layout(spec, size_bytes, NULL, NULL);
 }
 
 int sat_tiffout_write(int fd, const struct sat_tiffout_spec *spec,
@@ -524,8 +520,6 @@ int sat_tiffout_write(int fd, const struct sat_tiffout_spec *spec,
 
 	if (fd < 0 || !fill)
 		return -EINVAL;
-	if (spec->hash)
-		tiffout_expect_head(spec);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

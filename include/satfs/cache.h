@@ -142,6 +142,13 @@ int sat_cache_open_file(struct sat_cache *c, const char *key, int *fd,
 #define SAT_CACHE_VERIFY_MAX ((uint64_t)64 << 20)
 int sat_cache_check_file(struct sat_cache *c, const char *key, int fd,
 			 uint64_t size, char *why, size_t len);
+/* sat_cache_open_file() then sat_cache_check_file(), for every reader of
+ * a rendered file (none is fsync'd whose digest is recorded: the check is
+ * what finds one a power loss damaged). A damaged file is closed and
+ * removed, and -EBADMSG returned with what was wrong in why: the caller
+ * says so and renders it again. */
+int sat_cache_open_checked(struct sat_cache *c, const char *key,
+			   uint64_t size, int *fd, char *why, size_t len);
 /* Ends one sat_cache_open_file() of key: drops its pin, and closes the
  * shared descriptor with the last one. */
 void sat_cache_close_file(struct sat_cache *c, const char *key);

@@ -113,6 +113,10 @@ struct sat_render_plan {
 	size_t cloud_at, cloud_width;
 	struct sat_tiffout_spec spec;
 	uint64_t size_bytes;         /* exact size of the output file */
+	/* a GeoTIFF's header as it ends up (sat_tiffout_layout), for the
+	 * digest taken while it is written */
+	uint8_t tiff_header[SAT_TIFFOUT_HEADER_MAX];
+	size_t ntiff_header;
 	/* References beyond the creator's (sat_render_plan_ref/unref);
 	 * atomic, no lock. */
 	unsigned extra_refs;

@@ -48,7 +48,8 @@ struct sat_tiffout_spec {
 	/* Writing only, may be NULL (sat_tiffout_metadata_fn). */
 	sat_tiffout_metadata_fn late_metadata;
 	/* Writing only, may be NULL: fed every byte written, so that the
-	 * file's digest needs little reading back (include/satfs/cache.h). */
+	 * file's digest needs little reading back (include/satfs/cache.h;
+	 * the header it needs first: sat_tiffout_layout). */
 	struct sat_filehash *hash;
 };
 
@@ -61,6 +62,15 @@ typedef int (*sat_tiffout_tile_fn)(uint32_t tile_x, uint32_t tile_y,
 /* Exact size in bytes of the file sat_tiffout_write() makes for spec. */
 int sat_tiffout_size(const struct sat_tiffout_spec *spec,
 		     uint64_t *size_bytes);
+/* The same, and the file's header as it ends up (8 bytes, 16 for
+ * BigTIFF): libtiff writes it first and the offset of the directory into
+ * it last, when a digest taken while writing needs it first
+ * (sat_filehash_expect). *nheader is 0 when it cannot be told. */
+#define SAT_TIFFOUT_HEADER_MAX 16
+int sat_tiffout_layout(const struct sat_tiffout_spec *spec,
+		       uint64_t *size_bytes,
+		       uint8_t header[SAT_TIFFOUT_HEADER_MAX],
+		       size_t *nheader);
 
 /* Writes the GeoTIFF to fd (at offset 0; fd must be readable, writable and
  * seekable), calling fill for every tile. Does not fsync or close fd.

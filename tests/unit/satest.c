@@ -126,6 +126,28 @@ char *satest_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+void satest_sha256sum(const char *path, char hex[65])
+{
+	char cmd[1200], out[1100];
+	size_t len;
+	char *sum;
+
+	snprintf(out, sizeof(out), "%s.sha256", path);
+	snprintf(cmd, sizeof(cmd), "sha256sum '%s' > '%s'", path, out);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "satest: %s failed\n", cmd);
+		exit(1);
+	}
+	sum = satest_read_file(out, &len);
+	if (len < 64) {
+		fprintf(stderr, "satest: %s: no digest\n", out);
+		exit(1);
+	}
+	memcpy(hex, sum, 64);
+	hex[64] = '\0';
+	free(sum);
+}
+
 int main(int argc, char **argv)
 {
 	int i, ran = 0;
