@@ -637,8 +637,12 @@ static bool record_digest(struct sat_cache *c, int fd,
 		return false;
 	}
 	err = fh ? sat_filehash_final(fh, fd, hex) : digest_fd(fd, hex);
-	if (err)
+	if (err) {
+		sat_warn("cache: %s: cannot take a rendered file's digest (%s): "
+			 "it is synced and checked for its size only", c->dir,
+			 strerror(-err));
 		return false;
+	}
 	if (fsetxattr(fd, DIGEST_XATTR, hex, SAT_HASH_HEX - 1, 0) != 0) {
 		if (!atomic_exchange(&c->no_xattr, true))
 			sat_warn("cache: %s keeps no extended attributes (%s): "
