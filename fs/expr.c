@@ -35,8 +35,10 @@ struct ins {
 };
 
 struct sat_expr {
-	struct ins prog[EXPR_MAX_OPS];
-	size_t nprog;
+	/* grown as parsed: a listing keeps one expression per plan, and
+	 * most are a handful of instructions */
+	struct ins *prog;
+	size_t nprog, cap;
 	char *bands[SAT_EXPR_MAX_BANDS];
 	size_t nbands;
 };
@@ -79,6 +81,15 @@ static int emit(struct parser *ps, enum op op, double value, int band)
 
 	if (e->nprog == EXPR_MAX_OPS)
 		return fail(ps, "expression too long");
+	if (e->nprog == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 16;
+		struct ins *grown = realloc(e->prog, cap * sizeof(*grown));
+
+		if (!grown)
+			return ps->rc = -ENOMEM;
+		e->prog = grown;
+		e->cap = cap;
+	}
 	e->prog[e->nprog++] = (struct ins){ op, value, band };
 	ps->depth += op == OP_NUM || op == OP_BAND ? 1
 		     : op == OP_NEG		   ? 0
@@ -234,6 +245,7 @@ void sat_expr_free(struct sat_expr *e)
 		return;
 	for (size_t i = 0; i < e->nbands; i++)
 		free(e->bands[i]);
+	free(e->prog);
 	free(e);
 }
 

@@ -10,8 +10,9 @@
  * ("EPSG:32617" for an integer code), because creating one queries PROJ's
  * SQLite database and costs about a millisecond, while a render projects
  * a handful of points. CRSs built from parts and identified by EPSG code
- * are in geom_crs.c. The pthread key is the only process-wide state; it
- * is created once and holds nothing but per-thread pointers.
+ * are in geom_crs.c. Process-wide state: the pthread key, created once,
+ * which holds nothing but per-thread pointers, and the memo of projected
+ * rings (results only, no PROJ object), under its own lock.
  */
 #include "satfs/geom.h"
 
@@ -65,6 +66,35 @@ struct geom_tls {
 	} kind[GEOM_TF_CACHE];
 	unsigned int kind_next;
 };
+
+/*
+ * Projected rings, shared and memoized for the whole process. A listing
+ * plans every product and picture of every scene over one region, nearly
+ * always in one CRS; projecting the densified ring through PROJ (a few
+ * hundred points) for each plan was a third of a cold `ls -R`'s CPU, and
+ * each plan's own copy of it most of a listing's new pages. A projection
+ * depends on nothing but the CRS definition and the ring, so an entry
+ * never goes stale; the least recently used makes way. The memo holds a
+ * reference to each of its rings, plans hold their own. Rings of more
+ * than GEOM_RING_MEMO_MAX_POINTS are not kept: the memo holds at most
+ * 8 x 256 KiB of points that nobody else does.
+ */
+#define GEOM_RING_MEMO 8
+#define GEOM_RING_MEMO_MAX_POINTS 16384
+
+struct ring_memo_entry {
+	char *crs; /* NULL: empty */
+	double *in;
+	size_t nin;
+	struct sat_geom_ring *ring;
+	uint64_t used; /* ring_memo.clock when last used */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct ring_memo_entry e[GEOM_RING_MEMO];
+	uint64_t clock, projected, hits; /* protected by lock */
+} ring_memo = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static pthread_key_t geom_key;
 static pthread_once_t geom_once = PTHREAD_ONCE_INIT;
@@ -321,17 +351,96 @@ int sat_geom_transform(int src_epsg, int dst_epsg, double *xy, size_t n)
 	return sat_geom_transform_crs(s, d, xy, n);
 }
 
-int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
-			      double **xy, size_t *nxy)
+static struct sat_geom_ring *ring_ref(struct sat_geom_ring *r)
+{
+	__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
+void sat_geom_ring_put(struct sat_geom_ring *r)
+{
+	if (r && __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(r);
+}
+
+/* The memo's projection of (crs, lonlat), a new reference, or NULL. */
+static struct sat_geom_ring *ring_memo_get(const char *crs,
+					   const double *lonlat, size_t n)
+{
+	struct sat_geom_ring *r = NULL;
+
+	pthread_mutex_lock(&ring_memo.lock);
+	for (int i = 0; i < GEOM_RING_MEMO; i++) {
+		struct ring_memo_entry *e = &ring_memo.e[i];
+
+		if (!e->crs || e->nin != n || strcmp(e->crs, crs) != 0 ||
+		    memcmp(e->in, lonlat, 2 * n * sizeof(double)) != 0)
+			continue;
+		r = ring_ref(e->ring);
+		e->used = ++ring_memo.clock;
+		ring_memo.hits++;
+		break;
+	}
+	pthread_mutex_unlock(&ring_memo.lock);
+	return r;
+}
+
+/* Keeps a reference to a new projection, in place of the least recently
+ * used. Without memory it keeps nothing: projecting again is the answer. */
+static void ring_memo_put(const char *crs, const double *lonlat, size_t n,
+			  struct sat_geom_ring *r)
+{
+	struct ring_memo_entry fresh = { 0 }, old, *e;
+
+	pthread_mutex_lock(&ring_memo.lock);
+	ring_memo.projected++;
+	pthread_mutex_unlock(&ring_memo.lock);
+	if (r->n > GEOM_RING_MEMO_MAX_POINTS)
+		return;
+	fresh.crs = strdup(crs);
+	fresh.in = malloc(2 * n * sizeof(double));
+	if (!fresh.crs || !fresh.in) {
+		free(fresh.crs);
+		free(fresh.in);
+		return;
+	}
+	memcpy(fresh.in, lonlat, 2 * n * sizeof(double));
+	fresh.nin = n;
+	fresh.ring = ring_ref(r);
+	pthread_mutex_lock(&ring_memo.lock);
+	e = &ring_memo.e[0];
+	for (int i = 1; i < GEOM_RING_MEMO; i++)
+		if (ring_memo.e[i].used < e->used)
+			e = &ring_memo.e[i];
+	fresh.used = ++ring_memo.clock;
+	old = *e; /* let go of outside the lock */
+	*e = fresh;
+	pthread_mutex_unlock(&ring_memo.lock);
+	free(old.crs);
+	free(old.in);
+	sat_geom_ring_put(old.ring);
+}
+
+void sat_geom_ring_memo_stats(uint64_t *projected, uint64_t *memoized)
+{
+	pthread_mutex_lock(&ring_memo.lock);
+	*projected = ring_memo.projected;
+	*memoized = ring_memo.hits;
+	pthread_mutex_unlock(&ring_memo.lock);
+}
+
+/* sat_geom_ring_get() into the CRS crs. */
+static int ring_get(const char *crs, const double *lonlat, size_t n,
+		    struct sat_geom_ring **out)
 {
 	double step = GEOM_STEP_DEG, total = 0;
+	struct sat_geom_ring *r = NULL;
 	size_t count = 0, k = 0;
-	double *out = NULL;
+	double *pts = NULL;
 	int ret;
 
-	*xy = NULL;
-	*nxy = 0;
-	if (!lonlat || n < 3 || n > GEOM_MAX_POINTS)
+	*out = NULL;
+	if (!crs || !lonlat || n < 3 || n > GEOM_MAX_POINTS)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
 		double lon = lonlat[2 * i], lat = lonlat[2 * i + 1];
@@ -340,6 +449,9 @@ int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
 		    fabs(lon) > 360)
 			return -EINVAL;
 	}
+	*out = ring_memo_get(crs, lonlat, n);
+	if (*out)
+		return 0;
 	for (size_t i = 0; i < n; i++) {
 		const double *a = lonlat + 2 * i;
 		const double *b = lonlat + 2 * ((i + 1) % n);
@@ -367,25 +479,62 @@ int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
 			for (size_t s = 0; s < segs; s++) {
 				double f = (double)s / (double)segs;
 
-				out[2 * k] = a[0] + (b[0] - a[0]) * f;
-				out[2 * k + 1] = a[1] + (b[1] - a[1]) * f;
+				pts[2 * k] = a[0] + (b[0] - a[0]) * f;
+				pts[2 * k + 1] = a[1] + (b[1] - a[1]) * f;
 				k++;
 			}
 		}
 		if (pass == 0) {
-			out = malloc(count * 2 * sizeof(double));
-			if (!out)
+			/* the points follow the header, in one block */
+			r = malloc(sizeof(*r) + count * 2 * sizeof(double));
+			if (!r)
 				return -ENOMEM;
+			pts = (double *)(r + 1);
 		}
 	}
-	ret = sat_geom_transform_crs("EPSG:4326", crs, out, count);
+	ret = sat_geom_transform_crs("EPSG:4326", crs, pts, count);
 	if (ret) {
-		free(out);
+		free(r);
 		return ret;
 	}
-	*xy = out;
-	*nxy = count;
+	r->xy = pts;
+	r->n = count;
+	r->refs = 1;
+	ring_memo_put(crs, lonlat, n, r);
+	*out = r;
 	return 0;
+}
+
+int sat_geom_ring_get(int epsg, const double *lonlat, size_t n,
+		      struct sat_geom_ring **out)
+{
+	char name[32];
+
+	*out = NULL;
+	if (epsg <= 0)
+		return -EINVAL;
+	geom_epsg_name(name, sizeof(name), epsg);
+	return ring_get(name, lonlat, n, out);
+}
+
+int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
+			      double **xy, size_t *nxy)
+{
+	struct sat_geom_ring *r;
+	int ret;
+
+	*xy = NULL;
+	*nxy = 0;
+	ret = ring_get(crs, lonlat, n, &r);
+	if (ret)
+		return ret;
+	*xy = malloc(2 * r->n * sizeof(double));
+	if (*xy) {
+		memcpy(*xy, r->xy, 2 * r->n * sizeof(double));
+		*nxy = r->n;
+	}
+	sat_geom_ring_put(r);
+	return *xy ? 0 : -ENOMEM;
 }
 
 int sat_geom_project_ring(int epsg, const double *lonlat, size_t n,

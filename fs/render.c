@@ -386,7 +386,7 @@ void sat_render_plan_free(struct sat_render_plan *plan)
 	free(plan->inputs);
 	sat_expr_free(plan->expr);
 	free(plan->palette);
-	free(plan->ring_xy);
+	sat_geom_ring_put(plan->ring);
 	free(plan->ring_lonlat);
 	free(plan->metadata);
 	free(plan);
@@ -700,11 +700,14 @@ static int rd_finish(struct sat_render_plan *p,
 	memcpy(p->ring_lonlat, region->ring, 2 * region->nring *
 	       sizeof(double));
 	p->nring_lonlat = region->nring;
-	ret = sat_geom_project_ring(epsg, region->ring, region->nring,
-				    &p->ring_xy, &p->nring);
-	if (ret == 0)
+	ret = sat_geom_ring_get(epsg, region->ring, region->nring,
+				&p->ring);
+	if (ret == 0) {
+		p->ring_xy = p->ring->xy;
+		p->nring = p->ring->n;
 		ret = sat_geom_grid_for_ring(p->ring_xy, p->nring, epsg, px,
 					     &p->grid);
+	}
 	if (ret) {
 		sat_warn("render: %s: region %s does not fit EPSG:%d at %g m "
 			 "(%s)", id, region->name, epsg, px, strerror(-ret));

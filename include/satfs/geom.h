@@ -28,6 +28,19 @@ struct sat_grid {
 int sat_geom_project_ring(int epsg, const double *lonlat, size_t n,
 			  double **xy, size_t *nxy);
 
+/* The same projection, shared: a reference to an immutable ring that
+ * every caller asking for the same ring in the same CRS gets (the recent
+ * ones are memoized), given back with sat_geom_ring_put(). Returns 0,
+ * -EINVAL or -ENOMEM. */
+struct sat_geom_ring {
+	const double *xy; /* x,y pairs, not closed */
+	size_t n;
+	unsigned refs;    /* geom.c's own */
+};
+int sat_geom_ring_get(int epsg, const double *lonlat, size_t n,
+		      struct sat_geom_ring **out);
+void sat_geom_ring_put(struct sat_geom_ring *ring);
+
 /* Transforms n points in place from EPSG:src to EPSG:dst (x,y pairs in
  * the CRS's x/east, y/north order; lon,lat for geographic CRSs). */
 int sat_geom_transform(int src_epsg, int dst_epsg, double *xy, size_t n);
@@ -75,6 +88,10 @@ int sat_geom_transform_crs(const char *src, const char *dst, double *xy,
 /* sat_geom_project_ring() into the CRS crs. */
 int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
 			      double **xy, size_t *nxy);
+/* How many rings sat_geom_project_ring*() have projected through PROJ and
+ * how many they answered from their memo of recent projections (the same
+ * CRS and ring), since the process started. */
+void sat_geom_ring_memo_stats(uint64_t *projected, uint64_t *memoized);
 
 /* 1 when crs is a geographic 2D CRS, 0 when projected, -EINVAL else. */
 int sat_geom_crs_is_geographic(const char *crs);

@@ -86,8 +86,9 @@ struct sat_render_plan {
 	char *item_id;               /* what the file is named after */
 	struct sat_product product;  /* deep copy */
 	struct sat_grid grid;
-	double *ring_xy;             /* region outline in grid CRS */
-	size_t nring;
+	const double *ring_xy;       /* region outline in grid CRS, */
+	size_t nring;                /* shared: ring's */
+	struct sat_geom_ring *ring;
 	double *ring_lonlat;         /* the region, lon/lat (not closed) */
 	size_t nring_lonlat;
 	/* The bands read from every input, as the product names them (an

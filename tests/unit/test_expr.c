@@ -118,3 +118,27 @@ SAT_TEST(errors)
 	CHECK_INT(sat_expr_parse(&e, many, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "nested too deeply"));
 }
+
+/* A program grows with its text up to 512 instructions: 200 terms (399
+ * instructions) evaluate, 300 (599) are refused. */
+SAT_TEST(long_expressions)
+{
+	char text[SAT_EXPR_MAX_LEN + 1], err[200];
+	double v[1] = { 0.25 };
+	struct sat_expr *e;
+	size_t n = 0;
+
+	for (int i = 0; i < 300; i++) {
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%sa",
+				      i ? "+" : "");
+		if (i == 199) {
+			CHECK_INT(sat_expr_parse(&e, text, err, sizeof(err)),
+				  0);
+			CHECK_NEAR(sat_expr_eval(e, v), 50, 1e-12);
+			sat_expr_free(e);
+		}
+	}
+	CHECK_INT(sat_expr_parse(&e, text, err, sizeof(err)), -EINVAL);
+	CHECK(e == NULL);
+	CHECK(strstr(err, "expression too long"));
+}

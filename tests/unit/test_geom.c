@@ -186,6 +186,84 @@ SAT_TEST(project_ring_vs_cs2cs)
 	free(xy);
 }
 
+/* A ring projected again into the same CRS is answered from the memo,
+ * bit for bit the same; another CRS or another ring is projected; the
+ * least recently used of eight rings makes way for a ninth; the shared
+ * form hands out one object. */
+SAT_TEST(project_ring_memo)
+{
+	uint64_t proj0, memo0, proj, memo;
+	double ring[8], *a, *b, *c;
+	size_t na, nb, nc;
+
+	/* rings no other test projects: david moved by k degrees */
+#define MOVED(k) do { for (int i_ = 0; i_ < 8; i_++) \
+		ring[i_] = david[i_] + (i_ % 2 ? 0 : 0.5 * (k)); } while (0)
+	MOVED(1);
+	sat_geom_ring_memo_stats(&proj0, &memo0);
+	CHECK_INT(sat_geom_project_ring(32617, ring, 4, &a, &na), 0);
+	CHECK_INT(sat_geom_project_ring(32617, ring, 4, &b, &nb), 0);
+	sat_geom_ring_memo_stats(&proj, &memo);
+	CHECK_INT(proj - proj0, 1);
+	CHECK_INT(memo - memo0, 1);
+	CHECK_INT(na, nb);
+	CHECK(a != b); /* each caller owns its copy */
+	CHECK(memcmp(a, b, 2 * na * sizeof(double)) == 0);
+	/* another CRS, then the ring moved by a millionth of a degree */
+	CHECK_INT(sat_geom_project_ring(32618, ring, 4, &c, &nc), 0);
+	CHECK(c[0] != a[0]);
+	free(c);
+	ring[0] += 1e-6;
+	CHECK_INT(sat_geom_project_ring(32617, ring, 4, &c, &nc), 0);
+	CHECK(c[0] != a[0]);
+	free(c);
+	sat_geom_ring_memo_stats(&proj, &memo);
+	CHECK_INT(proj - proj0, 3);
+	CHECK_INT(memo - memo0, 1);
+
+	/* eight rings fill the memo; the first of them, used again, stays
+	 * when a ninth comes, and the second goes */
+	for (int k = 2; k <= 10; k++) {
+		MOVED(k);
+		CHECK_INT(sat_geom_project_ring(32617, ring, 4, &c, &nc), 0);
+		free(c);
+		if (k == 9) {
+			MOVED(2);
+			CHECK_INT(sat_geom_project_ring(32617, ring, 4, &c,
+							&nc), 0);
+			free(c);
+		}
+	}
+	sat_geom_ring_memo_stats(&proj0, &memo0);
+	MOVED(2);
+	CHECK_INT(sat_geom_project_ring(32617, ring, 4, &c, &nc), 0);
+	free(c);
+	MOVED(3);
+	CHECK_INT(sat_geom_project_ring(32617, ring, 4, &c, &nc), 0);
+	free(c);
+	sat_geom_ring_memo_stats(&proj, &memo);
+	CHECK_INT(memo - memo0, 1);
+	CHECK_INT(proj - proj0, 1);
+
+	/* the shared form: one object for both, the same points */
+	struct sat_geom_ring *r1, *r2;
+
+	CHECK_INT(sat_geom_ring_get(32617, ring, 4, &r1), 0);
+	CHECK_INT(sat_geom_ring_get(32617, ring, 4, &r2), 0);
+	CHECK(r1 == r2);
+	sat_geom_ring_put(r2);
+	MOVED(1);
+	CHECK_INT(sat_geom_ring_get(32617, ring, 4, &r2), 0);
+	CHECK(r2 != r1);
+	CHECK_INT(r2->n, na);
+	CHECK(memcmp(r2->xy, a, 2 * na * sizeof(double)) == 0);
+	sat_geom_ring_put(r2);
+	sat_geom_ring_put(r1);
+#undef MOVED
+	free(a);
+	free(b);
+}
+
 SAT_TEST(grid_tutorial_10m)
 {
 	struct sat_grid g;
