@@ -77,7 +77,8 @@ struct geom_tls {
  * never goes stale; the least recently used makes way. The memo holds a
  * reference to each of its rings, plans hold their own. Rings of more
  * than GEOM_RING_MEMO_MAX_POINTS are not kept: the memo holds at most
- * 8 x 256 KiB of points that nobody else does.
+ * 8 x 512 KiB (a ring's points and its key, the lon/lat ring, which has
+ * no more points) that nobody else does.
  */
 #define GEOM_RING_MEMO 8
 #define GEOM_RING_MEMO_MAX_POINTS 16384
@@ -92,8 +93,8 @@ struct ring_memo_entry {
 
 static struct {
 	pthread_mutex_t lock;
-	struct ring_memo_entry e[GEOM_RING_MEMO];
-	uint64_t clock, projected, hits; /* protected by lock */
+	struct ring_memo_entry e[GEOM_RING_MEMO]; /* protected by lock */
+	uint64_t clock, projected, hits;          /* protected by lock */
 } ring_memo = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static pthread_key_t geom_key;

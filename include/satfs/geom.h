@@ -28,10 +28,10 @@ struct sat_grid {
 int sat_geom_project_ring(int epsg, const double *lonlat, size_t n,
 			  double **xy, size_t *nxy);
 
-/* The same projection, shared: a reference to an immutable ring that
- * every caller asking for the same ring in the same CRS gets (the recent
- * ones are memoized), given back with sat_geom_ring_put(). Returns 0,
- * -EINVAL or -ENOMEM. */
+/* The same projection as a reference to an immutable ring, given back
+ * with sat_geom_ring_put(). The last few projections (of up to 16384
+ * points) are memoized, so that callers asking for a recent ring in the
+ * same CRS share one object. Returns 0, -EINVAL or -ENOMEM. */
 struct sat_geom_ring {
 	const double *xy; /* x,y pairs, not closed */
 	size_t n;
@@ -88,9 +88,9 @@ int sat_geom_transform_crs(const char *src, const char *dst, double *xy,
 /* sat_geom_project_ring() into the CRS crs. */
 int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
 			      double **xy, size_t *nxy);
-/* How many rings sat_geom_project_ring*() have projected through PROJ and
- * how many they answered from their memo of recent projections (the same
- * CRS and ring), since the process started. */
+/* How many rings sat_geom_project_ring*() and sat_geom_ring_get() have
+ * projected through PROJ and how many they answered from their memo of
+ * recent projections (the same CRS and ring), since the process started. */
 void sat_geom_ring_memo_stats(uint64_t *projected, uint64_t *memoized);
 
 /* 1 when crs is a geographic 2D CRS, 0 when projected, -EINVAL else. */
