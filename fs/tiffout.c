@@ -32,6 +32,7 @@
 #include <tiffio.h>
 
 #include "geotiff_tags.h"
+#include "satfs/bufpool.h"
 #include "satfs/cache.h"
 #include "satfs/geom.h"
 #include "satfs/log.h"
@@ -435,8 +436,16 @@ static int tiffout_run(struct tiffout_sink *s,
 	tiles_y = (g->height + SAT_TIFFOUT_TILE - 1) / SAT_TIFFOUT_TILE;
 
 	sat_geotiff_tags_register();
-	/* Zeroed: the counting sink writes it as it is. */
-	buf = calloc(1, tile_bytes);
+	/* Zeroed: the counting sink writes it as it is. A render's is
+	 * written for every tile: in huge pages, a fault per 2 MiB rather
+	 * than per 4 KiB, where sizing takes calloc's untouched pages. */
+	if (fill) {
+		buf = sat_buf_alloc_packed(tile_bytes);
+		if (buf)
+			memset(buf, 0, tile_bytes);
+	} else {
+		buf = calloc(1, tile_bytes);
+	}
 	opts = TIFFOpenOptionsAlloc();
 	if (!buf || !opts) {
 		ret = -ENOMEM;
@@ -474,7 +483,10 @@ out:
 	if (tif)
 		TIFFCleanup(tif);
 	TIFFOpenOptionsFree(opts);
-	free(buf);
+	if (fill)
+		sat_buf_free(buf);
+	else
+		free(buf);
 	return ret;
 }
 

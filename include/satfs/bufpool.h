@@ -35,7 +35,8 @@ void *sat_buf_alloc(size_t n);
 /* Gives p (from malloc or sat_buf_alloc; NULL is fine) back. */
 void sat_buf_free(void *p);
 /* *p holding at least n bytes, contents not kept: the old buffer goes
- * back when too small. 0, or -ENOMEM (*p unchanged). */
+ * back when too small. A new one is packed (below) where it fits a slab:
+ * give it back with sat_buf_free() only. 0, or -ENOMEM (*p unchanged). */
 int sat_buf_reserve(void **p, size_t n);
 /* Buffers for big decoded tiles: at least n bytes on 2 MiB boundaries,
  * in huge pages where the kernel offers them (one fault and one page to
@@ -69,8 +70,8 @@ size_t sat_buf_block_size(size_t n);
  * written once and soon let go (the bodies of tile downloads) costs a
  * fault per 2 MiB, not per 4 KiB. At most SAT_BUFPOOL_PACKED_SLABS slabs;
  * past that, and for bigger sizes, a plain sat_buf_alloc(). Given back
- * with sat_buf_free() only: never free(), realloc() or
- * sat_buf_reserve(). Under AddressSanitizer the bytes past n and free
+ * with sat_buf_free() only: never free() or realloc(); sat_buf_reserve()
+ * knows them. Under AddressSanitizer the bytes past n and free
  * granules are poisoned. Freeing one twice aborts, unless its granules
  * were handed out again in between (then the second free releases the
  * new owner's: a bug AddressSanitizer reports at its next use). */

@@ -203,4 +203,13 @@ MUTATIONS = [
         "replace": "\t\tif (!e->crs || e->nin != n ||\n",
         "tests": r"^unit\.geom\.",
     },
+    {
+        "id": "reserve-not-packed",
+        "why": "a render's arrays taken from plain memory again: a page "
+               "fault per 4 KiB of band values and masks on a cold daemon",
+        "file": "fs/bufpool.c",
+        "find": "\tnb = sat_buf_alloc_packed(n);\n",
+        "replace": "\tnb = sat_buf_alloc(n);\n",
+        "tests": r"^unit\.bufpool\.",
+    },
 ]

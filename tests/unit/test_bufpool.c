@@ -131,21 +131,42 @@ SAT_TEST(keeps_at_most_its_cap)
 	CHECK_INT(sat_buf_pooled_bytes(), 0);
 }
 
+/* The 2 MiB slab p lies in. */
+static uintptr_t slab_of(const void *p)
+{
+	return (uintptr_t)p & ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1);
+}
+
+/* A reserved buffer is kept while big enough; up to 2 MiB it is packed
+ * (a render's arrays, in huge pages), known as such by the next reserve
+ * (its granules, not malloc's idea of it); past that, plain. */
 SAT_TEST(reserve_keeps_a_large_enough_buffer)
 {
+	const size_t g = SAT_BUFPOOL_PACKED_GRANULE;
 	void *p = NULL, *q;
 
 	sat_buf_trim();
 	CHECK_INT(sat_buf_reserve(&p, 300000), 0);
-	CHECK(p != NULL && malloc_usable_size(p) >= 300000);
+	CHECK(p != NULL);
+	CHECK_INT(((uintptr_t)p - slab_of(p)) % g, 0); /* packed */
+	memset(p, 1, 300000);
 	q = p;
 	CHECK_INT(sat_buf_reserve(&p, 200000), 0);
 	CHECK(p == q); /* big enough: kept */
+	CHECK_INT(sat_buf_reserve(&p, 2 * g), 0);
+	CHECK(p == q); /* its run of two granules holds it too */
+	memset(p, 2, 2 * g);
+	CHECK_INT(sat_buf_reserve(&p, 2 * g + 1), 0);
+	CHECK(p != q);
+	memset(p, 3, 2 * g + 1);
+	q = p;
 	CHECK_INT(sat_buf_reserve(&p, 3u << 20), 0);
-	CHECK(malloc_usable_size(p) >= (3u << 20));
-	memset(p, 1, 3u << 20);
+	CHECK(p != q);
+	CHECK(malloc_usable_size(p) >= (3u << 20)); /* plain */
+	memset(p, 4, 3u << 20);
 	sat_buf_free(p);
 	sat_buf_trim();
+	CHECK_INT(sat_buf_pooled_bytes(), 0);
 }
 
 static void *churn(void *arg)
@@ -194,11 +215,6 @@ SAT_TEST(threads_share_the_pool)
 }
 
 /* The slab a block is in: its address rounded down to the slab size. */
-static uintptr_t slab_of(const void *p)
-{
-	return (uintptr_t)p & ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1);
-}
-
 SAT_TEST(blocks_come_from_slabs_and_go_back)
 {
 	enum { N = 100 }; /* 32 KiB blocks: more than one slab's 63 */

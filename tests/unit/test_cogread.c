@@ -695,7 +695,7 @@ static void check_window(struct fx *f, const char *href, uint16_t sample,
 		fprintf(stderr, "window %ux%u at %u,%u: %zu pixels differ\n",
 			w->width, w->height, x0, y0, bad);
 	CHECK_INT(bad, 0);
-	free(rb.values);
+	sat_buf_free(rb.values);
 	free(valid);
 }
 
@@ -996,7 +996,7 @@ SAT_TEST(variants_match_gdal)
 				else
 					CHECK_INT(valid[i], mask[gi] != 0);
 			}
-			free(rb.values);
+			sat_buf_free(rb.values);
 			free(valid);
 		}
 		sat_cogread_get_stats(f.cr, &st);
@@ -1047,7 +1047,7 @@ SAT_TEST(variants_refused_with_reason)
 		sat_log_take_cause(cause, sizeof(cause));
 		fprintf(stderr, "%s: %s\n", refused[k].name, cause);
 		CHECK(strstr(cause, refused[k].why));
-		free(rb.values);
+		sat_buf_free(rb.values);
 	}
 	fx_stop(&f);
 }

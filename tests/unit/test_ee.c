@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "satest.h"
+#include "satfs/bufpool.h"
 #include "satfs/cogread.h"
 #include "satfs/config.h"
 #include "satfs/ee.h"
@@ -695,8 +696,8 @@ SAT_TEST(pixels_split_into_tiles)
 	for (i = 0; i < 301 * 203; i++)
 		CHECK_INT(v2[i], v1[i]);
 	for (i = 0; i < 3; i++) {
-		free(one[i].values);
-		free(tiled[i].values);
+		sat_buf_free(one[i].values);
+		sat_buf_free(tiled[i].values);
 	}
 	sat_ee_free(ee);
 	sat_fetch_free(fetch);
@@ -876,7 +877,7 @@ SAT_TEST(pixels_hostile_npy)
 	CHECK_INT(((const uint16_t *)band.values)[0], 0x0001);
 	CHECK_INT(((const uint16_t *)band.values)[11], 0x1617);
 	CHECK_INT(valid[0], 1);
-	free(band.values);
+	sat_buf_free(band.values);
 	sat_ee_free(ee);
 	sat_fetch_free(fetch);
 	stop_server();
