@@ -7,7 +7,8 @@
  * Decodes every level-0 tile of the local COG FILE that holds a pixel
  * centre of the map rectangle [X0,X1] x [Y0,Y1] (in the file's CRS),
  * REPEAT times (default 3), and prints "tiles N ms_per_tile T raw_bytes B"
- * with the median of the per-pass averages. Single thread.
+ * with the fastest of the per-pass averages: on a shared machine other
+ * work only ever adds time, and a limit is the best case. Single thread.
  */
 #include "satfs/cog.h"
 
@@ -105,7 +106,7 @@ int main(int argc, char **argv)
 	}
 	qsort(times, (size_t)repeat, sizeof(times[0]), cmp_double);
 	printf("tiles %d ms_per_tile %.3f raw_bytes %llu\n", ntiles,
-	       times[repeat / 2], (unsigned long long)raw_bytes);
+	       times[0], (unsigned long long)raw_bytes);
 	sat_cog_free(cog);
 	free(out);
 	free(buf);
