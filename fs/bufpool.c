@@ -87,6 +87,12 @@ void sat_buf_free(void *p)
 	free(p);
 }
 
+/* Under AddressSanitizer a reserved packed buffer keeps this many
+ * poisoned bytes past its size, as malloc's redzone would: a render's
+ * arrays are often a whole number of granules, and the next granule may
+ * be another buffer's. */
+#define RESERVE_REDZONE (BUFPOOL_OFF ? 8u : 0u)
+
 int sat_buf_reserve(void **p, size_t n)
 {
 	size_t packed_bytes;
@@ -94,15 +100,18 @@ int sat_buf_reserve(void **p, size_t n)
 
 	if (*p) {
 		packed_bytes = packed_fit(*p, n);
-		if (packed_bytes ? packed_bytes >= n
+		if (packed_bytes ? packed_bytes >= n + RESERVE_REDZONE
 				 : malloc_usable_size(*p) >= n)
 			return 0;
 	}
-	/* a render's arrays, written as soon as reserved: in huge pages
-	 * where they fit a slab, a fault per 2 MiB of them, not per 4 KiB */
-	nb = sat_buf_alloc_packed(n);
+	/* A render's arrays, written as soon as reserved: in huge pages
+	 * where they fit a slab, a fault per 2 MiB of them, not per 4 KiB.
+	 * Below the pool's minimum a granule would be mostly waste. */
+	nb = n >= SAT_BUFPOOL_MIN ? sat_buf_alloc_packed(n + RESERVE_REDZONE)
+				  : sat_buf_alloc(n);
 	if (!nb)
 		return -ENOMEM;
+	packed_fit(nb, n); /* its redzone poisoned, when packed */
 	sat_buf_free(*p);
 	*p = nb;
 	return 0;
@@ -454,10 +463,9 @@ void *sat_buf_alloc_packed(size_t n)
 	return p;
 }
 
-/* Gives p back when it is a packed buffer; false when it is not one. */
-/* The bytes of packed buffer p (its granules), or 0 when p is none; when
- * they hold n, its first n bytes are unpoisoned (they were up to the n
- * it was asked for). */
+/* The bytes of packed buffer p (its run of granules), or 0 when p is
+ * none. When they hold n and the redzone, p is poisoned as if asked for
+ * n: its first n bytes addressable, the rest of its run not. */
 static size_t packed_fit(void *p, size_t n)
 {
 	uint8_t *base = (uint8_t *)((uintptr_t)p &
@@ -471,14 +479,24 @@ static size_t packed_fit(void *p, size_t n)
 	if (i < packed_n) {
 		g = (unsigned)(((uint8_t *)p - base) /
 			       SAT_BUFPOOL_PACKED_GRANULE);
+		if ((uint8_t *)p != base + (size_t)g *
+						   SAT_BUFPOOL_PACKED_GRANULE ||
+		    !packed[i].run[g]) {
+			fprintf(stderr, "satfs: bufpool: %p is inside a packed "
+				"buffer, not one\n", p);
+			abort();
+		}
 		size = (size_t)packed[i].run[g] * SAT_BUFPOOL_PACKED_GRANULE;
 	}
 	pthread_mutex_unlock(&pool_lock);
-	if (size >= n)
+	if (size && size >= n + RESERVE_REDZONE) {
 		PACKED_UNPOISON(p, n);
+		PACKED_POISON((uint8_t *)p + n, size - n);
+	}
 	return size;
 }
 
+/* Gives p back when it is a packed buffer; false when it is not one. */
 static bool packed_free(void *p)
 {
 	uint8_t *base = (uint8_t *)((uintptr_t)p &

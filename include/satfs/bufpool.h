@@ -11,8 +11,10 @@
  * SAT_BUFPOOL_MIN bytes and more that go through here come back from a
  * pool of freed ones when one fits.
  *
- * Buffers are plain malloc() memory: realloc() and free() on them are
- * valid (free() only forgoes the reuse); not so packed buffers (below).
+ * Buffers from sat_buf_alloc() are plain malloc() memory: realloc() and
+ * free() on them are valid (free() only forgoes the reuse); not so those
+ * of sat_buf_reserve() and packed buffers (below), which only
+ * sat_buf_free() gives back.
  * The pool keeps at most SAT_BUFPOOL_KEEP bytes; beyond that,
  * sat_buf_free() frees. Built with AddressSanitizer, it keeps no buffer,
  * so that a use after free is still caught (blocks and packed buffers,
@@ -35,8 +37,10 @@ void *sat_buf_alloc(size_t n);
 /* Gives p (from malloc or sat_buf_alloc; NULL is fine) back. */
 void sat_buf_free(void *p);
 /* *p holding at least n bytes, contents not kept: the old buffer goes
- * back when too small. A new one is packed (below) where it fits a slab:
- * give it back with sat_buf_free() only. 0, or -ENOMEM (*p unchanged). */
+ * back when too small. A new one of SAT_BUFPOOL_MIN bytes and more is
+ * packed (below) where it fits a slab, with a poisoned redzone past n
+ * under AddressSanitizer: give it back with sat_buf_free() only. 0, or
+ * -ENOMEM (*p unchanged). */
 int sat_buf_reserve(void **p, size_t n);
 /* Buffers for big decoded tiles: at least n bytes on 2 MiB boundaries,
  * in huge pages where the kernel offers them (one fault and one page to

@@ -58,8 +58,8 @@ struct sat_read_band {
 	/* out: width * height values of `type`, row-major. The buffer is the
 	 * caller's and is reused across windows: the source replaces it
 	 * with a larger one when values_cap is short (sat_read_band_reserve,
-	 * contents not kept); the caller frees it, with sat_buf_free() for
-	 * its reuse (include/satfs/bufpool.h). */
+	 * contents not kept); the caller frees it with sat_buf_free() only
+	 * (it may be a packed buffer: include/satfs/bufpool.h). */
 	enum sat_sample_type type;
 	void *values;
 	size_t values_cap;    /* bytes */

@@ -137,34 +137,43 @@ static uintptr_t slab_of(const void *p)
 	return (uintptr_t)p & ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1);
 }
 
-/* A reserved buffer is kept while big enough; up to 2 MiB it is packed
- * (a render's arrays, in huge pages), known as such by the next reserve
- * (its granules, not malloc's idea of it); past that, plain. */
+/* A reserved buffer is kept while big enough; from 256 KiB up to 2 MiB
+ * it is packed (a render's arrays, in huge pages), known as such by the
+ * next reserve (its granules, not malloc's idea of it), with the bytes
+ * past its size poisoned under AddressSanitizer even when it fills its
+ * granules; smaller and larger ones are plain. */
 SAT_TEST(reserve_keeps_a_large_enough_buffer)
 {
 	const size_t g = SAT_BUFPOOL_PACKED_GRANULE;
-	void *p = NULL, *q;
+	void *p = NULL, *q, *small = NULL;
 
 	sat_buf_trim();
 	CHECK_INT(sat_buf_reserve(&p, 300000), 0);
 	CHECK(p != NULL);
 	CHECK_INT(((uintptr_t)p - slab_of(p)) % g, 0); /* packed */
 	memset(p, 1, 300000);
+	CHECK_POISONED((uint8_t *)p + 300000, 1);
 	q = p;
 	CHECK_INT(sat_buf_reserve(&p, 200000), 0);
 	CHECK(p == q); /* big enough: kept */
-	CHECK_INT(sat_buf_reserve(&p, 2 * g), 0);
+	CHECK_POISONED((uint8_t *)p + 200000, 1);
+	CHECK_INT(sat_buf_reserve(&p, 2 * g - 8), 0);
 	CHECK(p == q); /* its run of two granules holds it too */
-	memset(p, 2, 2 * g);
-	CHECK_INT(sat_buf_reserve(&p, 2 * g + 1), 0);
-	CHECK(p != q);
-	memset(p, 3, 2 * g + 1);
+	memset(p, 2, 2 * g - 8);
+	CHECK_INT(sat_buf_reserve(&p, 2 * g), 0);
+	memset(p, 3, 2 * g);
+	CHECK_POISONED((uint8_t *)p + 2 * g, 1); /* a whole run: redzone */
 	q = p;
 	CHECK_INT(sat_buf_reserve(&p, 3u << 20), 0);
 	CHECK(p != q);
 	CHECK(malloc_usable_size(p) >= (3u << 20)); /* plain */
 	memset(p, 4, 3u << 20);
 	sat_buf_free(p);
+	CHECK_INT(sat_buf_reserve(&small, 10000), 0);
+	CHECK(((uintptr_t)small - slab_of(small)) % g != 0); /* plain */
+	CHECK(malloc_usable_size(small) >= 10000);
+	memset(small, 5, 10000);
+	sat_buf_free(small);
 	sat_buf_trim();
 	CHECK_INT(sat_buf_pooled_bytes(), 0);
 }
