@@ -111,7 +111,8 @@ int sat_buf_reserve(void **p, size_t n)
 				  : sat_buf_alloc(n);
 	if (!nb)
 		return -ENOMEM;
-	packed_fit(nb, n); /* its redzone poisoned, when packed */
+	if (RESERVE_REDZONE)
+		packed_fit(nb, n); /* its redzone poisoned, when packed */
 	sat_buf_free(*p);
 	*p = nb;
 	return 0;
@@ -463,31 +464,43 @@ void *sat_buf_alloc_packed(size_t n)
 	return p;
 }
 
+/* Slab *slab of p and p's first granule *g in it: false when p lies in no
+ * slab. A p inside a slab that starts no run is a bug of the caller's
+ * (what it is, in the message): the process stops. */
+static bool packed_find_locked(const void *p, unsigned *slab, unsigned *g,
+			       const char *what)
+{
+	const uint8_t *base = (const uint8_t *)((uintptr_t)p &
+					~(uintptr_t)(SAT_BUFPOOL_HUGE - 1));
+	unsigned i;
+
+	for (i = 0; i < packed_n && packed[i].base != base; i++)
+		;
+	if (i == packed_n)
+		return false;
+	*slab = i;
+	*g = (unsigned)(((const uint8_t *)p - base) /
+			SAT_BUFPOOL_PACKED_GRANULE);
+	if ((const uint8_t *)p != base + (size_t)*g *
+						 SAT_BUFPOOL_PACKED_GRANULE ||
+	    !packed[i].run[*g]) {
+		fprintf(stderr, "satfs: bufpool: %p is %s\n", p, what);
+		abort();
+	}
+	return true;
+}
+
 /* The bytes of packed buffer p (its run of granules), or 0 when p is
  * none. When they hold n and the redzone, p is poisoned as if asked for
  * n: its first n bytes addressable, the rest of its run not. */
 static size_t packed_fit(void *p, size_t n)
 {
-	uint8_t *base = (uint8_t *)((uintptr_t)p &
-				    ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1));
 	size_t size = 0;
 	unsigned i, g;
 
 	pthread_mutex_lock(&pool_lock);
-	for (i = 0; i < packed_n && packed[i].base != base; i++)
-		;
-	if (i < packed_n) {
-		g = (unsigned)(((uint8_t *)p - base) /
-			       SAT_BUFPOOL_PACKED_GRANULE);
-		if ((uint8_t *)p != base + (size_t)g *
-						   SAT_BUFPOOL_PACKED_GRANULE ||
-		    !packed[i].run[g]) {
-			fprintf(stderr, "satfs: bufpool: %p is inside a packed "
-				"buffer, not one\n", p);
-			abort();
-		}
+	if (packed_find_locked(p, &i, &g, "inside a packed buffer, not one"))
 		size = (size_t)packed[i].run[g] * SAT_BUFPOOL_PACKED_GRANULE;
-	}
 	pthread_mutex_unlock(&pool_lock);
 	if (size && size >= n + RESERVE_REDZONE) {
 		PACKED_UNPOISON(p, n);
@@ -499,24 +512,14 @@ static size_t packed_fit(void *p, size_t n)
 /* Gives p back when it is a packed buffer; false when it is not one. */
 static bool packed_free(void *p)
 {
-	uint8_t *base = (uint8_t *)((uintptr_t)p &
-				    ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1));
 	uint8_t *release = NULL;
 	unsigned i, g, empty = 0;
 
 	pthread_mutex_lock(&pool_lock);
-	for (i = 0; i < packed_n && packed[i].base != base; i++)
-		;
-	if (i == packed_n) {
+	if (!packed_find_locked(p, &i, &g,
+				"no packed buffer (freed twice?)")) {
 		pthread_mutex_unlock(&pool_lock);
 		return false;
-	}
-	g = (unsigned)(((uint8_t *)p - base) / SAT_BUFPOOL_PACKED_GRANULE);
-	if ((uint8_t *)p != base + (size_t)g * SAT_BUFPOOL_PACKED_GRANULE ||
-	    !packed[i].run[g]) {
-		fprintf(stderr, "satfs: bufpool: %p is no packed buffer "
-			"(freed twice?)\n", p);
-		abort();
 	}
 	PACKED_POISON(p, (size_t)packed[i].run[g] * SAT_BUFPOOL_PACKED_GRANULE);
 	packed[i].used -= packed[i].run[g];
@@ -525,7 +528,7 @@ static bool packed_free(void *p)
 		for (unsigned j = 0; j < packed_n; j++)
 			empty += packed[j].used == 0;
 		if (empty > PACKED_EMPTY_KEEP) {
-			release = base;
+			release = packed[i].base;
 			packed[i] = packed[--packed_n];
 		}
 	}
