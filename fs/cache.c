@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 static const char *const kind_dirs[SAT_CACHE_NKINDS] = { "listings",
 							 "headers", "files" };
@@ -42,8 +43,11 @@ struct pin {
 
 #define REGIONS_FILE "regions"
 #define LOCK_FILE "lock"
-/* A rendered file's SHA-256 (hex), recorded at publication */
-#define DIGEST_XATTR "user.satfs.sha256"
+/* A rendered file's digest (include/satfs/cache.h), recorded at
+ * publication; before 2026-12, its SHA-256 under the second name, still
+ * checked on files that have only that one */
+#define DIGEST_XATTR "user.satfs.xxh128"
+#define OLD_DIGEST_XATTR "user.satfs.sha256"
 #define VERIFIED_MAX 4096 /* keys checked this mount, remembered */
 #define REGIONS_MAX_BYTES (1u << 20)
 
@@ -484,10 +488,11 @@ static void enforce_cap(struct sat_cache *c)
 	free(v);
 }
 
-/* Adds the bytes of fd from offset `from` to its end to h; counts them
- * into *read. 0 or -errno. */
-static int hash_file_from(int fd, struct sat_hash *h, uint64_t from,
-			  uint64_t *read)
+/* Feeds the bytes of fd from offset `from` to its end to add(ctx, ...);
+ * counts them into *read. 0 or -errno. */
+static int read_file_from(int fd, uint64_t from, uint64_t *read,
+			  void (*add)(void *ctx, const void *data, size_t len),
+			  void *ctx)
 {
 	size_t cap = 1u << 20;
 	char *buf = sat_buf_alloc(cap);
@@ -497,7 +502,7 @@ static int hash_file_from(int fd, struct sat_hash *h, uint64_t from,
 	if (!buf)
 		return -ENOMEM;
 	while ((n = pread(fd, buf, cap, (off_t)off)) > 0) {
-		sat_hash_add(h, buf, (size_t)n);
+		add(ctx, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
 	*read += off - from;
@@ -505,10 +510,17 @@ static int hash_file_from(int fd, struct sat_hash *h, uint64_t from,
 	return n < 0 ? -errno : 0;
 }
 
+static void xxh_add(void *state, const void *data, size_t len)
+{
+	XXH3_128bits_update(state, data, len);
+}
+
 void sat_filehash_init(struct sat_filehash *fh)
 {
 	memset(fh, 0, sizeof(*fh));
-	sat_hash_init(&fh->h);
+	fh->state = XXH3_createState();
+	if (!fh->state || XXH3_128bits_reset(fh->state) != XXH_OK)
+		abort(); /* out of memory for 600 bytes: nothing sane to do */
 }
 
 void sat_filehash_expect(struct sat_filehash *fh, const void *head, size_t n)
@@ -517,7 +529,7 @@ void sat_filehash_expect(struct sat_filehash *fh, const void *head, size_t n)
 		return; /* too late or too long: nothing expected */
 	memcpy(fh->expect, head, n);
 	fh->nexpect = n;
-	sat_hash_add(&fh->h, head, n);
+	xxh_add(fh->state, head, n);
 	fh->hashed = n;
 }
 
@@ -542,23 +554,23 @@ void sat_filehash_wrote(struct sat_filehash *fh, uint64_t pos,
 	else if (pos > fh->hashed)
 		fh->stalled = true;
 	else if (!fh->stalled) {
-		sat_hash_add(&fh->h, p, len);
+		xxh_add(fh->state, p, len);
 		fh->hashed += len;
 	}
 }
 
 void sat_filehash_discard(struct sat_filehash *fh)
 {
-	char unused[SAT_HASH_HEX];
-
-	sat_hash_final(&fh->h, unused);
+	XXH3_freeState(fh->state);
+	fh->state = NULL;
 }
 
 int sat_filehash_final(struct sat_filehash *fh, int fd,
-		       char hex[SAT_HASH_HEX])
+		       char hex[SAT_FILEHASH_HEX])
 {
 	uint8_t head[SAT_FILEHASH_EXPECT_MAX];
 	uint64_t from = fh->hashed;
+	XXH128_canonical_t c;
 	int err;
 
 	if (fh->nexpect &&
@@ -566,22 +578,43 @@ int sat_filehash_final(struct sat_filehash *fh, int fd,
 	     memcmp(head, fh->expect, fh->nexpect) != 0))
 		fh->overwritten = true; /* the head is not the one announced */
 	if (fh->overwritten) {
-		sat_filehash_discard(fh);
-		sat_hash_init(&fh->h);
+		XXH3_128bits_reset(fh->state);
 		from = 0;
 	}
-	err = hash_file_from(fd, &fh->h, from, &fh->read_back);
-	sat_hash_final(&fh->h, hex);
+	err = read_file_from(fd, from, &fh->read_back, xxh_add, fh->state);
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(fh->state));
+	for (size_t i = 0; i < sizeof(c.digest); i++)
+		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+	sat_filehash_discard(fh);
 	return err;
 }
 
-/* SHA-256 of the whole file at fd, read at explicit offsets. */
-static int digest_fd(int fd, char hex[SAT_HASH_HEX])
+/* The digest of the whole file at fd, read at explicit offsets. */
+static int digest_fd(int fd, char hex[SAT_FILEHASH_HEX])
 {
 	struct sat_filehash fh;
 
 	sat_filehash_init(&fh);
 	return sat_filehash_final(&fh, fd, hex);
+}
+
+static void sha256_add(void *h, const void *data, size_t len)
+{
+	sat_hash_add(h, data, len);
+}
+
+/* The SHA-256 of the whole file at fd: the digest of files recorded
+ * before XXH3 (OLD_DIGEST_XATTR). */
+static int old_digest_fd(int fd, char hex[SAT_HASH_HEX])
+{
+	struct sat_hash h;
+	uint64_t read = 0;
+	int err;
+
+	sat_hash_init(&h);
+	err = read_file_from(fd, 0, &read, sha256_add, &h);
+	sat_hash_final(&h, hex);
+	return err;
 }
 
 static void verified_add(struct sat_cache *c, const char *key)
@@ -628,7 +661,7 @@ static void verified_drop(struct sat_cache *c, const char *key)
 static bool record_digest(struct sat_cache *c, int fd,
 			  struct sat_filehash *fh)
 {
-	char hex[SAT_HASH_HEX];
+	char hex[SAT_FILEHASH_HEX];
 	int err;
 
 	if (atomic_load(&c->no_xattr)) {
@@ -643,7 +676,7 @@ static bool record_digest(struct sat_cache *c, int fd,
 			 strerror(-err));
 		return false;
 	}
-	if (fsetxattr(fd, DIGEST_XATTR, hex, SAT_HASH_HEX - 1, 0) != 0) {
+	if (fsetxattr(fd, DIGEST_XATTR, hex, SAT_FILEHASH_HEX - 1, 0) != 0) {
 		if (!atomic_exchange(&c->no_xattr, true))
 			sat_warn("cache: %s keeps no extended attributes (%s): "
 				 "rendered files are checked for their size "
@@ -658,6 +691,7 @@ int sat_cache_check_file(struct sat_cache *c, const char *key, int fd,
 			 uint64_t size, char *why, size_t len)
 {
 	char want[SAT_HASH_HEX] = "", got[SAT_HASH_HEX];
+	size_t hexlen = SAT_FILEHASH_HEX - 1;
 	struct stat st;
 	ssize_t n;
 	int err;
@@ -673,11 +707,17 @@ int sat_cache_check_file(struct sat_cache *c, const char *key, int fd,
 	if (size > SAT_CACHE_VERIFY_MAX || verified_has(c, key))
 		return 0;
 	n = fgetxattr(fd, DIGEST_XATTR, want, sizeof(want) - 1);
-	if (n != SAT_HASH_HEX - 1) {
+	if (n < 0) { /* an older satfs' file: its SHA-256 */
+		hexlen = SAT_HASH_HEX - 1;
+		n = fgetxattr(fd, OLD_DIGEST_XATTR, want, sizeof(want) - 1);
+	}
+	if (n != (ssize_t)hexlen) {
 		verified_add(c, key); /* none recorded: nothing to compare */
 		return 0;
 	}
-	err = digest_fd(fd, got);
+	want[n] = '\0';
+	err = hexlen == SAT_HASH_HEX - 1 ? old_digest_fd(fd, got)
+					 : digest_fd(fd, got);
 	if (err)
 		return err;
 	if (strcmp(want, got) != 0) {

@@ -47,8 +47,16 @@ void sat_hash_add_str(struct sat_hash *h, const char *s);
 void sat_hash_add_double(struct sat_hash *h, double v);
 void sat_hash_final(struct sat_hash *h, char hex[SAT_HASH_HEX]);
 
-/* The SHA-256 of a file, taken while it is written, so that publishing it
- * need not read it all back. The writer reports each write; bytes written
+/* The digest of a rendered file: XXH3-128 (xxHash), a checksum that finds
+ * damage (a torn or truncated write, flipped bits), not a seal against
+ * someone who can write the cache (they could write the digest too). It
+ * runs at 15 GB/s here, SHA-256 at 1.7 with SHA-NI: a cold copy of 50
+ * snippets hashed 210 MB, 0.12 s of CPU with SHA-256. In hex, canonical
+ * (big-endian) as `xxhsum -H2` prints it. */
+#define SAT_FILEHASH_HEX 33 /* 32 hex digits and a NUL */
+
+/* A file's digest, taken while it is written, so that publishing it need
+ * not read it all back. The writer reports each write; bytes written
  * in order from the start are hashed as they come. The first `expect`
  * bytes may be given in advance (a header the writer rewrites at the end,
  * once it knows what goes there): they are hashed first, whatever is
@@ -58,7 +66,7 @@ void sat_hash_final(struct sat_hash *h, char hex[SAT_HASH_HEX]);
  * whole file back. The digest is always the file's own. */
 #define SAT_FILEHASH_EXPECT_MAX 64
 struct sat_filehash {
-	struct sat_hash h;
+	void *state;       /* XXH3_state_t */
 	uint64_t hashed;   /* [0, hashed) is in h */
 	bool stalled;      /* a gap: later writes are read back instead */
 	bool overwritten;  /* hashed bytes changed: all read back */
@@ -75,7 +83,7 @@ void sat_filehash_wrote(struct sat_filehash *fh, uint64_t pos,
  * (or redone) from the file. Frees fh's state: init again to reuse.
  * 0 or -errno. Disk I/O. */
 int sat_filehash_final(struct sat_filehash *fh, int fd,
-		       char hex[SAT_HASH_HEX]);
+		       char hex[SAT_FILEHASH_HEX]);
 /* Ends fh without a digest (a write that failed). */
 void sat_filehash_discard(struct sat_filehash *fh);
 

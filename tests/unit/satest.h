@@ -36,9 +36,9 @@ void satest_need_program(const char *program);
 const char *satest_tmpdir(void);
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) or aborts. */
 char *satest_read_file(const char *path, size_t *len);
-/* The SHA-256 of the file at path in hex, by sha256sum (coreutils): the
- * judge of a digest satfs recorded. Exits on failure. */
-void satest_sha256sum(const char *path, char hex[65]);
+/* The XXH3-128 of the file at path in hex, by xxhsum -H2 (xxHash's own
+ * command): the judge of a digest satfs recorded. Exits on failure. */
+void satest_xxh128sum(const char *path, char hex[33]);
 
 #define SAT_TEST(name)                                                         \
 	static void test_##name(void);                                         \

@@ -527,7 +527,7 @@ SAT_TEST(late_metadata)
 	free(late);
 }
 
-/* The digest fed while writing is the file's SHA-256 (sha256sum's), and
+/* The digest fed while writing is the file's XXH3-128 (xxhsum's), and
  * only the directory, written out of order at the end, is read back: the
  * header libtiff rewrites last was announced, as the layout gave it. */
 SAT_TEST(digest_taken_while_writing)
@@ -537,7 +537,7 @@ SAT_TEST(digest_taken_while_writing)
 				      NULL };
 	char path[512], *late = strdup(md_xml);
 	struct fill_ctx c = { .late = late, .spec = &s };
-	char hex[SAT_HASH_HEX], want[SAT_HASH_HEX];
+	char hex[SAT_FILEHASH_HEX], want[SAT_FILEHASH_HEX];
 	uint8_t header[SAT_TIFFOUT_HEADER_MAX];
 	struct sat_filehash fh;
 	size_t nheader;
@@ -559,7 +559,7 @@ SAT_TEST(digest_taken_while_writing)
 	close(fd);
 	CHECK_INT(file_size(path), size);
 	CHECK(fh.read_back > 0 && fh.read_back < 4096);
-	satest_sha256sum(path, want);
+	satest_xxh128sum(path, want);
 	CHECK_STR(hex, want);
 	free(late);
 }
