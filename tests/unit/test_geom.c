@@ -662,20 +662,35 @@ SAT_TEST(cache_eviction)
 	}
 }
 
+static void *check_kinds(void *arg)
+{
+	(void)arg;
+	CHECK_INT(sat_geom_is_geographic(4326), 1);
+	CHECK_INT(sat_geom_is_geographic(4258), 1);
+	CHECK_INT(sat_geom_is_geographic(32617), 0);
+	CHECK_INT(sat_geom_is_geographic(3857), 0);
+	/* projected, though in the 4000s */
+	CHECK_INT(sat_geom_is_geographic(4087), 0);
+	CHECK_INT(sat_geom_is_geographic(4978), -EINVAL);
+	CHECK_INT(sat_geom_is_geographic(9001), -EINVAL);
+	CHECK_INT(sat_geom_is_geographic(999999), -EINVAL);
+	CHECK_INT(sat_geom_is_geographic(0), -EINVAL);
+	return NULL;
+}
+
+/* Uncached, then remembered (the answers are shared by every thread: a
+ * thread of its own asks too), then after more codes than are kept. */
 SAT_TEST(is_geographic)
 {
-	for (int round = 0; round < 2; round++) { /* uncached, cached */
-		CHECK_INT(sat_geom_is_geographic(4326), 1);
-		CHECK_INT(sat_geom_is_geographic(4258), 1);
-		CHECK_INT(sat_geom_is_geographic(32617), 0);
-		CHECK_INT(sat_geom_is_geographic(3857), 0);
-		/* projected, though in the 4000s */
-		CHECK_INT(sat_geom_is_geographic(4087), 0);
-		CHECK_INT(sat_geom_is_geographic(4978), -EINVAL);
-		CHECK_INT(sat_geom_is_geographic(9001), -EINVAL);
-		CHECK_INT(sat_geom_is_geographic(999999), -EINVAL);
-		CHECK_INT(sat_geom_is_geographic(0), -EINVAL);
-	}
+	pthread_t t;
+
+	check_kinds(NULL);
+	check_kinds(NULL);
+	CHECK_INT(pthread_create(&t, NULL, check_kinds, NULL), 0);
+	pthread_join(t, NULL);
+	for (int zone = 1; zone <= 40; zone++)
+		CHECK_INT(sat_geom_is_geographic(32600 + zone), 0);
+	check_kinds(NULL);
 }
 
 /* ---- CRSs given by definition ------------------------------------------ */
