@@ -106,9 +106,10 @@ int sat_buf_reserve(void **p, size_t n)
 	}
 	/* A render's arrays, written as soon as reserved: in huge pages
 	 * where they fit a slab, a fault per 2 MiB of them, not per 4 KiB.
-	 * Below the pool's minimum a granule would be mostly waste. */
-	nb = n >= SAT_BUFPOOL_MIN ? sat_buf_alloc_packed(n + RESERVE_REDZONE)
-				  : sat_buf_alloc(n);
+	 * Below half a granule, a granule would be mostly waste. */
+	nb = n >= SAT_BUFPOOL_RESERVE_PACKED
+		     ? sat_buf_alloc_packed(n + RESERVE_REDZONE)
+		     : sat_buf_alloc(n);
 	if (!nb)
 		return -ENOMEM;
 	if (RESERVE_REDZONE)

@@ -251,9 +251,9 @@ static int rc_count(const struct sat_render_input *in, const double *ring,
 		goto out;
 	}
 	rows = RC_CHUNK_PIXELS / g.width ? RC_CHUNK_PIXELS / g.width : 1;
-	valid = malloc(rows * g.width);
-	inside = malloc(rows * g.width);
-	if (!valid || !inside) {
+	/* packed, like a render's arrays: no fresh pages at every count */
+	if (sat_buf_reserve((void **)&valid, rows * g.width) ||
+	    sat_buf_reserve((void **)&inside, rows * g.width)) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -315,8 +315,8 @@ static int rc_count(const struct sat_render_input *in, const double *ring,
 			     : NAN;
 out:
 	sat_buf_free(band.values);
-	free(valid);
-	free(inside);
+	sat_buf_free(valid);
+	sat_buf_free(inside);
 	free(xy);
 	return ret;
 }

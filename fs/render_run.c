@@ -89,7 +89,8 @@ struct rd_run {
 	uint8_t *outline;    /* 1: outline colour; NULL when none */
 	size_t cap_pixels;   /* what the pixel arrays above hold */
 	/* Rules 4-5 per input and band for every 16-bit DN (uint8 and
-	 * uint16 samples); other types are computed per pixel. */
+	 * uint16 samples); other types are computed per pixel. An input's
+	 * tables are one reserved block, owned by lut[k][0]. */
 	uint8_t *lut[RD_MAX_INPUTS][SAT_PRODUCT_MAX_BANDS];
 	/* a PNG: one row of tiles, as rows of pixels, and one tile */
 	uint8_t *strip, *tile;
@@ -117,23 +118,21 @@ static uint8_t rd_stretch(const struct sat_render_plan *p,
 	return (uint8_t)round(255 * pow(t, 1.0 / pr->gamma));
 }
 
-/* The table of rd_stretch() over 0..65535. With a positive scale the
+/* Fills lut with rd_stretch() over 0..65535. With a positive scale the
  * stretch never decreases with the DN, so each of the 256 outputs starts
  * at a DN found by bisection on the exact formula: 4096 evaluations of
  * pow() instead of 65536, and the same bytes. */
-static uint8_t *rd_lut(const struct sat_render_plan *p, size_t k, int b)
+static void rd_lut(const struct sat_render_plan *p, size_t k, int b,
+		   uint8_t *lut)
 {
 	const struct sat_render_input *in = &p->inputs[k];
-	uint8_t *lut = malloc(65536);
 	uint32_t start = 0;
 
-	if (!lut)
-		return NULL;
 	if (!(in->dn_scale[b] > 0) ||
 	    !(p->product.max[b] > p->product.min[b])) {
 		for (uint32_t dn = 0; dn < 65536; dn++)
 			lut[dn] = rd_stretch(p, in, b, dn);
-		return lut;
+		return;
 	}
 	for (uint32_t level = rd_stretch(p, in, b, 0); start < 65536;
 	     level++) {
@@ -151,22 +150,23 @@ static uint8_t *rd_lut(const struct sat_render_plan *p, size_t k, int b)
 		memset(lut + start, (int)level, lo - start);
 		start = lo;
 	}
-	return lut;
 }
 
-/* The tables of input k, once it has pixels to draw. */
+/* The tables of input k, once it has pixels to draw: one block for its
+ * bands (lut[k][0] owns it), packed when that is three tables, so that a
+ * render's 192 KB of them are not fresh pages each time. */
 static int rd_luts(struct rd_run *r, size_t k)
 {
 	const struct sat_render_plan *p = r->plan;
+	void *block = NULL;
 
-	if (!rd_visual_bands(p))
+	if (!rd_visual_bands(p) || p->nout < 1 || r->lut[k][0])
 		return 0;
+	if (sat_buf_reserve(&block, (size_t)p->nout * 65536))
+		return -ENOMEM;
 	for (int b = 0; b < p->nout; b++) {
-		if (r->lut[k][b])
-			continue;
-		r->lut[k][b] = rd_lut(p, k, b);
-		if (!r->lut[k][b])
-			return -ENOMEM;
+		r->lut[k][b] = (uint8_t *)block + (size_t)b * 65536;
+		rd_lut(p, k, b, r->lut[k][b]);
 	}
 	return 0;
 }
@@ -649,8 +649,7 @@ static void rd_run_clear(struct rd_run *r)
 		sat_buf_free(r->more[b].values);
 	}
 	for (size_t k = 0; k < RD_MAX_INPUTS; k++)
-		for (int b = 0; b < SAT_PRODUCT_MAX_BANDS; b++)
-			free(r->lut[k][b]);
+		sat_buf_free(r->lut[k][0]); /* the block of all its tables */
 	free(r->strip);
 	free(r->tile);
 	sat_buf_free(r->valid);

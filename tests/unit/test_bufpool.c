@@ -137,7 +137,7 @@ static uintptr_t slab_of(const void *p)
 	return (uintptr_t)p & ~(uintptr_t)(SAT_BUFPOOL_HUGE - 1);
 }
 
-/* A reserved buffer is kept while big enough; from 256 KiB up to 2 MiB
+/* A reserved buffer is kept while big enough; from 128 KiB up to 2 MiB
  * it is packed (a render's arrays, in huge pages), known as such by the
  * next reserve (its granules, not malloc's idea of it), with the bytes
  * past its size poisoned under AddressSanitizer even when it fills its
@@ -173,6 +173,16 @@ SAT_TEST(reserve_keeps_a_large_enough_buffer)
 	CHECK(((uintptr_t)small - slab_of(small)) % g != 0); /* plain */
 	CHECK(malloc_usable_size(small) >= 10000);
 	memset(small, 5, 10000);
+	sat_buf_free(small);
+	small = NULL;
+	CHECK_INT(sat_buf_reserve(&small, g / 2 - 1), 0); /* just under half */
+	CHECK(((uintptr_t)small - slab_of(small)) % g != 0); /* plain */
+	sat_buf_free(small);
+	small = NULL;
+	CHECK_INT(sat_buf_reserve(&small, 254720), 0); /* a 995-px chunk */
+	CHECK_INT(((uintptr_t)small - slab_of(small)) % g, 0); /* packed */
+	memset(small, 6, 254720);
+	CHECK_POISONED((uint8_t *)small + 254720, 1);
 	sat_buf_free(small);
 	sat_buf_trim();
 	CHECK_INT(sat_buf_pooled_bytes(), 0);
