@@ -208,8 +208,8 @@ MUTATIONS = [
         "why": "a render's arrays taken from plain memory again: a page "
                "fault per 4 KiB of band values and masks on a cold daemon",
         "file": "fs/bufpool.c",
-        "find": "\tnb = n >= SAT_BUFPOOL_MIN ? sat_buf_alloc_packed(n + RESERVE_REDZONE)\n",
-        "replace": "\tnb = n >= SAT_BUFPOOL_MIN ? sat_buf_alloc(n + RESERVE_REDZONE)\n",
+        "find": "\t\t     ? sat_buf_alloc_packed(n + RESERVE_REDZONE)\n",
+        "replace": "\t\t     ? sat_buf_alloc(n + RESERVE_REDZONE)\n",
         "tests": r"^unit\.bufpool\.",
     },
 ]
