@@ -12,6 +12,7 @@
  * the last of them.
  */
 #include "satfs/cache.h"
+#include "cache_private.h"
 #include "satfs/bufpool.h"
 #include "satfs/log.h"
 
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -66,6 +68,8 @@ struct sat_cache {
 	char (*verified)[SAT_HASH_HEX]; /* protected by lock */
 	size_t nverified;               /* protected by lock */
 	atomic_bool no_xattr; /* the file system keeps no digests */
+	struct cache_later *later; /* entries written in the background;
+				      NULL: written at once */
 };
 
 void sat_hash_init(struct sat_hash *h)
@@ -274,6 +278,7 @@ int sat_cache_new(struct sat_cache **out, const char *dir,
 		return err;
 	}
 	c->max_bytes = max_bytes;
+	c->later = cache_later_new(c);
 	pthread_mutex_init(&c->lock, NULL);
 	for (i = 0; i < SAT_CACHE_NKINDS; i++)
 		scan_kind(c, (enum sat_cache_kind)i);
@@ -288,6 +293,7 @@ void sat_cache_free(struct sat_cache *c)
 
 	if (!c)
 		return;
+	cache_later_free(c->later); /* writes what is left */
 	for (p = c->pins; p; p = next) {
 		next = p->next;
 		if (p->fd >= 0)
@@ -325,6 +331,11 @@ int sat_cache_read(struct sat_cache *c, enum sat_cache_kind kind,
 	int fd, err;
 
 	*data = NULL;
+	if (c->later && cache_later_get(c->later, kind, key, data, len) == 0) {
+		if (mtime)
+			*mtime = time(NULL); /* written as far as anyone knows */
+		return 0;
+	}
 	sat_cache_path(c, kind, key, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -824,6 +835,29 @@ int sat_cache_publish_file(struct sat_cache *c, const char *key,
 int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,
 		    const char *key, const void *data, size_t len)
 {
+	if (c->later) /* an older version waiting would land after this */
+		cache_later_drop(c->later, kind, key);
+	return cache_write_now(c, kind, key, data, len);
+}
+
+int sat_cache_write_later(struct sat_cache *c, enum sat_cache_kind kind,
+			  const char *key, const void *data, size_t len)
+{
+	int err = c->later ? cache_later_put(c->later, kind, key, data, len)
+			   : -EAGAIN;
+
+	return err == -EAGAIN ? sat_cache_write(c, kind, key, data, len) : err;
+}
+
+void sat_cache_hold_later(struct sat_cache *c, bool hold)
+{
+	if (c->later)
+		cache_later_hold(c->later, hold);
+}
+
+int cache_write_now(struct sat_cache *c, enum sat_cache_kind kind,
+		    const char *key, const void *data, size_t len)
+{
 	char tmp[4096];
 	const char *p = data;
 	ssize_t n;
@@ -976,6 +1010,8 @@ int sat_cache_remove(struct sat_cache *c, enum sat_cache_kind kind,
 	char path[4096];
 	struct stat st;
 
+	if (c->later)
+		cache_later_drop(c->later, kind, key);
 	sat_cache_path(c, kind, key, path, sizeof(path));
 	if (kind == SAT_CACHE_FILE && stat(path, &st) != 0)
 		return -errno;
@@ -1198,6 +1234,8 @@ int sat_cache_clear_files(struct sat_cache *c, uint64_t *files,
 	*files = *bytes = 0;
 	clear_dir(c, SAT_CACHE_FILE, true, files, bytes, &kept_files,
 		  &kept_bytes);
+	if (c->later)
+		cache_later_drop(c->later, SAT_CACHE_HEADER, NULL);
 	clear_dir(c, SAT_CACHE_HEADER, false, NULL, NULL, NULL, NULL);
 	pthread_mutex_lock(&c->lock);
 	/* renders published meanwhile are not counted until the next scan */

@@ -410,8 +410,10 @@ static void cr_disk_put(struct sat_cogread *cr,
 	memcpy(buf, line, llen);
 	memcpy(buf + llen, prefix, plen);
 	cr_disk_key(h->url, key);
-	if (sat_cache_write(cr->cache, SAT_CACHE_HEADER, key, buf,
-			    llen + plen) != 0)
+	/* nobody waits for it: in the background, unless the shared store
+	 * is to get it (from the file) */
+	if ((cr->shared ? sat_cache_write : sat_cache_write_later)(
+		    cr->cache, SAT_CACHE_HEADER, key, buf, llen + plen) != 0)
 		sat_warn("cogread: could not cache header %s", key);
 	else if (cr->shared)
 		sat_shared_offer(cr->shared, SAT_SHARED_HEADER, key);

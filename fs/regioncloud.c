@@ -221,8 +221,9 @@ static int rc_disk_put(struct sat_regioncloud *rc, const char *key,
 		return -ENOENT;
 	n = isnan(pct) ? snprintf(buf, sizeof(buf), RC_MAGIC " nan\n")
 		       : snprintf(buf, sizeof(buf), RC_MAGIC " %.1f\n", pct);
-	err = sat_cache_write(rc->cache, SAT_CACHE_LISTING, key, buf,
-			      (size_t)n);
+	/* the shared store gets it from the file (rc_fill) */
+	err = (rc->shared ? sat_cache_write : sat_cache_write_later)(
+		rc->cache, SAT_CACHE_LISTING, key, buf, (size_t)n);
 	if (err)
 		sat_debug("regioncloud: %s not saved", key);
 	return err;

@@ -110,6 +110,20 @@ int sat_cache_read(struct sat_cache *c, enum sat_cache_kind kind,
 /* Writes a whole entry atomically. */
 int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,
 		    const char *key, const void *data, size_t len);
+/* The same for an entry nobody waits for (a COG's header, a cloud cover):
+ * a copy is queued and written by a thread of the cache's own at the
+ * lowest priority (nice 19), so that on a busy machine it takes what the
+ * renders leave of the cores (fs/cache_later.c says why). Until it is on
+ * disk, sat_cache_read() finds it, sat_cache_write() and
+ * sat_cache_remove() of its key come after it, and sat_cache_free()
+ * writes what is left. A full queue (4096 entries or 32 MiB) has the
+ * caller write it at once. 0 or -errno, as sat_cache_write() for a
+ * write made at once; a background write that fails is logged. */
+int sat_cache_write_later(struct sat_cache *c, enum sat_cache_kind kind,
+			  const char *key, const void *data, size_t len);
+/* Tests: holds the background writer (entries stay queued) or lets it go;
+ * sat_cache_free() writes them either way. */
+void sat_cache_hold_later(struct sat_cache *c, bool hold);
 
 /* For large entries written in place: opens a new temporary file (O_RDWR,
  * 0600) and puts its path in tmp. Then either sat_cache_publish() or

@@ -2,10 +2,13 @@
  * file (fs/cache.c). Eviction and clearing: test_cache_clear.c. */
 #include "satest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -221,4 +224,135 @@ SAT_TEST(filehash_is_the_file_digest)
 		}
 		close(fd);
 	}
+}
+
+/* A key of 64 hex digits made of n. */
+static void key_of(unsigned n, char key[SAT_HASH_HEX])
+{
+	snprintf(key, SAT_HASH_HEX, "%064x", n);
+}
+
+/* Is some thread of this process at nice 19 (the background writer)?
+ * Asked for up to 5 s: the thread sets it once it runs. */
+static bool a_thread_at_nice_19(void)
+{
+	for (int tries = 0; tries < 500; tries++) {
+		DIR *d = opendir("/proc/self/task");
+		struct dirent *de;
+		bool found = false;
+
+		CHECK(d != NULL);
+		while (!found && (de = readdir(d))) {
+			char path[300], line[1024], *p;
+			FILE *f;
+			int field = 0;
+
+			snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+				 de->d_name);
+			f = fopen(path, "r");
+			if (!f)
+				continue;
+			/* after "(comm)": the state is field 3, nice 19 */
+			if (fgets(line, sizeof(line), f) &&
+			    (p = strrchr(line, ')')))
+				for (p = strtok(p + 1, " "); p && !found;
+				     p = strtok(NULL, " "))
+					found = ++field == 17 &&
+						strtol(p, NULL, 10) == 19;
+			fclose(f);
+		}
+		closedir(d);
+		if (found)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/* Entries written later: readable at once, from the queue or the disk;
+ * a write or a removal of the key afterwards wins over the queued one; a
+ * queue over its bytes has the caller write; what is left is on disk once
+ * the cache is freed; the writer runs at nice 19. */
+SAT_TEST(write_later)
+{
+	struct sat_cache *c;
+	char key[SAT_HASH_HEX], want[64], *data, *big;
+	size_t len;
+
+	CHECK_INT(sat_cache_new(&c, satest_tmpdir(), 0), 0);
+	sat_cache_hold_later(c, true);
+	for (unsigned i = 0; i < 100; i++) {
+		key_of(i, key);
+		snprintf(want, sizeof(want), "header %u", i);
+		CHECK_INT(sat_cache_write_later(c, SAT_CACHE_HEADER, key, want,
+						strlen(want)),
+			  0);
+	}
+	CHECK(a_thread_at_nice_19());
+	for (unsigned i = 0; i < 100; i++) {
+		char path[4096];
+		struct stat st;
+
+		key_of(i, key);
+		sat_cache_path(c, SAT_CACHE_HEADER, key, path, sizeof(path));
+		CHECK(stat(path, &st) != 0); /* held: still queued */
+		snprintf(want, sizeof(want), "header %u", i);
+		CHECK_INT(sat_cache_read(c, SAT_CACHE_HEADER, key, &data, &len,
+					 NULL),
+			  0);
+		CHECK_STR(data, want);
+		CHECK_INT(len, strlen(want));
+		free(data);
+	}
+	key_of(1000, key);
+	CHECK_INT(sat_cache_write_later(c, SAT_CACHE_HEADER, key, "old", 3), 0);
+	CHECK_INT(sat_cache_write(c, SAT_CACHE_HEADER, key, "new", 3), 0);
+	key_of(1001, key);
+	CHECK_INT(sat_cache_write_later(c, SAT_CACHE_LISTING, key, "x", 1), 0);
+	sat_cache_remove(c, SAT_CACHE_LISTING, key);
+	CHECK_INT(sat_cache_read(c, SAT_CACHE_LISTING, key, &data, &len, NULL),
+		  -ENOENT);
+	sat_cache_hold_later(c, false);
+	/* 9 x 4 MiB: more than the queue holds */
+	big = malloc(4u << 20);
+	CHECK(big != NULL);
+	for (unsigned i = 0; i < 9; i++) {
+		memset(big, 'a' + (int)i, 4u << 20);
+		key_of(2000 + i, key);
+		CHECK_INT(sat_cache_write_later(c, SAT_CACHE_HEADER, key, big,
+						4u << 20),
+			  0);
+	}
+	sat_cache_free(c);
+
+	CHECK_INT(sat_cache_new(&c, satest_tmpdir(), 0), 0);
+	for (unsigned i = 0; i < 100; i += 7) {
+		char path[4096];
+		struct stat st;
+
+		key_of(i, key);
+		sat_cache_path(c, SAT_CACHE_HEADER, key, path, sizeof(path));
+		CHECK_INT(stat(path, &st), 0);
+		snprintf(want, sizeof(want), "header %u", i);
+		CHECK_INT(st.st_size, strlen(want));
+	}
+	key_of(1000, key);
+	CHECK_INT(sat_cache_read(c, SAT_CACHE_HEADER, key, &data, &len, NULL),
+		  0);
+	CHECK_STR(data, "new");
+	free(data);
+	key_of(1001, key);
+	CHECK_INT(sat_cache_read(c, SAT_CACHE_LISTING, key, &data, &len, NULL),
+		  -ENOENT);
+	for (unsigned i = 0; i < 9; i++) {
+		key_of(2000 + i, key);
+		CHECK_INT(sat_cache_read(c, SAT_CACHE_HEADER, key, &data, &len,
+					 NULL),
+			  0);
+		CHECK_INT(len, 4u << 20);
+		CHECK(data[0] == 'a' + (int)i && data[len - 1] == 'a' + (int)i);
+		free(data);
+	}
+	free(big);
+	sat_cache_free(c);
 }
