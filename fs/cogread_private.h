@@ -89,6 +89,7 @@ struct cr_tile {
 };
 
 #define CR_TILE_BUCKETS 4096
+#define CR_TILE_CONDS 32 /* stripes of the windows waiting for tiles */
 
 struct sat_cogread {
 	struct sat_fetch *fetch;
@@ -98,7 +99,10 @@ struct sat_cogread {
 	struct sat_workq *decoders; /* tile decoding, one thread per core */
 	size_t tile_cap_bytes;    /* decoded tiles kept, at most */
 	pthread_mutex_t lock;
-	pthread_cond_t tile_cond; /* a tile became READY or FAILED */
+	/* a tile became READY or FAILED: the one of the tile's stripe
+	 * (cr_tile_cond), so that a finished tile wakes the windows waiting
+	 * for tiles of its stripe, not every window */
+	pthread_cond_t tile_cond[CR_TILE_CONDS];
 	/* protected by lock: */
 	struct sat_cogread_header *hdrs[CR_MAX_HEADERS];
 	size_t nhdrs;

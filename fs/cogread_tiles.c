@@ -30,8 +30,11 @@
  * this cache existed, a header that may be what is wrong is forgotten.
  *
  * Threading: cr->lock protects the table, the LRU list, the byte count,
- * the counters and each tile's state, pins and blk; cr->tile_cond is
- * broadcast when a tile becomes READY or FAILED. Decoding runs without
+ * the counters and each tile's state, pins and blk; the tile's stripe of
+ * cr->tile_cond (tile_cond_of) is broadcast when it becomes READY or
+ * FAILED: one condition for all had every tile decoded wake every window
+ * waiting (700 tiles, a dozen windows, in a cold 50-snippet copy), each to
+ * find its own tile still coming. Decoding runs without
  * the lock into a buffer no one else sees until the state says READY. The
  * lock is never held across the network, a decode or a call into another
  * module.
@@ -348,6 +351,12 @@ static void destroy_list(struct sat_cogread *cr, struct cr_tile *list)
 /* Ends a tile: READY with its blocks blk (counted in tile_bytes), or
  * FAILED with err and why (blk NULL, nothing counted). Wakes waiters;
  * drops the request's pin. */
+static pthread_cond_t *tile_cond_of(struct sat_cogread *cr,
+				     const struct cr_tile *t)
+{
+	return &cr->tile_cond[((uintptr_t)t / sizeof(*t)) % CR_TILE_CONDS];
+}
+
 static void tile_finish(struct sat_cogread *cr, struct cr_tile *t, void **blk,
 			int err, const char *why)
 {
@@ -367,8 +376,8 @@ static void tile_finish(struct sat_cogread *cr, struct cr_tile *t, void **blk,
 		t->blk = blk;
 		cr->stats.tiles_decoded += t->length ? 1 : 0;
 	}
+	pthread_cond_broadcast(tile_cond_of(cr, t)); /* before t may go */
 	dead = unpin_locked(cr, t);
-	pthread_cond_broadcast(&cr->tile_cond);
 	pthread_mutex_unlock(&cr->lock);
 	if (dead)
 		tile_destroy(cr, dead);
@@ -808,7 +817,7 @@ int cr_tiles_wait(struct sat_cogread *cr, struct cr_want *want, size_t n,
 
 		dead = NULL;
 		while (t->state == CR_TILE_FETCHING)
-			pthread_cond_wait(&cr->tile_cond, &cr->lock);
+			pthread_cond_wait(tile_cond_of(cr, t), &cr->lock);
 		if (t->state != CR_TILE_FAILED)
 			continue;
 		if (want[i].joined) {
@@ -886,7 +895,8 @@ void cr_tiles_drop(struct sat_cogread *cr)
 
 int cr_tiles_init(struct sat_cogread *cr, int threads)
 {
-	pthread_cond_init(&cr->tile_cond, NULL);
+	for (int i = 0; i < CR_TILE_CONDS; i++)
+		pthread_cond_init(&cr->tile_cond[i], NULL);
 	return sat_workq_new(&cr->decoders, threads);
 }
 
@@ -910,7 +920,8 @@ void cr_tiles_fini(struct sat_cogread *cr)
 	}
 	destroy_list(cr, dead);
 	cr->lru_head = cr->lru_tail = NULL;
-	pthread_cond_destroy(&cr->tile_cond);
+	for (int i = 0; i < CR_TILE_CONDS; i++)
+		pthread_cond_destroy(&cr->tile_cond[i]);
 }
 
 void sat_cogread_get_stats(struct sat_cogread *cr,
