@@ -212,4 +212,32 @@ MUTATIONS = [
         "replace": "\t\t     ? sat_buf_alloc(n + RESERVE_REDZONE)\n",
         "tests": r"^unit\.bufpool\.",
     },
+    {
+        "id": "later-write-overtaken",
+        "why": "a key written at once while an older copy waits in the "
+               "background queue: the older one lands after it",
+        "file": "fs/cache.c",
+        "find": "\tif (c->later) /* an older version waiting would land after this */\n"
+                "\t\tcache_later_drop(c->later, kind, key);\n",
+        "replace": "",
+        "tests": r"^unit\.cache\.",
+    },
+    {
+        "id": "geographic-memo-ignores-code",
+        "why": "the memo of geographic EPSG codes answers for any code "
+               "what it answered for the first",
+        "file": "fs/geom.c",
+        "find": "\t\tif (kind_memo[i].epsg == epsg)\n",
+        "replace": "\t\tif (kind_memo[i].epsg != 0)\n",
+        "tests": r"^unit\.geom\.",
+    },
+    {
+        "id": "predictor-vector-carry-lost",
+        "why": "each vector of 16-bit running sums starts from zero, "
+               "not from the last sum before it",
+        "file": "fs/cog_decode.c",
+        "find": "\t\tx = _mm_add_epi16(x, carry);\n",
+        "replace": "",
+        "tests": r"^unit\.cog\.",
+    },
 ]
