@@ -32,6 +32,7 @@ are checked on those ratios, and the exit status says whether they hold.
 import argparse
 import json
 import os
+import select
 import shlex
 import shutil
 import signal
@@ -429,14 +430,15 @@ def together_seconds(a, srv, work, entries, catalog, item, grid, tiles):
     itself, do not simply overlap: moving the bytes costs the server CPU
     the decoding then lacks. The fastest of the runs."""
     cfg = replay_config(srv, work, entries)
-    cmd = [a.decode, "--at-once", str(os.cpu_count()), str(tiles)] + \
-        decode_args(catalog, item, grid)
+    cmd = [a.decode, "--at-once", str(min(64, os.cpu_count() or 1)),
+           str(tiles)] + decode_args(catalog, item, grid)
     reps = []
     for _ in range(max(1, a.runs)):
         dec = subprocess.Popen(cmd, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
         try:
-            if dec.stdout.readline().strip() != "ready":
+            ready, _, _ = select.select([dec.stdout], [], [], 300)
+            if not ready or dec.stdout.readline().strip() != "ready":
                 raise RuntimeError("decode_tiles did not start")
             srv.control({"latency_ms": 0})
             t = time.monotonic()
@@ -445,7 +447,8 @@ def together_seconds(a, srv, work, entries, catalog, item, grid, tiles):
             subprocess.run(REPLAY + [cfg], check=True,
                            stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-            out = dec.stdout.readline().split()
+            ready, _, _ = select.select([dec.stdout], [], [], 300)
+            out = dec.stdout.readline().split() if ready else []
             if dec.wait(timeout=300) != 0 or out[:1] != ["seconds"]:
                 raise RuntimeError("decode_tiles --at-once failed")
             reps.append(time.monotonic() - t)

@@ -737,6 +737,10 @@ int sat_cache_check_file(struct sat_cache *c, const char *key, int fd,
 			 want, got);
 		return -EBADMSG;
 	}
+	/* an older satfs' file, sound: its XXH3-128 from now on (the
+	 * SHA-256 is what costs; fine if the file system says no) */
+	if (hexlen == SAT_HASH_HEX - 1 && digest_fd(fd, got) == 0)
+		fsetxattr(fd, DIGEST_XATTR, got, SAT_FILEHASH_HEX - 1, 0);
 	verified_add(c, key);
 	return 0;
 }
@@ -843,10 +847,10 @@ int sat_cache_write(struct sat_cache *c, enum sat_cache_kind kind,
 int sat_cache_write_later(struct sat_cache *c, enum sat_cache_kind kind,
 			  const char *key, const void *data, size_t len)
 {
-	int err = c->later ? cache_later_put(c->later, kind, key, data, len)
-			   : -EAGAIN;
-
-	return err == -EAGAIN ? sat_cache_write(c, kind, key, data, len) : err;
+	/* not queued (full, out of memory...): written at once */
+	if (c->later && cache_later_put(c->later, kind, key, data, len) == 0)
+		return 0;
+	return sat_cache_write(c, kind, key, data, len);
 }
 
 void sat_cache_hold_later(struct sat_cache *c, bool hold)
@@ -1009,14 +1013,13 @@ int sat_cache_remove(struct sat_cache *c, enum sat_cache_kind kind,
 {
 	char path[4096];
 	struct stat st;
+	bool queued = c->later && cache_later_drop(c->later, kind, key);
 
-	if (c->later)
-		cache_later_drop(c->later, kind, key);
 	sat_cache_path(c, kind, key, path, sizeof(path));
 	if (kind == SAT_CACHE_FILE && stat(path, &st) != 0)
 		return -errno;
 	if (unlink(path) != 0)
-		return -errno;
+		return queued && errno == ENOENT ? 0 : -errno;
 	if (kind == SAT_CACHE_FILE) { /* the counters the cap goes by */
 		pthread_mutex_lock(&c->lock);
 		c->file_bytes -= c->file_bytes < (uint64_t)st.st_size

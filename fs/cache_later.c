@@ -13,7 +13,11 @@
  * Threading: l->lock protects the queue; the writer takes the oldest
  * entry, marks it `writing` and writes it without the lock. An entry
  * being written is not dropped or replaced: cache_later_drop() waits for
- * it (a nice-19 thread: rare, for a key rewritten or removed meanwhile).
+ * that entry (a nice-19 thread: rare, for a key rewritten or removed
+ * meanwhile). While it creates a file the writer holds the directory's
+ * lock in the kernel, and a preempted nice-19 thread may wait a few
+ * scheduler periods to run again: a listing written at once into
+ * listings/ (where the cloud covers go) can wait that long, never more.
  *
  * Bounds: at most LATER_MAX entries and LATER_MAX_BYTES queued; past
  * that, the caller writes its own (sat_cache_write_later).
@@ -23,6 +27,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -36,6 +41,7 @@
 
 struct later_entry {
 	struct later_entry *next;
+	uint64_t seq; /* told apart from a later entry of its key */
 	enum sat_cache_kind kind;
 	char key[SAT_HASH_HEX];
 	bool writing;
@@ -51,6 +57,7 @@ struct cache_later {
 	struct later_entry *head, **tail; /* protected by lock */
 	size_t n, bytes;                   /* protected by lock */
 	bool started, stopping, held;      /* protected by lock */
+	uint64_t next_seq, writing_seq;    /* protected by lock; 0: none */
 	pthread_t thread;
 };
 
@@ -102,6 +109,7 @@ static void *writer_main(void *arg)
 			continue;
 		}
 		e->writing = true;
+		l->writing_seq = e->seq;
 		pthread_mutex_unlock(&l->lock);
 		err = cache_write_now(l->cache, e->kind, e->key, e->data,
 				      e->len);
@@ -111,6 +119,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&l->lock);
 		unlink_locked(l, &l->head); /* still first: nothing passes it */
 		free(e);
+		l->writing_seq = 0;
 		pthread_cond_broadcast(&l->done);
 	}
 	pthread_mutex_unlock(&l->lock);
@@ -162,6 +171,7 @@ int cache_later_put(struct cache_later *l, enum sat_cache_kind kind,
 	e->len = len;
 	memcpy(e->data, data, len);
 	pthread_mutex_lock(&l->lock);
+	e->seq = ++l->next_seq;
 	for (at = &l->head; *at; at = &(*at)->next)
 		if (same(*at, kind, key) && !(*at)->writing) {
 			struct later_entry *old = *at;
@@ -222,26 +232,32 @@ int cache_later_get(struct cache_later *l, enum sat_cache_kind kind,
 	return ret;
 }
 
-void cache_later_drop(struct cache_later *l, enum sat_cache_kind kind,
+bool cache_later_drop(struct cache_later *l, enum sat_cache_kind kind,
 		      const char *key)
 {
-	struct later_entry **at;
+	struct later_entry **at = &l->head;
+	uint64_t wait_for = 0;
+	bool dropped = false;
 
 	pthread_mutex_lock(&l->lock);
-	at = &l->head;
 	while (*at) {
 		struct later_entry *e = *at;
 
 		if (!same(e, kind, key)) {
 			at = &e->next;
-		} else if (e->writing) {
-			/* the writer unlinks it: look again from the start */
-			pthread_cond_wait(&l->done, &l->lock);
-			at = &l->head;
+		} else if (e->writing) { /* the head; waited for below */
+			wait_for = e->seq;
+			at = &e->next;
 		} else {
 			unlink_locked(l, at);
 			free(e);
+			dropped = true;
 		}
 	}
+	/* that one entry only: the writer goes on to the next without
+	 * letting go of the lock, and those are not ours to wait for */
+	while (wait_for && l->writing_seq == wait_for)
+		pthread_cond_wait(&l->done, &l->lock);
 	pthread_mutex_unlock(&l->lock);
+	return dropped;
 }

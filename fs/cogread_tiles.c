@@ -348,14 +348,16 @@ static void destroy_list(struct sat_cogread *cr, struct cr_tile *list)
 	}
 }
 
-/* Ends a tile: READY with its blocks blk (counted in tile_bytes), or
- * FAILED with err and why (blk NULL, nothing counted). Wakes waiters;
- * drops the request's pin. */
+/* The condition the windows waiting for t wait on: its stripe's. */
 static pthread_cond_t *tile_cond_of(struct sat_cogread *cr,
 				     const struct cr_tile *t)
 {
 	return &cr->tile_cond[((uintptr_t)t / sizeof(*t)) % CR_TILE_CONDS];
 }
+
+/* Ends a tile: READY with its blocks blk (counted in tile_bytes), or
+ * FAILED with err and why (blk NULL, nothing counted). Wakes waiters;
+ * drops the request's pin. */
 
 static void tile_finish(struct sat_cogread *cr, struct cr_tile *t, void **blk,
 			int err, const char *why)

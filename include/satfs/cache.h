@@ -67,7 +67,7 @@ void sat_hash_final(struct sat_hash *h, char hex[SAT_HASH_HEX]);
 #define SAT_FILEHASH_EXPECT_MAX 64
 struct sat_filehash {
 	void *state;       /* XXH3_state_t */
-	uint64_t hashed;   /* [0, hashed) is in h */
+	uint64_t hashed;   /* [0, hashed) is in the state */
 	bool stalled;      /* a gap: later writes are read back instead */
 	bool overwritten;  /* hashed bytes changed: all read back */
 	uint8_t expect[SAT_FILEHASH_EXPECT_MAX];
@@ -94,7 +94,9 @@ void sat_filehash_discard(struct sat_filehash *fh);
  * Returns 0 or -errno (logged). */
 int sat_cache_new(struct sat_cache **out, const char *dir,
 		  uint64_t max_bytes);
-/* Closes the descriptors still shared and frees c. Accepts NULL. */
+/* Writes the entries still queued (sat_cache_write_later), closes the
+ * descriptors still shared and frees c. Accepts NULL. No other thread
+ * may be using c. */
 void sat_cache_free(struct sat_cache *c);
 const char *sat_cache_dir(const struct sat_cache *c);
 

@@ -6,7 +6,8 @@
 #   (XXH3-128, xxhsum's) recorded at publication, on its first open after a
 #   mount: rendered again, byte-identical, one log line
 #   a file of an older satfs, with only a SHA-256 recorded, is checked
-#   against that: sound, served with no request; changed, rendered again
+#   against that: sound, served with no request (and given its XXH3-128);
+#   changed, rendered again
 #   offline, a damaged file is not served either (EIO)
 #   a sound cached file is served with no request at all (the check costs
 #   no network)
@@ -86,6 +87,10 @@ cmp "$MNT/$rel" "$T/clean.tif" || fail "an older sound cached file differs"
 [ "$(requests_since "$n0" '^/cogs/')" -eq 0 ] ||
 	fail "an older sound cached file was fetched again"
 unmount_satfs
+[ "$(getfattr -n user.satfs.xxh128 --only-values "$c" 2>/dev/null)" = \
+	"$(xxhsum -H2 "$c" | cut -d' ' -f1)" ] ||
+	fail "an older sound file was not given its XXH3-128"
+setfattr -x user.satfs.xxh128 "$c" # its SHA-256 alone again
 flip_byte "$c" 300000
 mount_satfs -o "$OPTS"
 n0=$(log_lines)

@@ -270,9 +270,10 @@ static bool a_thread_at_nice_19(void)
 }
 
 /* Entries written later: readable at once, from the queue or the disk;
- * a write or a removal of the key afterwards wins over the queued one; a
- * queue over its bytes has the caller write; what is left is on disk once
- * the cache is freed; the writer runs at nice 19. */
+ * a write or a removal of the key afterwards, or clearing the cache (for
+ * headers), wins over the queued one; a queue over its bytes has the
+ * caller write; what is left is on disk once the cache is freed; the
+ * writer runs at nice 19. */
 SAT_TEST(write_later)
 {
 	struct sat_cache *c;
@@ -309,7 +310,7 @@ SAT_TEST(write_later)
 	CHECK_INT(sat_cache_write(c, SAT_CACHE_HEADER, key, "new", 3), 0);
 	key_of(1001, key);
 	CHECK_INT(sat_cache_write_later(c, SAT_CACHE_LISTING, key, "x", 1), 0);
-	sat_cache_remove(c, SAT_CACHE_LISTING, key);
+	CHECK_INT(sat_cache_remove(c, SAT_CACHE_LISTING, key), 0); /* queued */
 	CHECK_INT(sat_cache_read(c, SAT_CACHE_LISTING, key, &data, &len, NULL),
 		  -ENOENT);
 	sat_cache_hold_later(c, false);
@@ -354,5 +355,22 @@ SAT_TEST(write_later)
 		free(data);
 	}
 	free(big);
+
+	/* clearing the cache drops the headers still queued */
+	sat_cache_hold_later(c, true);
+	key_of(1002, key);
+	CHECK_INT(sat_cache_write_later(c, SAT_CACHE_HEADER, key, "h", 1), 0);
+	{
+		uint64_t files, bytes;
+
+		CHECK_INT(sat_cache_clear_files(c, &files, &bytes), 0);
+	}
+	CHECK_INT(sat_cache_read(c, SAT_CACHE_HEADER, key, &data, &len, NULL),
+		  -ENOENT);
+	sat_cache_hold_later(c, false);
+	sat_cache_free(c);
+	CHECK_INT(sat_cache_new(&c, satest_tmpdir(), 0), 0);
+	CHECK_INT(sat_cache_read(c, SAT_CACHE_HEADER, key, &data, &len, NULL),
+		  -ENOENT);
 	sat_cache_free(c);
 }
