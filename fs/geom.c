@@ -60,11 +60,6 @@ struct geom_tls {
 	PJ_CONTEXT *ctx;
 	struct geom_tf tf[GEOM_TF_CACHE];
 	unsigned int next; /* slot replaced when the cache is full */
-	struct {
-		char *crs; /* NULL: empty */
-		int geographic;
-	} kind[GEOM_TF_CACHE];
-	unsigned int kind_next;
 };
 
 /*
@@ -111,7 +106,6 @@ static void geom_tls_free(void *p)
 		proj_destroy(t->tf[i].pj);
 		free(t->tf[i].src);
 		free(t->tf[i].dst);
-		free(t->kind[i].crs);
 	}
 	proj_context_destroy(t->ctx);
 	free(t);
@@ -266,22 +260,40 @@ out:
 	return ret;
 }
 
+/* CRS definition -> geographic or not, shared by every thread: the answer
+ * never changes, the writer asks for every file it sizes, and a thread's
+ * first PROJ query opens its own connection to proj.db (sqlite: 2 to 3 ms
+ * and 1 MB of fresh pages here), which render and decoder threads paid
+ * for this question alone when the memo was per thread: 50 ms of a cold
+ * 50-snippet copy. */
+#define GEOM_KIND_MEMO 16
+static pthread_mutex_t kind_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	char *crs; /* NULL: free */
+	int geographic;
+} kind_memo[GEOM_KIND_MEMO]; /* protected by kind_lock */
+static unsigned kind_next;   /* protected by kind_lock */
+
 int sat_geom_crs_is_geographic(const char *def)
 {
-	struct geom_tls *t = geom_tls_get();
+	struct geom_tls *t;
 	PJ *crs, *src;
-	int ret = -EINVAL;
+	int ret = -1;
 	char *copy;
 
-	if (!t)
-		return -ENOMEM;
 	if (!def)
 		return -EINVAL;
-	/* The writer asks for every file it sizes: remember the answer. */
-	for (int i = 0; i < GEOM_TF_CACHE; i++) {
-		if (t->kind[i].crs && strcmp(t->kind[i].crs, def) == 0)
-			return t->kind[i].geographic;
-	}
+	pthread_mutex_lock(&kind_lock);
+	for (int i = 0; i < GEOM_KIND_MEMO && ret < 0; i++)
+		if (kind_memo[i].crs && strcmp(kind_memo[i].crs, def) == 0)
+			ret = kind_memo[i].geographic;
+	pthread_mutex_unlock(&kind_lock);
+	if (ret >= 0)
+		return ret;
+	t = geom_tls_get();
+	if (!t)
+		return -ENOMEM;
+	ret = -EINVAL;
 	crs = geom_crs(t->ctx, def);
 	if (crs) {
 		src = proj_get_type(crs) == PJ_TYPE_BOUND_CRS
@@ -292,53 +304,26 @@ int sat_geom_crs_is_geographic(const char *def)
 		proj_destroy(src);
 		copy = strdup(def);
 		if (copy) {
-			free(t->kind[t->kind_next].crs);
-			t->kind[t->kind_next].crs = copy;
-			t->kind[t->kind_next].geographic = ret;
-			t->kind_next = (t->kind_next + 1) % GEOM_TF_CACHE;
+			pthread_mutex_lock(&kind_lock);
+			free(kind_memo[kind_next].crs);
+			kind_memo[kind_next].crs = copy;
+			kind_memo[kind_next].geographic = ret;
+			kind_next = (kind_next + 1) % GEOM_KIND_MEMO;
+			pthread_mutex_unlock(&kind_lock);
 		}
 	}
 	proj_destroy(crs);
 	return ret;
 }
 
-/* EPSG code -> geographic or not, shared by every thread: the answer never
- * changes, and a thread's first PROJ query opens its own connection to
- * proj.db (sqlite: 2 to 3 ms and 1 MB of fresh pages here), which render
- * and decoder threads otherwise paid for this question alone: 50 ms of a
- * cold 50-snippet copy. */
-#define GEOM_KIND_MEMO 16
-static pthread_mutex_t kind_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-	int epsg; /* 0: free */
-	int geographic;
-} kind_memo[GEOM_KIND_MEMO]; /* protected by kind_lock */
-static unsigned kind_next;   /* protected by kind_lock */
-
 int sat_geom_is_geographic(int epsg)
 {
 	char name[32];
-	int ret = -1;
 
 	if (epsg <= 0)
 		return -EINVAL;
-	pthread_mutex_lock(&kind_lock);
-	for (int i = 0; i < GEOM_KIND_MEMO && ret < 0; i++)
-		if (kind_memo[i].epsg == epsg)
-			ret = kind_memo[i].geographic;
-	pthread_mutex_unlock(&kind_lock);
-	if (ret >= 0)
-		return ret;
 	geom_epsg_name(name, sizeof(name), epsg);
-	ret = sat_geom_crs_is_geographic(name);
-	if (ret >= 0) {
-		pthread_mutex_lock(&kind_lock);
-		kind_memo[kind_next].epsg = epsg;
-		kind_memo[kind_next].geographic = ret;
-		kind_next = (kind_next + 1) % GEOM_KIND_MEMO;
-		pthread_mutex_unlock(&kind_lock);
-	}
-	return ret;
+	return sat_geom_crs_is_geographic(name);
 }
 
 int sat_geom_transform_crs(const char *src, const char *dst, double *xy,

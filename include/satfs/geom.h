@@ -93,7 +93,8 @@ int sat_geom_project_ring_crs(const char *crs, const double *lonlat, size_t n,
  * recent projections (the same CRS and ring), since the process started. */
 void sat_geom_ring_memo_stats(uint64_t *projected, uint64_t *memoized);
 
-/* 1 when crs is a geographic 2D CRS, 0 when projected, -EINVAL else. */
+/* 1 when crs is a geographic 2D CRS, 0 when projected, -EINVAL else.
+ * Answers are remembered for every thread (the last 16 CRSs). */
 int sat_geom_crs_is_geographic(const char *crs);
 
 /* The EPSG code of the CRS crs names or is equivalent to, for choosing an

@@ -224,11 +224,11 @@ MUTATIONS = [
     },
     {
         "id": "geographic-memo-ignores-code",
-        "why": "the memo of geographic EPSG codes answers for any code "
-               "what it answered for the first",
+        "why": "the memo of geographic CRSs answers for any CRS what it "
+               "answered for the first",
         "file": "fs/geom.c",
-        "find": "\t\tif (kind_memo[i].epsg == epsg)\n",
-        "replace": "\t\tif (kind_memo[i].epsg != 0)\n",
+        "find": "\t\tif (kind_memo[i].crs && strcmp(kind_memo[i].crs, def) == 0)\n",
+        "replace": "\t\tif (kind_memo[i].crs)\n",
         "tests": r"^unit\.geom\.",
     },
     {
